@@ -216,17 +216,6 @@ create table transcripts (
 );
 create index transcripts_tsv on transcripts using gin(text_tsv);
 
--- Outbox: messages written in the same transaction as the rows they announce, published after commit.
-create table outbox (
-    id           bigserial primary key,
-    routing_key  text not null,
-    message_id   text not null unique,
-    body         jsonb not null,
-    created_at   timestamptz not null default now(),
-    published_at timestamptz
-);
-create index outbox_unpublished on outbox(id) where published_at is null;
-
 -- Files that could not be ingested, with their reason (visible in the UI; nothing is dropped silently).
 create table rejections (
     id         bigserial primary key,

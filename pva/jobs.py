@@ -1,0 +1,197 @@
+"""Analysis job state: queue, claim, finish/fail, retry, and reconcile.
+
+Contract (DESIGN, reliability): ingest writes the media row and one queued ``analysis`` row per kind in one
+transaction, then publishes wake-ups (``analysis.<kind>``, body ``{"media_id", "kind", "attempt"}``).  The job
+table is the truth: a worker claims the row (lease), writes results and marks it done in ONE transaction, and
+only while it still holds the lease; a failure is recorded with its error and retried up to ``max_attempts``.
+``reconcile()`` (cron) republishes queued jobs nobody picked up and takes back jobs whose worker died.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from . import db
+from .config import get_settings
+from .db import analysis as q
+
+log = logging.getLogger("pva.jobs")
+
+KINDS = q.KINDS
+PHOTO_KINDS = ("detect", "faces", "ocr")
+VIDEO_KINDS = ("transcribe", "detect", "faces")
+
+
+def kinds_for(media_kind: str) -> tuple[str, ...]:
+    return PHOTO_KINDS if media_kind == "photo" else VIDEO_KINDS
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _message(media_id, kind: str, attempt: int) -> tuple[str, dict, str]:
+    body = {"media_id": str(media_id), "kind": kind, "attempt": int(attempt)}
+    return f"analysis.{kind}", body, f"{media_id}:{kind}:{attempt}:{uuid.uuid4().hex[:8]}"
+
+
+def publish_jobs(jobs: Iterable[tuple]) -> int:
+    """Publish wake-ups for (media_id, kind[, attempts]) jobs; mark the confirmed ones published.
+    A broker that is down is not an error here: the jobs stay queued and reconcile publishes them later."""
+    from . import bus
+
+    jobs = [(j[0], j[1], (j[2] if len(j) > 2 else 0) + 1) for j in jobs]
+    if not jobs:
+        return 0
+    try:
+        bus.publish_many([_message(m, k, a) for m, k, a in jobs])
+    except Exception as e:  # broker down: reconcile will publish them later
+        log.warning("could not publish analysis jobs; they stay queued for reconcile",
+                    extra={"error": str(e), "count": len(jobs)})
+        return 0
+    with db.transaction() as cur:
+        q.mark_published(cur, [(m, k) for m, k, _ in jobs])
+    return len(jobs)
+
+
+class JobLost(RuntimeError):
+    """The job was taken over by another worker (our lease expired); our results were rolled back."""
+
+
+@dataclass
+class Job:
+    media_id: uuid.UUID
+    kind: str
+    attempt: int
+    worker: str
+    lease_seconds: int
+    _last_beat: float = field(default_factory=time.monotonic)
+
+    def progress(self, fraction: float) -> None:
+        """Record progress and extend the lease (rate-limited to one write every 2 s)."""
+        now = time.monotonic()
+        if now - self._last_beat < 2.0 and fraction < 1.0:
+            return
+        self._last_beat = now
+        with db.transaction() as cur:
+            if not q.extend_lease(cur, self.media_id, self.kind, self.worker, self.lease_seconds,
+                                  max(0.0, min(1.0, fraction))):
+                raise JobLost(f"{self.kind} job for {self.media_id} was taken over by another worker")
+
+    @contextlib.contextmanager
+    def finishing(self, model: str, model_version: str, summary: dict) -> Iterator:
+        """A transaction in which the caller replaces its results; marks the job done in the same
+        transaction, or rolls everything back when the job is no longer ours."""
+        with db.transaction() as cur:
+            yield cur
+            if not q.finish(cur, self.media_id, self.kind, self.worker, model, model_version, summary):
+                raise JobLost(f"{self.kind} job for {self.media_id} is no longer held by {self.worker}")
+
+
+def claim(media_id, kind: str, force: bool = False) -> Job | None:
+    s = get_settings()
+    w = worker_id()
+    with db.transaction() as cur:
+        row = q.claim(cur, media_id, kind, w, s.job_lease_seconds, force=force)
+    if row is None:
+        return None
+    return Job(row["media_id"], kind, row["attempts"], w, s.job_lease_seconds)
+
+
+def record_failure(job: Job, error: str, permanent: bool = False) -> str | None:
+    """Record the error; a permanent one (bad input: retrying cannot help) fails the job at once."""
+    s = get_settings()
+    with db.transaction() as cur:
+        status = q.fail(cur, job.media_id, job.kind, job.worker, error,
+                        job.attempt if permanent else s.max_attempts)
+    if status == "queued":
+        # retry later through reconcile (a back-off: requeue_after_seconds), never a hot loop
+        log.info("analysis failed, will retry", extra={"media_id": str(job.media_id), "kind": job.kind,
+                                                        "attempt": job.attempt, "error": error})
+    elif status == "failed":
+        log.warning("analysis failed for good", extra={"media_id": str(job.media_id), "kind": job.kind,
+                                                        "attempts": job.attempt, "error": error})
+    return status
+
+
+def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -> str:
+    """Claim and run one job.  `work(job)` computes results and stores them inside `job.finishing(...)`.
+    Returns 'done', 'skipped' (not ours / already done), 'queued' (will retry) or 'failed'."""
+    job = claim(media_id, kind, force=force)
+    if job is None:
+        return "skipped"
+    try:
+        work(job)
+    except JobLost as e:
+        log.warning("job lost", extra={"media_id": str(media_id), "kind": kind, "error": str(e)})
+        return "skipped"
+    except Exception as e:  # the job records the error; the worker lives on
+        permanent = bool(getattr(e, "permanent", False))
+        reason = str(e) if permanent else f"{type(e).__name__}: {e}"
+        if permanent:
+            log.warning("analysis rejected its input", extra={"media_id": str(media_id), "kind": kind,
+                                                              "error": reason})
+        else:
+            log.exception("analysis error", extra={"media_id": str(media_id), "kind": kind})
+        return record_failure(job, reason, permanent=permanent) or "skipped"
+    return "done"
+
+
+# ------------------------------------------------------------------ reconcile, retry, stats
+@dataclass
+class ReconcileReport:
+    expired: int = 0
+    published: int = 0
+
+    def as_dict(self) -> dict:
+        return {"expired": self.expired, "published": self.published}
+
+
+def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> ReconcileReport:
+    s = get_settings()
+    after = s.requeue_after_seconds if requeue_after_seconds is None else requeue_after_seconds
+    rep = ReconcileReport()
+    with db.transaction() as cur:
+        rep.expired = len(q.expire_leases(cur))
+        due = q.due_for_publish(cur, after, limit)
+    rep.published = publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in due])
+    if rep.expired or rep.published:
+        log.info("reconciled analysis jobs", extra=rep.as_dict())
+    return rep
+
+
+def retry(media_id=None, kind: str | None = None, owner_id=None) -> int:
+    """Retry failed jobs (one, all of a media item, or all of an owner)."""
+    with db.transaction() as cur:
+        rows = q.requeue(cur, media_id=media_id, kind=kind, owner_id=owner_id, statuses=("failed",))
+    publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in rows])
+    return len(rows)
+
+
+def reanalyse(media_id=None, kind: str | None = None, owner_id=None) -> int:
+    """Run analyses again (e.g. with a newer model): done and failed jobs go back to queued."""
+    with db.transaction() as cur:
+        rows = q.requeue(cur, media_id=media_id, kind=kind, owner_id=owner_id, statuses=("done", "failed"))
+    publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in rows])
+    return len(rows)
+
+
+def counts_by_kind(owner_id=None) -> dict:
+    with db.transaction() as cur:
+        return q.counts_by_kind(cur, owner_id)
+
+
+def failed(owner_id=None, limit: int = 100, offset: int = 0) -> list[dict]:
+    with db.transaction() as cur:
+        return q.failed(cur, owner_id, limit, offset)
+
+
+def for_media(media_id) -> list[dict]:
+    with db.transaction() as cur:
+        return q.for_media(cur, media_id)

@@ -1,0 +1,135 @@
+"""Model wrappers for the analysis functions (pure: no database, queue or object store here).
+
+- :mod:`pva.analysis.detect`  — YOLO object detection (ONNX on onnxruntime; ultralytics optional for .pt)
+- :mod:`pva.analysis.ocr`     — tesseract OCR through pytesseract
+- :mod:`pva.analysis.models_pull` — download a model with a pinned sha256 (`pva models pull`)
+
+This module stays light (no numpy/onnxruntime import) so the CLI starts fast.  It holds the errors the
+wrappers raise and :func:`load_image`, which turns what a handler has (bytes, a path, a file object, a PIL
+image or an RGB numpy array) into a PIL image, or raises :class:`BadInput` with a clear reason.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+class AnalysisError(Exception):
+    """Base class of the errors raised by the analysis wrappers."""
+
+
+class BadInput(AnalysisError, ValueError):
+    """The input is not something we can analyse (not an image, truncated, too large...).
+
+    Permanent for that input: retrying the job will not help.  The message says why.
+    """
+
+
+class ModelNotFound(AnalysisError, FileNotFoundError):
+    """No model file is installed; the message says how to get one."""
+
+
+class ModelError(AnalysisError, RuntimeError):
+    """A model file exists but cannot be used (wrong format, missing backend...)."""
+
+
+ImageSource = Any  # bytes | bytearray | memoryview | str | os.PathLike | file object | PIL.Image.Image | numpy array
+
+
+def _max_pixels() -> int:
+    try:
+        from pva.config import get_settings
+
+        return int(get_settings().max_image_pixels)
+    except Exception:  # settings unreadable: fall back to the documented default
+        return 200_000_000
+
+
+def load_image(src: ImageSource, *, draft: tuple[int, int] | None = None, exif_transpose: bool = True,
+               max_pixels: int | None = None):
+    """Return ``src`` as a loaded PIL image in the orientation it is displayed in (EXIF orientation applied).
+
+    ``draft``: for JPEGs opened here (bytes/path/file), let the decoder downscale by a power of two while
+    keeping at least this (width, height): much faster for detection on large photos; boxes are normalized
+    so results do not change.  ``max_pixels`` defaults to settings.max_image_pixels.
+
+    Raises :class:`BadInput` for anything that is not a decodable image of an acceptable size.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    limit = max_pixels or _max_pixels()
+    if isinstance(src, Image.Image):
+        img = src
+        _check_size(img.size, limit)
+    elif _is_ndarray(src):
+        img = _from_array(src, limit)
+        exif_transpose = False
+    else:
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            if len(src) == 0:
+                raise BadInput("empty file: nothing to analyse")
+            fp: Any = io.BytesIO(src)
+        elif isinstance(src, (str, os.PathLike)):
+            p = Path(src)
+            if not p.is_file():
+                raise BadInput(f"image file not found: {p}")
+            fp = str(p)
+        elif hasattr(src, "read"):
+            fp = src
+        else:
+            raise BadInput(f"cannot read an image from a {type(src).__name__}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(fp)
+                _check_size(img.size, limit)
+                if draft and img.format == "JPEG":
+                    img.draft("RGB", draft)
+                img.load()
+        except BadInput:
+            raise
+        except Image.DecompressionBombError as e:
+            raise BadInput(f"image too large to analyse: {e}") from None
+        except UnidentifiedImageError:
+            raise BadInput("not an image (or an unsupported image format)") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise BadInput(f"unreadable or truncated image: {e}") from None
+    if exif_transpose:
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a broken EXIF block must not stop the analysis: keep the stored orientation
+            pass
+    return img
+
+
+def _check_size(size: tuple[int, int], limit: int) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise BadInput(f"image has no pixels ({w}x{h})")
+    if limit and w * h > limit:
+        raise BadInput(f"image too large to analyse: {w}x{h} = {w * h} pixels, the limit is {limit} "
+                       f"(PVA_MAX_IMAGE_PIXELS)")
+
+
+def _is_ndarray(obj: Any) -> bool:
+    return type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray"
+
+
+def _from_array(arr: Any, limit: int):
+    from PIL import Image
+    import numpy as np
+
+    if arr.ndim == 2:
+        arr = arr[:, :, None].repeat(3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise BadInput(f"expected an RGB image array HxWx3, got shape {arr.shape}")
+    _check_size((arr.shape[1], arr.shape[0]), limit)
+    if arr.dtype != np.uint8:
+        raise BadInput(f"expected a uint8 image array, got {arr.dtype}")
+    return Image.fromarray(np.ascontiguousarray(arr[:, :, :3]), "RGB")
+
+
+__all__ = ["AnalysisError", "BadInput", "ModelNotFound", "ModelError", "load_image"]

@@ -1,0 +1,271 @@
+"""Format detection by content (magic numbers), never by file extension.
+
+``detect_format(head)`` looks at the first few KB of a file (``HEAD_BYTES`` is plenty) and returns a
+:class:`FormatInfo` for the supported photo and video formats, or ``None``.  ``unsupported_reason(head)`` says in
+words what the bytes look like instead ("looks like a ZIP archive"), and ``identify(head_or_path)`` combines the two:
+it returns the FormatInfo or raises :class:`UnsupportedFormatError` with that reason.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import asdict, dataclass
+
+from .errors import UnsupportedFormatError
+
+#: How many leading bytes detection needs (ISO-BMFF ftyp and the EBML header are in the first few hundred bytes).
+HEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    kind: str        # 'photo' | 'video'
+    format: str      # jpeg png heic heif avif tiff webp gif | mp4 mov mkv avi webm
+    mime: str
+    extension: str   # canonical extension without the dot
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _photo(fmt: str, mime: str, ext: str | None = None) -> FormatInfo:
+    return FormatInfo("photo", fmt, mime, ext or fmt)
+
+
+def _video(fmt: str, mime: str, ext: str | None = None) -> FormatInfo:
+    return FormatInfo("video", fmt, mime, ext or fmt)
+
+
+JPEG = _photo("jpeg", "image/jpeg", "jpg")
+PNG = _photo("png", "image/png")
+GIF = _photo("gif", "image/gif")
+TIFF = _photo("tiff", "image/tiff", "tif")
+WEBP = _photo("webp", "image/webp")
+HEIC = _photo("heic", "image/heic")
+HEIF = _photo("heif", "image/heif")
+AVIF = _photo("avif", "image/avif")
+MP4 = _video("mp4", "video/mp4")
+M4V = _video("mp4", "video/x-m4v", "m4v")
+GP3 = _video("mp4", "video/3gpp", "3gp")
+MOV = _video("mov", "video/quicktime")
+MKV = _video("mkv", "video/x-matroska")
+WEBM = _video("webm", "video/webm")
+AVI = _video("avi", "video/x-msvideo")
+
+SUPPORTED_FORMATS = ("jpeg", "png", "heic", "heif", "avif", "tiff", "webp", "gif", "mp4", "mov", "mkv", "avi", "webm")
+
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
+_HEIF_BRANDS = {b"mif1", b"msf1", b"mif2"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+_MOV_BRANDS = {b"qt  "}
+_MP4_BRANDS = {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"iso7", b"iso8", b"iso9", b"mp41", b"mp42",
+               b"avc1", b"dash", b"mmp4", b"MSNV", b"NDAS", b"NDSC", b"NDSH", b"NDSM", b"NDSP", b"NDSS", b"NDXC",
+               b"NDXH", b"NDXM", b"NDXP", b"NDXS", b"f4v ", b"XAVC", b"mp71", b"FACE", b"CAEP", b"caqv", b"ROSS",
+               b"hvc1", b"av01", b"MFSM", b"MGSV"}
+_M4V_BRANDS = {b"M4V ", b"M4VH", b"M4VP"}
+_3GP_PREFIXES = (b"3gp", b"3g2", b"3ge", b"3gg", b"3gs")
+# ISO-BMFF brands we recognise but do not accept, with the words to say so.
+_OTHER_BMFF = {b"M4A ": "an MPEG-4 audio file (M4A), not a video", b"M4B ": "an MPEG-4 audiobook (M4B)",
+               b"M4P ": "a protected MPEG-4 audio file (M4P)", b"crx ": "a Canon CR3 raw photo",
+               b"jp2 ": "a JPEG 2000 image", b"jpx ": "a JPEG 2000 image", b"F4A ": "a Flash audio file (F4A)"}
+# Top-level QuickTime atoms that old .mov files start with when they have no ftyp box.
+_QT_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"pict", b"uuid"}
+
+
+def _bmff_brands(head: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(major brand, compatible brands) of an ISO-BMFF file starting with an ftyp box, else None."""
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return None
+    size = struct.unpack(">I", head[:4])[0]
+    if size == 1 and len(head) >= 16:  # 64-bit size
+        size = struct.unpack(">Q", head[8:16])[0]
+        body_start = 16
+    else:
+        body_start = 8
+    if size < body_start + 8 and size != 0:
+        size = body_start + 8  # malformed size: read the major brand anyway
+    end = min(len(head), size if size else len(head), 4096)
+    major = head[body_start:body_start + 4]
+    compat = [head[i:i + 4] for i in range(body_start + 8, end - 3, 4)]
+    return major, compat
+
+
+def _classify_bmff(major: bytes, compat: list[bytes]) -> FormatInfo | str:
+    brands = [major] + compat
+    # Major brand first: it says what the file is; compatible brands only say what it can be read as.
+    for b in brands:
+        if b in _HEIC_BRANDS:
+            return HEIC
+        if b in _AVIF_BRANDS:
+            return AVIF
+        if b in _HEIF_BRANDS:
+            # mif1 files are HEIC when any brand says HEVC, AVIF when any says AV1.
+            if any(x in _HEIC_BRANDS for x in brands):
+                return HEIC
+            if any(x in _AVIF_BRANDS for x in brands):
+                return AVIF
+            return HEIF
+        if b in _MOV_BRANDS:
+            return MOV
+        if b in _M4V_BRANDS:
+            return M4V
+        if b.startswith(_3GP_PREFIXES):
+            return GP3
+        if b in _MP4_BRANDS:
+            return MP4
+        if b in _OTHER_BMFF:
+            return _OTHER_BMFF[b]
+    return f"an ISO media file with an unrecognised brand {major.decode('latin-1')!r}"
+
+
+def _ebml_vint(buf: bytes, pos: int, keep_marker: bool) -> tuple[int, int] | None:
+    """Read an EBML variable-length integer at pos; returns (value, new_pos) or None when truncated/invalid."""
+    if pos >= len(buf):
+        return None
+    first = buf[pos]
+    if first == 0:
+        return None
+    length = 1
+    mask = 0x80
+    while not first & mask:
+        mask >>= 1
+        length += 1
+    if pos + length > len(buf):
+        return None
+    value = first if keep_marker else first & (mask - 1)
+    for b in buf[pos + 1:pos + length]:
+        value = (value << 8) | b
+    return value, pos + length
+
+
+def _ebml_doctype(head: bytes) -> str | None:
+    """The DocType string inside the EBML header ("matroska", "webm"), or None."""
+    hdr = _ebml_vint(head, 0, True)
+    if not hdr or hdr[0] != 0x1A45DFA3:
+        return None
+    size = _ebml_vint(head, hdr[1], False)
+    if not size:
+        return None
+    pos, end = size[1], min(len(head), size[1] + size[0])
+    while pos < end:
+        el = _ebml_vint(head, pos, True)
+        if not el:
+            return None
+        ln = _ebml_vint(head, el[1], False)
+        if not ln:
+            return None
+        data_start, data_end = ln[1], ln[1] + ln[0]
+        if el[0] == 0x4282:  # DocType
+            return head[data_start:min(data_end, len(head))].rstrip(b"\0").decode("ascii", "replace")
+        pos = data_end
+    return None
+
+
+def detect_format(head: bytes) -> FormatInfo | None:
+    """The supported format of a file from its first bytes (``HEAD_BYTES`` is enough), or None.
+
+    JPEG, PNG, GIF, TIFF, WebP, HEIC/HEIF/AVIF (ISO-BMFF brands), MP4/MOV (ftyp brands, or a bare QuickTime atom),
+    MKV vs WebM (EBML DocType) and AVI (RIFF).  Use :func:`unsupported_reason` to say why a file was refused.
+    """
+    result = _sniff(bytes(head[:HEAD_BYTES]))
+    return result if isinstance(result, FormatInfo) else None
+
+
+def unsupported_reason(head: bytes) -> str:
+    """A sentence for the user saying why these bytes are not accepted, naming what they look like if we can."""
+    result = _sniff(bytes(head[:HEAD_BYTES]))
+    if isinstance(result, FormatInfo):
+        return f"{result.format} is supported"
+    what = result or "an unknown kind of file"
+    supported = "JPEG, PNG, HEIC/HEIF, TIFF, WebP, GIF photos or MP4, MOV, MKV, AVI, WebM videos"
+    return f"not a supported photo or video format (looks like {what}); upload {supported}"
+
+
+def identify(source: bytes | str | os.PathLike) -> FormatInfo:
+    """FormatInfo for the bytes (a file's head) or the file at a path; raises UnsupportedFormatError with the reason."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:HEAD_BYTES])
+    else:
+        with open(source, "rb") as f:
+            head = f.read(HEAD_BYTES)
+    info = detect_format(head)
+    if info is None:
+        raise UnsupportedFormatError(unsupported_reason(head))
+    return info
+
+
+def _sniff(h: bytes) -> FormatInfo | str | None:
+    """FormatInfo when supported, else a phrase describing what the bytes look like (or None: no idea)."""
+    if not h:
+        return "an empty file"
+    if h[:3] == b"\xff\xd8\xff":
+        return JPEG
+    if h[:8] == b"\x89PNG\r\n\x1a\n":
+        return PNG
+    if h[:6] in (b"GIF87a", b"GIF89a"):
+        return GIF
+    if h[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        if h[:4] == b"II*\x00" and h[8:10] == b"CR":
+            return "a Canon CR2 raw photo"
+        return TIFF
+    if h[:4] == b"RIFF" and len(h) >= 12:
+        sub = h[8:12]
+        if sub == b"WEBP":
+            return WEBP
+        if sub in (b"AVI ", b"AVIX"):
+            return AVI
+        return {b"WAVE": "a WAV audio file", b"CDXA": "a Video CD track",
+                b"RMID": "a MIDI file"}.get(sub, f"a RIFF file of type {sub.decode('latin-1')!r}")
+    brands = _bmff_brands(h)
+    if brands:
+        return _classify_bmff(*brands)
+    if len(h) >= 8 and h[4:8] in _QT_ATOMS and struct.unpack(">I", h[:4])[0] >= 8:
+        return MOV
+    if h[:4] == b"\x1a\x45\xdf\xa3":
+        doctype = _ebml_doctype(h)
+        if doctype == "webm":
+            return WEBM
+        if doctype == "matroska":
+            return MKV
+        return f"an EBML file with DocType {doctype!r}" if doctype else "a damaged Matroska/WebM file (no DocType)"
+    return _describe_other(h)
+
+
+def _describe_other(h: bytes) -> str | None:
+    sigs: list[tuple[bytes, str]] = [
+        (b"PK\x03\x04", "a ZIP archive"), (b"PK\x05\x06", "an empty ZIP archive"), (b"%PDF", "a PDF document"),
+        (b"\x1f\x8b", "a gzip archive"), (b"Rar!\x1a\x07", "a RAR archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+        (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ\x00", "an xz archive"), (b"\x7fELF", "a Linux executable"),
+        (b"MZ", "a Windows executable"), (b"ID3", "an MP3 audio file"), (b"fLaC", "a FLAC audio file"),
+        (b"OggS", "an Ogg file (audio or Theora video)"), (b"BM", "a BMP bitmap"), (b"8BPS", "a Photoshop document"),
+        (b"\x00\x00\x01\xba", "an MPEG program stream (.mpg/.vob)"), (b"FLV\x01", "a Flash video (FLV)"),
+        (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "a Windows Media file (ASF/WMV)"), (b".RMF", "a RealMedia file"),
+        (b"\x00\x00\x01\x00", "a Windows icon"), (b"SQLite format 3", "an SQLite database"),
+        (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"), (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
+        (b"\xff\x0a", "a JPEG XL image"), (b"FUJIFILMCCD-RAW", "a Fujifilm RAF raw photo"),
+        (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"), (b"qoif", "a QOI image"),
+    ]
+    for sig, what in sigs:
+        if h.startswith(sig):
+            return what
+    if len(h) >= 376 and h[0] == 0x47 and h[188] == 0x47:
+        return "an MPEG transport stream (.ts/.mts)"
+    if h[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "an MP3 audio file"
+    text = h[:512].lstrip(b"\xef\xbb\xbf").lstrip()
+    low = text[:256].lower()
+    if low.startswith((b"<svg", b"<?xml")) and b"<svg" in h[:4096].lower():
+        return "an SVG drawing"
+    if low.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page"
+    if low.startswith(b"<?xml"):
+        return "an XML document"
+    if low.startswith((b"{", b"[")):
+        return "a JSON or text file"
+    try:
+        text.decode("utf-8")
+        if all(c >= 32 or c in (9, 10, 13) for c in text):
+            return "a text file"
+    except UnicodeDecodeError:
+        pass
+    return None

@@ -1,0 +1,35 @@
+"""Errors raised by pva.media.  Every message says what is wrong with the input and, where it helps, what to do.
+
+All of them subclass :class:`MediaError` (itself a ``ValueError``), so a worker can catch one type and reject the
+file with ``str(err)`` as the reason.  :class:`MediaTimeoutError` and :class:`MediaToolError` are the only ones that
+may be worth retrying (an overloaded machine or a missing ffmpeg), the rest are about the file itself.
+"""
+from __future__ import annotations
+
+
+class MediaError(ValueError):
+    """Base class: the file (or name) cannot be used; ``str(err)`` is the reason to show the user."""
+
+
+class UnsupportedFormatError(MediaError):
+    """The content is not one of the supported photo or video formats (detected by content, not extension)."""
+
+
+class CorruptMediaError(MediaError):
+    """The file claims a supported format but cannot be read (truncated, damaged, empty)."""
+
+
+class ImageTooLargeError(MediaError):
+    """The image has more pixels than settings.max_image_pixels (decompression-bomb protection)."""
+
+
+class UnsafePathError(MediaError):
+    """A file name or relative path that cannot be stored safely (``..``, absolute, control characters, ...)."""
+
+
+class MediaTimeoutError(MediaError):
+    """ffprobe/ffmpeg did not finish in time; the file may be pathological, or the machine overloaded (retry)."""
+
+
+class MediaToolError(MediaError):
+    """An external tool (ffprobe/ffmpeg) is missing or failed for a reason that is not the file's fault."""

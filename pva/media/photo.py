@@ -1,0 +1,441 @@
+"""Photo metadata: EXIF (Pillow), XMP fallback (defusedxml), decompression-bomb protection.
+
+``extract_photo(path)`` never lets a malformed EXIF block crash the caller: it returns what could be read plus a
+list of ``warnings``.  It raises only :class:`UnsupportedFormatError` (not a photo we take),
+:class:`CorruptMediaError` (the image itself cannot be opened) and :class:`ImageTooLargeError`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from ..config import get_settings
+from .detect import HEAD_BYTES, FormatInfo, detect_format, unsupported_reason
+from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError
+from .sanitize import clean_text, rational_to_float, to_jsonable
+from .xmp import XmpError, parse_datetime, parse_offset, parse_xmp, parse_xmp_coordinate, parse_xmp_rational
+
+log = logging.getLogger(__name__)
+
+try:  # HEIC/HEIF through libheif; registered once per process
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    _HEIF_OK = True
+except ImportError:  # pragma: no cover - pillow-heif is a dependency
+    _HEIF_OK = False
+
+# Pillow plugin names to try for each detected format (never let Pillow guess from other plugins).
+PIL_FORMATS = {"jpeg": ["JPEG"], "png": ["PNG"], "gif": ["GIF"], "tiff": ["TIFF"], "webp": ["WEBP"],
+               "heic": ["HEIF"], "heif": ["HEIF"], "avif": ["AVIF", "HEIF"]}
+_TRANSFORMED_BY_DECODER = {"heic", "heif", "avif"}  # libheif applies irot/imir: size is already as displayed
+
+IFD_EXIF, IFD_GPS = 0x8769, 0x8825
+T_MAKE, T_MODEL, T_ORIENTATION, T_XMP = 0x010F, 0x0110, 0x0112, 700
+T_DTO, T_DTD = 0x9003, 0x9004
+T_OFFSET, T_OFFSET_ORIG, T_OFFSET_DIG = 0x9010, 0x9011, 0x9012
+T_SUBSEC_ORIG, T_SUBSEC_DIG = 0x9291, 0x9292
+T_EXPOSURE, T_FNUMBER, T_ISO, T_FOCAL, T_LENS_MODEL, T_LENS_MAKE = 0x829A, 0x829D, 0x8827, 0x920A, 0xA434, 0xA433
+
+
+@dataclass
+class PhotoMeta:
+    """What a photo says about itself.  ``width``/``height`` are as displayed (orientation applied)."""
+    format: str
+    mime: str
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None          # EXIF 1..8 as written in the file
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    taken_at: datetime | None = None        # aware when the file gives an offset, else naive wall-clock time
+    taken_at_local: datetime | None = None  # wall-clock time as the camera recorded it (naive)
+    taken_at_offset: int | None = None      # minutes east of UTC, when the file says so
+    gps_lat: float | None = None            # signed decimal degrees (south negative)
+    gps_lon: float | None = None            # signed decimal degrees (west negative)
+    gps_alt: float | None = None            # metres, negative below sea level
+    iso: int | None = None
+    f_number: float | None = None
+    exposure_time: float | None = None      # seconds
+    focal_length: float | None = None       # millimetres
+    raw: dict = field(default_factory=dict)  # JSON-serialisable: {'exif': {...}, 'gps': {...}, 'xmp': {...}, ...}
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict (datetimes as ISO 8601 strings)."""
+        d = asdict(self)
+        for k in ("taken_at", "taken_at_local"):
+            if d[k] is not None:
+                d[k] = d[k].isoformat()
+        return d
+
+
+# ---------------------------------------------------------------------------------------------------- opening
+def pixel_limit(max_pixels: int | None = None) -> int:
+    return int(max_pixels if max_pixels is not None else get_settings().max_image_pixels)
+
+
+def check_pixels(size: tuple[int, int], max_pixels: int | None = None) -> None:
+    """Raise ImageTooLargeError when width*height is over the limit (settings.max_image_pixels by default)."""
+    limit = pixel_limit(max_pixels)
+    w, h = size
+    if limit > 0 and w * h > limit:
+        raise ImageTooLargeError(
+            f"image is {w}x{h} = {w * h / 1e6:.1f} megapixels, over the limit of {limit / 1e6:.1f} megapixels "
+            "(decompression-bomb protection, PVA_MAX_IMAGE_PIXELS); raise the limit if this photo is genuine")
+
+
+def open_image(path: str | os.PathLike, info: FormatInfo | None = None, *, max_pixels: int | None = None
+               ) -> tuple[Image.Image, FormatInfo]:
+    """Open a photo lazily (header only) with the Pillow plugin its content calls for, after the pixel check.
+
+    Returns (image, FormatInfo).  Raises UnsupportedFormatError, CorruptMediaError or ImageTooLargeError.
+    The caller closes the image.
+    """
+    if info is None:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+        info = detect_format(head)
+        if info is None:
+            raise UnsupportedFormatError(unsupported_reason(head))
+    if info.kind != "photo":
+        raise UnsupportedFormatError(f"this is a {info.format} video, not a photo")
+    if info.format in ("heic", "heif") and not _HEIF_OK:  # pragma: no cover
+        raise UnsupportedFormatError("HEIC/HEIF support is not installed (pip install pillow-heif)")
+    # Pillow's own guard is process-wide: keep it in line with the setting (it errors at twice its value).
+    Image.MAX_IMAGE_PIXELS = get_settings().max_image_pixels or None
+    try:
+        im = Image.open(path, formats=PIL_FORMATS.get(info.format))
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"image is too large to open safely ({e}); raise PVA_MAX_IMAGE_PIXELS if it is "
+                                 "genuine") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
+            TypeError, MemoryError) as e:
+        raise CorruptMediaError(f"cannot read this {info.format.upper()} image: {_short(e)}; the file is damaged "
+                                "or truncated — re-export or re-copy it from the original") from None
+    try:
+        check_pixels(im.size, max_pixels)
+    except ImageTooLargeError:
+        im.close()
+        raise
+    return im, info
+
+
+def _short(e: BaseException) -> str:
+    msg = str(e).strip() or type(e).__name__
+    return clean_text(msg, 200)
+
+
+# ---------------------------------------------------------------------------------------------------- EXIF
+def _tag_name(tag: int, table: dict) -> str:
+    return table.get(tag) or f"0x{tag:04X}"
+
+
+def _read_exif(im: Image.Image, info: FormatInfo, warnings: list[str]) -> tuple[dict, dict, dict]:
+    """(IFD0, Exif IFD, GPS IFD) as {tag: value}; empty dicts plus a warning for whatever cannot be parsed."""
+    limit = get_settings().max_exif_bytes
+    try:
+        if info.format == "tiff":
+            exif = im.getexif()
+        else:
+            raw = im.info.get("exif")
+            if not raw:
+                return {}, {}, {}
+            if limit and len(raw) > limit:
+                warnings.append(f"EXIF block of {len(raw)} bytes is over the {limit}-byte limit; it was ignored")
+                return {}, {}, {}
+            exif = Image.Exif()
+            exif.load(raw)
+        ifd0 = dict(exif.items())
+    except Exception as e:  # untrusted binary parser: any failure is a warning, never a crash
+        warnings.append(f"EXIF could not be read ({type(e).__name__}: {_short(e)})")
+        return {}, {}, {}
+    sub = {}
+    for ifd_tag, name in ((IFD_EXIF, "Exif"), (IFD_GPS, "GPS")):
+        try:
+            sub[ifd_tag] = dict(exif.get_ifd(ifd_tag).items())
+        except Exception as e:
+            warnings.append(f"EXIF {name} directory could not be read ({type(e).__name__}: {_short(e)})")
+            sub[ifd_tag] = {}
+    return ifd0, sub[IFD_EXIF], sub[IFD_GPS]
+
+
+def _text(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, (tuple, list)):
+        v = v[0] if v else None
+        if v is None:
+            return None
+    if not isinstance(v, (str, bytes, bytearray)):
+        v = str(v)
+    s = clean_text(v, 500)
+    return s or None
+
+
+def _number(v) -> float | None:
+    if isinstance(v, (tuple, list)):
+        v = v[0] if v else None
+    if v is None or isinstance(v, (str, bytes)):
+        return None
+    return rational_to_float(v)
+
+
+def _gps_coordinate(value, ref, axis: str, warnings: list[str]) -> float | None:
+    """EXIF GPS (deg, min, sec) rationals + 'N'/'S'/'E'/'W' ref as signed decimal degrees, validated."""
+    if value is None:
+        return None
+    parts = list(value) if isinstance(value, (tuple, list)) else [value]
+    if not parts or len(parts) > 3:
+        warnings.append(f"GPS {axis} has {len(parts)} components; ignored")
+        return None
+    total = 0.0
+    for i, p in enumerate(parts):
+        den = getattr(p, "denominator", 1)
+        num = getattr(p, "numerator", p)
+        if isinstance(p, tuple) and len(p) == 2:
+            num, den = p
+        if den == 0:
+            if num == 0 and i > 0:
+                continue  # 0/0 minutes or seconds: written as "unknown", means 0
+            warnings.append(f"GPS {axis} has a zero denominator; ignored")
+            return None
+        f = rational_to_float(p)
+        if f is None:
+            warnings.append(f"GPS {axis} is not a number; ignored")
+            return None
+        total += f / (60 ** i)
+    ref_s = _text(ref)
+    ref_c = ref_s[0].upper() if ref_s else None
+    negative, positive = ("S", "N") if axis == "latitude" else ("W", "E")
+    if ref_c == negative:
+        total = -abs(total)
+    elif ref_c != positive:
+        warnings.append(f"GPS {axis} has no valid {positive}/{negative} reference; taken as {positive}")
+    bound = 90 if axis == "latitude" else 180
+    if abs(total) > bound:
+        warnings.append(f"GPS {axis} {total} is out of range; ignored")
+        return None
+    return total
+
+
+def _gps_altitude(value, ref) -> float | None:
+    alt = _number(value)
+    if alt is None:
+        return None
+    if isinstance(ref, (bytes, bytearray)):
+        ref = ref[0] if ref else 0
+    try:
+        below = int(ref or 0) == 1
+    except (TypeError, ValueError):
+        below = False
+    return -abs(alt) if below else alt
+
+
+def _exif_to_raw(ifd0: dict, exif_ifd: dict, gps: dict) -> dict:
+    out: dict = {}
+    exif: dict = {}
+    for tags in (ifd0, exif_ifd):
+        for tag, val in tags.items():
+            if tag in (IFD_EXIF, IFD_GPS, 0xA005, T_XMP):  # pointers and the XMP packet (kept separately)
+                continue
+            name = _tag_name(tag, ExifTags.TAGS)
+            if name == "MakerNote" and isinstance(val, (bytes, bytearray)):
+                exif[name] = {"bytes": len(val)}
+                continue
+            exif[name] = val
+    if exif:
+        out["exif"] = to_jsonable(exif)
+    if gps:
+        out["gps"] = to_jsonable({_tag_name(t, ExifTags.GPSTAGS): v for t, v in gps.items()})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- XMP
+def _raw_xmp(im: Image.Image, info: FormatInfo) -> bytes | None:
+    data = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if not data and info.format == "tiff":
+        data = getattr(im, "tag_v2", {}).get(T_XMP)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "replace")
+    if isinstance(data, (tuple, list)):  # some TIFF writers store XMP as a BYTE array
+        data = bytes(data)
+    return data or None
+
+
+def _read_xmp(im: Image.Image, info: FormatInfo, warnings: list[str]) -> dict:
+    try:
+        data = _raw_xmp(im, info)
+    except Exception as e:
+        warnings.append(f"XMP could not be located ({type(e).__name__})")
+        return {}
+    if not data:
+        return {}
+    limit = get_settings().max_exif_bytes
+    if limit and len(data) > limit:
+        warnings.append(f"XMP packet of {len(data)} bytes is over the {limit}-byte limit; it was ignored")
+        return {}
+    try:
+        return parse_xmp(data)
+    except XmpError as e:
+        warnings.append(str(e))
+        return {}
+
+
+# ---------------------------------------------------------------------------------------------------- main
+def extract_photo(path: str | os.PathLike, *, max_pixels: int | None = None) -> PhotoMeta:
+    """Metadata of the photo at ``path`` (format detected by content).  See PhotoMeta for the fields.
+
+    Malformed EXIF/XMP give partial metadata and ``warnings``; raises UnsupportedFormatError (not a supported photo),
+    CorruptMediaError (cannot be opened at all) or ImageTooLargeError (over ``max_pixels``, default
+    settings.max_image_pixels).
+    """
+    im, info = open_image(path, max_pixels=max_pixels)
+    try:
+        return _extract(im, info)
+    finally:
+        im.close()
+
+
+def _extract(im: Image.Image, info: FormatInfo) -> PhotoMeta:
+    warnings: list[str] = []
+    meta = PhotoMeta(format=info.format, mime=info.mime, warnings=warnings)
+    ifd0, exif_ifd, gps = _read_exif(im, info, warnings)
+    xmp = _read_xmp(im, info, warnings)
+
+    meta.camera_make = _text(ifd0.get(T_MAKE)) or _text(xmp.get("tiff:Make"))
+    meta.camera_model = _text(ifd0.get(T_MODEL)) or _text(xmp.get("tiff:Model"))
+    meta.lens = (_text(exif_ifd.get(T_LENS_MODEL)) or _text(xmp.get("exifEX:LensModel"))
+                 or _text(xmp.get("aux:Lens")))
+
+    # Orientation: EXIF, else XMP tiff:Orientation; HEIF decoders apply it themselves (pillow-heif keeps the
+    # original value in info['original_orientation']).
+    orientation = ifd0.get(T_ORIENTATION)
+    if orientation is None:
+        orientation = im.info.get("original_orientation") or xmp.get("tiff:Orientation")
+    try:
+        orientation = int(orientation[0] if isinstance(orientation, (tuple, list)) else orientation) \
+            if orientation not in (None, "") else None
+    except (TypeError, ValueError):
+        orientation = -1
+    if orientation is not None and not 1 <= orientation <= 8:
+        warnings.append(f"orientation {orientation!r} is not an EXIF orientation (1..8); ignored")
+        orientation = None
+    meta.orientation = orientation
+
+    w, h = im.size
+    if orientation in (5, 6, 7, 8) and info.format not in _TRANSFORMED_BY_DECODER:
+        w, h = h, w
+    meta.width, meta.height = w, h
+
+    _fill_date(meta, ifd0, exif_ifd, xmp, warnings)
+    _fill_gps(meta, gps, xmp, warnings)
+
+    iso = exif_ifd.get(T_ISO)
+    iso_f = _number(iso)
+    meta.iso = int(iso_f) if iso_f is not None and 0 < iso_f < 10_000_000 else None
+    meta.f_number = _positive(_number(exif_ifd.get(T_FNUMBER)))
+    meta.exposure_time = _positive(_number(exif_ifd.get(T_EXPOSURE)))
+    meta.focal_length = _positive(_number(exif_ifd.get(T_FOCAL)))
+    if meta.f_number is None and xmp.get("exif:FNumber"):
+        meta.f_number = _positive(parse_xmp_rational(xmp["exif:FNumber"]))
+    if meta.focal_length is None and xmp.get("exif:FocalLength"):
+        meta.focal_length = _positive(parse_xmp_rational(xmp["exif:FocalLength"]))
+
+    raw = _exif_to_raw(ifd0, exif_ifd, gps)
+    if xmp:
+        raw["xmp"] = to_jsonable(xmp)
+    raw["image"] = to_jsonable({
+        "format": im.format, "mode": im.mode, "size": list(im.size),
+        "frames": getattr(im, "n_frames", 1), "icc_profile": _icc_description(im.info.get("icc_profile")),
+    })
+    meta.raw = raw
+    return meta
+
+
+def _positive(v: float | None) -> float | None:
+    return v if v is not None and v > 0 else None
+
+
+def _icc_description(icc) -> str | None:
+    if not icc:
+        return None
+    try:
+        import io
+
+        from PIL import ImageCms
+
+        return clean_text(ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))), 200) or None
+    except Exception:
+        return f"unreadable ICC profile ({len(icc)} bytes)"
+
+
+def _fill_date(meta: PhotoMeta, ifd0: dict, exif_ifd: dict, xmp: dict, warnings: list[str]) -> None:
+    """taken_at: EXIF DateTimeOriginal, DateTimeDigitized, then XMP exif:DateTimeOriginal, photoshop:DateCreated,
+    xmp:CreateDate.  The offset comes with the date (OffsetTimeOriginal/OffsetTimeDigitized, else OffsetTime), or
+    from an XMP date with the same wall-clock time."""
+    candidates = [
+        ("EXIF DateTimeOriginal", exif_ifd.get(T_DTO) or ifd0.get(T_DTO), exif_ifd.get(T_OFFSET_ORIG),
+         exif_ifd.get(T_SUBSEC_ORIG)),
+        ("EXIF DateTimeDigitized", exif_ifd.get(T_DTD) or ifd0.get(T_DTD), exif_ifd.get(T_OFFSET_DIG),
+         exif_ifd.get(T_SUBSEC_DIG)),
+        ("XMP exif:DateTimeOriginal", xmp.get("exif:DateTimeOriginal"), None, None),
+        ("XMP photoshop:DateCreated", xmp.get("photoshop:DateCreated"), None, None),
+        ("XMP xmp:CreateDate", xmp.get("xmp:CreateDate"), None, None),
+    ]
+    for label, value, offset_tag, subsec in candidates:
+        text = _text(value)
+        if not text:
+            continue
+        parsed = parse_datetime(text)
+        if parsed is None:
+            warnings.append(f"{label} {text!r} is not a valid date; ignored")
+            continue
+        local, offset = parsed
+        if subsec is not None and local.microsecond == 0:
+            digits = "".join(c for c in (_text(subsec) or "") if c.isdigit())[:6]
+            if digits:
+                local = local.replace(microsecond=int(digits.ljust(6, "0")))
+        if offset is None and label.startswith("EXIF"):
+            offset = parse_offset(offset_tag) if offset_tag is not None else None
+            if offset is None and exif_ifd.get(T_OFFSET) is not None:
+                offset = parse_offset(exif_ifd.get(T_OFFSET))
+            if offset is None:  # XMP often carries the zone of the same moment
+                for key in ("exif:DateTimeOriginal", "photoshop:DateCreated", "xmp:CreateDate"):
+                    other = parse_datetime(_text(xmp.get(key)) or "")
+                    if other and other[1] is not None and other[0].replace(microsecond=0) == \
+                            local.replace(microsecond=0):
+                        offset = other[1]
+                        break
+        meta.taken_at_local = local
+        meta.taken_at_offset = offset
+        meta.taken_at = local.replace(tzinfo=timezone(timedelta(minutes=offset))) if offset is not None else local
+        return
+
+
+def _fill_gps(meta: PhotoMeta, gps: dict, xmp: dict, warnings: list[str]) -> None:
+    lat = lon = None
+    if gps.get(2) is not None or gps.get(4) is not None:
+        lat = _gps_coordinate(gps.get(2), gps.get(1), "latitude", warnings)
+        lon = _gps_coordinate(gps.get(4), gps.get(3), "longitude", warnings)
+        alt = _gps_altitude(gps.get(6), gps.get(5))
+    if lat is None or lon is None:
+        lat = parse_xmp_coordinate(xmp.get("exif:GPSLatitude")) if xmp.get("exif:GPSLatitude") else None
+        lon = parse_xmp_coordinate(xmp.get("exif:GPSLongitude")) if xmp.get("exif:GPSLongitude") else None
+        alt = parse_xmp_rational(xmp.get("exif:GPSAltitude"))
+        if alt is not None and str(xmp.get("exif:GPSAltitudeRef", "0")).strip() == "1":
+            alt = -abs(alt)
+        if lat is not None and not -90 <= lat <= 90 or lon is not None and not -180 <= lon <= 180:
+            warnings.append("XMP GPS position is out of range; ignored")
+            lat = lon = None
+    if lat is None or lon is None:
+        return
+    if lat == 0.0 and lon == 0.0:
+        warnings.append("GPS position 0,0 ignored (written by cameras without a fix)")
+        return
+    meta.gps_lat, meta.gps_lon, meta.gps_alt = lat, lon, alt

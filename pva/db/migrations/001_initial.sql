@@ -1,6 +1,5 @@
 -- The whole data model of DESIGN.md.  Every user-owned row carries owner_id (directly or through media).
 create extension if not exists vector;
-create extension if not exists pgcrypto;
 
 create table users (
     id            uuid primary key default gen_random_uuid(),

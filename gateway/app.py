@@ -1,0 +1,150 @@
+"""The FastAPI application: the REST API under /api/v1 (OpenAPI at /api/docs), health and metrics.
+
+    from gateway.app import create_app
+    app = create_app()
+    app.include_router(my_router)      # later parts (the web UI) add their routers the same way
+
+Errors are JSON: {"error": "<short code>", "message": "<what happened and what to do>"}.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pva.log import get_logger
+
+from . import metrics
+
+log = get_logger("pva.gateway")
+API_PREFIX = "/api/v1"
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
+          422: "invalid_request", 429: "rate_limited", 502: "bad_gateway", 503: "unavailable"}
+
+
+def error_response(status: int, message: str, headers: dict | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": code or _CODES.get(status, "error"), "message": message},
+                        status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        msg = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and msg == "Not Found":
+            msg = f"nothing at {request.url.path} (see /api/docs for the API)"
+        elif exc.status_code == 405 and msg == "Method Not Allowed":
+            msg = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, msg, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors()[:10]:
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
+            parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        return error_response(422, "invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
+        return error_response(500, "internal error; the server log has the details", code="internal")
+
+
+TRASH_PURGE_INTERVAL = 3600.0
+
+
+async def _purge_trash_forever() -> None:
+    from fastapi.concurrency import run_in_threadpool
+
+    from .routers.media import purge_expired_trash
+
+    while True:
+        try:
+            n = await run_in_threadpool(purge_expired_trash)
+            if n:
+                log.info("purged expired trash", extra={"count": n})
+        except Exception as e:  # the database may be briefly away; try again next round
+            log.warning("trash purge failed", extra={"error": str(e)})
+        await asyncio.sleep(TRASH_PURGE_INTERVAL)
+
+
+def create_app(*, functions_dir: Path | None = None, background: bool = False) -> FastAPI:
+    """Build the gateway app.  functions_dir: where <name>/function.yaml live (default: <repo>/functions);
+    background: run periodic housekeeping (purging trash past its retention) while serving."""
+    from .routers import ALL_ROUTERS
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = asyncio.create_task(_purge_trash_forever()) if background else None
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+            from pva import db
+
+            db.close_pool()
+
+    app = FastAPI(title="PhotoAndVideoAnalysis API", version="1", lifespan=lifespan,
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    from pva.config import REPO_ROOT
+
+    app.state.functions_dir = functions_dir or (REPO_ROOT / "functions")
+    _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code,
+                        time.perf_counter() - start)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    for router in ALL_ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def create_serving_app() -> FastAPI:
+    """The app `pva serve` runs: the API with housekeeping, plus the web UI when it is installed."""
+    from pva.log import setup_logging
+
+    setup_logging()
+    app = create_app(background=True)
+    try:
+        from .routers import web  # the web UI (a separate part) registers itself here when present
+    except ModuleNotFoundError as e:
+        if e.name != "gateway.routers.web":
+            raise
+    else:
+        web.install(app) if hasattr(web, "install") else app.include_router(web.router)
+    return app
+
+
+__all__ = ["create_app", "error_response", "API_PREFIX", "HTTPException"]
+
+
+def iter_routes(app: FastAPI):
+    """(path, methods, endpoint) of every route, including those of included routers (FastAPI may keep included
+    routers as lazy branches in app.routes)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        contexts = iter_route_contexts(app.routes)
+    except ImportError:
+        contexts = app.routes
+    for r in contexts:
+        path = getattr(r, "path", None)
+        if path:
+            yield path, set(getattr(r, "methods", None) or ()), getattr(r, "endpoint", None)

@@ -1,0 +1,23 @@
+"""`pva serve [--host --port]`: the gateway (API; the web UI adds its routers) on uvicorn."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="run the HTTP gateway (API and web UI)")
+    p.add_argument("--host", default=None, help="listen address (default PVA_HTTP_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default PVA_HTTP_PORT, 8000)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--reload", action="store_true", help="development: restart on code changes")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from pva.config import get_settings
+
+    s = get_settings()
+    uvicorn.run("gateway.app:create_serving_app", factory=True, host=args.host or s.http_host,
+                port=args.port or s.http_port, workers=args.workers, reload=args.reload,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_config=None, access_log=False)
+    return 0

@@ -1,0 +1,65 @@
+"""/healthz (the process answers), /readyz (database, object store and broker answer), /metrics (Prometheus)."""
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+def _check_db() -> None:
+    from pva import db
+
+    db.query_one("select 1 as ok")
+
+
+def _check_s3() -> None:
+    from pva.storage import get_storage
+
+    if not get_storage().ping():
+        raise RuntimeError("object store does not answer")
+
+
+def _check_amqp() -> None:
+    import pika
+
+    from pva.config import get_settings
+
+    params = pika.URLParameters(get_settings().effective_amqp_url)
+    params.socket_timeout = 3
+    params.blocked_connection_timeout = 3
+    params.connection_attempts = 1
+    conn = pika.BlockingConnection(params)
+    conn.close()
+
+
+CHECKS = {"db": _check_db, "s3": _check_s3, "amqp": _check_amqp}
+
+
+@router.get("/readyz")
+async def readyz():
+    async def one(name, fn):
+        try:
+            await asyncio.wait_for(run_in_threadpool(fn), timeout=5)
+            return name, "ok"
+        except Exception as e:  # report, do not raise: this is the health answer
+            return name, f"error: {type(e).__name__}: {str(e)[:200]}"
+
+    results = dict(await asyncio.gather(*(one(n, f) for n, f in CHECKS.items())))
+    ok = all(v == "ok" for v in results.values())
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": results},
+                        status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics():
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,418 @@
+"""Media: search (keyset pages, facets), detail, thumbnails and originals (Range), upload, SHA-512 check,
+GPS override, comments, trash."""
+from __future__ import annotations
+
+import re
+import urllib.parse
+from datetime import date, datetime, time, timezone
+from typing import Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from pva import db
+from pva.config import get_settings
+from pva.db import comments as comments_db
+from pva.db import people as people_db
+from pva.db import search as search_db
+
+from ..deps import Principal, current_user, not_found, require
+from ..upload import close_all, ingest_one, receive_files
+
+router = APIRouter(prefix="/api/v1", tags=["media"])
+API = "/api/v1"
+_INTERNAL = ("storage_key", "thumb_key", "preview_key", "name_tsv", "gps_override_lat", "gps_override_lon",
+             "gps_override_alt")
+
+
+# ---------------------------------------------------------------- helpers
+def _parse_when(value: str | None, name: str, end: bool = False) -> datetime | None:
+    """ISO date or datetime; a bare date as `to` means the end of that day."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            if end:
+                from datetime import timedelta
+
+                d = d + timedelta(days=1)
+            return datetime.combine(d, time.min, tzinfo=timezone.utc)
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise HTTPException(422, f"{name} must be an ISO date (2024-05-31) or date-time "
+                                 f"(2024-05-31T14:00:00Z), not {value!r}") from None
+
+
+def _parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if not value:
+        return None
+    try:
+        s, w, n, e = (float(x) for x in value.split(","))
+    except ValueError:
+        raise HTTPException(422, "bbox must be 'south,west,north,east' in degrees, e.g. 48.8,2.2,48.9,2.4") from None
+    if not (-90 <= s <= n <= 90 and -180 <= w <= 180 and -180 <= e <= 180):
+        raise HTTPException(422, "bbox: latitudes in -90..90 with south <= north, longitudes in -180..180 "
+                                 "(west > east crosses the antimeridian)")
+    return s, w, n, e
+
+
+def _links(row: dict) -> dict:
+    mid = row["id"]
+    row["thumbnail_url"] = f"{API}/media/{mid}/thumbnail" if row.pop("has_thumb", True) else None
+    row["original_url"] = f"{API}/media/{mid}/original"
+    for k in _INTERNAL:
+        row.pop(k, None)
+    return row
+
+
+class SearchParams:
+    """Query parameters shared by search and facets."""
+
+    def __init__(self,
+                 date_from: str | None = Query(None, alias="from", description="taken on/after (ISO date/time)"),
+                 date_to: str | None = Query(None, alias="to", description="taken before (a bare date: through it)"),
+                 bbox: str | None = Query(None, description="south,west,north,east (map area)"),
+                 no_gps: bool = Query(False, description="only items without a location"),
+                 label: list[str] = Query([], description="object label (repeat for all of several)"),
+                 min_confidence: float = Query(0.0, ge=0, le=1),
+                 person: UUID | None = Query(None, description="person id"),
+                 similar_face: int | None = Query(None, description="face id: items with a similar face"),
+                 camera_make: str | None = Query(None, max_length=200),
+                 camera_model: str | None = Query(None, max_length=200),
+                 kind: Literal["photo", "video"] | None = None,
+                 format: str | None = Query(None, max_length=20, description="jpeg, png, heic, mp4, ..."),
+                 q: str | None = Query(None, max_length=500, description="text: OCR, transcript, comments, name"),
+                 album: UUID | None = None,
+                 trashed: bool = Query(False, description="list the trash instead")):
+        self.filters = search_db.Filters(
+            date_from=_parse_when(date_from, "from"), date_to=_parse_when(date_to, "to", end=True),
+            bbox=_parse_bbox(bbox), no_gps=no_gps, labels=[x.strip() for x in label if x.strip()][:10],
+            min_confidence=min_confidence, person_id=person, similar_face_id=similar_face,
+            face_threshold=get_settings().face_threshold, camera_make=camera_make, camera_model=camera_model,
+            kind=kind, format=format, text=q, album_id=album, trashed=trashed)
+
+
+def _check_refs(f: search_db.Filters, user: Principal) -> None:
+    """Ids inside filters must be the user's own (404 otherwise, like any other id)."""
+    if f.person_id is not None and people_db.get(f.person_id, user.user_id) is None:
+        raise not_found("person")
+    if f.similar_face_id is not None and people_db.face(f.similar_face_id, user.user_id) is None:
+        raise not_found("face")
+    if f.trashed and f.album_id is not None:
+        raise HTTPException(422, "the trash cannot be combined with an album")
+
+
+def _run_search(fn, *args, **kw):
+    try:
+        return fn(*args, **kw)
+    except LookupError:
+        raise not_found("album") from None
+    except search_db.BadQuery as e:
+        raise HTTPException(422, str(e)) from None
+
+
+# ---------------------------------------------------------------- search
+@router.get("/media")
+def search_media(params: SearchParams = Depends(), sort: Literal["taken", "added"] = "taken",
+                 order: Literal["desc", "asc"] = "desc", limit: int = Query(100, ge=1, le=500),
+                 cursor: str | None = Query(None, max_length=500), user: Principal = Depends(current_user)):
+    """Search the library (all filters combine with AND); pass next_cursor back for the next page."""
+    _check_refs(params.filters, user)
+    page = _run_search(search_db.search, user.user_id, params.filters, sort=sort, order=order, limit=limit,
+                       cursor=cursor)
+    page["items"] = [_links(r) for r in page["items"]]
+    return page
+
+
+@router.get("/search/facets")
+def search_facets(params: SearchParams = Depends(), user: Principal = Depends(current_user)):
+    """How many items each filter value would give, under the other active filters."""
+    _check_refs(params.filters, user)
+    return _run_search(search_db.facets, user.user_id, params.filters)
+
+
+# ---------------------------------------------------------------- detail and files
+def _visible(media_id: UUID, user: Principal) -> dict:
+    m = search_db.media_access(media_id, user.user_id)
+    if m is None:
+        raise not_found("media")
+    return m
+
+
+def _owned(media_id: UUID, user: Principal) -> dict:
+    m = search_db.media_access(media_id, user.user_id)
+    if m is None or m["access"] != "owner":
+        raise not_found("media")
+    return m
+
+
+@router.get("/media/{media_id}")
+def media_detail(media_id: UUID, user: Principal = Depends(current_user)):
+    """Metadata, detections, faces, OCR words, transcript, comments, albums and analysis jobs."""
+    m = search_db.detail(media_id, user.user_id)
+    if m is None:
+        raise not_found("media")
+    m["has_thumb"] = m.get("thumb_key") is not None
+    m["has_preview"] = m.get("preview_key") is not None
+    m["preview_url"] = f"{API}/media/{media_id}/thumbnail?size=preview" if m["has_preview"] else None
+    m["gps"] = {"lat": m["lat"], "lon": m["lon"],
+                "alt": m["gps_override_alt"] if m["gps_override_lat"] is not None else m["gps_alt"],
+                "source": "override" if m["gps_override_lat"] is not None else ("exif" if m["gps_lat"] is not None
+                                                                                 else None),
+                "exif": {"lat": m["gps_lat"], "lon": m["gps_lon"], "alt": m["gps_alt"]}}
+    for f in m["faces"]:
+        f["crop_url"] = f"{API}/faces/{f['id']}/crop" if f.pop("has_crop") else None
+    if m["access"] == "owner":
+        from pva import jobs
+
+        m["jobs"] = jobs.for_media(media_id)
+    else:
+        m["jobs"] = []
+    return _links(m)
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) for a single satisfiable byte range; None for no/ignored Range; raises 416."""
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None  # multiple or malformed ranges: send the whole object (allowed by RFC 9110)
+    if not m.group(1):
+        n = int(m.group(2))
+        if n == 0:
+            raise HTTPException(416, "empty suffix range", headers={"Content-Range": f"bytes */{size}"})
+        return max(0, size - n), size - 1
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else size - 1
+    if start >= size or end < start:
+        raise HTTPException(416, f"range not satisfiable: the object has {size} bytes",
+                            headers={"Content-Range": f"bytes */{size}"})
+    return start, min(end, size - 1)
+
+
+def _stream_object(request: Request, bucket: str, key: str, *, content_type: str | None, filename: str | None,
+                   etag_hint: str, inline: bool = True, max_age: int = 3600) -> Response:
+    from pva.storage import get_storage
+
+    st = get_storage()
+    info = st.stat(bucket, key)
+    if info is None:
+        raise not_found("file")
+    etag = f'"{info.etag or etag_hint}"'
+    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": f"private, max-age={max_age}"}
+    if filename:
+        quoted = urllib.parse.quote(filename, safe="")
+        ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+        headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; "
+                                          f"filename*=UTF-8''{quoted}")
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    size = info.size
+    rng = _parse_range(request.headers.get("range"), size)
+    if rng and request.headers.get("if-range") not in (None, etag):
+        rng = None
+    ctype = content_type or info.content_type or "application/octet-stream"
+    if size == 0:
+        return Response(b"", media_type=ctype, headers=headers)
+    start, end = rng or (0, size - 1)
+    stream = st.get_stream(bucket, key, offset=start, length=end - start + 1)
+    headers["Content-Length"] = str(end - start + 1)
+    status = 200
+    if rng:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if request.method == "HEAD":
+        stream.close()
+        return Response(status_code=status, headers=headers, media_type=ctype)
+    return StreamingResponse(stream.iter_chunks(), status_code=status, headers=headers, media_type=ctype)
+
+
+@router.get("/media/{media_id}/thumbnail")
+def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "preview"] = "grid",
+                    user: Principal = Depends(current_user)):
+    m = _visible(media_id, user)
+    key = m["preview_key"] if size == "preview" else m["thumb_key"]
+    key = key or m["thumb_key"]
+    if not key:
+        raise HTTPException(404, "this item has no thumbnail (yet)")
+    return _stream_object(request, get_settings().bucket_thumbs, key, content_type=None, filename=None,
+                          etag_hint=f"{media_id}-{size}", max_age=86400)
+
+
+@router.get("/media/{media_id}/original")
+def media_original(media_id: UUID, request: Request, download: bool = False,
+                   user: Principal = Depends(current_user)):
+    """The original file, byte for byte (Range requests supported for video seeking)."""
+    m = _visible(media_id, user)
+    return _stream_object(request, get_settings().bucket_originals, m["storage_key"], content_type=m["mime"],
+                          filename=m["filename"], etag_hint=bytes(m["sha512"]).hex()[:32], inline=not download)
+
+
+# ---------------------------------------------------------------- upload and sync
+@router.post("/media/upload")
+async def upload_media(request: Request, user: Principal = Depends(require("upload"))):
+    """multipart/form-data, one part per file (field 'files').  Per-file result: added (media_id), duplicate
+    (media_id of the existing item) or rejected (reason)."""
+    files, _fields = await receive_files(request)
+    if not files:
+        raise HTTPException(422, "no files in the request: send them as multipart parts named 'files'")
+    owner = {"id": user.user_id, "username": user.username}
+    results = []
+    try:
+        for name, f in files:
+            results.append(await run_in_threadpool(ingest_one, owner, name, f))
+    finally:
+        close_all(files)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {"results": results, "counts": counts}
+
+
+class ShaCheck(BaseModel):
+    sha512: list[str] = Field(max_length=10000, description="hex SHA-512 digests of files you have")
+
+
+_HEX128 = re.compile(r"^[0-9a-fA-F]{128}$")
+
+
+@router.post("/media/have")
+def have_sha512(body: ShaCheck, user: Principal = Depends(require("upload"))):
+    """Which of these SHA-512s are already in your library (trashed items count: restore them instead)."""
+    bad = [h for h in body.sha512 if not _HEX128.match(h)]
+    if bad:
+        raise HTTPException(422, f"not a hex SHA-512 (128 hex digits): {bad[0][:140]!r}")
+    from pva.db import media as media_db
+
+    with db.transaction() as cur:
+        have = media_db.have_shas(cur, user.user_id, [bytes.fromhex(h) for h in body.sha512])
+    found = {k.hex(): v for k, v in have.items()}
+    return {"have": found, "missing": [h.lower() for h in body.sha512 if h.lower() not in found]}
+
+
+# ---------------------------------------------------------------- edits
+class GpsIn(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    alt: float | None = Field(default=None, ge=-11000, le=100000)
+
+
+@router.put("/media/{media_id}/gps")
+def set_gps(media_id: UUID, body: GpsIn, user: Principal = Depends(current_user)):
+    """Set the location (an override shown instead of the EXIF one; the original file is not touched)."""
+    if not search_db.set_gps_override(media_id, user.user_id, body.lat, body.lon, body.alt):
+        raise not_found("media")
+    return {"id": media_id, "gps": {"lat": body.lat, "lon": body.lon, "alt": body.alt, "source": "override"}}
+
+
+@router.delete("/media/{media_id}/gps")
+def clear_gps(media_id: UUID, user: Principal = Depends(current_user)):
+    """Remove the override: the EXIF location (if any) shows again."""
+    if not search_db.clear_gps_override(media_id, user.user_id):
+        raise not_found("media")
+    m = search_db.media_access(media_id, user.user_id)
+    return {"id": media_id, "gps": {"lat": m["lat"], "lon": m["lon"],
+                                    "source": "exif" if m["lat"] is not None else None}}
+
+
+@router.post("/media/{media_id}/trash")
+def trash_media(media_id: UUID, user: Principal = Depends(current_user)):
+    """Move to the trash; purged after the retention period (PVA_TRASH_RETENTION_DAYS) unless restored."""
+    if not search_db.trash(media_id, user.user_id):
+        raise not_found("media")
+    return {"id": media_id, "trashed": True, "retention_days": get_settings().trash_retention_days}
+
+
+@router.post("/media/{media_id}/restore")
+def restore_media(media_id: UUID, user: Principal = Depends(current_user)):
+    if not search_db.restore(media_id, user.user_id):
+        raise not_found("media")
+    return {"id": media_id, "trashed": False}
+
+
+def delete_objects(rows: list[dict]) -> int:
+    """Remove the stored objects of purged media rows (missing objects are fine)."""
+    from pva.storage import get_storage
+
+    s = get_settings()
+    st = get_storage()
+    n = 0
+    for r in rows:
+        pairs = [(s.bucket_originals, r["storage_key"])]
+        pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), *r.get("crop_keys", []))
+                  if k]
+        for bucket, key in pairs:
+            st.delete(bucket, key)
+            n += 1
+    return n
+
+
+def purge_expired_trash() -> int:
+    """Purge everyone's trash older than the retention period; returns how many items went."""
+    rows = search_db.purge(None, older_than_days=get_settings().trash_retention_days)
+    delete_objects(rows)
+    return len(rows)
+
+
+@router.delete("/media/{media_id}")
+def purge_media(media_id: UUID, user: Principal = Depends(current_user)):
+    """Delete a trashed item for good (its original too).  Move it to the trash first."""
+    m = _owned(media_id, user)
+    if m["trashed_at"] is None:
+        raise HTTPException(409, "move the item to the trash first (POST .../trash), then delete it")
+    rows = search_db.purge(user.user_id, media_id=media_id)
+    delete_objects(rows)
+    return Response(status_code=204)
+
+
+@router.post("/trash/empty")
+def empty_trash(user: Principal = Depends(current_user)):
+    """Delete everything in your trash now."""
+    rows = search_db.purge(user.user_id)
+    delete_objects(rows)
+    return {"purged": len(rows)}
+
+
+# ---------------------------------------------------------------- comments
+class CommentIn(BaseModel):
+    body: str = Field(min_length=1, max_length=10000)
+
+
+@router.get("/media/{media_id}/comments")
+def list_comments(media_id: UUID, user: Principal = Depends(current_user)):
+    _visible(media_id, user)
+    return comments_db.list_for_media(media_id)
+
+
+@router.post("/media/{media_id}/comments", status_code=201)
+def add_comment(media_id: UUID, body: CommentIn, user: Principal = Depends(current_user)):
+    if not body.body.strip():
+        raise HTTPException(422, "comment is empty")
+    row = comments_db.create(media_id, user.user_id, body.body)
+    if row is None:
+        raise not_found("media")
+    return row
+
+
+@router.patch("/comments/{comment_id}")
+def edit_comment(comment_id: UUID, body: CommentIn, user: Principal = Depends(current_user)):
+    row = comments_db.update(comment_id, user.user_id, body.body)
+    if row is None:
+        raise not_found("comment")
+    return row
+
+
+@router.delete("/comments/{comment_id}", status_code=204)
+def delete_comment(comment_id: UUID, user: Principal = Depends(current_user)):
+    if not comments_db.delete(comment_id, user.user_id):
+        raise not_found("comment")
+    return Response(status_code=204)

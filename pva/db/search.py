@@ -1,0 +1,340 @@
+"""SQL for reading the library: search with keyset pagination, facet counts, media detail, access checks;
+plus the gateway's edits of a media row (GPS override, trash, restore, purge).
+
+Access rule: a user sees media they own, and (read-only) media in albums shared with them.  Every function takes
+the viewing user's id and returns None / nothing for rows they may not see.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from uuid import UUID
+
+from . import query, query_one, transaction
+
+SORTS = {"taken": "coalesce(m.taken_at, m.created_at)", "added": "m.created_at"}
+LAT = "coalesce(m.gps_override_lat, m.gps_lat)"
+LON = "coalesce(m.gps_override_lon, m.gps_lon)"
+SIMILAR_CANDIDATES = 400  # nearest faces considered for "similar to this face"
+
+LIST_COLUMNS = f"""m.id, m.owner_id, m.kind, m.format, m.mime, m.size, m.width, m.height, m.duration, m.filename,
+    m.taken_at, m.taken_at_offset, m.created_at, m.camera_make, m.camera_model,
+    {LAT} as lat, {LON} as lon, (m.gps_override_lat is not null) as gps_overridden,
+    (m.thumb_key is not null) as has_thumb, m.status, m.trashed_at"""
+
+
+class BadQuery(ValueError):
+    """A search parameter that cannot be used; the message says how to fix it."""
+
+
+@dataclass
+class Filters:
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None  # (south, west, north, east); west > east wraps
+    no_gps: bool = False
+    labels: list[str] = field(default_factory=list)
+    min_confidence: float = 0.0
+    person_id: UUID | None = None
+    similar_face_id: int | None = None
+    face_threshold: float = 0.6
+    camera_make: str | None = None
+    camera_model: str | None = None
+    kind: str | None = None
+    format: str | None = None
+    text: str | None = None
+    album_id: UUID | None = None
+    trashed: bool = False
+
+
+def tsquery_text(text: str) -> str | None:
+    """'IMG_12 beach' -> 'img:* & 12:* & beach:*' (prefix match on every word), None when no words."""
+    words = re.findall(r"[^\W_]+", text.lower())[:16]
+    return " & ".join(f"{w}:*" for w in words) if words else None
+
+
+def encode_cursor(sort: str, value: datetime, media_id) -> str:
+    raw = json.dumps([sort, value.isoformat(), str(media_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        s, value, mid = json.loads(raw)
+        if s != sort:
+            raise ValueError
+        return datetime.fromisoformat(value), UUID(mid)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise BadQuery("invalid cursor: pass back next_cursor from the previous page unchanged "
+                       "(with the same sort)") from None
+
+
+def album_scope(album_id: UUID, user_id: UUID) -> dict | None:
+    """The album's owner when the user owns it or it is shared with them, else None."""
+    return query_one("""select a.id, a.owner_id from albums a where a.id = %s and (a.owner_id = %s or exists
+                          (select 1 from album_shares s where s.album_id = a.id and s.user_id = %s))""",
+                     (album_id, user_id, user_id))
+
+
+def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
+    """WHERE clauses for the filters (skip: the facet whose own filter is left out)."""
+    w = []
+    if f.album_id is not None:
+        scope = album_scope(f.album_id, user_id)
+        if scope is None:
+            raise LookupError("album")
+        p["owner"] = scope["owner_id"]
+        if skip != "album":
+            p["album"] = f.album_id
+            w.append("m.id in (select am.media_id from album_media am where am.album_id = %(album)s)")
+    else:
+        p["owner"] = user_id
+    w.append("m.owner_id = %(owner)s")
+    w.append("m.trashed_at is not null" if f.trashed else "m.trashed_at is null")
+    if skip != "date":
+        if f.date_from:
+            p["date_from"] = f.date_from
+            w.append(f"{SORTS['taken']} >= %(date_from)s")
+        if f.date_to:
+            p["date_to"] = f.date_to
+            w.append(f"{SORTS['taken']} < %(date_to)s")
+    if skip != "gps":
+        if f.bbox:
+            s, west, n, e = f.bbox
+            p.update(s=s, n=n, west=west, east=e)
+            w.append(f"{LAT} between %(s)s and %(n)s")
+            if west <= e:
+                w.append(f"{LON} between %(west)s and %(east)s")
+            else:  # box crosses the antimeridian
+                w.append(f"({LON} >= %(west)s or {LON} <= %(east)s)")
+        if f.no_gps:
+            w.append(f"{LAT} is null")
+    if skip != "label":
+        for i, label in enumerate(f.labels):
+            p[f"label{i}"] = label
+            p["minconf"] = f.min_confidence
+            w.append(f"""exists (select 1 from detections d where d.media_id = m.id
+                         and d.label = %(label{i})s and d.confidence >= %(minconf)s)""")
+    if skip != "person" and f.person_id is not None:
+        p["person"] = f.person_id
+        w.append("exists (select 1 from faces f where f.media_id = m.id and f.person_id = %(person)s)")
+    if f.similar_face_id is not None:
+        p.update(face=f.similar_face_id, face_thr=f.face_threshold, viewer=user_id, face_k=SIMILAR_CANDIDATES)
+        w.append("""m.id in (select s.media_id from (
+                        select f.media_id, f.embedding <-> t.embedding as dist
+                          from faces f, (select embedding from faces where id = %(face)s
+                                            and owner_id = %(viewer)s) t
+                         where f.owner_id = %(owner)s
+                         order by f.embedding <-> t.embedding limit %(face_k)s) s
+                     where s.dist < %(face_thr)s)""")
+    if skip != "camera":
+        if f.camera_make:
+            p["make"] = f.camera_make
+            w.append("m.camera_make = %(make)s")
+        if f.camera_model:
+            p["model"] = f.camera_model
+            w.append("m.camera_model = %(model)s")
+    if skip != "kind" and f.kind:
+        p["kind"] = f.kind
+        w.append("m.kind = %(kind)s")
+    if skip != "format" and f.format:
+        p["format"] = f.format.lower()
+        w.append("m.format = %(format)s")
+    if f.text:
+        tsq = tsquery_text(f.text)
+        if tsq is None:
+            raise BadQuery("text search needs at least one letter or digit")
+        p["tsq"] = tsq
+        w.append("""m.id in (
+              select o.media_id from ocr o where o.text_tsv @@ to_tsquery('simple', %(tsq)s)
+              union all select t.media_id from transcripts t where t.text_tsv @@ to_tsquery('simple', %(tsq)s)
+              union all select c.media_id from comments c where c.body_tsv @@ to_tsquery('simple', %(tsq)s)
+              union all select n.id from media n where n.owner_id = %(owner)s
+                                             and n.name_tsv @@ to_tsquery('simple', %(tsq)s))""")
+    return w
+
+
+def _prepare(cur, f: Filters) -> None:
+    if f.similar_face_id is not None:
+        cur.execute("set local hnsw.ef_search = %s", (SIMILAR_CANDIDATES,))
+
+
+def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc", limit: int = 100,
+           cursor: str | None = None) -> dict:
+    """One page: {"items": [...], "next_cursor": str|None}.  Raises LookupError('album') for an album the user
+    cannot see, BadQuery for unusable parameters."""
+    if sort not in SORTS:
+        raise BadQuery(f"sort must be one of {', '.join(SORTS)}")
+    if order not in ("asc", "desc"):
+        raise BadQuery("order must be asc or desc")
+    p: dict = {}
+    w = _where(f, user_id, p)
+    key = SORTS[sort]
+    if cursor:
+        p["c_val"], p["c_id"] = decode_cursor(cursor, sort)
+        w.append(f"({key}, m.id) {'<' if order == 'desc' else '>'} (%(c_val)s, %(c_id)s)")
+    p["limit"] = limit + 1
+    sql = (f"select {LIST_COLUMNS}, {key} as sort_value from media m where {' and '.join(w)} "
+           f"order by {key} {order}, m.id {order} limit %(limit)s")
+    with transaction() as cur:
+        _prepare(cur, f)
+        cur.execute(sql, p)
+        rows = cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(sort, rows[-1]["sort_value"], rows[-1]["id"]) if more and rows else None
+    for r in rows:
+        r.pop("sort_value", None)
+    return {"items": rows, "next_cursor": nxt}
+
+
+FACET_LIMIT = 50
+
+
+def facets(user_id: UUID, f: Filters) -> dict:
+    """Counts for each filter's values under the other filters (a filter does not narrow its own facet)."""
+    out: dict = {}
+
+    def run(cur, skip: str, select: str, group: str, order: str = "n desc", limit: int | None = FACET_LIMIT,
+            join: str = "") -> list[dict]:
+        p: dict = {}
+        w = _where(f, user_id, p, skip=skip)
+        sql = (f"select {select}, count(*) as n from media m {join} where {' and '.join(w)} "
+               f"group by {group} order by {order}" + (f" limit {int(limit)}" if limit else ""))
+        cur.execute(sql, p)
+        return cur.fetchall()
+
+    with transaction() as cur:
+        _prepare(cur, f)
+        out["kind"] = run(cur, "kind", "m.kind as value", "m.kind")
+        out["format"] = run(cur, "format", "m.format as value", "m.format")
+        out["camera"] = run(cur, "camera", "m.camera_make as make, m.camera_model as model",
+                            "m.camera_make, m.camera_model")
+        out["year"] = run(cur, "date", f"extract(year from {SORTS['taken']})::int as value", "1",
+                          order="value desc", limit=None)
+        gps = run(cur, "gps", f"({LAT} is not null) as value", "1", limit=None)
+        out["gps"] = {"with": sum(r["n"] for r in gps if r["value"]), "without": sum(r["n"] for r in gps
+                                                                                   if not r["value"])}
+        p: dict = {}
+        w = _where(f, user_id, p, skip="label")
+        p["minconf_facet"] = f.min_confidence
+        cur.execute(f"""select d.label as value, count(distinct d.media_id) as n from detections d
+                         where d.confidence >= %(minconf_facet)s and d.media_id in
+                               (select m.id from media m where {' and '.join(w)})
+                         group by d.label order by n desc limit {FACET_LIMIT}""", p)
+        out["label"] = cur.fetchall()
+        p = {}
+        w = _where(f, user_id, p, skip="person")
+        cur.execute(f"""select f.person_id as id, pe.name, count(distinct f.media_id) as n from faces f
+                          join people pe on pe.id = f.person_id and not pe.hidden
+                         where f.media_id in (select m.id from media m where {' and '.join(w)})
+                         group by f.person_id, pe.name order by n desc limit {FACET_LIMIT}""", p)
+        out["person"] = cur.fetchall()
+        p = {}
+        w = _where(f, user_id, p, skip="album")
+        p["viewer"] = user_id
+        cur.execute(f"""select a.id, a.name, count(*) as n from album_media am join albums a on a.id = am.album_id
+                         where a.owner_id = %(viewer)s
+                           and am.media_id in (select m.id from media m where {' and '.join(w)})
+                         group by a.id, a.name order by n desc limit {FACET_LIMIT}""", p)
+        out["album"] = cur.fetchall()
+    return out
+
+
+# ---------------------------------------------------------------- access and detail
+_VISIBLE = """(m.owner_id = %(u)s or (m.trashed_at is null and exists (
+                 select 1 from album_media am join album_shares s on s.album_id = am.album_id
+                  where am.media_id = m.id and s.user_id = %(u)s)))"""
+
+
+def media_access(media_id: UUID, user_id: UUID) -> dict | None:
+    """The media row (all columns) plus access='owner'|'shared' when the user may see it, else None."""
+    return query_one(f"""select m.*, case when m.owner_id = %(u)s then 'owner' else 'shared' end as access,
+                                {LAT} as lat, {LON} as lon
+                           from media m where m.id = %(id)s and {_VISIBLE}""", {"id": media_id, "u": user_id})
+
+
+def owned_media_ids(user_id: UUID, media_ids: list[UUID], include_trashed: bool = False) -> set[UUID]:
+    rows = query(f"""select id from media where owner_id = %s and id = any(%s::uuid[])
+                     {'' if include_trashed else 'and trashed_at is null'}""", (user_id, list(media_ids)))
+    return {r["id"] for r in rows}
+
+
+def detail(media_id: UUID, user_id: UUID) -> dict | None:
+    m = media_access(media_id, user_id)
+    if m is None:
+        return None
+    m.pop("name_tsv", None)
+    m["sha512"] = bytes(m["sha512"]).hex()
+    with transaction() as cur:
+        cur.execute("""select label, confidence, x, y, w, h, model, model_version, video_time
+                         from detections where media_id = %s order by confidence desc""", (media_id,))
+        m["detections"] = cur.fetchall()
+        cur.execute("""select f.id, f.x, f.y, f.w, f.h, f.person_id, p.name as person_name, f.video_time,
+                              (f.crop_key is not null) as has_crop, f.model
+                         from faces f left join people p on p.id = f.person_id
+                        where f.media_id = %s order by f.id""", (media_id,))
+        m["faces"] = cur.fetchall()
+        cur.execute("select text, words, language, rotation, model from ocr where media_id = %s", (media_id,))
+        m["ocr"] = cur.fetchone()
+        cur.execute("""select text, segments, language, engine, model, has_audio
+                         from transcripts where media_id = %s""", (media_id,))
+        m["transcript"] = cur.fetchone()
+        cur.execute("""select c.id, c.body, c.created_at, c.updated_at, c.author_id, u.username as author
+                         from comments c join users u on u.id = c.author_id
+                        where c.media_id = %s order by c.created_at, c.id""", (media_id,))
+        m["comments"] = cur.fetchall()
+        cur.execute("""select a.id, a.name, (a.owner_id = %(u)s) as owned from albums a
+                         join album_media am on am.album_id = a.id
+                        where am.media_id = %(m)s and (a.owner_id = %(u)s or exists
+                              (select 1 from album_shares s where s.album_id = a.id and s.user_id = %(u)s))
+                        order by a.name""", {"m": media_id, "u": user_id})
+        m["albums"] = cur.fetchall()
+    return m
+
+
+# ---------------------------------------------------------------- edits (owner only)
+def set_gps_override(media_id: UUID, owner_id: UUID, lat: float, lon: float, alt: float | None) -> bool:
+    return bool(query("""update media set gps_override_lat = %s, gps_override_lon = %s, gps_override_alt = %s,
+                                updated_at = now()
+                          where id = %s and owner_id = %s returning id""", (lat, lon, alt, media_id, owner_id)))
+
+
+def clear_gps_override(media_id: UUID, owner_id: UUID) -> bool:
+    return bool(query("""update media set gps_override_lat = null, gps_override_lon = null,
+                                gps_override_alt = null, updated_at = now()
+                          where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
+
+
+def trash(media_id: UUID, owner_id: UUID) -> bool:
+    return bool(query("""update media set trashed_at = coalesce(trashed_at, now()), updated_at = now()
+                          where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
+
+
+def restore(media_id: UUID, owner_id: UUID) -> bool:
+    return bool(query("""update media set trashed_at = null, updated_at = now()
+                          where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
+
+
+def purge(owner_id: UUID | None, *, media_id: UUID | None = None, older_than_days: int | None = None) -> list[dict]:
+    """Delete trashed media rows (of one owner, or everyone's with owner_id None); returns their object keys
+    (storage_key, thumb_key, preview_key, crop_keys) so the caller removes the objects.  With older_than_days only items trashed that long ago go."""
+    return query("""with gone as (
+                      delete from media
+                       where trashed_at is not null
+                         and (%(owner)s::uuid is null or owner_id = %(owner)s::uuid)
+                         and (%(id)s::uuid is null or id = %(id)s::uuid)
+                         and (%(days)s::int is null or trashed_at < now() - make_interval(days => %(days)s::int))
+                      returning id, owner_id, storage_key, thumb_key, preview_key)
+                    select g.*, coalesce((select array_agg(f.crop_key) from faces f
+                                           where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys
+                      from gone g""",
+                 {"owner": owner_id, "id": media_id, "days": older_than_days})
+
+
+__all__ = ["Filters", "BadQuery", "search", "facets", "detail", "media_access", "replace"]

@@ -120,6 +120,16 @@ def record_failure(job: Job, error: str, permanent: bool = False) -> str | None:
     return status
 
 
+def _is_permanent(e: BaseException) -> bool:
+    """Errors about the input itself: retrying cannot help, so the job fails at once with the reason."""
+    from .analysis import BadInput
+    from .media.errors import MediaError, MediaTimeoutError, MediaToolError
+
+    if isinstance(e, (MediaTimeoutError, MediaToolError)):
+        return False
+    return isinstance(e, (BadInput, MediaError)) or bool(getattr(e, "permanent", False))
+
+
 def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -> str:
     """Claim and run one job.  `work(job)` computes results and stores them inside `job.finishing(...)`.
     Returns 'done', 'skipped' (not ours / already done), 'queued' (will retry) or 'failed'."""
@@ -132,7 +142,7 @@ def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -
         log.warning("job lost", extra={"media_id": str(media_id), "kind": kind, "error": str(e)})
         return "skipped"
     except Exception as e:  # the job records the error; the worker lives on
-        permanent = bool(getattr(e, "permanent", False))
+        permanent = _is_permanent(e)
         reason = str(e) if permanent else f"{type(e).__name__}: {e}"
         if permanent:
             log.warning("analysis rejected its input", extra={"media_id": str(media_id), "kind": kind,

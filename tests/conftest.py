@@ -141,7 +141,7 @@ def buckets(stack):
     for b in names.values():
         try:
             for obj in st.list(b, "", recursive=True):
-                st.delete(b, obj if isinstance(obj, str) else obj.object_name)
+                st.delete(b, obj.key)
             st.client.remove_bucket(b)
         except Exception:
             pass

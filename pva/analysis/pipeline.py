@@ -1,0 +1,242 @@
+"""The shared flow of every analysis function (detect, faces, ocr, transcribe).
+
+A function's handler.py builds one ``Task`` in ``init_context`` and calls ``handle(task, event)``.  A Task knows
+how to analyse (``analyze``), how to turn results into JSON (``to_json``) and how to replace its stored results for
+a media item (``store(cur, media_id, results)``, called inside the job-finishing transaction).
+
+Events:
+- a RabbitMQ wake-up ``{"media_id", "kind", "attempt"}``: claim the job, analyse the stored media, replace the
+  results and mark the job done in one transaction (or record the error); always returns normally so the worker
+  lives on;
+- HTTP POST of image/video bytes: analyse and answer JSON, storing nothing;
+- HTTP POST ``{"media_id": ...}`` (application/json): (re)analyse stored media now (force) and answer the result.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import db, jobs
+from ..config import get_settings
+from ..db import media as media_q
+from . import BadInput, load_image
+
+log = logging.getLogger("pva.analysis")
+
+
+@dataclass
+class Inputs:
+    """What a task analyses: the media row plus lazily fetched images/files."""
+
+    media: dict
+    _tmp: list
+
+    @property
+    def kind(self) -> str:
+        return self.media["kind"]
+
+    def original_path(self) -> Path:
+        """The original downloaded to a temporary file (deleted when the job ends)."""
+        from ..storage import get_storage
+
+        s = get_settings()
+        tmp_dir = s.data_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{self.media['id']}-",
+                                   suffix=Path(self.media["storage_key"]).suffix[:10])
+        os.close(fd)
+        self._tmp.append(tmp)
+        get_storage().download(s.bucket_originals, self.media["storage_key"], tmp)
+        return Path(tmp)
+
+    def images(self, max_side: int | None = None) -> list[tuple[float | None, Any]]:
+        """Photos: [(None, image as displayed)]; videos: [(seconds, keyframe)] from the ingest keyframes."""
+        from ..storage import get_storage
+
+        s = get_settings()
+        if self.kind == "photo":
+            return [(None, open_image(self.original_path(), max_side=max_side))]
+        st = get_storage()
+        out = []
+        for kf in (self.media.get("metadata") or {}).get("keyframes", []):
+            data = st.get_bytes(s.bucket_thumbs, kf["key"])
+            try:
+                img = open_image(data, max_side=max_side)
+            except BadInput as e:  # a damaged keyframe: the job fails with the reason instead of retrying
+                raise BadInput(f"keyframe {kf['key']} at {kf['t']}s: {e}") from None
+            out.append((float(kf["t"]), img))
+        return out
+
+    def cleanup(self) -> None:
+        for t in self._tmp:
+            try:
+                os.unlink(t)
+            except FileNotFoundError:
+                pass
+        self._tmp.clear()
+
+
+def open_image(src, max_side: int | None = None):
+    """Decode an image as displayed (EXIF orientation applied), RGB; JPEG DCT scaling when max_side is given.
+    Raises BadInput with the reason for anything that is not a readable image."""
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:
+        pass
+    img = load_image(src, draft=(max_side, max_side) if max_side else None)
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side))
+    return img.convert("RGB")
+
+
+class Task:
+    """Subclass per analysis kind."""
+
+    kind: str = ""
+    media_kinds: tuple[str, ...] = ("photo", "video")
+
+    @property
+    def model_name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def model_version(self) -> str:
+        return ""
+
+    def analyze(self, inputs: Inputs, job: "jobs.Job | None") -> Any:
+        raise NotImplementedError
+
+    def analyze_bytes(self, data: bytes, content_type: str) -> Any:
+        """Analyse posted bytes without storing (default: one image)."""
+        return self.analyze_images([(None, open_image(data))])
+
+    def analyze_images(self, images) -> Any:
+        raise NotImplementedError
+
+    def to_json(self, results) -> Any:
+        raise NotImplementedError
+
+    def summary(self, results) -> dict:
+        return {}
+
+    def store(self, cur, media: dict, results) -> None:
+        raise NotImplementedError
+
+
+def _load_media(media_id) -> dict | None:
+    with db.transaction() as cur:
+        return media_q.get(cur, media_id)
+
+
+def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
+    """Claim and run the job for stored media.  Returns (outcome, results or None)."""
+    box: dict = {}
+
+    def work(job: jobs.Job) -> None:
+        m = _load_media(job.media_id)
+        if m is None:
+            raise BadInput(f"media {job.media_id} no longer exists")
+        inputs = Inputs(m, [])
+        try:
+            results = task.analyze(inputs, job)
+        finally:
+            inputs.cleanup()
+        with job.finishing(task.model_name, task.model_version, task.summary(results)) as cur:
+            task.store(cur, m, results)
+        box["results"] = results
+
+    outcome = jobs.run(media_id, task.kind, work, force=force)
+    return outcome, box.get("results")
+
+
+def _parse_uuid(v) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(v))
+    except ValueError:
+        raise ValueError(f"media_id {v!r} is not a UUID") from None
+
+
+def handle(task: Task, context, event):
+    """Entry point for a function handler: dispatch by trigger kind."""
+    trigger = getattr(getattr(event, "trigger", None), "kind", "") or ""
+    if trigger == "http":
+        return _handle_http(task, context, event)
+    if trigger == "cron":
+        return jobs.reconcile().as_dict()
+    body = event.body
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            context.logger.warn_with("dropping a message that is not JSON", size=len(body))
+            return {"error": "message is not JSON"}
+    if not isinstance(body, dict) or "media_id" not in body:
+        context.logger.warn_with("dropping a message without media_id")
+        return {"error": "message without media_id"}
+    try:
+        media_id = _parse_uuid(body["media_id"])
+    except ValueError as e:
+        return {"error": str(e)}
+    t0 = time.perf_counter()
+    outcome, _ = run_stored(task, media_id)
+    context.logger.info_with("analysis", kind=task.kind, media_id=str(media_id), outcome=outcome,
+                             seconds=round(time.perf_counter() - t0, 3))
+    return {"media_id": str(media_id), "kind": task.kind, "outcome": outcome}
+
+
+def _handle_http(task: Task, context, event):
+    ctype = (getattr(event, "content_type", "") or "").split(";")[0].strip().lower()
+    body = event.body
+    if isinstance(body, dict) or ctype == "application/json":
+        if isinstance(body, (bytes, bytearray)):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                return _json(context, 400, {"error": "invalid JSON body"})
+        if not isinstance(body, dict) or "media_id" not in body:
+            return _json(context, 400, {"error": "POST image bytes, or JSON {\"media_id\": ...}"})
+        try:
+            media_id = _parse_uuid(body["media_id"])
+        except ValueError as e:
+            return _json(context, 400, {"error": str(e)})
+        m = _load_media(media_id)
+        if m is None:
+            return _json(context, 404, {"error": f"no media {media_id}"})
+        if m["kind"] not in task.media_kinds:
+            return _json(context, 400, {"error": f"{task.kind} does not apply to a {m['kind']}"})
+        with db.transaction() as cur:
+            from ..db import analysis as q
+
+            q.insert_queued(cur, media_id, [task.kind])
+        outcome, results = run_stored(task, media_id, force=True)
+        with db.transaction() as cur:
+            from ..db import analysis as q
+
+            row = q.get(cur, media_id, task.kind)
+        payload = {"media_id": str(media_id), "kind": task.kind, "outcome": outcome,
+                   "status": row["status"] if row else None, "error": row["error"] if row else None}
+        if results is not None:
+            payload["results"] = task.to_json(results)
+        return _json(context, 200 if outcome == "done" else 422, payload)
+    if not isinstance(body, (bytes, bytearray)) or not body:
+        return _json(context, 400, {"error": "POST the image bytes as the request body"})
+    try:
+        results = task.analyze_bytes(bytes(body), ctype)
+    except BadInput as e:
+        return _json(context, 422, {"error": str(e)})
+    return _json(context, 200, {"kind": task.kind, "model": task.model_name, "model_version": task.model_version,
+                                "results": task.to_json(results)})
+
+
+def _json(context, status: int, payload) -> Any:
+    return context.Response(body=json.dumps(payload, default=str), headers={},
+                            content_type="application/json", status_code=status)

@@ -1,0 +1,54 @@
+"""`pva load DIR [--owner USER]`."""
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("load", help="batch load a folder: move its photos and videos into the library")
+    p.add_argument("dir", help="the load folder (its files are moved into storage keeping the hierarchy)")
+    p.add_argument("--owner", help="user who will own the files (default: the only user, if there is one)")
+    p.add_argument("--workers", type=int, default=0, help="parallel ingest processes (default: CPU count)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_load)
+
+
+def _default_owner() -> str:
+    from .. import db
+
+    rows = db.query("select username from users order by created_at limit 2")
+    if len(rows) == 1:
+        return rows[0]["username"]
+    if not rows:
+        raise SystemExit("pva load: there is no user yet; create one with `pva users create NAME`")
+    raise SystemExit("pva load: there are several users; say which one owns the files with --owner USER")
+
+
+def _load(args) -> int:
+    from rich.console import Console
+
+    from .load import load
+    from .service import resolve_owner
+
+    console = Console(stderr=True)
+    try:
+        owner = resolve_owner(args.owner or _default_owner())
+    except LookupError as e:
+        print(f"pva load: {e}", file=sys.stderr)
+        return 2
+    summary = load(args.dir, owner, workers=args.workers or None, progress=not args.no_progress,
+                   console=console)
+    c = summary.counts
+    print(f"{summary.total} file(s) in {summary.seconds:.1f} s ({summary.files_per_second:.1f} files/s): "
+          f"{c['added']} added, {c['duplicate']} duplicate, {c['rejected']} rejected, {c['failed']} failed")
+    for rel, reason in summary.rejected:
+        print(f"  rejected  {rel!r}: {reason}")
+    for rel, reason in summary.failed:
+        print(f"  failed    {rel!r}: {reason}")
+    if summary.rejected:
+        print(f"rejected files are in {args.dir}/rejected/ with a .reason.txt beside each")
+    if summary.failed:
+        print("some files could not be stored because of a service error; they are still in the load folder: "
+              "check `pva status` and run the same command again", file=sys.stderr)
+        return 1
+    return 0

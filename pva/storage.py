@@ -273,8 +273,9 @@ class Storage:
         try:
             o = self._call("stat", lambda: self.client.stat_object(bucket, key), bucket, key)
         except NotFound as e:
-            if e.key is None:
-                raise
+            # a HEAD answers a bare 404 for a missing bucket too: tell the two apart
+            if e.key is None or not self._call("stat", lambda: self.client.bucket_exists(bucket), bucket):
+                raise NotFound(bucket) from None
             return None
         return ObjectInfo(o.size, (o.etag or "").strip('"'), o.content_type or "application/octet-stream",
                           _decode_meta(o.metadata or {}))

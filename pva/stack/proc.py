@@ -99,6 +99,7 @@ def terminate(proc: psutil.Process, timeout: float = 15.0, group: bool = True) -
     except ProcessLookupError:
         pass
     if _wait_gone(proc, timeout):
+        _reap(pid)
         if pgid is not None and _group_alive(pgid):
             _signal(signal.SIGTERM)
             if not _wait_group(pgid, 5.0):
@@ -124,14 +125,25 @@ def _wait_gone(proc: psutil.Process, timeout: float) -> bool:
     return False
 
 
-def _group_alive(pgid: int) -> bool:
+def _reap(pid: int) -> None:
+    """Collect the exit status of a child of ours (started in this process), so it is not left a zombie."""
     try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process is left in the process group."""
+    for p in psutil.process_iter(["status"]):
+        try:
+            if p.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(p.pid) == pgid:
+                return True
+            if p.info["status"] == psutil.STATUS_ZOMBIE:
+                _reap(p.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def _wait_group(pgid: int, timeout: float) -> bool:

@@ -133,7 +133,7 @@ def _start(settings, log) -> dict:
            f"-master.port={settings.seaweed_master_port}",
            f"-volume.port={settings.seaweed_volume_port}",
            f"-filer.port={settings.seaweed_filer_port}",
-           "-master.telemetry=false",
+           "-master.telemetry=false", "-volume.preStopSeconds=0",
            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
            ]
     # weed's own Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them with the stack when the path fits

@@ -1,0 +1,17 @@
+"""OCR (tesseract).  The work is in pva.analysis (OcrTask + the shared pipeline); this only wires it.
+
+Events: RabbitMQ `analysis.ocr` wake-ups (run the stored job), HTTP POST of image bytes (answer JSON, store
+nothing), HTTP POST {"media_id": ...} (re-analyse stored media now).
+"""
+from pva.analysis import pipeline
+from pva.analysis.tasks_ocr import OcrTask
+
+
+def init_context(context):
+    context.user_data.task = OcrTask()  # checks tesseract and its languages once per worker
+    context.logger.info_with("ocr ready", model=context.user_data.task.model_name,
+                             version=context.user_data.task.model_version)
+
+
+def handler(context, event):
+    return pipeline.handle(context.user_data.task, context, event)

@@ -1,0 +1,66 @@
+"""The ocr function's Task: tesseract text with word boxes, photos only.
+
+When the engine's pre-check finds nothing text-like (blank page, sky), an empty row is still stored and the job
+summary says why (``skipped_reason``): the job ran and found no text, never silently.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import ocr as ocr_q
+from . import BadInput
+from .ocr import OcrEngine, OcrResult
+from .pipeline import Inputs, Task
+
+
+class OcrTask(Task):
+    kind = "ocr"
+    media_kinds = ("photo",)
+
+    def __init__(self, engine: OcrEngine | None = None):
+        try:  # HEIC/HEIF originals (iPhone photos) when pillow_heif is installed
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:
+            pass
+        self.engine = engine or OcrEngine()
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.name
+
+    @property
+    def model_version(self) -> str:
+        return self.engine.version
+
+    def analyze(self, inputs: Inputs, job) -> OcrResult:
+        if inputs.kind not in self.media_kinds:
+            raise BadInput(f"ocr applies to photos only, not to a {inputs.kind}")
+        return self.engine.recognize(inputs.original_path())
+
+    def analyze_bytes(self, data: bytes, content_type: str) -> OcrResult:
+        return self.engine.recognize(data)
+
+    def analyze_images(self, images) -> OcrResult:
+        images = list(images)
+        if len(images) != 1:
+            raise BadInput(f"ocr reads one image at a time, got {len(images)}")
+        return self.engine.recognize(images[0][1])
+
+    def to_json(self, results: OcrResult) -> dict:
+        return results.as_dict()
+
+    def summary(self, results: OcrResult) -> dict[str, Any]:
+        out: dict[str, Any] = {"words": len(results.words), "chars": len(results.text),
+                               "rotation": results.rotation, "language": results.language}
+        if results.skipped_reason:
+            out["skipped_reason"] = results.skipped_reason
+        return out
+
+    def store(self, cur, media: dict, results: OcrResult) -> None:
+        ocr_q.upsert(cur, media["id"], text=results.text, words=results.words, language=results.language,
+                     rotation=results.rotation, model=self.model_name, model_version=self.model_version)
+
+
+__all__ = ["OcrTask"]

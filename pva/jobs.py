@@ -33,7 +33,9 @@ def kinds_for(media_kind: str) -> tuple[str, ...]:
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Host and pid (for people reading the job table) plus a token unique to this claim, so two claims in one
+    process (threads, or a retry after a lost lease) never pass for each other."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _message(media_id, kind: str, attempt: int) -> tuple[str, dict, str]:

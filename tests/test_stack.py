@@ -176,6 +176,15 @@ def test_up_twice_status_restart_and_down_leaves_nothing_running(scratch):
     r = pva(env, "status")
     assert r.returncode == 1 and "not started: run `pva up`" in r.stdout, r.stdout
 
+    # a service that cannot start is reported with the tail of its log
+    with open(data / "pg" / "postgresql.conf", "a") as f:
+        f.write("shared_buffers = lots\n")
+    r = pva(env, "up", "--only", "postgres")
+    assert r.returncode == 1
+    assert "postgres failed to start" in r.stderr and str(data / "logs" / "postgres.log") in r.stderr
+    assert 'invalid value for parameter "shared_buffers": "lots"' in r.stderr, r.stderr
+    assert _ours(data) == []
+
 
 def test_up_names_the_port_another_process_holds(scratch):
     env = stack_env(scratch / "data")

@@ -100,9 +100,14 @@ def up(settings=None, log: Log = print, only: Iterable[str] | None = None) -> di
             prev = state.get(name) or {}
             try:
                 entry = _MODULES[name].ensure(settings, prev, log)
-            except StackError as e:
+            except OSError as e:  # a data dir we cannot create or write, a binary we cannot run
+                e = StackError(f"{type(e).__name__}: {e}")
                 errors.append(f"{name}: {e}")
                 log(f"{name}: FAILED: {e}")
+                continue
+            except StackError as e:
+                errors.append(f"{name}: {e}")
+                log(f"{name}: FAILED: {str(e).splitlines()[0]}")
                 continue
             same = bool(prev) and entry.get("url") == prev.get("url") and entry.get("pid") == prev.get("pid")
             state[name] = entry
@@ -115,7 +120,7 @@ def up(settings=None, log: Log = print, only: Iterable[str] | None = None) -> di
                     after(settings, entry, log)
                 except StackError as e:
                     errors.append(f"{name}: {e}")
-                    log(f"{name}: FAILED: {e}")
+                    log(f"{name}: FAILED: {str(e).splitlines()[0]}")
         if "s3" in names and "s3" in state and not any(e.startswith("s3:") for e in errors):
             from ..storage import Storage, StorageError
 

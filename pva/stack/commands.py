@@ -65,6 +65,8 @@ def _print_status(only=None) -> int:
 def _status(args) -> int:
     if args.json:
         rows = status()
+        for r in rows:
+            r["url"] = redact(r["url"]) or None
         print(json.dumps(rows, indent=2, default=str))
         return 0 if all(r["answers"] for r in rows) else 1
     return _print_status()

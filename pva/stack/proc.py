@@ -203,7 +203,7 @@ def check_ports_free(ports: dict[str, int], host: str = "127.0.0.1") -> None:
         raise StackError("; ".join(busy) + " — stop that process or choose other ports (PVA_*_PORT settings)")
 
 
-def tail(path: Path | str | None, lines: int = 25) -> str:
+def tail(path: Path | str | None, lines: int = 15) -> str:
     if not path:
         return ""
     try:

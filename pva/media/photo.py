@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings as _warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -107,10 +108,15 @@ def open_image(path: str | os.PathLike, info: FormatInfo | None = None, *, max_p
         raise UnsupportedFormatError(f"this is a {info.format} video, not a photo")
     if info.format in ("heic", "heif") and not _HEIF_OK:  # pragma: no cover
         raise UnsupportedFormatError("HEIC/HEIF support is not installed (pip install pillow-heif)")
-    # Pillow's own guard is process-wide: keep it in line with the setting (it errors at twice its value).
-    Image.MAX_IMAGE_PIXELS = get_settings().max_image_pixels or None
+    # Pillow's own guard (process-wide) errors at twice its value: make sure it never refuses what the setting
+    # allows; the setting itself is enforced by check_pixels below.  Only ever raised, never lowered.
+    limit = max(pixel_limit(max_pixels), get_settings().max_image_pixels)
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
+        Image.MAX_IMAGE_PIXELS = limit
     try:
-        im = Image.open(path, formats=PIL_FORMATS.get(info.format))
+        with _warnings.catch_warnings():  # EXIF complaints are collected by extract_photo; the size is checked below
+            _warnings.simplefilter("ignore")
+            im = Image.open(path, formats=PIL_FORMATS.get(info.format))
     except Image.DecompressionBombError as e:
         raise ImageTooLargeError(f"image is too large to open safely ({e}); raise PVA_MAX_IMAGE_PIXELS if it is "
                                  "genuine") from None
@@ -137,7 +143,19 @@ def _tag_name(tag: int, table: dict) -> str:
 
 
 def _read_exif(im: Image.Image, info: FormatInfo, warnings: list[str]) -> tuple[dict, dict, dict]:
-    """(IFD0, Exif IFD, GPS IFD) as {tag: value}; empty dicts plus a warning for whatever cannot be parsed."""
+    """(IFD0, Exif IFD, GPS IFD) as {tag: value}; empty dicts plus a warning for whatever cannot be parsed.
+    Pillow's own complaints about corrupt EXIF (Python warnings) are added to ``warnings``."""
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        result = _read_exif_inner(im, info, warnings)
+    for w in caught[:20]:
+        text = f"EXIF: {clean_text(str(w.message), 200)}"
+        if text not in warnings:
+            warnings.append(text)
+    return result
+
+
+def _read_exif_inner(im: Image.Image, info: FormatInfo, warnings: list[str]) -> tuple[dict, dict, dict]:
     limit = get_settings().max_exif_bytes
     try:
         if info.format == "tiff":

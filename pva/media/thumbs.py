@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 
 from PIL import Image, ImageCms, ImageOps
 
@@ -28,7 +29,9 @@ def default_sizes() -> dict[str, int]:
 
 def _orientation(im: Image.Image) -> int:
     try:
-        o = im.getexif().get(0x0112)
+        with warnings.catch_warnings():  # corrupt EXIF was already reported by extract_photo
+            warnings.simplefilter("ignore")
+            o = im.getexif().get(0x0112)
         o = int(o[0] if isinstance(o, (tuple, list)) else o) if o is not None else 1
     except Exception:  # malformed EXIF: show the pixels as stored
         return 1

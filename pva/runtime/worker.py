@@ -1,0 +1,494 @@
+"""One worker process of the local processor: one function, one trigger, one event at a time.
+
+Started by the supervisor as ``python -m pva.runtime.worker '<json config>'`` with spec.env already in its
+environment.  It imports the handler the way Nuclio's python wrapper does (``module:function`` from the function
+directory, which is put first on sys.path), calls ``init_context(context)`` once, then takes events from its
+trigger and hands the handler nuclio_sdk ``Context``/``Event`` objects.  Return values are turned into a response
+with nuclio_sdk's own ``Response.from_entrypoint_output``; an exception becomes a 500 and is logged.
+
+SIGTERM (or SIGINT) drains: the event in progress finishes (and is acked), nothing new is taken, the process
+exits 0.  Handler code (init_context and every event) runs on one dedicated thread so the main thread can keep
+the broker connection's heartbeats going while a long analysis runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import ctypes
+import datetime as dt
+import http.server
+import importlib
+import inspect
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+import types
+import uuid
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl, urlsplit
+
+EXIT_INIT_FAILED = 3
+log = logging.getLogger("pva.runtime.worker")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _parse_body(body: bytes, content_type: str | None):
+    """Nuclio's rule: a body is decoded from JSON when the content type is application/json, else bytes."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" and body:
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            log.warning("body is not valid JSON although content type is application/json; passing bytes",
+                        extra={"error": str(e)})
+    return body
+
+
+class _ContextFilter(logging.Filter):
+    """Adds function / trigger / worker_id to every record and flattens nuclio_sdk's ``with`` fields."""
+
+    def __init__(self, fields: dict):
+        super().__init__()
+        self.fields = fields
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for k, v in self.fields.items():
+            if not hasattr(record, k):
+                setattr(record, k, v)
+        extra = record.__dict__.pop("with", None)
+        if isinstance(extra, dict):
+            for k, v in extra.items():
+                key = k if k not in record.__dict__ else f"with_{k}"
+                setattr(record, key, v)
+        return True
+
+
+class Worker:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.function = cfg["function"]
+        self.trigger_name = cfg["trigger"]
+        self.kind = cfg["kind"]
+        self.worker_id = int(cfg["worker_id"])
+        self.num_workers = int(cfg["num_workers"])
+        self.attrs = cfg["attributes"]
+        self.stopping = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handler")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.entry = None
+        self.context = None
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        import nuclio_sdk
+        import nuclio_sdk.json_encoder
+
+        fdir = self.cfg["function_dir"]
+        if fdir not in sys.path:
+            sys.path.insert(0, fdir)
+        module_name, _, entry_name = self.cfg["handler"].partition(":")
+        module = importlib.import_module(module_name)
+        entry = getattr(module, entry_name, None)
+        if not callable(entry):
+            raise RuntimeError(f"{self.cfg['handler']}: {module_name} has no function {entry_name!r}")
+        self.entry = entry
+        self.encoder = nuclio_sdk.json_encoder.Encoder()
+        sdk_logger = nuclio_sdk.Logger(logging.getLogger().level or logging.INFO, name=f"pva.function.{self.function}")
+        self.platform = nuclio_sdk.Platform("local", namespace="pva")
+        self.trigger_info = nuclio_sdk.TriggerInfo(self.kind, self.trigger_name)
+        self.context = nuclio_sdk.Context(logger=sdk_logger, platform=self.platform, worker_id=self.worker_id,
+                                          trigger=self.trigger_info)
+        init = getattr(module, "init_context", None)
+        if callable(init):
+            self._in_handler_thread(init, self.context).result()
+
+    def _in_handler_thread(self, fn, *args):
+        def call():
+            out = fn(*args)
+            if inspect.isawaitable(out):
+                if self._loop is None:
+                    self._loop = asyncio.new_event_loop()
+                out = self._loop.run_until_complete(out)
+            return out
+        return self._executor.submit(call)
+
+    def signal_ready(self) -> None:
+        fd = self.cfg.get("ready_fd")
+        if fd is not None:
+            try:
+                os.write(fd, b"ready\n")
+                os.close(fd)
+            except OSError:
+                pass
+            self.cfg["ready_fd"] = None
+        log.info("worker ready")
+
+    # ------------------------------------------------------------------ events
+    def make_event(self, body, content_type, headers=None, fields=None, _id=None, method="", path="/", url="",
+                   timestamp=None, size=None):
+        import nuclio_sdk
+
+        return nuclio_sdk.Event(
+            body=body, content_type=content_type or "", trigger=self.trigger_info, fields=fields or {},
+            headers=headers or {}, _id=_id or str(uuid.uuid4()), method=method, path=path,
+            size=size, timestamp=timestamp or _utcnow(), url=url)
+
+    def invoke(self, event, pump=None) -> tuple[dict, bool]:
+        """Run the handler; returns (Nuclio response dict, succeeded).
+
+        ``pump`` = (wake, keep_alive): keep_alive() is called while the handler runs, wake() (thread-safe) when
+        it finishes."""
+        import nuclio_sdk
+
+        started = time.monotonic()
+        fut = self._in_handler_thread(self._call_handler, event)
+        try:
+            if pump is not None:
+                wake, keep_alive = pump
+                fut.add_done_callback(lambda _f: wake())
+                while not fut.done():
+                    keep_alive()
+            out = fut.result()
+            resp = nuclio_sdk.Response.from_entrypoint_output(self.encoder.encode, out)
+            ok = True
+        except Exception as e:  # noqa: BLE001 - the handler's error is reported, never crashes the worker
+            tb = traceback.format_exc()
+            log.error("handler raised %s: %s", type(e).__name__, e,
+                      extra={"event_id": event.id, "path": event.path, "traceback": tb})
+            resp = {"body": f"Exception caught in handler: {type(e).__name__}: {e}", "body_encoding": "text",
+                    "content_type": "text/plain", "headers": {}, "status_code": 500}
+            ok = False
+        log.debug("event handled", extra={"event_id": event.id, "status": resp.get("status_code"),
+                                          "duration_ms": round((time.monotonic() - started) * 1000, 2)})
+        return resp, ok
+
+    def _call_handler(self, event):
+        out = self.entry(self.context, event)
+        if inspect.isawaitable(out):
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            out = self._loop.run_until_complete(out)
+        if isinstance(out, (types.GeneratorType, types.AsyncGeneratorType)):
+            out = self._collect(out)
+        return out
+
+    def _collect(self, gen):
+        import nuclio_sdk
+
+        if isinstance(gen, types.AsyncGeneratorType):
+            async def drain():
+                return [x async for x in gen]
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            items = self._loop.run_until_complete(drain())
+        else:
+            items = list(gen)
+        first = items[0] if items else ""
+        chunks = [x.body if isinstance(x, nuclio_sdk.Response) else x for x in items]
+        body = b"".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks)
+        if isinstance(first, nuclio_sdk.Response):
+            first.body = body
+            return first
+        return body
+
+    def finish(self) -> None:
+        cb = getattr(self.platform, "_termination_callback", None) if self.context else None
+        if cb:
+            try:
+                self._in_handler_thread(cb).result(timeout=30)
+            except Exception:  # noqa: BLE001
+                log.exception("termination callback failed")
+        self._executor.shutdown(wait=True)
+
+    def sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < end:
+            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+    # ------------------------------------------------------------------ triggers
+    def run(self) -> None:
+        {"rabbit-mq": self.run_rabbit, "http": self.run_http, "cron": self.run_cron}[self.kind]()
+
+    def run_rabbit(self) -> None:
+        import pika
+        import pika.exceptions
+
+        a = self.attrs
+        exchange, queue, topics = a["exchangeName"], a["queueName"], a["topics"]
+        prefetch = int(a.get("prefetchCount") or 0)
+        on_error_ack = a.get("onError") == "ack"
+        requeue = bool(a.get("requeueOnError"))
+        backoff = 0.5
+        while not self.stopping:
+            conn = None
+            try:
+                params = pika.URLParameters(self.cfg["url"])
+                params.client_properties = {"connection_name":
+                                            f"pva-{self.function}-{self.trigger_name}-{self.worker_id}"}
+                conn = pika.BlockingConnection(params)
+                ch = conn.channel()
+                ch.exchange_declare(exchange, exchange_type="topic", durable=bool(a.get("durableExchange")))
+                ch.queue_declare(queue, durable=bool(a.get("durableQueue")))
+                for topic in topics:
+                    ch.queue_bind(queue, exchange, routing_key=topic)
+                if prefetch:
+                    ch.basic_qos(prefetch_count=prefetch)
+                if backoff > 0.5:
+                    log.info("reconnected to broker", extra={"queue": queue})
+                backoff = 0.5
+                self.signal_ready()
+
+                # While the handler runs, keep servicing the connection (heartbeats); the handler thread
+                # wakes the loop when it is done so no latency is added.
+                pump = (lambda: conn.add_callback_threadsafe(lambda: None),
+                        lambda: conn.process_data_events(time_limit=1.0))
+
+                for method, props, body in ch.consume(queue, inactivity_timeout=0.25):
+                    if self.stopping:
+                        break  # a message delivered while draining is requeued by cancel() below
+                    if method is None:
+                        continue
+                    ts = _utcnow()
+                    if props.timestamp:
+                        ts = dt.datetime.fromtimestamp(props.timestamp, dt.timezone.utc).replace(tzinfo=None)
+                    event = self.make_event(
+                        body=_parse_body(body, props.content_type), content_type=props.content_type,
+                        headers=dict(props.headers or {}), _id=props.message_id, method=props.type or "",
+                        path=f"{method.exchange}/{method.routing_key}", url=props.reply_to or "", timestamp=ts,
+                        size=len(body))
+                    _, ok = self.invoke(event, pump=pump)
+                    if ok or on_error_ack:
+                        ch.basic_ack(method.delivery_tag)
+                    else:
+                        ch.basic_nack(method.delivery_tag, requeue=requeue)
+                    if self.stopping:
+                        break
+                ch.cancel()  # prefetched but unhandled messages go back to the queue
+                conn.close()
+                return
+            except (pika.exceptions.AMQPError, OSError) as e:
+                if self.stopping:
+                    return
+                log.warning("broker connection lost, reconnecting in %.1fs: %s", backoff, e or type(e).__name__)
+                try:
+                    if conn is not None and conn.is_open:
+                        conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def run_http(self) -> None:
+        lsock = socket.socket(fileno=self.cfg["listen_fd"])
+        lsock.setblocking(False)
+        max_body = int(self.attrs.get("maxRequestBodySize") or 4 * 1024 * 1024)
+        worker = self
+
+        class Handler(_HTTPHandler):
+            pass
+        Handler.worker = worker
+        Handler.max_body = max_body
+        self.signal_ready()
+        while not self.stopping:
+            try:
+                r, _, _ = select.select([lsock], [], [], 0.25)
+            except InterruptedError:
+                continue
+            if not r:
+                continue
+            try:
+                conn, addr = lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue  # another worker took it
+            except OSError as e:
+                log.warning("accept failed: %s", e)
+                continue
+            conn.setblocking(True)
+            try:
+                Handler(conn, addr, None)
+            except Exception:  # noqa: BLE001
+                log.exception("http connection failed")
+            finally:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+        lsock.close()
+
+    def run_cron(self) -> None:
+        from .cron import CronSchedule
+        from .spec import parse_duration
+
+        a = self.attrs
+        ev = a.get("event") or {}
+        body_s = ev.get("body") or ""
+        headers = {str(k): v for k, v in (ev.get("headers") or {}).items()}
+        ctype = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+        self.signal_ready()
+        if "interval" in a:
+            interval = parse_duration(a["interval"])
+            base = float(self.cfg.get("cron_base") or time.time())
+            k = int((time.time() - base) // interval) + 1
+            while not self.stopping:
+                while k % self.num_workers != self.worker_id:
+                    k += 1
+                self.sleep(base + k * interval - time.time())
+                if self.stopping:
+                    break
+                self._tick(body_s, ctype, headers)
+                k = max(k + 1, int((time.time() - base) // interval) + 1)  # skip ticks missed while busy
+        else:
+            sched = CronSchedule(a["schedule"])
+            after = dt.datetime.now()
+            while not self.stopping:
+                nxt = sched.next_after(after)
+                after = nxt
+                if zlib.crc32(str(int(nxt.timestamp())).encode()) % self.num_workers != self.worker_id:
+                    continue
+                self.sleep((nxt - dt.datetime.now()).total_seconds())
+                if self.stopping:
+                    break
+                self._tick(body_s, ctype, headers)
+                after = max(after, dt.datetime.now())
+
+    def _tick(self, body_s: str, ctype: str, headers: dict) -> None:
+        raw = body_s.encode("utf-8")
+        event = self.make_event(body=_parse_body(raw, ctype), content_type=ctype, headers=dict(headers),
+                                size=len(raw))
+        self.invoke(event)
+
+
+class _HTTPHandler(http.server.BaseHTTPRequestHandler):
+    """One request per connection (HTTP/1.0 semantics) so a worker is never held by an idle keep-alive."""
+    worker: Worker
+    max_body: int
+    timeout = 60
+    server_version = "pva-functions"
+
+    def log_message(self, format, *args):  # noqa: A002 - access logs go through our JSON logger
+        log.debug("http %s", format % args)
+
+    def _read_body(self) -> bytes | None:
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            chunks, total = [], 0
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537).strip():
+                        pass
+                    break
+                total += size
+                if total > self.max_body:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(3)
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.max_body:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            if k.lower() not in ("content-length", "content-type", "connection", "transfer-encoding"):
+                self.send_header(str(k), str(v))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self) -> None:
+        self.close_connection = True
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self._send(400, b"malformed request body", "text/plain")
+            return
+        if body is None:
+            self._send(413, f"request body larger than maxRequestBodySize ({self.max_body} bytes)".encode(),
+                       "text/plain")
+            return
+        parts = urlsplit(self.path)
+        headers = dict(self.headers.items())
+        ctype = self.headers.get("Content-Type", "")
+        host = self.headers.get("Host", "")
+        event = self.worker.make_event(
+            body=_parse_body(body, ctype), content_type=ctype, headers=headers,
+            fields=dict(parse_qsl(parts.query, keep_blank_values=True)), method=self.command,
+            path=parts.path or "/", url=f"http://{host}{self.path}" if host else self.path, size=len(body))
+        resp, _ = self.worker.invoke(event)
+        out = resp.get("body", "")
+        if resp.get("body_encoding") == "base64":
+            data = base64.b64decode(out)
+        else:
+            data = out.encode("utf-8") if isinstance(out, str) else bytes(out or b"")
+        status = resp.get("status_code") or 200
+        try:
+            status = int(status)
+        except (TypeError, ValueError):
+            status = 500
+        self._send(status, data, resp.get("content_type") or "text/plain", resp.get("headers"))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: drain when the supervisor dies
+    except OSError:
+        pass
+    if parent_pid and os.getppid() != parent_pid:
+        sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    cfg = json.loads(argv[0])
+    _die_with_parent(int(cfg.get("parent_pid") or 0))
+    from ..log import setup_logging
+
+    setup_logging()
+    flt = _ContextFilter({"function": cfg["function"], "trigger": cfg["trigger"], "worker_id": cfg["worker_id"]})
+    for h in logging.getLogger().handlers:
+        h.addFilter(flt)
+    w = Worker(cfg)
+
+    def on_signal(signum, _frame):
+        if not w.stopping:
+            w.stopping = True
+            log.info("draining: finishing the current event, taking no new ones", extra={"signal": signum})
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        w.setup()
+    except BaseException as e:  # noqa: BLE001 - report import/init errors clearly, then exit non-zero
+        log.error("function failed to initialise: %s: %s", type(e).__name__, e,
+                  extra={"handler": cfg["handler"], "traceback": traceback.format_exc()})
+        return EXIT_INIT_FAILED
+    try:
+        w.run()
+    finally:
+        w.finish()
+    log.info("worker stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

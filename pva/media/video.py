@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
@@ -23,7 +24,7 @@ from .sanitize import clean_text, to_jsonable
 from .xmp import parse_datetime
 
 PROBE_TIMEOUT = 30.0
-FRAME_TIMEOUT = 30.0
+FRAME_TIMEOUT = 60.0
 
 
 @dataclass
@@ -276,9 +277,7 @@ def grab_frame(path: str | os.PathLike, t: float, *, max_side: int | None = None
                timeout: float = FRAME_TIMEOUT) -> Image.Image | None:
     """One decoded frame at ``t`` seconds (input seeking: jumps to the keyframe before t), rotation applied.
     None when there is no frame at that time (past the end)."""
-    vf = []
-    if max_side:
-        vf = ["-vf", f"scale=w='min({max_side},iw)':h='min({max_side},ih)':force_original_aspect_ratio=decrease"]
+    vf = _scale_args(max_side)
     cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-ss", f"{max(t, 0.0):.3f}",
            "-i", os.fspath(path), "-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn", *vf,
            "-f", "image2pipe", "-c:v", "ppm", "-"]
@@ -292,29 +291,66 @@ def grab_frame(path: str | os.PathLike, t: float, *, max_side: int | None = None
     return img
 
 
+def _scale_args(max_side: int | None) -> list[str]:
+    if not max_side:
+        return []
+    return ["-vf", f"scale=w='min({max_side},iw)':h='min({max_side},ih)':force_original_aspect_ratio=decrease"]
+
+
+def _grab_many(path: str | os.PathLike, times: list[float], max_side: int | None,
+               timeout: float) -> dict[float, Image.Image]:
+    """Frames at several times from ONE ffmpeg process (one input with its own fast seek per time)."""
+    with tempfile.TemporaryDirectory(prefix="pva-frames-") as tmp:
+        cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error"]
+        for t in times:
+            cmd += ["-ss", f"{max(t, 0.0):.3f}", "-i", os.fspath(path)]
+        for i in range(len(times)):
+            cmd += ["-map", f"{i}:v:0", "-frames:v", "1", *_scale_args(max_side), "-c:v", "ppm",
+                    "-f", "image2", os.path.join(tmp, f"{i}.ppm")]
+        proc = _run(cmd, timeout, f"decoding {len(times)} frames (ffmpeg)")
+        if proc.returncode != 0:
+            raise CorruptMediaError(f"cannot decode frames from this video: {_last_error_line(proc.stderr)}")
+        out: dict[float, Image.Image] = {}
+        for i, t in enumerate(times):
+            fp = os.path.join(tmp, f"{i}.ppm")
+            if os.path.exists(fp) and os.path.getsize(fp) > 0:
+                with Image.open(fp) as img:
+                    img.load()
+                    out[t] = img.convert("RGB") if img.mode != "RGB" else img.copy()
+        return out
+
+
 def extract_frames(path: str | os.PathLike, count: int = 8, *, duration: float | None = None,
                    max_side: int | None = None, timeout: float = FRAME_TIMEOUT) -> list[tuple[float, Image.Image]]:
     """Up to ``count`` RGB frames as [(time_seconds, PIL.Image)]: first the poster frame, then evenly spaced frames
     (a time that repeats an earlier one, as in very short videos, is not decoded twice).
 
-    ``duration`` skips the probe when the caller already has it; ``max_side`` scales frames down in ffmpeg (long
-    side in pixels).  Frames are rotated for display.  Times past the real end are skipped; raises
-    CorruptMediaError when no frame at all can be decoded, MediaTimeoutError when one frame takes over ``timeout``.
+    One ffmpeg process with fast input seeking decodes them all.  ``duration`` skips the probe when the caller
+    already has it; ``max_side`` scales frames down in ffmpeg (long side in pixels).  Frames are rotated for display.
+    Times past the real end are skipped; raises CorruptMediaError when no frame at all can be decoded,
+    MediaTimeoutError when decoding takes longer than ``timeout`` seconds in all.
     """
     if duration is None:
-        duration = probe_video(path).duration
-    frames: list[tuple[float, Image.Image]] = []
-    seen: set[float] = set()
-    for t in frame_times(duration, count):
-        if t in seen:
-            continue
-        seen.add(t)
-        img = grab_frame(path, t, max_side=max_side, timeout=timeout)
-        if img is None and not frames and t > 0:
-            t = 0.0
-            img = grab_frame(path, t, max_side=max_side, timeout=timeout)
+        duration = probe_video(path, timeout=timeout).duration
+    times = list(dict.fromkeys(frame_times(duration, count)))
+    if not times:
+        return []
+    try:
+        got = _grab_many(path, times, max_side, timeout)
+    except CorruptMediaError:
+        got = {}
+        for t in times:  # one bad seek must not cost the others
+            try:
+                img = grab_frame(path, t, max_side=max_side, timeout=timeout)
+            except CorruptMediaError:
+                continue
+            if img is not None:
+                got[t] = img.convert("RGB") if img.mode != "RGB" else img
+    frames = [(t, got[t]) for t in times if t in got]
+    if not frames:  # e.g. a duration longer than the real stream: the very first frame is better than nothing
+        img = grab_frame(path, 0.0, max_side=max_side, timeout=timeout)
         if img is not None:
-            frames.append((t, img.convert("RGB") if img.mode != "RGB" else img))
+            frames = [(0.0, img.convert("RGB") if img.mode != "RGB" else img)]
     if not frames:
         raise CorruptMediaError("no frame could be decoded from this video; the file is damaged")
     return frames

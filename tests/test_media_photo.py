@@ -109,6 +109,14 @@ def test_width_and_height_are_as_displayed_for_all_orientations(tmp_path, orient
     assert (m.width, m.height) == (80, 40)
 
 
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_heic_is_rotated_by_the_decoder_and_reports_the_file_orientation(tmp_path, orientation):
+    path = mf.make_photo(tmp_path / "a.heic", "heic", size=(80, 40), orientation=orientation)
+    m = extract_photo(path)
+    assert m.orientation == orientation
+    assert (m.width, m.height) == ((40, 80) if orientation in (6, 8) else (80, 40))
+
+
 def test_invalid_orientation_is_ignored_with_a_warning(tmp_path):
     m = extract_photo(mf.make_jpeg(tmp_path / "a.jpg", size=(80, 40), orientation=9))
     assert m.orientation is None and (m.width, m.height) == (80, 40)

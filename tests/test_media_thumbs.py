@@ -136,3 +136,9 @@ def test_bad_inputs_raise_media_errors(tmp_path):
         make_thumbnails(cut)
     with pytest.raises(ValueError, match="positive integers"):
         make_thumbnails(mf.corner_picture(), {"t": 0})
+
+
+def test_heic_orientation_is_applied_once(tmp_path):
+    # libheif rotates while decoding; applying the EXIF orientation again would turn it back to landscape
+    path = mf.make_photo(tmp_path / "a.heic", "heic", size=(80, 40), orientation=6)
+    assert _open(make_thumbnails(path, {"t": 80})["t"]).size == (40, 80)

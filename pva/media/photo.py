@@ -334,6 +334,8 @@ def _extract(im: Image.Image, info: FormatInfo) -> PhotoMeta:
     # Orientation: EXIF, else XMP tiff:Orientation; HEIF decoders apply it themselves (pillow-heif keeps the
     # original value in info['original_orientation']).
     orientation = ifd0.get(T_ORIENTATION)
+    if info.format in _TRANSFORMED_BY_DECODER and im.info.get("original_orientation"):
+        orientation = im.info["original_orientation"]  # pillow-heif resets the EXIF copy to 1 after rotating
     if orientation is None:
         orientation = im.info.get("original_orientation") or xmp.get("tiff:Orientation")
     try:

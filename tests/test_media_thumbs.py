@@ -142,3 +142,16 @@ def test_heic_orientation_is_applied_once(tmp_path):
     # libheif rotates while decoding; applying the EXIF orientation again would turn it back to landscape
     path = mf.make_photo(tmp_path / "a.heic", "heic", size=(80, 40), orientation=6)
     assert _open(make_thumbnails(path, {"t": 80})["t"]).size == (40, 80)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "L"])
+def test_cmyk_and_greyscale_jpegs_become_rgb(tmp_path, mode):
+    path = tmp_path / f"{mode}.jpg"
+    mf.corner_picture((200, 100)).convert(mode).save(path, "JPEG", quality=95)
+    im = _open(make_thumbnails(path, {"t": 100})["t"])
+    assert im.size == (100, 50)
+    if mode == "CMYK":
+        assert_shows_corner_picture(im)
+    else:
+        tl, br = _corner_colours(im)["top_left"], _corner_colours(im)["bottom_right"]
+        assert tl[0] == tl[1] == tl[2] and _close(br, (255, 255, 255))

@@ -1,6 +1,7 @@
 """JPEG thumbnails: orientation applied, converted to sRGB, never upscaled, JPEG decoded at reduced scale."""
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -66,15 +67,24 @@ def _flatten(im: Image.Image) -> Image.Image:
     return im
 
 
-def to_srgb(im: Image.Image) -> Image.Image:
-    """RGB pixels in sRGB: the embedded ICC profile is converted with LittleCMS when there is one."""
+@functools.lru_cache(maxsize=32)
+def _transform(icc: bytes, mode: str):
+    """A cached LittleCMS transform from this ICC profile to sRGB, or None when the profile already is sRGB."""
+    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    if mode == "RGB" and "srgb" in (ImageCms.getProfileDescription(src) or "").lower().replace(" ", ""):
+        return None  # sRGB variants: converting would only cost time
+    return ImageCms.buildTransform(src, _SRGB, mode, "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL)
+
+
+def to_srgb(im: Image.Image, icc: bytes | None = None) -> Image.Image:
+    """RGB pixels in sRGB: the ICC profile (``icc`` or the embedded one) is converted with LittleCMS."""
+    icc = icc if icc is not None else im.info.get("icc_profile")
     im = _flatten(im)
-    icc = im.info.get("icc_profile")
     if icc and im.mode in ("RGB", "CMYK", "L"):
         try:
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(im, src, _SRGB, renderingIntent=ImageCms.Intent.PERCEPTUAL,
-                                             outputMode="RGB")
+            transform = _transform(bytes(icc), im.mode)
+            if transform is not None:
+                return ImageCms.applyTransform(im, transform)
         except Exception as e:  # a broken or mismatched profile: plain conversion rather than no thumbnail
             log.warning("ICC profile conversion failed, converting without it", extra={"error": str(e)[:200]})
     return im.convert("RGB") if im.mode != "RGB" else im
@@ -82,18 +92,17 @@ def to_srgb(im: Image.Image) -> Image.Image:
 
 def _encode(im: Image.Image, quality: int) -> bytes:
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=quality, progressive=max(im.size) > 640)
+    im.save(buf, "JPEG", quality=quality)
     return buf.getvalue()
 
 
-def _load_source(source, largest: int, max_pixels: int | None) -> Image.Image:
-    """A displayed-orientation, sRGB, loaded image from a path (photo or video) or a PIL image."""
+def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Image, int, bytes | None]:
+    """(loaded pixels as stored, EXIF orientation, ICC profile) from a path (photo or video) or a PIL image."""
     if isinstance(source, Image.Image):
         check_pixels(source.size, max_pixels)
-        im = source
-        if getattr(im, "is_animated", False):
-            im.seek(0)
-        return to_srgb(apply_orientation(im))
+        if getattr(source, "is_animated", False):
+            source.seek(0)
+        return source, _orientation(source), source.info.get("icc_profile")
     with open(source, "rb") as f:
         head = f.read(HEAD_BYTES)
     info = detect_format(head)
@@ -102,10 +111,11 @@ def _load_source(source, largest: int, max_pixels: int | None) -> Image.Image:
     if info.kind == "video":
         from .video import extract_frames
 
-        return extract_frames(source, count=1, max_side=max(largest, 1))[0][1]
+        return extract_frames(source, count=1, max_side=max(largest, 1))[0][1], 1, None
     im, _ = open_image(source, info, max_pixels=max_pixels)
     try:
         orientation = _orientation(im)
+        icc = im.info.get("icc_profile")
         if info.format == "jpeg" and largest > 0:
             im.draft("RGB", (largest, largest))  # DCT scaling: decode at 1/2, 1/4 or 1/8 when that is still big enough
         if getattr(im, "is_animated", False):
@@ -115,35 +125,46 @@ def _load_source(source, largest: int, max_pixels: int | None) -> Image.Image:
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as e:
             raise CorruptMediaError(f"cannot decode this {info.format.upper()} image ({str(e)[:200]}); the file "
                                     "is damaged or truncated — re-copy it from the original") from None
-        result = to_srgb(apply_orientation(im, orientation))
-        return result.copy() if result is im else result  # im is closed below
+        return im.copy(), orientation, icc  # im itself is closed below
     finally:
         im.close()
+
+
+def _fit(im: Image.Image, size: int) -> Image.Image:
+    """A copy that fits in size x size (never larger than the original)."""
+    out = im.copy()
+    if max(out.size) > size:
+        out.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return out
 
 
 def make_thumbnails(source: str | os.PathLike | Image.Image, sizes: dict[str, int] | None = None, *,
                     quality: int = DEFAULT_QUALITY, max_pixels: int | None = None) -> dict[str, bytes]:
     """JPEG thumbnails {name: jpeg bytes}, each fitting in a ``size`` x ``size`` box (long side = size).
 
-    ``source`` is a photo or video path (format by content; videos use the poster frame) or a PIL image.
-    Orientation applied, converted to sRGB, never upscaled (a small image is re-encoded at its own size).
+    ``source`` is a photo or video path (format by content; videos use the poster frame) or a PIL image (left
+    unchanged).  Orientation applied, converted to sRGB, never upscaled (a small image is re-encoded at its own
+    size).  JPEGs are decoded at reduced scale (DCT scaling); the largest size is made first, colour-converted and
+    oriented once, and the smaller sizes are made from it.
     ``sizes`` defaults to settings: {'thumb': PVA_THUMB_GRID_PX, 'preview': PVA_THUMB_PREVIEW_PX}.
     Raises UnsupportedFormatError, CorruptMediaError, ImageTooLargeError (all MediaError).
     """
     sizes = dict(sizes or default_sizes())
     if not sizes or any(not isinstance(v, int) or v <= 0 for v in sizes.values()):
         raise ValueError(f"thumbnail sizes must be positive integers, got {sizes!r}")
-    largest = max(sizes.values())
+    order = sorted(sizes.items(), key=lambda kv: -kv[1])  # largest first, each made from the previous
     try:
-        current = _load_source(source, largest, max_pixels)
+        im, orientation, icc = _load_source(source, order[0][1], max_pixels)
+        # resizing commutes with the orientation transpose (the box is square), so shrink first: less to rotate
+        # and to colour-convert
+        current = to_srgb(apply_orientation(_fit(_flatten(im), order[0][1]), orientation), icc)
     except MediaError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise CorruptMediaError(f"cannot make a thumbnail: {str(e)[:200]}") from None
     out: dict[str, bytes] = {}
-    for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):  # largest first, each from the previous
+    for name, size in order:
         if max(current.size) > size:
-            current = current.copy()
-            current.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            current = _fit(current, size)
         out[name] = _encode(current, quality)
     return {name: out[name] for name in sizes}

@@ -7,7 +7,7 @@ import logging
 import os
 import warnings
 
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 
 from ..config import get_settings
 from .detect import HEAD_BYTES, detect_format, unsupported_reason

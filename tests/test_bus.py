@@ -5,7 +5,6 @@ new ones for a while, as a restarting broker does."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import socket

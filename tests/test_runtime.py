@@ -370,6 +370,28 @@ def test_worker_that_cannot_initialise_fails_startup_naming_the_function(tmp_pat
     assert "function failed to initialise" in logs and "missing model file" in logs
 
 
+def test_trigger_whose_queue_conflicts_with_the_broker_fails_startup_clearly(broker_url, tmp_path,  # noqa: F811
+                                                                            monkeypatch):
+    from pva.config import reload_settings
+    from pva.runtime import Processor, ProcessorError, discover
+
+    names = make_echo(tmp_path, secrets.token_hex(4))
+    conn = pika.BlockingConnection(pika.URLParameters(broker_url))
+    conn.channel().queue_declare(names["queue"], durable=False)   # function.yaml says durableQueue: true
+    conn.close()
+    monkeypatch.setenv("PVA_AMQP_URL", broker_url)
+    reload_settings()
+    try:
+        with pytest.raises(ProcessorError, match=r"echo/bus#0 .*failed to start \(exit code 3\)"):
+            Processor(discover(names["dir"]), log_dir=tmp_path / "logs").start(timeout=30)
+        log = (tmp_path / "logs" / "echo.bus.0.log").read_text()
+        assert "broker refused the trigger's exchange/queue" in log and "durableQueue" in log
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+        cleanup_broker(broker_url, names)
+
+
 # ---------------------------------------------------------------------------- function.yaml
 BAD_YAML = [
     ("spec.triggers.bus.attributes.topics", "must be a list of strings",

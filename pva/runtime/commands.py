@@ -1,7 +1,6 @@
 """`pva functions serve [NAME...]` and `pva functions list`."""
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys

@@ -107,7 +107,10 @@ class Processor:
         deadline = time.monotonic() + timeout
         while not self._ready_evt.wait(0.05):
             if self._startup_error or time.monotonic() > deadline or not self._thread.is_alive():
-                err = self._startup_error or f"workers not ready after {timeout:.0f}s"
+                with self._lock:
+                    waiting = ", ".join(h.label for h in self.handles if not h.ready)
+                hint = f" (see {self.log_dir})" if self.log_dir else " (see the log above; is RabbitMQ reachable?)"
+                err = self._startup_error or f"workers not ready after {timeout:.0f}s: {waiting}{hint}"
                 self.stop()
                 raise ProcessorError(err)
         return self

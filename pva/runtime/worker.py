@@ -7,8 +7,9 @@ trigger and hands the handler nuclio_sdk ``Context``/``Event`` objects.  Return 
 with nuclio_sdk's own ``Response.from_entrypoint_output``; an exception becomes a 500 and is logged.
 
 SIGTERM (or SIGINT) drains: the event in progress finishes (and is acked), nothing new is taken, the process
-exits 0.  Handler code (init_context and every event) runs on one dedicated thread so the main thread can keep
-the broker connection's heartbeats going while a long analysis runs.
+exits 0.  Handler code runs on the worker's main thread, one event at a time (as in Nuclio, where each
+worker is one python process).  Because a long analysis would starve AMQP heartbeats, the rabbit-mq consumer
+connection disables them and relies on TCP keepalive to notice a dead broker.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ import traceback
 import types
 import uuid
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlsplit
 
 EXIT_INIT_FAILED = 3
@@ -83,7 +83,6 @@ class Worker:
         self.num_workers = int(cfg["num_workers"])
         self.attrs = cfg["attributes"]
         self.stopping = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handler")
         self._loop: asyncio.AbstractEventLoop | None = None
         self.entry = None
         self.context = None
@@ -110,17 +109,15 @@ class Worker:
                                           trigger=self.trigger_info)
         init = getattr(module, "init_context", None)
         if callable(init):
-            self._in_handler_thread(init, self.context).result()
+            self._call(init, self.context)
 
-    def _in_handler_thread(self, fn, *args):
-        def call():
-            out = fn(*args)
-            if inspect.isawaitable(out):
-                if self._loop is None:
-                    self._loop = asyncio.new_event_loop()
-                out = self._loop.run_until_complete(out)
-            return out
-        return self._executor.submit(call)
+    def _call(self, fn, *args):
+        out = fn(*args)
+        if inspect.isawaitable(out):
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            out = self._loop.run_until_complete(out)
+        return out
 
     def signal_ready(self) -> None:
         fd = self.cfg.get("ready_fd")
@@ -143,22 +140,13 @@ class Worker:
             headers=headers or {}, _id=_id or str(uuid.uuid4()), method=method, path=path,
             size=size, timestamp=timestamp or _utcnow(), url=url)
 
-    def invoke(self, event, pump=None) -> tuple[dict, bool]:
-        """Run the handler; returns (Nuclio response dict, succeeded).
-
-        ``pump`` = (wake, keep_alive): keep_alive() is called while the handler runs, wake() (thread-safe) when
-        it finishes."""
+    def invoke(self, event) -> tuple[dict, bool]:
+        """Run the handler; returns (Nuclio response dict, succeeded)."""
         import nuclio_sdk
 
         started = time.monotonic()
-        fut = self._in_handler_thread(self._call_handler, event)
         try:
-            if pump is not None:
-                wake, keep_alive = pump
-                fut.add_done_callback(lambda _f: wake())
-                while not fut.done():
-                    keep_alive()
-            out = fut.result()
+            out = self._call_handler(event)
             resp = nuclio_sdk.Response.from_entrypoint_output(self.encoder.encode, out)
             ok = True
         except Exception as e:  # noqa: BLE001 - the handler's error is reported, never crashes the worker
@@ -205,10 +193,9 @@ class Worker:
         cb = getattr(self.platform, "_termination_callback", None) if self.context else None
         if cb:
             try:
-                self._in_handler_thread(cb).result(timeout=30)
+                self._call(cb)
             except Exception:  # noqa: BLE001
                 log.exception("termination callback failed")
-        self._executor.shutdown(wait=True)
 
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -235,6 +222,10 @@ class Worker:
                 params = pika.URLParameters(self.cfg["url"])
                 params.client_properties = {"connection_name":
                                             f"pva-{self.function}-{self.trigger_name}-{self.worker_id}"}
+                # Handlers run on this thread and may take minutes: no AMQP heartbeats (they would go
+                # unanswered and the broker would drop us mid-event); TCP keepalive detects a dead peer.
+                params.heartbeat = 0
+                params.tcp_options = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
                 conn = pika.BlockingConnection(params)
                 ch = conn.channel()
                 ch.exchange_declare(exchange, exchange_type="topic", durable=bool(a.get("durableExchange")))
@@ -248,10 +239,6 @@ class Worker:
                 backoff = 0.5
                 self.signal_ready()
 
-                # While the handler runs, keep servicing the connection (heartbeats); the handler thread
-                # wakes the loop when it is done so no latency is added.
-                pump = (lambda: conn.add_callback_threadsafe(lambda: None),
-                        lambda: conn.process_data_events(time_limit=1.0))
 
                 for method, props, body in ch.consume(queue, inactivity_timeout=0.25):
                     if self.stopping:
@@ -266,7 +253,7 @@ class Worker:
                         headers=dict(props.headers or {}), _id=props.message_id, method=props.type or "",
                         path=f"{method.exchange}/{method.routing_key}", url=props.reply_to or "", timestamp=ts,
                         size=len(body))
-                    _, ok = self.invoke(event, pump=pump)
+                    _, ok = self.invoke(event)
                     if ok or on_error_ack:
                         ch.basic_ack(method.delivery_tag)
                     else:
@@ -279,6 +266,12 @@ class Worker:
             except (pika.exceptions.AMQPError, OSError) as e:
                 if self.stopping:
                     return
+                if isinstance(e, pika.exceptions.ChannelClosedByBroker) and e.reply_code in (403, 404, 406):
+                    log.error("broker refused the trigger's exchange/queue: %s (make durableExchange/durableQueue "
+                              "match the existing exchange and queue, or delete them)", e.reply_text,
+                              extra={"exchange": exchange, "queue": queue})
+                    if self.cfg.get("ready_fd") is not None:  # never became ready: a configuration error
+                        raise SystemExit(EXIT_INIT_FAILED) from None
                 log.warning("broker connection lost, reconnecting in %.1fs: %s", backoff, e or type(e).__name__)
                 try:
                     if conn is not None and conn.is_open:

@@ -1,0 +1,135 @@
+"""The faces function's Task: face boxes and 128-d embeddings in photos and video keyframes, grouped into people.
+
+    task = FacesTask()                           # loads dlib's models once
+    outcome, results = pipeline.run_stored(task, media_id)
+
+Storing (inside the job-finishing transaction) puts each face's crop thumbnail in the thumbs bucket at
+``<media_id>/faces/<n>.jpg``, replaces the media's faces and assigns them to people (pva.faces_service).
+Posted bytes (HTTP) are analysed without storing; embeddings are left out of the JSON unless asked for
+(``?embeddings=1`` or ``{"media_id": ..., "embeddings": true}``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import faces_service
+from . import BadInput
+from .faces import Face, FaceEngine
+from .pipeline import Inputs, Task
+
+log = logging.getLogger("pva.analysis.faces")
+
+NO_KEYFRAMES = "video has no keyframes (ingest could not decode a frame); re-ingest the file to retry"
+
+
+def crop_key(media_id, n: int) -> str:
+    return f"{media_id}/faces/{n}.jpg"
+
+
+@dataclass
+class FacesResults:
+    items: list[tuple[float | None, Face]] = field(default_factory=list)  # (video_time, face)
+    frames: int = 1
+    skipped_reason: str | None = None
+    stored: list[dict] | None = None  # after store: id, person_id, person_locked, crop_key, new_person
+
+
+def _truthy(v) -> bool:
+    if isinstance(v, bytes):
+        v = v.decode(errors="replace")
+    return str(v).strip().lower() in ("1", "true", "yes", "on")
+
+
+class FacesTask(Task):
+    kind = "faces"
+    media_kinds = ("photo", "video")
+
+    def __init__(self, engine: FaceEngine | None = None):
+        self.engine = engine or FaceEngine()
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.name
+
+    @property
+    def model_version(self) -> str:
+        return self.engine.version
+
+    # ------------------------------------------------------------------ analyse
+    def analyze(self, inputs: Inputs, job) -> FacesResults:
+        if inputs.kind not in self.media_kinds:
+            raise BadInput(f"faces does not apply to a {inputs.kind}")
+        frames = inputs.images()
+        if inputs.kind == "video" and not frames:
+            return FacesResults([], 0, NO_KEYFRAMES)
+        items: list[tuple[float | None, Face]] = []
+        for i, (t, img) in enumerate(frames):
+            items += [(t, f) for f in self.engine.detect(img)]
+            if job is not None and len(frames) > 1:
+                job.progress((i + 1) / len(frames))
+        return FacesResults(items, len(frames))
+
+    def analyze_bytes(self, data: bytes, content_type: str) -> FacesResults:
+        return FacesResults([(None, f) for f in self.engine.detect(data)])
+
+    def analyze_images(self, images) -> FacesResults:
+        images = list(images)
+        items: list[tuple[float | None, Face]] = []
+        for t, img in images:
+            items += [(t, f) for f in self.engine.detect(img)]
+        return FacesResults(items, len(images))
+
+    # ------------------------------------------------------------------ results
+    def to_json(self, results: FacesResults, embeddings: bool = False) -> list[dict]:
+        out = []
+        for i, (t, f) in enumerate(results.items):
+            x, y, w, h = f.box
+            d: dict[str, Any] = {"box": {"x": round(x, 5), "y": round(y, 5), "w": round(w, 5), "h": round(h, 5)},
+                                 "score": round(f.score, 4), "video_time": t}
+            if results.stored is not None and i < len(results.stored):
+                s = results.stored[i]
+                d.update(id=s["id"], person_id=str(s["person_id"]) if s["person_id"] else None,
+                         person_locked=s["person_locked"], crop_key=s["crop_key"])
+            if embeddings:
+                d["embedding"] = [round(float(v), 6) for v in f.embedding]
+            out.append(d)
+        return out
+
+    def to_http_json(self, results: FacesResults, options: dict) -> list[dict]:
+        return self.to_json(results, embeddings=_truthy(options.get("embeddings", "")))
+
+    def summary(self, results: FacesResults) -> dict[str, Any]:
+        out: dict[str, Any] = {"count": len(results.items)}
+        if results.frames != 1:
+            out["frames"] = results.frames
+        if results.skipped_reason:
+            out["skipped_reason"] = results.skipped_reason
+        return out
+
+    def store(self, cur, media: dict, results: FacesResults) -> None:
+        from ..config import get_settings
+        from ..storage import get_storage
+
+        bucket = get_settings().bucket_thumbs
+        st = get_storage()
+        new_faces = []
+        for n, (t, f) in enumerate(results.items):
+            key = crop_key(media["id"], n)
+            st.put(bucket, key, f.crop, content_type="image/jpeg")
+            new_faces.append(faces_service.NewFace(box=f.box, embedding=f.embedding, video_time=t, crop_key=key))
+        results.stored = faces_service.replace_media_faces(cur, media, new_faces, self.model_name,
+                                                           self.model_version)
+        # crops of a previous run that found more faces
+        prefix = f"{media['id']}/faces/"
+        for obj in st.list(bucket, prefix, recursive=True):
+            stem = obj.key[len(prefix):].split(".", 1)[0]
+            if not stem.isdigit() or int(stem) >= len(results.items):
+                try:
+                    st.delete(bucket, obj.key)
+                except Exception as e:  # a stale thumbnail is harmless; never fail the job for it
+                    log.warning("could not delete a stale face crop", extra={"key": obj.key, "error": str(e)})
+
+
+__all__ = ["FacesTask", "FacesResults", "NO_KEYFRAMES", "crop_key"]

@@ -125,6 +125,11 @@ class Task:
     def to_json(self, results) -> Any:
         raise NotImplementedError
 
+    def to_http_json(self, results, options: dict) -> Any:
+        """JSON for an HTTP answer; `options` are the request's query fields (e.g. faces' ?embeddings=1).
+        Default: to_json(results)."""
+        return self.to_json(results)
+
     def summary(self, results) -> dict:
         return {}
 
@@ -195,6 +200,7 @@ def handle(task: Task, context, event):
 
 def _handle_http(task: Task, context, event):
     ctype = (getattr(event, "content_type", "") or "").split(";")[0].strip().lower()
+    options = {str(k): v for k, v in dict(getattr(event, "fields", None) or {}).items()}
     body = event.body
     if isinstance(body, dict) or ctype == "application/json":
         if isinstance(body, (bytes, bytearray)):
@@ -208,6 +214,7 @@ def _handle_http(task: Task, context, event):
             media_id = _parse_uuid(body["media_id"])
         except ValueError as e:
             return _json(context, 400, {"error": str(e)})
+        options.update({str(k): v for k, v in body.items() if k != "media_id"})
         m = _load_media(media_id)
         if m is None:
             return _json(context, 404, {"error": f"no media {media_id}"})
@@ -225,7 +232,7 @@ def _handle_http(task: Task, context, event):
         payload = {"media_id": str(media_id), "kind": task.kind, "outcome": outcome,
                    "status": row["status"] if row else None, "error": row["error"] if row else None}
         if results is not None:
-            payload["results"] = task.to_json(results)
+            payload["results"] = task.to_http_json(results, options)
         return _json(context, 200 if outcome == "done" else 422, payload)
     if not isinstance(body, (bytes, bytearray)) or not body:
         return _json(context, 400, {"error": "POST the image bytes as the request body"})
@@ -234,7 +241,7 @@ def _handle_http(task: Task, context, event):
     except BadInput as e:
         return _json(context, 422, {"error": str(e)})
     return _json(context, 200, {"kind": task.kind, "model": task.model_name, "model_version": task.model_version,
-                                "results": task.to_json(results)})
+                                "results": task.to_http_json(results, options)})
 
 
 def _json(context, status: int, payload) -> Any:

@@ -285,3 +285,35 @@ def test_runtime_http_answers_json_for_posted_bytes_and_stored_media(detect_runt
     assert len(body["results"]) == len(stored(mid)) >= 4
     status, body = post(port, json.dumps({"media_id": str(uuid.uuid4())}).encode(), "application/json")
     assert status == 404
+
+
+# ------------------------------------------------------------------ media as ingest stores it
+def test_ingested_video_and_heic_photo_are_analysed(task, make_user, tmp_path):
+    import shutil
+    import subprocess
+
+    from pva.analysis.pipeline import run_stored
+    from pva.ingest.service import Ingestor
+
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is absent: apt-get install ffmpeg")
+    bus = shared_path("fixtures", "detect", "bus.jpg")
+    heic = shared_path("fixtures", "exif-samples", "heic", "IMG_5195.HEIC")
+    video = tmp_path / "bus.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(bus), "-t", "2", "-r", "5",
+                    "-vf", "scale=540:720", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
+                    str(video)], check=True, timeout=60)
+    user = make_user()
+    ing = Ingestor(publish=False)
+    for path in (video, heic):
+        r = ing.ingest_file(path, user, path.name)
+        assert r.status == "added", r
+        assert run_stored(task, r.media_id)[0] == "done", job_row(r.media_id)
+        rows = stored(r.media_id)
+        if r.kind == "video":
+            assert_bus_scene([x for x in rows if x["video_time"] == rows[0]["video_time"]])
+            assert all(x["video_time"] is not None and 0 <= x["video_time"] <= 2 for x in rows)
+            assert job_row(r.media_id)["result_summary"]["frames"] >= 1
+        else:
+            assert all(x["video_time"] is None for x in rows)
+            assert job_row(r.media_id)["result_summary"]["count"] == len(rows)

@@ -1,0 +1,109 @@
+"""The transcribe function's Task: speech-to-text of videos, with timed segments.
+
+    task = TranscribeTask()                      # loads the configured engine once (vosk or faster-whisper)
+    outcome, result = pipeline.run_stored(task, media_id)
+
+The engine decodes the audio in chunks of ``PVA_TRANSCRIBE_CHUNK_SECONDS`` and reports progress into the job row
+(``job.progress``, which also extends the lease, so long videos are not taken over by reconcile).  A video without
+an audio track is a result, not an error: an empty transcript with ``has_audio = false`` is stored.  A file that
+is not readable media raises :class:`TranscribeError` (a BadInput): the job fails at once with the reason.
+"""
+from __future__ import annotations
+
+import mimetypes
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..config import get_settings
+from ..db import transcripts as transcripts_q
+from . import BadInput
+from .pipeline import Inputs, Task
+from .transcribe import Transcriber, TranscriptResult, get_transcriber, to_webvtt
+
+_EXT_BY_TYPE = {"video/quicktime": ".mov", "video/x-matroska": ".mkv", "video/webm": ".webm",
+                "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/wav": ".wav",
+                "audio/x-wav": ".wav", "audio/ogg": ".ogg", "audio/flac": ".flac"}
+
+
+def _cpu_threads() -> int:
+    """CTranslate2 threads: 0 (its own choice) unless OMP_THREAD_LIMIT caps OpenMP, in which case exactly that.
+    faster-whisper with more threads than OMP_THREAD_LIMIT allows decodes garbage (')))...', 20x slower)."""
+    try:
+        limit = int(os.environ.get("OMP_THREAD_LIMIT", "") or 0)
+    except ValueError:
+        return 0
+    return max(0, limit)
+
+
+def _suffix(content_type: str) -> str:
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    return _EXT_BY_TYPE.get(ctype) or mimetypes.guess_extension(ctype) or ".bin"
+
+
+class TranscribeTask(Task):
+    kind = "transcribe"
+    media_kinds = ("video",)
+
+    def __init__(self, transcriber: Transcriber | None = None):
+        self.transcriber = transcriber or get_transcriber(cpu_threads=_cpu_threads())
+
+    @property
+    def model_name(self) -> str:
+        return self.transcriber.model
+
+    @property
+    def model_version(self) -> str:
+        return self.transcriber.version
+
+    # ------------------------------------------------------------------ analyse
+    def analyze(self, inputs: Inputs, job) -> TranscriptResult:
+        if inputs.kind not in self.media_kinds:
+            raise BadInput(f"transcribe applies to videos only, not to a {inputs.kind}")
+        return self.transcriber.transcribe(inputs.original_path(), progress=job.progress if job else None)
+
+    def analyze_bytes(self, data: bytes, content_type: str) -> TranscriptResult:
+        """Posted video/audio bytes: written to a temporary file (ffmpeg seeks in it), transcribed, deleted."""
+        if not data:
+            raise BadInput("empty body: POST the video or audio file as the request body")
+        tmp_dir = get_settings().data_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="transcribe-", suffix=_suffix(content_type))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return self.transcriber.transcribe(Path(tmp))
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def analyze_images(self, images) -> Any:
+        raise BadInput("transcribe works on audio, not on images: POST a video or audio file")
+
+    # ------------------------------------------------------------------ results
+    def to_json(self, results: TranscriptResult) -> dict:
+        return {**results.to_dict(), "webvtt": to_webvtt(results.segments)}
+
+    def summary(self, results: TranscriptResult) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": results.engine, "segments": len(results.segments),
+                               "chars": len(results.text), "language": results.language,
+                               "has_audio": results.has_audio, "duration": results.duration}
+        if not results.has_audio:
+            out["skipped_reason"] = "the video has no audio track"
+        return out
+
+    def store(self, cur, media: dict, results: TranscriptResult) -> None:
+        transcripts_q.upsert(cur, media["id"], text=results.text, segments=results.segments,
+                             language=results.language, engine=results.engine, model=results.model,
+                             has_audio=results.has_audio)
+
+
+def webvtt_for(media_id, owner_id=None) -> str | None:
+    """WebVTT for the player (see :func:`pva.db.transcripts.webvtt_for`)."""
+    return transcripts_q.webvtt_for(media_id, owner_id)
+
+
+__all__ = ["TranscribeTask", "webvtt_for"]

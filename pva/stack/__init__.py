@@ -121,6 +121,8 @@ def up(settings=None, log: Log = print, only: Iterable[str] | None = None) -> di
                 except StackError as e:
                     errors.append(f"{name}: {e}")
                     log(f"{name}: FAILED: {str(e).splitlines()[0]}")
+        if "rabbitmq" in names and "rabbitmq" in state and not any(e.startswith("rabbitmq:") for e in errors):
+            _declare_queues(settings, state["rabbitmq"]["url"], errors, log)
         if "s3" in names and "s3" in state and not any(e.startswith("s3:") for e in errors):
             from ..storage import Storage, StorageError
 
@@ -131,6 +133,25 @@ def up(settings=None, log: Log = print, only: Iterable[str] | None = None) -> di
     if errors:
         raise StackError("\n".join(errors))
     return state
+
+
+def _declare_queues(settings, url: str, errors: list[str], log: Log) -> None:
+    """Declare every function's queue and bindings now, so that work published before `pva functions serve`
+    starts waits in its queue instead of being dropped by the exchange."""
+    from ..bus import BusError, Publisher
+    from ..config import REPO_ROOT
+
+    functions_dir = REPO_ROOT / "functions"
+    if not functions_dir.is_dir():
+        return
+    pub = Publisher(url=url, exchange=settings.amqp_exchange, retry_seconds=5)
+    try:
+        queues = pub.declare_topology(functions_dir)
+        log(f"rabbitmq: declared queues {', '.join(queues)}")
+    except (BusError, ValueError) as e:
+        errors.append(f"rabbitmq: could not declare the function queues: {e}")
+    finally:
+        pub.close()
 
 
 def down(settings=None, log: Log = print, only: Iterable[str] | None = None) -> dict:

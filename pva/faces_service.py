@@ -128,10 +128,10 @@ class ReclusterReport:
     clusters: int = 0
     people_before: int = 0
     people_after: int = 0
-    created: int = 0
-    removed: int = 0
-    moved: int = 0
-    locked: int = 0
+    people_created: int = 0
+    people_removed: int = 0
+    faces_moved: int = 0
+    faces_locked: int = 0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -174,17 +174,17 @@ def recluster(owner_id, threshold: float | None = None) -> ReclusterReport:
         changes: list[tuple[int, UUID | None]] = []
         for lbl, f in zip(labels, faces):
             if f["person_locked"]:
-                rep.locked += 1
+                rep.faces_locked += 1
                 continue
             pid = target.get(lbl)
             if pid is None:
                 pid = target[lbl] = faces_q.create_person(cur, owner_id, np.mean(members[lbl], axis=0))
-                rep.created += 1
+                rep.people_created += 1
             if pid != f["person_id"]:
                 changes.append((f["id"], pid))
-        rep.moved = faces_q.set_people_bulk(cur, owner_id, changes)
+        rep.faces_moved = faces_q.set_people_bulk(cur, owner_id, changes)
         faces_q.refresh_people(cur, owner_id)
-        rep.removed = faces_q.delete_empty_unnamed(cur, owner_id)
+        rep.people_removed = faces_q.delete_empty_unnamed(cur, owner_id)
         rep.people_after = len(faces_q.owner_people(cur, owner_id))
     log.info("reclustered faces", extra={"owner_id": str(owner_id), **rep.as_dict()})
     return rep

@@ -283,6 +283,22 @@ def test_recluster_keeps_names_and_faces_the_user_moved(library, task):
     assert len(faces_service.person_faces(user["id"], pid)) == 3
 
 
+def test_cli_recluster_for_one_owner_reports_and_keeps_the_name(library, capsys):
+    from pva.cli import main
+
+    user, ids = library
+    pid = faces_of(ids["orig"])[0]["person_id"]
+    from pva import faces_service
+
+    faces_service.name_person(user["id"], pid, "Named")
+    assert main(["faces", "recluster", "--owner", user["username"]]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["owner"] == user["username"] and report["faces"] >= 4
+    assert faces_of(ids["mirror"])[0]["person_id"] == pid and person(pid)["name"] == "Named"
+    assert main(["faces", "recluster", "--owner", "no-such-user-x"]) == 1
+    assert "no user" in capsys.readouterr().err
+
+
 def test_one_user_never_sees_another_users_faces_or_people(task, photos, make_user):
     from pva import faces_service
     from pva.analysis.pipeline import run_stored

@@ -3,6 +3,7 @@ GPS override, comments, trash."""
 from __future__ import annotations
 
 import re
+import threading
 import urllib.parse
 from datetime import date, datetime, time, timezone
 from typing import Literal
@@ -260,18 +261,23 @@ def media_original(media_id: UUID, request: Request, download: bool = False,
 # ---------------------------------------------------------------- upload and sync
 @router.post("/media/upload")
 async def upload_media(request: Request, user: Principal = Depends(require("upload"))):
-    """multipart/form-data, one part per file (field 'files').  Per-file result: added (media_id), duplicate
-    (media_id of the existing item) or rejected (reason)."""
+    """multipart/form-data, one part per file (field 'files'; its file name is the relative path kept on the
+    server).  Optional field 'album': also put the files into your album of that name (created when missing).
+    Per-file result: added (media_id), duplicate (media_id of the existing item) or rejected (reason)."""
     files, _fields = await receive_files(request)
     if not files:
         raise HTTPException(422, "no files in the request: send them as multipart parts named 'files'")
     owner = {"id": user.user_id, "username": user.username}
     results = []
     try:
+        album_id = await run_in_threadpool(_album_for, user, (_fields.get("album") or [None])[0])
         for name, f in files:
             results.append(await run_in_threadpool(ingest_one, owner, name, f))
     finally:
         close_all(files)
+    if album_id:
+        await run_in_threadpool(_add_to_album, album_id, user, [r.get("media_id") for r in results
+                                                                if r["status"] in ("added", "duplicate")])
     counts: dict[str, int] = {}
     for r in results:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -280,6 +286,36 @@ async def upload_media(request: Request, user: Principal = Depends(require("uplo
 
 class ShaCheck(BaseModel):
     sha512: list[str] = Field(max_length=10000, description="hex SHA-512 digests of files you have")
+    album: str | None = Field(default=None, max_length=200,
+                              description="also put the items you already have into your album of this name")
+
+
+_album_lock = threading.Lock()
+
+
+def _album_for(user: Principal, name: str | None) -> UUID | None:
+    """The caller's own album with this name, created when missing (upload field / have key 'album', used by
+    `pva sync --album`: an upload-scope token can file what it sends)."""
+    name = (name or "").strip()
+    if not name:
+        return None
+    if len(name) > 200:
+        raise HTTPException(422, "album name: at most 200 characters")
+    from pva.db import albums as albums_db
+
+    with _album_lock:  # one process: no two albums of the same name from concurrent uploads
+        for a in albums_db.list_for(user.user_id):
+            if not a["shared"] and a["name"] == name:
+                return a["id"]
+        return albums_db.create(user.user_id, name)["id"]
+
+
+def _add_to_album(album_id: UUID, user: Principal, media_ids: list) -> None:
+    from pva.db import albums as albums_db
+
+    ids = [UUID(str(m)) for m in media_ids if m]
+    if ids:
+        albums_db.add_media(album_id, user.user_id, ids)
 
 
 _HEX128 = re.compile(r"^[0-9a-fA-F]{128}$")
@@ -296,6 +332,9 @@ def have_sha512(body: ShaCheck, user: Principal = Depends(require("upload"))):
     with db.transaction() as cur:
         have = media_db.have_shas(cur, user.user_id, [bytes.fromhex(h) for h in body.sha512])
     found = {k.hex(): v for k, v in have.items()}
+    album_id = _album_for(user, body.album)
+    if album_id:
+        _add_to_album(album_id, user, list(found.values()))
     return {"have": found, "missing": [h.lower() for h in body.sha512 if h.lower() not in found]}
 
 

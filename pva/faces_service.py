@@ -198,11 +198,18 @@ def recluster_all(threshold: float | None = None) -> dict[str, ReclusterReport]:
 
 # ------------------------------------------------------------------ similar faces
 def _similar(owner_id, embedding, k: int, exclude_face_id: int, threshold: float, ef_search: int | None,
-             exact: bool) -> list[dict]:
+             exact: bool) -> list[dict] | None:
+    """Nearest faces to `embedding`, or to the owner's face `exclude_face_id` when embedding is None (None when
+    that face is not theirs)."""
     if not 1 <= int(k) <= 1000:
         raise ValueError(f"k={k}: ask for between 1 and 1000 faces")
     ef = DEFAULT_EF_SEARCH if ef_search is None else int(ef_search)
     with db.transaction() as cur:
+        if embedding is None:
+            face = faces_q.get(cur, exclude_face_id, owner_id)
+            if face is None:
+                return None
+            embedding = face["embedding"]
         rows: list[dict] = []
         if not exact:
             rows = faces_q.similar_ann(cur, owner_id, embedding, k, max(ef, 2 * k), exclude_face_id)
@@ -221,12 +228,7 @@ def similar_faces(owner_id, face_id: int, k: int = 10, *, threshold: float | Non
                   ef_search: int | None = None, exact: bool = False) -> list[dict] | None:
     """The k faces nearest to one of the owner's faces, across the owner's library (itself excluded), nearest
     first, each with ``distance`` (L2) and ``same_person`` (distance < threshold).  None: no such face of theirs."""
-    thr = face_threshold(threshold)
-    with db.transaction() as cur:
-        face = faces_q.get(cur, face_id, owner_id)
-    if face is None:
-        return None
-    return _similar(owner_id, face["embedding"], k, int(face_id), thr, ef_search, exact)
+    return _similar(owner_id, None, k, int(face_id), face_threshold(threshold), ef_search, exact)
 
 
 def similar_to_embedding(owner_id, embedding, k: int = 10, *, threshold: float | None = None,

@@ -146,8 +146,7 @@ def similar_ann(cur, owner_id, embedding, k: int, ef_search: int, exclude_face_i
     """Nearest faces by L2 through the HNSW index (approximate; the owner filter is applied to the index's
     candidates, so fewer than k rows can come back when the owner holds a small share of all faces)."""
     ef = max(int(k), min(int(ef_search), EF_SEARCH_MAX))
-    cur.execute(f"set local hnsw.ef_search = {ef}")
-    cur.execute(_SIMILAR_SELECT + " order by f.embedding <-> %(q)s limit %(k)s",
+    cur.execute(f"set local hnsw.ef_search = {ef}; " + _SIMILAR_SELECT + " order by f.embedding <-> %(q)s limit %(k)s",
                 {"q": _vec(embedding), "o": owner_id, "ex": exclude_face_id, "k": int(k)})
     return list(cur.fetchall())
 

@@ -280,8 +280,8 @@ def test_http_post_of_video_bytes_answers_the_transcript_without_storing(fn, med
     assert db.query_one("select count(*) n from transcripts")["n"] == before
     assert not list((get_settings().data_dir / "tmp").glob("transcribe-*"))  # the temp file is gone
 
-    status, payload = _http_json(fn("http", os.urandom(3000), "video/mp4"))
-    assert status == 422 and "not a media file" in payload["error"]
+    status, payload = _http_json(fn("http", media["corrupt"].read_bytes(), "video/mp4"))
+    assert status == 422 and "damaged" in payload["error"]
     status, payload = _http_json(fn("http", {"media_id": str(uuid.uuid4())}, "application/json"))
     assert status == 404
 

@@ -332,3 +332,43 @@ def test_upload_limits_come_from_settings_and_only_upload_paths_take_big_bodies(
     r = httpx.post(f"{base}/api/v1/albums", content=b"{" + b" " * (20 * MB) + b"}", verify=verify)
     assert r.status_code == 413
     assert up.received == 0
+
+
+def test_pva_up_hook_starts_reports_and_down_hook_stops(tmp_path, monkeypatch):
+    settings = make_settings(tmp_path / "data", free_port())
+    monkeypatch.setenv("PVA_HTTP_REDIRECT_PORT", str(free_port()))
+    monkeypatch.setenv("PVA_NGINX_LISTEN", "127.0.0.1")
+    lines: list[str] = []
+    assert nginx.status_rows(settings) == []  # nothing started: no row in `pva status`
+    nginx.on_up(settings, lines.append)
+    try:
+        assert lines[-1].startswith(f"nginx: started https://localhost:{settings.https_port}/")
+        assert "redirects" in lines[-1] and "ca.crt" in lines[-1]
+        (row,) = nginx.status_rows(settings)
+        assert row["service"] == "nginx" and row["running"] and row["answers"]
+        assert "gateway not answering" in row["detail"]  # nginx answers; nothing behind it yet
+    finally:
+        nginx.on_down(settings, lines.append)
+    assert lines[-1].startswith("nginx: stopped")
+    assert nginx.status_rows(settings) == []
+
+
+def test_pva_up_hook_reports_a_failure_without_raising_and_can_be_turned_off(tmp_path, monkeypatch):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        settings = dataclasses.replace(make_settings(tmp_path / "data", free_port()),
+                                       https_port=holder.getsockname()[1])
+        monkeypatch.setenv("PVA_HTTP_REDIRECT_PORT", str(free_port()))
+        monkeypatch.setenv("PVA_NGINX_LISTEN", "127.0.0.1")
+        lines: list[str] = []
+        nginx.on_up(settings, lines.append)
+        assert lines and lines[-1].startswith("nginx: FAILED: port") and "choose other ports" in lines[-1]
+        assert nginx.status_rows(settings) == []
+        monkeypatch.setenv("PVA_NGINX", "off")
+        lines.clear()
+        nginx.on_up(settings, lines.append)
+        assert lines == []
+    finally:
+        holder.close()

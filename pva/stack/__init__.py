@@ -18,7 +18,7 @@ import os
 from typing import Callable, Iterable
 
 from ..config import get_settings
-from . import postgres, rabbit, seaweed
+from . import nginx, postgres, rabbit, seaweed
 from .proc import StackError, same_process, tail
 
 __all__ = ["up", "down", "status", "StackError", "SERVICES"]
@@ -130,6 +130,8 @@ def up(settings=None, log: Log = print, only: Iterable[str] | None = None) -> di
                 Storage(settings, endpoint=state["s3"]["url"]).ensure_buckets()
             except StorageError as e:
                 errors.append(f"s3: could not create the buckets: {e}")
+        if not only:
+            nginx.on_up(settings, log)  # TLS in front of the gateway; reports, never fails `up`
     if errors:
         raise StackError("\n".join(errors))
     return state
@@ -161,6 +163,8 @@ def down(settings=None, log: Log = print, only: Iterable[str] | None = None) -> 
     outcome: dict[str, str] = {}
     failures: list[str] = []
     with _locked(settings):
+        if not only:
+            nginx.on_down(settings, log)
         state = read_state(settings)
         for name in reversed(names):
             entry = state.get(name)
@@ -213,4 +217,4 @@ def status(settings=None) -> list[dict]:
         if not answers and entry.get("log"):
             row["log_tail"] = tail(entry["log"], 10)
         out.append(row)
-    return out
+    return out + nginx.status_rows(settings)  # a row only when `pva up` started nginx

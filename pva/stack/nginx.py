@@ -337,7 +337,10 @@ def status(settings=None) -> dict | None:
     """A `pva status` row for the nginx we started, or None when there is none."""
     settings = settings or get_settings()
     p = paths(settings)
-    if not p["pid"].exists():
+    try:
+        if not p["pid"].read_text().strip():  # `nginx -t` leaves an empty pid file behind
+            return None
+    except OSError:
         return None
     pid = running_pid(settings)
     answers, detail = check(settings) if pid else (False, "the nginx `pva up` started is gone; run `pva up`")

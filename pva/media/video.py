@@ -88,7 +88,8 @@ def ffprobe_json(path: str | os.PathLike, timeout: float = PROBE_TIMEOUT) -> dic
            "--", os.fspath(path)]
     proc = _run(cmd, timeout, "reading the video (ffprobe)")
     if proc.returncode != 0:
-        raise CorruptMediaError(f"cannot read this video: {_last_error_line(proc.stderr)}; the file is damaged or "
+        detail = _last_error_line(proc.stderr).replace(os.fspath(path) + ": ", "")  # never show our temp path
+        raise CorruptMediaError(f"cannot read this video: {detail}; the file is damaged or "
                                 "truncated — re-copy it from the original")
     try:
         return json.loads(proc.stdout.decode("utf-8", "replace"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import struct
 import sys
 import time
@@ -150,9 +151,9 @@ def _has_prewarm(cur) -> bool:
         return False
 
 
-def exact_topk(emb: np.ndarray, q_idx: np.ndarray, k: int) -> list[set[int]]:
-    """Exact k nearest face ids (1-based, itself excluded) for each query row: a float32 matrix product picks
-    candidates, which are then ranked by float64 distances."""
+def exact_topk(emb: np.ndarray, q_idx: np.ndarray, k: int, same_person: float = 0.6) -> list[tuple[set, set]]:
+    """Exact k nearest face ids (1-based, itself excluded) for each query row, and the subset of those closer than
+    `same_person`: a float32 matrix product picks candidates, which are then ranked by float64 distances."""
     norms = np.einsum("ij,ij->i", emb, emb).astype(np.float64)
     out = []
     for start in range(0, len(q_idx), 16):
@@ -162,7 +163,9 @@ def exact_topk(emb: np.ndarray, q_idx: np.ndarray, k: int) -> list[set[int]]:
             row[qi] = np.inf
             part = np.argpartition(row, k + 20)[:k + 20]
             exact = np.linalg.norm(emb[part].astype(np.float64) - emb[qi].astype(np.float64), axis=1)
-            out.append({int(c) + 1 for c in part[np.argsort(exact)][:k]})
+            order = np.argsort(exact)[:k]
+            out.append(({int(c) + 1 for c in part[order]},
+                        {int(c) + 1 for c, dd in zip(part[order], exact[order]) if dd < same_person}))
     return out
 
 
@@ -187,27 +190,30 @@ def query_bench(owner_id, emb, n_queries: int, efs: list[int], k: int = 10, seed
     uses_index = "faces_embedding_hnsw" in plan
     log(f"plan uses faces_embedding_hnsw: {uses_index}")
     # warm-up: index pages into memory
-    for qi in q_idx[: min(100, n_queries)]:
+    for qi in q_idx:
         faces_service.similar_faces(owner_id, int(qi) + 1, k=k, ef_search=max(efs))
     rows = []
     for ef in efs:
-        lat, rec = [], []
-        for qi, want in zip(q_idx, truth):
+        lat, rec, found_same, n_same = [], [], 0, 0
+        for qi, (want, want_same) in zip(q_idx, truth):
             t = time.perf_counter()
             res = faces_service.similar_faces(owner_id, int(qi) + 1, k=k, ef_search=ef)
             lat.append((time.perf_counter() - t) * 1000)
-            rec.append(len({r["id"] for r in res} & want) / k)
+            got = {r["id"] for r in res}
+            rec.append(len(got & want) / k)
+            found_same += len(got & want_same)
+            n_same += len(want_same)
         rows.append({"ef_search": ef, "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "recall10": float(np.mean(rec)),
-                     "min_recall": float(np.min(rec))})
+                     "min_recall": float(np.min(rec)), "same_person_recall": found_same / max(1, n_same)})
         log(f"  ef_search={ef}: p50 {rows[-1]['p50_ms']:.2f} ms, p95 {rows[-1]['p95_ms']:.2f} ms, "
-            f"recall@10 {rows[-1]['recall10']:.4f}")
+            f"recall@10 {rows[-1]['recall10']:.4f}, same-person recall {rows[-1]['same_person_recall']:.4f}")
     lat = []
     for qi in q_idx[:10]:
         t = time.perf_counter()
         faces_service.similar_faces(owner_id, int(qi) + 1, k=k, exact=True)
         lat.append((time.perf_counter() - t) * 1000)
     rows.append({"ef_search": "exact SQL", "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "recall10": 1.0,
-                 "min_recall": 1.0, "uses_index": uses_index})
+                 "min_recall": 1.0, "same_person_recall": 1.0, "uses_index": uses_index})
     return rows
 
 
@@ -290,8 +296,10 @@ def main() -> int:
     print(f"faces: {args.n:,}  people: {info['people']:,}  load (COPY) {info['load_s']:.1f} s  "
           f"HNSW build {info['build_s']:.1f} s  index {info['index_mb']:.0f} MB")
     print(table([(r["ef_search"], f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r['recall10']:.4f}",
-                  f"{r['min_recall']:.1f}") for r in rows],
-                ("ef_search", "p50 ms", "p95 ms", "recall@10", "min recall")))
+                  f"{r['min_recall']:.1f}", f"{r['same_person_recall']:.4f}") for r in rows],
+                ("ef_search", "p50 ms", "p95 ms", "recall@10", "min recall", "same-person recall (<0.6)")))
+    print(f"(latency is end to end from Python: pool, query face fetch, ef_search, HNSW scan, media join; "
+          f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     good = [r for r in rows if isinstance(r["ef_search"], int) and r["recall10"] >= 0.95]
     if good:
         best = min(good, key=lambda r: r["p95_ms"])

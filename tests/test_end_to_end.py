@@ -34,7 +34,7 @@ def _text_photo(path: Path) -> Path:
 def _speech_video(path: Path) -> Path | None:
     if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
         return None
-    wav = path.with_suffix(".wav")
+    wav = path.parent.parent.parent / "speech.wav"  # outside the load folder
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), "the quick brown fox jumps over the lazy dog"],
                    check=True, capture_output=True)
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",

@@ -2,7 +2,7 @@
 
 Rules (issue 6):
 - A new face joins the owner's person with the nearest centroid when closer than ``face_threshold`` (0.6), else
-  it starts a new person.  Writes of one owner's people are serialized by an advisory lock.
+  it starts a new person (two faces of one image never join the same person this way).  Writes of one owner's people are serialized by an advisory lock.
 - Rerunning faces on a media item replaces its faces; faces the user had placed (person_locked) go back to the
   same person when the same box is found again; the others are re-assigned by nearest centroid.  A person's
   centroid survives while the person has a name, so named people keep their faces across reruns; people left
@@ -93,14 +93,16 @@ def replace_media_faces(cur, media: dict, faces: Sequence[NewFace], model: str, 
     old_locked = [o for o in old if o["person_locked"]]
     alive = faces_q.existing_people(cur, owner, {o["person_id"] for o in old_locked})
     rows, out = [], []
+    in_frame: dict = {}  # video_time -> people already in that image: one person appears once per image
     for f in faces:
         emb = np.asarray(f.embedding, dtype=np.float32).reshape(-1)
         kept = _locked_match(old_locked, f)
         new_person = False
+        frame = in_frame.setdefault(None if f.video_time is None else round(float(f.video_time), 3), set())
         if kept is not None and (kept["person_id"] is None or kept["person_id"] in alive):
             person, locked = kept["person_id"], True
         else:
-            near = faces_q.nearest_person(cur, owner, emb)
+            near = faces_q.nearest_person(cur, owner, emb, exclude=frame)
             if near is not None and near[1] < thr:
                 person = near[0]
             else:  # a new person; its centroid is this face until refresh, so later faces here can join it
@@ -108,6 +110,7 @@ def replace_media_faces(cur, media: dict, faces: Sequence[NewFace], model: str, 
             locked = False
         if person:
             touched.add(person)
+            frame.add(person)
         x, y, w, h = (float(v) for v in f.box)
         rows.append({"x": x, "y": y, "w": w, "h": h, "embedding": emb, "person_id": person,
                      "person_locked": locked, "crop_key": f.crop_key, "video_time": f.video_time})

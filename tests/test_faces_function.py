@@ -333,6 +333,23 @@ def test_one_user_never_sees_another_users_faces_or_people(task, photos, make_us
     assert faces_of(b1)[0]["person_id"] == b_face["person_id"] and person(b_face["person_id"])["name"] is None
 
 
+def test_two_faces_in_one_photo_never_join_the_same_person(task, astronaut, make_user):
+    from pva.analysis.pipeline import run_stored
+    from pva.faces_service import face_threshold
+
+    twins = Image.new("RGB", (1024, 512))
+    twins.paste(astronaut, (0, 0))
+    twins.paste(ImageOps.mirror(astronaut), (512, 0))
+    mid = add_media(make_user()["id"], jpeg(twins))
+    assert run_stored(task, mid)[0] == "done"
+    main = [f for f in faces_of(mid) if f["y"] < 0.3]
+    assert len(main) == 2
+    from pva.analysis.faces import face_distances
+
+    assert face_distances(main[0]["embedding"], [main[1]["embedding"]])[0] < face_threshold()
+    assert main[0]["person_id"] != main[1]["person_id"]
+
+
 def test_video_keyframes_give_faces_with_their_times(task, photos, make_user):
     from pva.analysis.pipeline import run_stored
     from pva.config import get_settings

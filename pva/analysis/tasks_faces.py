@@ -61,7 +61,8 @@ class FacesTask(Task):
     def analyze(self, inputs: Inputs, job) -> FacesResults:
         if inputs.kind not in self.media_kinds:
             raise BadInput(f"faces does not apply to a {inputs.kind}")
-        frames = inputs.images()
+        # photos decode at reduced size (JPEG DCT scaling) when bigger than what the engine encodes from anyway
+        frames = inputs.images(max_side=getattr(self.engine, "encode_max_side", None) or None)
         if inputs.kind == "video" and not frames:
             return FacesResults([], 0, NO_KEYFRAMES)
         items: list[tuple[float | None, Face]] = []

@@ -164,11 +164,12 @@ def owner_people(cur, owner_id) -> list[dict]:
     return list(cur.fetchall())
 
 
-def nearest_person(cur, owner_id, embedding) -> tuple[UUID, float] | None:
-    """The owner's person whose centroid is nearest to the embedding, with the distance."""
+def nearest_person(cur, owner_id, embedding, exclude: Iterable = ()) -> tuple[UUID, float] | None:
+    """The owner's person whose centroid is nearest to the embedding (other than `exclude`), with the distance."""
     cur.execute("""select id, centroid <-> %s as d from people
-                    where owner_id = %s and centroid is not null order by d limit 1""",
-                (_vec(embedding), owner_id))
+                    where owner_id = %s and centroid is not null and not (id = any(%s::uuid[]))
+                    order by d limit 1""",
+                (_vec(embedding), owner_id, [str(p) for p in exclude if p]))
     r = cur.fetchone()
     return (r["id"], float(r["d"])) if r else None
 

@@ -9,7 +9,6 @@ import json
 import logging
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps

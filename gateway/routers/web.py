@@ -1,0 +1,356 @@
+"""The web UI: server-rendered Jinja2 pages (autoescaped) with small ES modules that call the REST API.
+
+    from gateway.routers import web
+    web.install(app)        # pages, /static (web/static) and /vendor (whitelisted files of web/node_modules)
+
+Pages are sent with a Content-Security-Policy (script-src 'self', no inline scripts or handlers): data reaches the
+scripts through data-* attributes and <script type="application/json"> blocks.  A page needs a login session (or
+an API token); without one a browser is redirected to /login, other clients get 401.  An id the viewer may not
+see gives 404 like the API (HTML for browsers, JSON otherwise).
+"""
+from __future__ import annotations
+
+import mimetypes
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
+from uuid import UUID
+
+import jinja2
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from pva.auth import Principal
+from pva.config import REPO_ROOT, get_settings
+
+from ..deps import authenticated
+
+WEB_DIR = REPO_ROOT / "web"
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+NODE_MODULES = WEB_DIR / "node_modules"
+
+# /vendor/<name> -> web/node_modules/<file>: only these files of the npm packages are served.
+VENDOR = {
+    "leaflet/leaflet.js": "leaflet/dist/leaflet.js",
+    "leaflet/leaflet.css": "leaflet/dist/leaflet.css",
+    **{f"leaflet/images/{n}": f"leaflet/dist/images/{n}" for n in (
+        "marker-icon.png", "marker-icon-2x.png", "marker-shadow.png", "layers.png", "layers-2x.png")},
+    "leaflet.markercluster/leaflet.markercluster.js": "leaflet.markercluster/dist/leaflet.markercluster.js",
+    "leaflet.markercluster/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
+    "leaflet.markercluster/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
+    "chart.js/chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
+}
+
+router = APIRouter(include_in_schema=False)
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+                          trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+def _fmt_bytes(n) -> str:
+    if n is None:
+        return ""
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def _fmt_dt(v) -> str:
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return "" if v is None else str(v)
+
+
+_env.filters["bytes"] = _fmt_bytes
+_env.filters["dt"] = _fmt_dt
+
+
+# ---------------------------------------------------------------- security headers
+def _tile_origin(url: str) -> str:
+    """The CSP source for the tile server of settings.tile_url ('' when there is none)."""
+    if not url:
+        return ""
+    p = urllib.parse.urlsplit(url.replace("{s}", "__sub__"))
+    if p.scheme not in ("http", "https") or not p.hostname:
+        return ""
+    host = p.hostname.replace("__sub__", "*")
+    return f"{p.scheme}://{host}" + (f":{p.port}" if p.port else "")
+
+
+def csp_header() -> str:
+    tiles = _tile_origin(get_settings().tile_url)
+    img = "'self' data: blob:" + (f" {tiles}" if tiles else "")
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src {img}; media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _headers() -> dict:
+    return {"Content-Security-Policy": csp_header(), "Referrer-Policy": "same-origin",
+            "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+
+
+def render(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+    user = getattr(request.state, "principal", None)
+    s = get_settings()
+    html = _env.get_template(template).render(request=request, user=user, tile_url=s.tile_url,
+                                              path=request.url.path, **ctx)
+    return HTMLResponse(html, status_code=status, headers=_headers())
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+class _LoginRedirect(Exception):
+    pass
+
+
+async def _viewer(request: Request) -> Principal:
+    """The logged-in user for a page; raises _LoginRedirect (browsers) or 401 (others)."""
+    try:
+        return await authenticated(request)
+    except HTTPException as e:
+        if e.status_code == 401 and _wants_html(request):
+            raise _LoginRedirect() from None
+        raise
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?next=" + urllib.parse.quote(target, safe=""), status_code=303)
+
+
+def _not_found_page(request: Request, what: str):
+    if _wants_html(request):
+        return render(request, "404.html", status=404, what=what)
+    return JSONResponse({"error": "not_found", "message": f"no such {what}"}, status_code=404)
+
+
+def page(template: str | None = None):
+    """Decorator for page handlers: login check, then the handler's context rendered with `template`."""
+    def wrap(fn):
+        import functools
+
+        @functools.wraps(fn)
+        async def handler(request: Request, **kw):
+            try:
+                user = await _viewer(request)
+            except _LoginRedirect:
+                return _login_redirect(request)
+            try:
+                ctx = await run_in_threadpool(fn, request, user, **kw)
+            except HTTPException as e:
+                if e.status_code == 404:
+                    return _not_found_page(request, str(e.detail).removeprefix("no such "))
+                raise
+            if isinstance(ctx, Response):
+                return ctx
+            return render(request, template, **(ctx or {}))
+
+        import inspect
+
+        params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+        params += [p for name, p in inspect.signature(fn).parameters.items() if name not in ("request", "user")]
+        handler.__signature__ = inspect.Signature(params)
+        return handler
+    return wrap
+
+
+# ---------------------------------------------------------------- pages
+@router.get("/login")
+async def login_page(request: Request, next: str = "/"):
+    if not next.startswith("/") or next.startswith("//"):
+        next = "/"  # only local redirects after login
+    return render(request, "login.html", next=next)
+
+
+@router.get("/")
+@page("library.html")
+def library_page(request: Request, user: Principal):
+    return {"title": "Library"}
+
+
+@router.get("/upload")
+@page("upload.html")
+def upload_page(request: Request, user: Principal):
+    return {"title": "Upload", "max_bytes": get_settings().max_upload_bytes}
+
+
+@router.get("/search")
+@page("search.html")
+def search_page(request: Request, user: Principal):
+    from pva.db import people as people_db
+
+    people = [{"id": str(p["id"]), "name": p["name"] or f"Person {i + 1}"}
+              for i, p in enumerate(people_db.list_for(user.user_id))]
+    return {"title": "Search", "people": people}
+
+
+@router.get("/map")
+@page("map.html")
+def map_page(request: Request, user: Principal):
+    return {"title": "Map"}
+
+
+def _neighbours(media: dict, user: Principal) -> dict:
+    """Previous (newer) and next (older) item in library order (date taken, newest first)."""
+    from pva.db import search as search_db
+
+    value = media.get("taken_at") or media.get("created_at")
+    if value is None or media.get("trashed_at") is not None or media.get("access") != "owner":
+        return {"prev": None, "next": None}
+    cursor = search_db.encode_cursor("taken", value, media["id"])
+    f = search_db.Filters()
+    older = search_db.search(user.user_id, f, sort="taken", order="desc", limit=1, cursor=cursor)["items"]
+    newer = search_db.search(user.user_id, f, sort="taken", order="asc", limit=1, cursor=cursor)["items"]
+    return {"prev": str(newer[0]["id"]) if newer else None, "next": str(older[0]["id"]) if older else None}
+
+
+_EXIF_SKIP = {"keyframes", "thumbnails", "icc", "xmp_raw", "maker_note", "makernote"}
+
+
+def _exif_rows(m: dict) -> list[tuple[str, str]]:
+    rows = [("File", m.get("filename")), ("Path", m.get("original_path")), ("Format", m.get("format")),
+            ("Type", m.get("mime")), ("Size", _fmt_bytes(m.get("size"))),
+            ("Dimensions", f"{m['width']} × {m['height']}" if m.get("width") else None),
+            ("Duration", f"{m['duration']:.1f} s" if m.get("duration") else None),
+            ("Taken", _fmt_dt(m.get("taken_at")) + (f" ({m['taken_at_offset']})" if m.get("taken_at_offset")
+                                                    else "") if m.get("taken_at") else None),
+            ("Added", _fmt_dt(m.get("created_at"))),
+            ("Camera", " ".join(x for x in (m.get("camera_make"), m.get("camera_model")) if x) or None),
+            ("Lens", m.get("lens")), ("Orientation", m.get("orientation"))]
+    gps = m.get("gps") or {}
+    if gps.get("lat") is not None:
+        rows.append(("Location", f"{gps['lat']:.6f}, {gps['lon']:.6f}"
+                                 + (f", {gps['alt']:.0f} m" if gps.get("alt") is not None else "")
+                                 + f" ({gps.get('source')})"))
+    rows.append(("SHA-512", (m.get("sha512") or "")[:32] + "…"))
+    meta = m.get("metadata") or {}
+    for k in sorted(meta) if isinstance(meta, dict) else ():
+        if k.lower() in _EXIF_SKIP:
+            continue
+        v = meta[k]
+        if isinstance(v, (dict, list)):
+            import json
+
+            v = json.dumps(v, default=str, ensure_ascii=False)
+        v = str(v)
+        rows.append((k, v if len(v) <= 300 else v[:300] + "…"))
+    return [(k, str(v)) for k, v in rows if v not in (None, "")]
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (UUID, datetime)):
+        return str(v) if isinstance(v, UUID) else v.isoformat()
+    if isinstance(v, (bytes, memoryview)):
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+@router.get("/media/{media_id}")
+@page("detail.html")
+def detail_page(request: Request, user: Principal, media_id: UUID):
+    from pva.db import albums as albums_db
+
+    from .media import media_detail
+
+    m = media_detail(media_id, user)
+    m["id"] = str(m["id"])
+    owned = m.get("access") == "owner"
+    albums = [a for a in albums_db.list_for(user.user_id) if not a.get("shared")] if owned else []
+    data = {"id": m["id"], "kind": m["kind"], "owned": owned, "gps": m["gps"],
+            "detections": m["detections"], "faces": m["faces"], "ocr_words": (m.get("ocr") or {}).get("words") or [],
+            "transcript": (m.get("transcript") or {}).get("segments") or [],
+            "width": m.get("width"), "height": m.get("height")}
+    return {"title": m.get("filename") or "Item", "m": m, "exif": _exif_rows(m), "albums": albums,
+            "nav": _neighbours(m, user), "data": _jsonable(data), "me": str(user.user_id)}
+
+
+@router.get("/albums")
+@page("albums.html")
+def albums_page(request: Request, user: Principal):
+    from pva.db import albums as albums_db
+
+    return {"title": "Albums", "albums": albums_db.list_for(user.user_id)}
+
+
+@router.get("/albums/{album_id}")
+@page("album.html")
+def album_page(request: Request, user: Principal, album_id: UUID):
+    from pva.db import albums as albums_db
+
+    a = albums_db.get_visible(album_id, user.user_id)
+    if a is None:
+        raise HTTPException(404, "no such album")
+    return {"title": a["name"], "album": a}
+
+
+@router.get("/people")
+@page("people.html")
+def people_page(request: Request, user: Principal):
+    from pva.db import people as people_db
+
+    return {"title": "People", "people": people_db.list_for(user.user_id, include_hidden=True)}
+
+
+@router.get("/stats")
+@page("stats.html")
+def stats_page(request: Request, user: Principal):
+    from pva.db import stats as stats_db
+
+    st = stats_db.library(user.user_id)
+    return {"title": "Statistics", "st": st, "data": _jsonable({"timeline": st["timeline"]})}
+
+
+@router.get("/jobs")
+@page("jobs.html")
+def jobs_page(request: Request, user: Principal):
+    return {"title": "Jobs"}
+
+
+@router.get("/tokens")
+@page("tokens.html")
+def tokens_page(request: Request, user: Principal):
+    return {"title": "API tokens", "is_admin": user.is_admin}
+
+
+# ---------------------------------------------------------------- vendor files
+@router.get("/vendor/{name:path}")
+async def vendor_file(name: str):
+    """Whitelisted browser-library files from web/node_modules (installed by `make` / scripts/install.sh)."""
+    rel = VENDOR.get(name)
+    if rel is None:
+        raise HTTPException(404, f"no vendor file {name!r}")
+    path = NODE_MODULES / rel
+    if not path.is_file():
+        raise HTTPException(404, f"{name} is not installed: run `make install` (npm install in web/)")
+    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if path.suffix == ".js":
+        ctype = "text/javascript"
+    return FileResponse(path, media_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def install(app: FastAPI) -> FastAPI:
+    """Add the web UI to the gateway app (idempotent)."""
+    if getattr(app.state, "web_installed", False):
+        return app
+    app.state.web_installed = True
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(router)
+    return app
+
+
+__all__ = ["router", "install", "csp_header", "VENDOR", "render"]

@@ -1,0 +1,38 @@
+// Jobs: queue depths per analysis, failures with their errors, retry one or all; refreshes every 5 s.
+import { api, el, toast } from "./api.js";
+
+const tbody = document.querySelector("#job-counts tbody");
+const failures = document.getElementById("failures");
+const none = document.getElementById("no-failures");
+const KINDS = ["detect", "faces", "ocr", "transcribe"];
+
+async function refresh() {
+  try {
+    const [counts, failed] = await Promise.all([api("GET", "/jobs"), api("GET", "/jobs/failed?limit=200")]);
+    const kinds = [...new Set([...KINDS, ...Object.keys(counts.kinds)])];
+    tbody.replaceChildren(...kinds.map((k) => {
+      const c = counts.kinds[k] || {};
+      return el("tr", {}, el("th", { scope: "row" }, k),
+        ...["queued", "running", "done", "failed"].map((s) => el("td", { class: `num s-${s}` }, String(c[s] || 0))));
+    }));
+    none.hidden = failed.length > 0;
+    failures.replaceChildren(...failed.map((j) => el("li", { class: "failure" },
+      el("a", { href: `/media/${j.media_id}` }, j.filename || j.media_id), " ",
+      el("span", { class: "chip" }, j.kind), " ",
+      el("span", { class: "muted small" }, `attempt ${j.attempts ?? j.attempt ?? "?"}`),
+      el("p", { class: "error" }, j.error || "no error recorded"),
+      el("button", { type: "button", class: "btn", onclick: () => retry({ media_id: j.media_id, kind: j.kind }) }, "Retry"))));
+  } catch (e) { toast(e.message, "error"); }
+}
+
+async function retry(body) {
+  try {
+    const r = await api("POST", "/jobs/retry", body);
+    toast(`${r.requeued} job(s) queued again`);
+    refresh();
+  } catch (e) { toast(e.message, "error"); }
+}
+
+document.getElementById("retry-all").addEventListener("click", () => retry({}));
+refresh();
+setInterval(() => { if (!document.hidden) refresh(); }, 5000);

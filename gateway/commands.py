@@ -19,5 +19,6 @@ def _serve(args) -> int:
     s = get_settings()
     uvicorn.run("gateway.app:create_serving_app", factory=True, host=args.host or s.http_host,
                 port=args.port or s.http_port, workers=args.workers, reload=args.reload,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_config=None, access_log=False)
+                proxy_headers=True, forwarded_allow_ips=s.forwarded_allow_ips, log_config=None,
+                access_log=False)
     return 0

@@ -83,7 +83,7 @@ def wanted_names(settings=None, extra: Iterable[str] = ()) -> list[str]:
         h = urlsplit(settings.public_url).hostname
         if h:
             names.append(h)
-    names += [x.strip() for x in os.environ.get(TLS_HOSTS_ENV, "").split(",")]
+    names += [x.strip() for x in settings.tls_hosts.split(",")]
     names += [x.strip() for x in extra]
     out: list[str] = []
     for n in names:

@@ -82,6 +82,14 @@ class Settings:
     session_ttl_hours: int = field(default=24 * 14, metadata={"env": "PVA_SESSION_TTL_HOURS"})
     login_rate_limit: int = field(default=10, metadata={"env": "PVA_LOGIN_RATE_LIMIT"})  # failures / 15 min
     tile_url: str = field(default="", metadata={"env": "PVA_TILE_URL"})  # empty: offline plain background
+    forwarded_allow_ips: str = field(default="127.0.0.1", metadata={"env": "PVA_FORWARDED_ALLOW_IPS"})
+    # --- nginx / TLS front (one machine)
+    nginx: str = field(default="auto", metadata={"env": "PVA_NGINX"})  # auto (start when installed) or off
+    nginx_bin: str = field(default="", metadata={"env": "PVA_NGINX_BIN"})  # empty: nginx on PATH
+    nginx_listen: str = field(default="0.0.0.0", metadata={"env": "PVA_NGINX_LISTEN"})
+    http_redirect_port: int = field(default=8081, metadata={"env": "PVA_HTTP_REDIRECT_PORT"})  # 8080 is SeaweedFS
+    hsts_max_age: int = field(default=31536000, metadata={"env": "PVA_HSTS_MAX_AGE"})
+    tls_hosts: str = field(default="", metadata={"env": "PVA_TLS_HOSTS"})  # extra certificate names, comma-separated
     # --- limits
     max_upload_bytes: int = field(default=20 * 1024**3, metadata={"env": "PVA_MAX_UPLOAD_BYTES"})
     max_image_pixels: int = field(default=200_000_000, metadata={"env": "PVA_MAX_IMAGE_PIXELS"})
@@ -102,6 +110,7 @@ class Settings:
     detect_model_sha256: str = field(default="", metadata={"env": "PVA_DETECT_MODEL_SHA256"})
     detect_conf: float = field(default=0.25, metadata={"env": "PVA_DETECT_CONF"})
     detect_iou: float = field(default=0.45, metadata={"env": "PVA_DETECT_IOU"})
+    detect_threads: int = field(default=1, metadata={"env": "PVA_DETECT_THREADS"})  # onnxruntime threads per worker
     ocr_lang: str = field(default="eng", metadata={"env": "PVA_OCR_LANG"})
     ocr_min_conf: float = field(default=30.0, metadata={"env": "PVA_OCR_MIN_CONF"})
     face_upsample: int = field(default=1, metadata={"env": "PVA_FACE_UPSAMPLE"})

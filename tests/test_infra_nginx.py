@@ -335,9 +335,7 @@ def test_upload_limits_come_from_settings_and_only_upload_paths_take_big_bodies(
 
 
 def test_pva_up_hook_starts_reports_and_down_hook_stops(tmp_path, monkeypatch):
-    settings = make_settings(tmp_path / "data", free_port())
-    monkeypatch.setenv("PVA_HTTP_REDIRECT_PORT", str(free_port()))
-    monkeypatch.setenv("PVA_NGINX_LISTEN", "127.0.0.1")
+    settings = make_settings(tmp_path / "data", free_port(), http_redirect_port=free_port(), nginx_listen="127.0.0.1")
     lines: list[str] = []
     assert nginx.status_rows(settings) == []  # nothing started: no row in `pva status`
     nginx.on_up(settings, lines.append)
@@ -359,16 +357,14 @@ def test_pva_up_hook_reports_a_failure_without_raising_and_can_be_turned_off(tmp
     holder.listen()
     try:
         settings = dataclasses.replace(make_settings(tmp_path / "data", free_port()),
-                                       https_port=holder.getsockname()[1])
-        monkeypatch.setenv("PVA_HTTP_REDIRECT_PORT", str(free_port()))
-        monkeypatch.setenv("PVA_NGINX_LISTEN", "127.0.0.1")
+                                       https_port=holder.getsockname()[1], http_redirect_port=free_port(),
+                                       nginx_listen="127.0.0.1")
         lines: list[str] = []
         nginx.on_up(settings, lines.append)
         assert lines and lines[-1].startswith("nginx: FAILED: port") and "choose other ports" in lines[-1]
         assert nginx.status_rows(settings) == []
-        monkeypatch.setenv("PVA_NGINX", "off")
         lines.clear()
-        nginx.on_up(settings, lines.append)
+        nginx.on_up(dataclasses.replace(settings, nginx="off"), lines.append)
         assert lines == []
     finally:
         holder.close()

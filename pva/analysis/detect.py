@@ -57,13 +57,12 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def _threads(threads: int | None) -> int:
     if threads is not None:
         return max(1, int(threads))
-    raw = os.environ.get(DEFAULT_THREADS_ENV, "").strip()
-    if not raw:
-        return 1
+    from pva.config import SettingsError, get_settings
+
     try:
-        return max(1, int(raw))
-    except ValueError:
-        raise ModelError(f"{DEFAULT_THREADS_ENV}={raw!r} is not an integer") from None
+        return max(1, int(get_settings().detect_threads))
+    except SettingsError as e:
+        raise ModelError(str(e)) from None
 
 
 def parse_names(raw: str | None) -> dict[int, str]:

@@ -51,36 +51,29 @@ Log = Callable[[str], None]
 
 
 # ------------------------------------------------------------------------------------------------ settings
-def _env_int(name: str, default: int, lo: int, hi: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise StackError(f"{name}={raw!r} is not a number") from None
+def _check_range(name: str, value: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise StackError(f"{name}={value} must be between {lo} and {hi}")
     return value
 
 
-def redirect_port() -> int:
-    return _env_int("PVA_HTTP_REDIRECT_PORT", DEFAULT_REDIRECT_PORT, 1, 65535)
+def redirect_port(settings=None) -> int:
+    return _check_range("PVA_HTTP_REDIRECT_PORT", (settings or get_settings()).http_redirect_port, 1, 65535)
 
 
-def listen_address() -> str:
-    return os.environ.get("PVA_NGINX_LISTEN", "").strip() or "0.0.0.0"
+def listen_address(settings=None) -> str:
+    return (settings or get_settings()).nginx_listen.strip() or "0.0.0.0"
 
 
-def enabled() -> bool:
-    mode = os.environ.get("PVA_NGINX", "auto").strip().lower()
+def enabled(settings=None) -> bool:
+    mode = (settings or get_settings()).nginx.strip().lower()
     if mode not in ("auto", "off", "on", "true", "false", "1", "0", ""):
         raise StackError(f"PVA_NGINX={mode!r}: use auto or off")
     return mode not in ("off", "false", "0")
 
 
-def nginx_binary() -> str | None:
-    explicit = os.environ.get("PVA_NGINX_BIN", "").strip()
+def nginx_binary(settings=None) -> str | None:
+    explicit = (settings or get_settings()).nginx_bin.strip()
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
@@ -162,12 +155,12 @@ def site_values(settings=None, *, cert: Path, key: Path, redirect: int | None = 
         elif ":" in host and not host.startswith("["):
             host = f"[{host}]"
         upstream = f"{host}:{settings.http_port}"
-    hsts = _env_int("PVA_HSTS_MAX_AGE", 31536000, 0, 10 * 365 * 86400)
+    hsts = _check_range("PVA_HSTS_MAX_AGE", settings.hsts_max_age, 0, 10 * 365 * 86400)
     return {
         "PVA_NGINX_UPSTREAM": upstream,
-        "PVA_NGINX_LISTEN": listen or listen_address(),
+        "PVA_NGINX_LISTEN": listen or listen_address(settings),
         "PVA_NGINX_HTTPS_PORT": str(settings.https_port),
-        "PVA_NGINX_REDIRECT_PORT": str(redirect or redirect_port()),
+        "PVA_NGINX_REDIRECT_PORT": str(redirect or redirect_port(settings)),
         "PVA_NGINX_CERT": str(cert),
         "PVA_NGINX_KEY": str(key),
         "PVA_NGINX_MAX_BODY": str(int(settings.max_upload_bytes)),
@@ -184,7 +177,7 @@ def render(settings=None, *, redirect: int | None = None, upstream: str | None =
 
     settings = settings or get_settings()
     p = paths(settings)
-    if settings.https_port == (redirect or redirect_port()):
+    if settings.https_port == (redirect or redirect_port(settings)):
         raise StackError(f"PVA_HTTPS_PORT and PVA_HTTP_REDIRECT_PORT are both {settings.https_port}: choose two ports")
     try:
         certs = ensure_certs(settings).paths
@@ -253,10 +246,10 @@ def start(settings=None, log: Log = print, *, redirect: int | None = None, upstr
     """Render the configuration and make nginx run it: start, reload (configuration or certificate changed) or
     leave alone.  Returns {"pid", "url", "redirect_url", "conf", "action"}; raises StackError saying what to do."""
     settings = settings or get_settings()
-    binary = nginx_binary()
+    binary = nginx_binary(settings)
     if not binary:
         raise StackError("nginx is not installed (scripts/install.sh installs Debian's nginx; or set PVA_NGINX_BIN)")
-    redirect = redirect or redirect_port()
+    redirect = redirect or redirect_port(settings)
     conf, changed = render(settings, redirect=redirect, upstream=upstream, listen=listen)
     _run(_cmd(binary, settings, "-t", "-q"), "configuration test", settings)
     pid = running_pid(settings)
@@ -266,7 +259,7 @@ def start(settings=None, log: Log = print, *, redirect: int | None = None, upstr
         _run(_cmd(binary, settings, "-s", "reload"), "reload", settings)
         action = "reloaded"
     else:
-        bind = listen or listen_address()
+        bind = listen or listen_address(settings)
         check = "127.0.0.1" if bind in ("0.0.0.0", "*") else bind
         busy = [port_in_use_message(port, check, what) for what, port in
                 (("PVA_HTTPS_PORT", settings.https_port), ("PVA_HTTP_REDIRECT_PORT", redirect))
@@ -285,7 +278,7 @@ def start(settings=None, log: Log = print, *, redirect: int | None = None, upstr
     host = socket.gethostname() or "localhost"
     info = {"pid": pid, "url": https_url(settings), "conf": str(conf), "action": action,
             "redirect_url": f"http://localhost:{redirect}/",
-            "lan_url": https_url(settings, host) if (listen or listen_address()) in ("0.0.0.0", "*") else None}
+            "lan_url": https_url(settings, host) if (listen or listen_address(settings)) in ("0.0.0.0", "*") else None}
     return info
 
 
@@ -320,7 +313,7 @@ def check(settings=None, timeout: float = 3.0) -> tuple[bool, str]:
     from ..certs import cert_paths
 
     settings = settings or get_settings()
-    bind = listen_address()
+    bind = listen_address(settings)
     host = "127.0.0.1" if bind in ("0.0.0.0", "*") else bind
     ca = cert_paths(settings).ca_cert
     try:
@@ -354,9 +347,9 @@ def on_up(settings=None, log: Log = print) -> None:
     embedded services are up and the gateway stays reachable directly."""
     settings = settings or get_settings()
     try:
-        if not enabled():
+        if not enabled(settings):
             return
-        if not nginx_binary():
+        if not nginx_binary(settings):
             log("nginx: not installed (scripts/install.sh installs it); the gateway is at "
                 f"http://{settings.http_host}:{settings.http_port}/")
             return

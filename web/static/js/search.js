@@ -7,7 +7,7 @@ const facetsBox = document.getElementById("facets");
 const countText = document.getElementById("result-count");
 const grid = new Grid(document.getElementById("grid"), document.getElementById("grid-sentinel"),
   document.getElementById("grid-empty"), {
-    onPage: (page, n) => { countText.textContent = `${n}${page.next_cursor ? "+" : ""} items`; },
+    onPage: (page, n) => { countText.textContent = `${n}${page.next_cursor ? "+" : ""} item${n === 1 && !page.next_cursor ? "" : "s"}`; },
   });
 const FIELDS = ["q", "from", "to", "min_confidence", "person", "similar_face", "camera_make", "camera_model",
   "kind", "format", "bbox"];

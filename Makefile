@@ -38,6 +38,10 @@ test-faults: install
 	@$(PVA) up
 	@$(VENV)/bin/pytest -q -m faults $(PYTEST_ARGS)
 
+test-browser: install
+	@$(PVA) up
+	@$(VENV)/bin/pytest -q -m browser $(PYTEST_ARGS)
+
 bench: install
 	@$(PVA) up
 	@set -e; for b in bench/*.py; do echo "=== $$b"; $(PY) $$b; done

@@ -387,12 +387,13 @@ def test_refused_token_and_bad_options_are_usage_errors(tmp_path, gateway, accou
 
 
 def test_tls_with_a_custom_ca_is_verified(tmp_path, account, services):
-    from types import SimpleNamespace
+    from dataclasses import replace
 
     from pva.certs import ensure_certs
+    from pva.config import get_settings
     from pva.sync.engine import run_sync
 
-    certs = ensure_certs(SimpleNamespace(data_dir=tmp_path / "data", public_url="", https_port=8443)).paths
+    certs = ensure_certs(replace(get_settings(), data_dir=tmp_path / "data")).paths
     g = Gateway(ssl=(certs.cert, certs.key))
     g.start(ca_cert=certs.ca_cert)
     try:

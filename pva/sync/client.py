@@ -225,6 +225,9 @@ class SyncClient:
             if album:
                 body["album"] = album
             r = self._call(lambda: self.http.post("/api/v1/media/have", json=body))
+            if r.status_code >= 500:
+                raise ServerUnreachable(f"the server fails on the SHA-512 check (HTTP {r.status_code}: "
+                                        f"{_message(r)}); nothing is lost — run the same command again later")
             if r.status_code != 200:
                 raise ConfigError(f"the server did not accept the SHA-512 check (HTTP {r.status_code}: "
                                   f"{_message(r)}); is {self.server} a PhotoAndVideoAnalysis gateway?")

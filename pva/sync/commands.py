@@ -58,13 +58,7 @@ def _cmd(args) -> int:
     opts = SyncOptions(roots=args.dirs, server=args.server or "", token=token.strip(), album=args.album,
                        concurrency=args.concurrency, dry_run=args.dry_run, state_path=args.state,
                        ca_cert=args.ca_cert, wait=args.wait, settle=args.settle)
-    if args.no_progress:
-        from rich.console import Console
-
-        reporter = RichReporter(Console(stderr=True, force_terminal=False, force_interactive=False))
-        reporter.progress.disable = True
-    else:
-        reporter = RichReporter()
+    reporter = RichReporter(show_progress=not args.no_progress)
     stop = threading.Event()
 
     def _on_signal(signum, frame):

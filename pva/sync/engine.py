@@ -26,7 +26,8 @@ from .ignore import IgnoreRules
 from .progress import NullReporter, Reporter
 from .state import DONE, SyncState, account_of, default_state_path, path_key
 
-RESOLVE_BATCH = 500   # files hashed before one bulk SHA-512 check
+RESOLVE_BATCH = 500     # files hashed before one bulk SHA-512 check ...
+RESOLVE_SECONDS = 2.0   # ... or seconds of hashing (big videos: uploads start early)
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Summary:
 
     def text(self, dry_run: bool = False, limit: int = 20) -> str:
         c = self.counts
+        if self.error is not None and not any(c.values()):
+            return f"pva sync: {self.error}"
         lines = []
         rate = c["uploaded"] / self.seconds if self.seconds > 0 else 0.0
         if dry_run:
@@ -239,6 +242,7 @@ class Syncer:
     def process(self, files: Iterable[LocalFile]) -> None:
         """Hash and check `files` in batches, queueing uploads as soon as a batch is resolved."""
         batch: list[tuple[LocalFile, str]] = []
+        started = time.monotonic()
         for lf in files:
             self._check()
             rec = self.state.get(lf.key)
@@ -263,8 +267,10 @@ class Syncer:
                 finally:
                     self.reporter.hash_done()
                 self.state.put_hash(lf.key, lf.size, lf.mtime_ns, sha)
+            if not batch:
+                started = time.monotonic()
             batch.append((lf, sha))
-            if len(batch) >= RESOLVE_BATCH:
+            if len(batch) >= RESOLVE_BATCH or time.monotonic() - started > RESOLVE_SECONDS:
                 self._resolve(batch)
                 batch = []
         if batch:

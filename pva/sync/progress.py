@@ -29,7 +29,7 @@ def _short(rel: str, width: int = 48) -> str:
 
 
 class RichReporter(Reporter):
-    def __init__(self, console=None):
+    def __init__(self, console=None, show_progress: bool = True):
         from rich.console import Console
         from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                    TransferSpeedColumn)
@@ -37,7 +37,8 @@ class RichReporter(Reporter):
         self.console = console or Console(stderr=True)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                                  TransferSpeedColumn(), TimeRemainingColumn(), console=self.console,
-                                 disable=not self.console.is_terminal, transient=False)
+                                 disable=not (show_progress and self.console.is_terminal),
+                                 transient=False)
         self._lock = threading.Lock()
         self._hash_task = None
         self._total_task = None

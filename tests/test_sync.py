@@ -329,11 +329,10 @@ def test_a_killed_sync_resumes_without_rehashing_or_sending_anything_twice(tmp_p
     assert s.counts["uploaded"] + s.counts["present"] + s.counts["unchanged"] == 40
 
 
-def test_server_stopped_and_restarted_mid_run_is_waited_for(tmp_path, account, services):
+def test_server_stopped_and_restarted_mid_run_is_waited_for(tmp_path, gateway, account):
     from pva.sync.engine import run_sync
 
-    g = Gateway()
-    g.start()
+    g = gateway
     root = tmp_path / "Flaky"
     photos = _photos(root, 24)
     restarted = threading.Thread(target=lambda: (time.sleep(1.0), g.start()), daemon=True)
@@ -350,7 +349,8 @@ def test_server_stopped_and_restarted_mid_run_is_waited_for(tmp_path, account, s
                      on_result=on_result)
     finally:
         restarted.join(30)
-        g.stop()
+        if g.proc is None or g.proc.poll() is not None:
+            g.start()  # for the tests after this one
     assert s.exit_code == 0, s.text()
     assert any("not answering" in n for n in ev.notices) and any("is back" in n for n in ev.notices)
     assert set(_library(account["id"])) == {f"Flaky/{p.name}" for p in photos}

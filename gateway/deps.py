@@ -2,8 +2,8 @@
 
 A request is authenticated by `Authorization: Bearer <token>` (API token) or by the session cookie set at login.
 Cookie-authenticated writes (any method but GET/HEAD/OPTIONS) must carry the session's CSRF token in the
-X-CSRF-Token header.  Scopes: GET needs `read`, other methods `write`; `require("upload")` / `require("admin")`
-add to that.
+X-CSRF-Token header.  Scopes: with `current_user`, GET needs `read` and other methods `write`;
+`require("upload")` / `require("admin")` need exactly that scope instead (an upload-only sync token can upload).
 
     @router.get("/things/{id}")
     def get_thing(id: UUID, user: Principal = Depends(current_user)): ...

@@ -234,3 +234,32 @@ def test_shared_album_is_readable_by_the_other_user_only_through_the_share(lib, 
     finally:
         assert ca.delete(f"/api/v1/albums/{album}/shares/{lib['b']['id']}").status_code == 204
     assert cb.get(f"/api/v1/media/{fiji}").status_code == 404
+
+
+def test_search_follows_replaced_analysis_results_and_deleted_comments(services):
+    """label_tags / text_tsv on media are kept by triggers: rerunning an analysis or deleting a comment shows."""
+    from pva import db
+
+    u = new_user()
+    c = client_for(app_for(services), u)
+    m = insert_media(u["id"])
+    mid = str(m["id"])
+    add_detection(m["id"], "zebra", 0.72)
+    assert found(c, label="zebra", min_confidence=0.7) == {mid}
+    assert found(c, label="zebra", min_confidence=0.72) == {mid}
+    assert found(c, label="zebra", min_confidence=0.73) == set()  # finer than a tag: rechecked exactly
+    with db.transaction() as cur:  # a detect rerun replaces the results in one transaction
+        cur.execute("delete from detections where media_id = %s", (m["id"],))
+        cur.execute("""insert into detections(media_id, label, confidence, x, y, w, h, model)
+                       values (%s, 'giraffe', 0.9, 0, 0, 1, 1, 'v2')""", (m["id"],))
+    assert found(c, label="zebra") == set() and found(c, label="giraffe", min_confidence=0.9) == {mid}
+    r = c.post(f"/api/v1/media/{mid}/comments", json={"body": "quokka selfie"})
+    assert found(c, q="quokka") == {mid}
+    c.delete(f"/api/v1/comments/{r.json()['id']}")
+    assert found(c, q="quokka") == set()
+    add_ocr(m["id"], "platypus crossing")
+    add_transcript(m["id"], "wombat noises")
+    assert found(c, q="platypus") == found(c, q="wombat") == {mid}
+    db.execute("delete from ocr where media_id = %s", (m["id"],))
+    assert found(c, q="platypus") == set() and found(c, q="wombat") == {mid}
+    assert "label_tags" not in c.get(f"/api/v1/media/{mid}").json()

@@ -111,8 +111,8 @@ def _check_refs(f: search_db.Filters, user: Principal) -> None:
 def _run_search(fn, *args, **kw):
     try:
         return fn(*args, **kw)
-    except LookupError:
-        raise not_found("album") from None
+    except LookupError as e:
+        raise not_found(str(e.args[0]) if e.args else "item") from None
     except search_db.BadQuery as e:
         raise HTTPException(422, str(e)) from None
 

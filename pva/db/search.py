@@ -19,7 +19,9 @@ from . import query, query_one, transaction
 SORTS = {"taken": "coalesce(m.taken_at, m.created_at)", "added": "m.created_at"}
 LAT = "coalesce(m.gps_override_lat, m.gps_lat)"
 LON = "coalesce(m.gps_override_lon, m.gps_lon)"
-SIMILAR_CANDIDATES = 400  # nearest faces considered for "similar to this face"
+SIMILAR_CANDIDATES = 400
+# file name/path, OCR, transcript and comments of a media row (text_tsv is kept by triggers, see 002_*.sql)
+TEXT_EXPR = "(m.name_tsv || coalesce(m.text_tsv, ''::tsvector))"  # nearest faces considered for "similar to this face"
 
 LIST_COLUMNS = f"""m.id, m.owner_id, m.kind, m.format, m.mime, m.size, m.width, m.height, m.duration, m.filename,
     m.taken_at, m.taken_at_offset, m.created_at, m.camera_make, m.camera_model,
@@ -52,9 +54,19 @@ class Filters:
 
 
 def tsquery_text(text: str) -> str | None:
-    """'IMG_12 beach' -> 'img:* & 12:* & beach:*' (prefix match on every word), None when no words."""
+    """'IMG_12 bea' -> 'img & 12 & bea:*': all words, the last one as a prefix (typing), None when no words.
+    (Prefixes on every word would make common stems like 'img' scan the whole index.)"""
     words = re.findall(r"[^\W_]+", text.lower())[:16]
-    return " & ".join(f"{w}:*" for w in words) if words else None
+    if not words:
+        return None
+    return " & ".join(words[:-1] + [f"{words[-1]}:*"])
+
+
+def _face_embedding(face_id: int, user_id: UUID):
+    row = query_one("select embedding from faces where id = %s and owner_id = %s", (face_id, user_id))
+    if row is None:
+        raise LookupError("face")
+    return row["embedding"]
 
 
 def encode_cursor(sort: str, value: datetime, media_id) -> str:
@@ -114,24 +126,28 @@ def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
                 w.append(f"({LON} >= %(west)s or {LON} <= %(east)s)")
         if f.no_gps:
             w.append(f"{LAT} is null")
-    if skip != "label":
-        for i, label in enumerate(f.labels):
-            p[f"label{i}"] = label
+    if skip != "label" and f.labels:
+        # label_tags holds 'dog:k' for a detection of dog with confidence >= k/10 (kept by triggers, see 002_*.sql)
+        bucket = min(9, max(0, int(f.min_confidence * 10 + 1e-9)))
+        p["tags"] = [f"{label}:{bucket}" for label in f.labels]
+        w.append("m.label_tags @> %(tags)s::text[]")
+        if f.min_confidence > bucket / 10 + 1e-9:  # finer than the tag: re-check the few rows that pass
             p["minconf"] = f.min_confidence
-            w.append(f"""exists (select 1 from detections d where d.media_id = m.id
-                         and d.label = %(label{i})s and d.confidence >= %(minconf)s)""")
+            for i, label in enumerate(f.labels):
+                p[f"label{i}"] = label
+                w.append(f"""exists (select 1 from detections d where d.media_id = m.id
+                             and d.label = %(label{i})s and d.confidence >= %(minconf)s::real)""")
     if skip != "person" and f.person_id is not None:
         p["person"] = f.person_id
         w.append("exists (select 1 from faces f where f.media_id = m.id and f.person_id = %(person)s)")
     if f.similar_face_id is not None:
-        p.update(face=f.similar_face_id, face_thr=f.face_threshold, viewer=user_id, face_k=SIMILAR_CANDIDATES)
+        # nearest faces by the HNSW index (a constant query vector), then only the owner's within the threshold
+        p.update(face_vec=_face_embedding(f.similar_face_id, user_id), face_thr=f.face_threshold,
+                 face_k=SIMILAR_CANDIDATES)
         w.append("""m.id in (select s.media_id from (
-                        select f.media_id, f.embedding <-> t.embedding as dist
-                          from faces f, (select embedding from faces where id = %(face)s
-                                            and owner_id = %(viewer)s) t
-                         where f.owner_id = %(owner)s
-                         order by f.embedding <-> t.embedding limit %(face_k)s) s
-                     where s.dist < %(face_thr)s)""")
+                        select f.media_id, f.owner_id, f.embedding <-> %(face_vec)s::vector as dist from faces f
+                         order by f.embedding <-> %(face_vec)s::vector limit %(face_k)s) s
+                     where s.dist < %(face_thr)s and s.owner_id = %(owner)s)""")
     if skip != "camera":
         if f.camera_make:
             p["make"] = f.camera_make
@@ -150,12 +166,7 @@ def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
         if tsq is None:
             raise BadQuery("text search needs at least one letter or digit")
         p["tsq"] = tsq
-        w.append("""m.id in (
-              select o.media_id from ocr o where o.text_tsv @@ to_tsquery('simple', %(tsq)s)
-              union all select t.media_id from transcripts t where t.text_tsv @@ to_tsquery('simple', %(tsq)s)
-              union all select c.media_id from comments c where c.body_tsv @@ to_tsquery('simple', %(tsq)s)
-              union all select n.id from media n where n.owner_id = %(owner)s
-                                             and n.name_tsv @@ to_tsquery('simple', %(tsq)s))""")
+        w.append(f"{TEXT_EXPR} @@ to_tsquery('simple', %(tsq)s)")
     return w
 
 
@@ -224,7 +235,7 @@ def facets(user_id: UUID, f: Filters) -> dict:
         w = _where(f, user_id, p, skip="label")
         p["minconf_facet"] = f.min_confidence
         cur.execute(f"""select d.label as value, count(distinct d.media_id) as n from detections d
-                         where d.confidence >= %(minconf_facet)s and d.media_id in
+                         where d.confidence >= %(minconf_facet)s::real and d.media_id in
                                (select m.id from media m where {' and '.join(w)})
                          group by d.label order by n desc limit {FACET_LIMIT}""", p)
         out["label"] = cur.fetchall()
@@ -269,7 +280,8 @@ def detail(media_id: UUID, user_id: UUID) -> dict | None:
     m = media_access(media_id, user_id)
     if m is None:
         return None
-    m.pop("name_tsv", None)
+    for k in ("name_tsv", "text_tsv", "label_tags"):
+        m.pop(k, None)
     m["sha512"] = bytes(m["sha512"]).hex()
     with transaction() as cur:
         cur.execute("""select label, confidence, x, y, w, h, model, model_version, video_time

@@ -1,0 +1,377 @@
+"""Search benchmark: p50/p95 of every search filter alone, of realistic combinations, and of the timeline, on a
+generated library of 1,000,000 media (with detections, faces and people, GPS, OCR, transcripts, comments, albums).
+
+The rows are generated in SQL (generate_series) in a dedicated database created from the migrations, so the
+indexes measured are exactly those of pva/db/migrations (002_search_indexes.sql for search).  Secondary indexes
+are dropped during the load and rebuilt from their migration definitions afterwards (much faster than
+maintaining them row by row).  Queries go through pva.db.search (the code the API runs).  Aim: p95 < 50 ms.
+
+    .venv/bin/python bench/search.py [--rows 1000000] [--runs 30] [--keep] [--reuse]
+
+--keep leaves the database (pva_bench_search) for another run; --reuse measures an existing one again.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from _env import REPO, table
+
+sys.path.insert(0, str(REPO))
+
+DBNAME = "pva_bench_search"
+TABLES = ("media", "detections", "faces", "people", "ocr", "transcripts", "comments", "albums", "album_media")
+LABELS = ["person", "car", "chair", "cup", "dog", "bottle", "cat", "tree", "bicycle", "bird", "boat", "bench",
+          "book", "clock", "potted plant", "truck", "handbag", "umbrella", "laptop", "cell phone", "tv", "horse",
+          "bus", "train", "couch", "dining table", "bowl", "vase", "backpack", "traffic light", "sheep", "cow",
+          "kite", "surfboard", "skis", "airplane", "motorcycle", "wine glass", "pizza", "cake", "teddy bear",
+          "toilet", "sink", "oven", "keyboard", "mouse", "remote", "banana", "apple", "orange", "broccoli",
+          "carrot", "hot dog", "donut", "sandwich", "fork", "knife", "spoon", "bed", "refrigerator", "microwave",
+          "toaster", "scissors", "hair drier", "toothbrush", "giraffe", "zebra", "elephant", "bear", "frisbee",
+          "snowboard", "sports ball", "baseball bat", "baseball glove", "skateboard", "tennis racket",
+          "fire hydrant", "stop sign", "parking meter", "suitcase"]
+CAMERAS = [("Apple", "iPhone 12"), ("Apple", "iPhone 8"), ("Samsung", "SM-G991B"), ("Canon", "EOS 5D Mark IV"),
+           ("Nikon", "D750"), ("Sony", "ILCE-7M3"), ("Google", "Pixel 6"), ("Fujifilm", "X-T3"),
+           ("Olympus", "E-M10"), ("Panasonic", "DMC-GX80"), ("GoPro", "HERO9"), ("DJI", "FC3170"),
+           ("Leica", "M10"), ("Huawei", "P30"), ("Xiaomi", "Mi 9"), ("Canon", "PowerShot G7 X")]
+CITIES = [(48.8566, 2.3522), (51.5074, -0.1278), (40.7128, -74.0060), (35.6762, 139.6503), (-33.8688, 151.2093),
+          (52.52, 13.405), (41.9028, 12.4964), (37.7749, -122.4194), (55.7558, 37.6173), (-22.9068, -43.1729),
+          (19.4326, -99.1332), (1.3521, 103.8198), (28.6139, 77.209), (30.0444, 31.2357), (59.3293, 18.0686),
+          (45.4642, 9.19), (38.7223, -9.1393), (64.1466, -21.9426), (-34.6037, -58.3816), (25.2048, 55.2708)]
+WORDS = ("beach sunset mountain river coffee menu street station museum ticket exit entrance welcome hotel "
+         "airport gate parking market bakery pharmacy school library garden bridge tower castle church harbour "
+         "festival concert birthday wedding holiday summer winter spring autumn family friends dinner lunch "
+         "breakfast train bus taxi road north south east west open closed sale price total receipt invoice").split()
+
+
+def sql_list(items) -> str:
+    return "array[" + ",".join("'" + i.replace("'", "''") + "'" for i in items) + "]"
+
+
+GENERATE = """
+set synchronous_commit = off;
+-- media: one big library (alice) and a smaller one (bob) so the owner filter is real
+insert into media(id, owner_id, sha512, kind, format, mime, size, width, height, duration, taken_at, created_at,
+                  camera_make, camera_model, gps_lat, gps_lon, storage_key, original_path, filename, thumb_key,
+                  trashed_at)
+select gen_random_uuid(), case when i %% 20 = 0 then %(bob)s::uuid else %(alice)s::uuid end,
+       sha512(int8send(i)),
+       case when i %% 10 = 0 then 'video' else 'photo' end,
+       case when i %% 10 = 0 then (array['mp4','mov','mp4','mkv'])[1 + i %% 4]
+            else (array['jpeg','jpeg','jpeg','jpeg','jpeg','heic','heic','png','webp','gif','tiff','jpeg'])[1 + (i / 10) %% 12] end,
+       'application/octet-stream', 100000 + (i * 7919) %% 9000000, 4000, 3000,
+       case when i %% 10 = 0 then 5 + (i %% 300) end,
+       case when i %% 50 = 7 then null else timestamptz '2004-01-01' + (random() * 7300) * interval '1 day' end,
+       now() - (random() * 1800) * interval '1 day',
+       case when i %% 8 <> 0 then (%(cams)s)[c.k] end, case when i %% 8 <> 0 then (%(models)s)[c.k] end,
+       case when g.has then g.lat end, case when g.has then g.lon end,
+       'orig/' || i || '.jpg', 'camera/' || (2004 + i %% 20) || '/IMG_' || i || '.jpg', 'IMG_' || i || '.jpg',
+       'thumb/' || i || '.jpg',
+       case when i %% 500 = 3 then now() - interval '2 days' end
+  from generate_series(1::bigint, %(rows)s::bigint) i
+  cross join lateral (select 1 + floor(power(random(), 2) * %(ncams)s)::int as k where i is not null) c
+  cross join lateral (select random() < 0.6 as has, 1 + floor(power(random(), 1.5) * %(ncities)s)::int as ck
+                       where i is not null) g0
+  cross join lateral (select g0.has, (%(lats)s)[g0.ck] + (random() - 0.5) * 0.4 as lat,
+                             (%(lons)s)[g0.ck] + (random() - 0.5) * 0.4 as lon) g;
+
+-- detections: ~1.6 per item, skewed label frequencies (person very common, the tail rare)
+insert into detections(media_id, label, confidence, x, y, w, h, model, model_version)
+select m.id, (%(labels)s)[1 + floor(power(random(), 3) * %(nlabels)s)::int], 0.25 + random() * 0.75,
+       0.1, 0.1, 0.3, 0.3, 'yolov8n', 'bench'
+  from media m cross join generate_series(1, 2) k
+ where random() < 0.8;
+
+-- people and faces: 30%% of alice's photos have a face of one of 300 people (embeddings near a centroid)
+insert into people(owner_id, name, centroid, face_count)
+select %(alice)s::uuid, 'Person ' || p,
+       (select array_agg(random() - 0.5) from generate_series(1, 128) where p > 0)::vector, 0
+  from generate_series(1, 300) p;
+insert into faces(media_id, owner_id, x, y, w, h, embedding, person_id, model)
+select m.id, m.owner_id, 0.3, 0.3, 0.2, 0.2,
+       p.centroid + (select array_agg((random() - 0.5) * 0.05) from generate_series(1, 128) where m.id is not null)::vector,
+       case when random() < 0.9 then p.id end, 'dlib'
+  from (select id, owner_id, row_number() over () as rn from media
+         where owner_id = %(alice)s::uuid and kind = 'photo' and random() < 0.3) m
+  join (select id, centroid, row_number() over () - 1 as k from people) p
+    on p.k = floor(power(((m.rn * 2654435761) %% 1000) / 1000.0, 1.5) * 300)::int;
+update people p set face_count = c.n from (select person_id, count(*) as n from faces group by 1) c
+ where c.person_id = p.id;
+
+-- OCR on 10%% of photos, transcripts on half of the videos, comments on 1%%
+insert into ocr(media_id, text, words, model)
+select m.id, (select string_agg((%(words)s)[1 + floor(random() * %(nwords)s)::int] || case when random() < 0.3
+                                 then (floor(random() * 1000))::text else '' end, ' ')
+                from generate_series(1, 8) where m.id is not null), '[]', 'tesseract'
+  from media m where m.kind = 'photo' and random() < 0.1;
+insert into transcripts(media_id, text, segments, language, engine, model)
+select m.id, (select string_agg((%(words)s)[1 + floor(random() * %(nwords)s)::int], ' ')
+                from generate_series(1, 30) where m.id is not null), '[]', 'en', 'whisper', 'tiny.en'
+  from media m where m.kind = 'video' and random() < 0.5;
+insert into comments(media_id, author_id, body)
+select m.id, m.owner_id, 'comment ' || (%(words)s)[1 + floor(random() * %(nwords)s)::int] || ' ' || md5(m.id::text)
+  from media m where random() < 0.01;
+
+-- albums: 200 of alice's, ~5%% of her library spread over them
+insert into albums(owner_id, name) select %(alice)s::uuid, 'Album ' || a from generate_series(1, 200) a;
+insert into album_media(album_id, media_id)
+select a.id, m.id from media m
+  join (select id, row_number() over (order by id) - 1 as k from albums) a
+    on a.k = (hashtext(m.id::text) & 2147483647) %% 4000
+ where m.owner_id = %(alice)s::uuid;
+"""
+
+
+def connect_admin():
+    import psycopg2
+
+    from pva.config import get_settings
+
+    conn = psycopg2.connect(get_settings().effective_database_url)
+    conn.autocommit = True
+    return conn
+
+
+def prepare(rows: int, reuse: bool) -> str:
+    import psycopg2
+    from psycopg2.extensions import make_dsn
+
+    from pva import stack
+    from pva.config import get_settings, reload_settings
+    from pva.db.migrate import migrate
+
+    stack.up(log=lambda *a, **k: None)
+    reload_settings()
+    admin = connect_admin()
+    url = make_dsn(get_settings().effective_database_url, dbname=DBNAME)
+    with admin.cursor() as cur:
+        cur.execute("select 1 from pg_database where datname = %s", (DBNAME,))
+        exists = cur.fetchone() is not None
+    if reuse and exists:
+        conn = psycopg2.connect(url)
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from media")
+            n = cur.fetchone()[0]
+        conn.close()
+        migrate(url, log=lambda *a: None)  # a newer index migration applies to the kept data
+        print(f"reusing {DBNAME} with {n} media")
+        return url
+    with admin.cursor() as cur:
+        cur.execute(f'drop database if exists "{DBNAME}" with (force)')
+        cur.execute(f'create database "{DBNAME}"')
+    admin.close()
+    migrate(url, log=lambda *a: None)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    t0 = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute("set maintenance_work_mem = '1GB'")
+        cur.execute("set max_parallel_maintenance_workers = 2")
+        cur.execute("""select indexname, indexdef from pg_indexes
+                        where schemaname = 'public' and tablename = any(%s)
+                          and indexname not in (select conname from pg_constraint)""", (list(TABLES),))
+        indexes = cur.fetchall()
+        for name, _ in indexes:
+            cur.execute(f'drop index "{name}"')
+        cur.execute("insert into users(username, password_hash) values ('alice', '!'), ('bob', '!') returning id")
+        alice, bob = [r[0] for r in cur.fetchall()]
+        cams = [c for c, _ in CAMERAS]
+        params = {"alice": alice, "bob": bob, "rows": rows, "ncams": len(CAMERAS), "ncities": len(CITIES),
+                  "nlabels": len(LABELS), "nwords": len(WORDS)}
+        sql = GENERATE
+        for k, v in {"cams": sql_list(cams), "models": sql_list([m for _, m in CAMERAS]),
+                     "labels": sql_list(LABELS), "words": sql_list(WORDS),
+                     "lats": "array[" + ",".join(str(c[0]) for c in CITIES) + "]::float8[]",
+                     "lons": "array[" + ",".join(str(c[1]) for c in CITIES) + "]::float8[]"}.items():
+            sql = sql.replace(f"%({k})s", v)
+        for stmt in [s.strip() for s in sql.split(";\n") if s.strip() and not s.strip().startswith("--") or
+                     ("insert" in s or "update" in s)]:
+            t = time.perf_counter()
+            cur.execute(stmt, params if "%(" in stmt else None)
+            first = next(line for line in stmt.splitlines() if line.strip() and not line.startswith("--"))
+            print(f"  {time.perf_counter() - t:6.1f}s  {first[:70]}")
+        t = time.perf_counter()
+        for name, definition in indexes:
+            cur.execute(definition)
+        print(f"  {time.perf_counter() - t:6.1f}s  rebuilt {len(indexes)} indexes")
+        cur.execute("vacuum analyze")
+    conn.close()
+    print(f"generated {rows} media in {time.perf_counter() - t0:.0f}s")
+    return url
+
+
+def percentile(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=30, help="timed runs per query (varied parameters)")
+    ap.add_argument("--keep", action="store_true", help=f"keep the database {DBNAME}")
+    ap.add_argument("--reuse", action="store_true", help=f"measure an existing {DBNAME} again")
+    ap.add_argument("--explain", default="", help="print EXPLAIN ANALYZE for the query of this name")
+    args = ap.parse_args()
+
+    import os
+
+    from pva import db
+    from pva.config import reload_settings
+
+    saved = os.environ.get("PVA_DATABASE_URL")
+    url = prepare(args.rows, args.reuse)
+    os.environ["PVA_DATABASE_URL"] = url
+    db.close_pool()
+    reload_settings()
+    try:
+        return measure(args)
+    finally:
+        db.close_pool()
+        if saved is None:
+            os.environ.pop("PVA_DATABASE_URL", None)
+        else:
+            os.environ["PVA_DATABASE_URL"] = saved
+        reload_settings()
+        if not args.keep:
+            admin = connect_admin()
+            with admin.cursor() as cur:
+                cur.execute(f'drop database if exists "{DBNAME}" with (force)')
+            admin.close()
+
+
+def measure(args) -> int:
+    from pva import db
+    from pva.db import search, stats
+    from pva.db.search import Filters
+
+    rnd = random.Random(42)
+    alice = db.query_one("select id from users where username = 'alice'")["id"]
+    people = [r["id"] for r in db.query("select id from people order by face_count desc")]
+    faces = [r["id"] for r in db.query("select id from faces where owner_id = %s order by random() limit 200",
+                                       (alice,))]
+    albums = [r["id"] for r in db.query("select id from albums")]
+    n_media = db.query_one("select count(*) as n from media where owner_id = %s", (alice,))["n"]
+    rare_labels = LABELS[-20:]
+    common_labels = LABELS[:5]
+
+    def year(y: int) -> dict:
+        return {"date_from": datetime(y, 1, 1, tzinfo=timezone.utc), "date_to": datetime(y + 1, 1, 1, tzinfo=timezone.utc)}
+
+    def city_box(size=0.3) -> tuple:
+        lat, lon = rnd.choice(CITIES)
+        return (lat - size, lon - size, lat + size, lon + size)
+
+    Q = {
+        "timeline (first page)": lambda: {},
+        "timeline page 20 (cursor)": "cursor",
+        "sort by date added": "added",
+        "date range (one year)": lambda: year(rnd.randint(2004, 2023)),
+        "date range (one week)": lambda: (lambda d: {"date_from": d, "date_to": d + timedelta(days=7)})(
+            datetime(2004, 1, 1, tzinfo=timezone.utc) + timedelta(days=rnd.randint(0, 7200))),
+        "map area (a city)": lambda: {"bbox": city_box(0.1)},
+        "map area (a country)": lambda: {"bbox": city_box(5)},
+        "map area (empty ocean)": lambda: {"bbox": (-50 + rnd.random(), -140 + rnd.random(), -49, -139)},
+        "without GPS": lambda: {"no_gps": True},
+        "label (common) conf>=0.5": lambda: {"labels": [rnd.choice(common_labels)], "min_confidence": 0.5},
+        "label (rare) conf>=0.5": lambda: {"labels": [rnd.choice(rare_labels)], "min_confidence": 0.5},
+        "person": lambda: {"person_id": rnd.choice(people)},
+        "similar to face": lambda: {"similar_face_id": rnd.choice(faces), "face_threshold": 0.6},
+        "camera make+model": lambda: (lambda c: {"camera_make": c[0], "camera_model": c[1]})(rnd.choice(CAMERAS)),
+        "kind video": lambda: {"kind": "video"},
+        "format (rare: tiff)": lambda: {"format": "tiff"},
+        "text (word)": lambda: {"text": rnd.choice(WORDS)},
+        "text (rare: number)": lambda: {"text": f"{rnd.choice(WORDS)}{rnd.randint(0, 999)}"},
+        "text (file name)": lambda: {"text": f"IMG_{rnd.randint(1, args.rows)}"},
+        "album": lambda: {"album_id": rnd.choice(albums)},
+        "combo: label + year": lambda: {**year(rnd.randint(2004, 2023)), "labels": [rnd.choice(common_labels)],
+                                        "min_confidence": 0.5},
+        "combo: person + year": lambda: {**year(rnd.randint(2004, 2023)), "person_id": rnd.choice(people[:50])},
+        "combo: city + label": lambda: {"bbox": city_box(0.3), "labels": ["person"], "min_confidence": 0.5},
+        "combo: camera + kind + country": lambda: (lambda c: {"camera_make": c[0], "camera_model": c[1],
+                                                               "kind": "photo", "bbox": city_box(5)})(
+            rnd.choice(CAMERAS)),
+        "combo: text + year": lambda: {**year(rnd.randint(2004, 2023)), "text": rnd.choice(WORDS)},
+        "combo: no GPS + label (rare)": lambda: {"no_gps": True, "labels": [rnd.choice(rare_labels)]},
+        "combo: two labels": lambda: {"labels": ["person", rnd.choice(LABELS[5:30])], "min_confidence": 0.3},
+    }
+    rows = []
+    worst = 0.0
+    for name, make in Q.items():
+        times = []
+        for i in range(args.runs + 2):
+            sort, cursor, f = "taken", None, Filters()
+            if make == "cursor":
+                page = search.search(alice, Filters(), limit=100)
+                for _ in range(19):
+                    page = search.search(alice, Filters(), limit=100, cursor=page["next_cursor"])
+                cursor = page["next_cursor"]
+            elif make == "added":
+                sort = "added"
+            else:
+                f = Filters(**make())
+            t = time.perf_counter()
+            page = search.search(alice, f, sort=sort, limit=100, cursor=cursor)
+            dt = (time.perf_counter() - t) * 1000
+            if i >= 2:  # the first runs warm the cache
+                times.append(dt)
+        p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+        worst = max(worst, p95)
+        rows.append((name, f"{p50:.1f}", f"{p95:.1f}", len(page["items"]), "ok" if p95 < 50 else "SLOW"))
+        if args.explain and args.explain in name:
+            explain(alice, f, sort, cursor)
+    # the timeline histogram (media per month) and the facet counts
+    for name, fn in (("stats: media per month", lambda: stats.timeline(alice)),
+                     ("facets (no filter)", lambda: search.facets(alice, Filters())),
+                     ("facets (one year)", lambda: search.facets(alice, Filters(**year(rnd.randint(2004, 2023)))))):
+        times = []
+        for i in range(min(args.runs, 10) + 1):
+            t = time.perf_counter()
+            out = fn()
+            if i:
+                times.append((time.perf_counter() - t) * 1000)
+        p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+        rows.append((name, f"{p50:.1f}", f"{p95:.1f}", len(out), "ok" if p95 < 50 else "over 50 ms"))
+    print(f"\nsearch over {n_media} media of one owner ({args.runs} runs each, page size 100, times in ms)")
+    print(table(rows, ("query", "p50", "p95", "items", "p95<50ms")))
+    print(f"\nworst search p95: {worst:.1f} ms (target 50 ms): {'met' if worst < 50 else 'NOT met'}")
+    return 0
+
+
+def explain(owner, f, sort, cursor) -> None:
+    """EXPLAIN ANALYZE of the search SQL (for tuning indexes)."""
+    from pva.db import search
+
+    orig = search.transaction
+
+    import contextlib
+
+    @contextlib.contextmanager
+    def spy():
+        with orig() as cur:
+            real = cur.execute
+
+            def ex(sql, p=None):
+                if sql.lstrip().startswith("select"):
+                    real("explain (analyze, buffers) " + sql, p)
+                    print("\n".join(r["QUERY PLAN"] for r in cur.fetchall()))
+                return real(sql, p)
+
+            cur.execute = ex
+            yield cur
+
+    search.transaction = spy
+    try:
+        search.search(owner, f, sort=sort, limit=100, cursor=cursor)
+    finally:
+        search.transaction = orig
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -384,3 +384,14 @@ def check_result(case: Case, status: str, reason: str | None, stored_path: str |
     if status == "added" and stored_path is not None and not safe_key(stored_path):
         return f"{case.id}: stored under an unsafe name {stored_path!r}"
     return None
+
+
+def multipart_body(parts: list[tuple[bytes, bytes]], boundary: str, field_name: str = "files") -> bytes:
+    """A multipart/form-data body built by hand so file names reach the server byte for byte (NUL, control
+    characters, non-UTF-8); CR and LF are percent-encoded as browsers do."""
+    out = b""
+    for name, data in parts:
+        quoted = name.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\r", b"%0D").replace(b"\n", b"%0A")
+        out += (f"--{boundary}\r\n".encode() + f'Content-Disposition: form-data; name="{field_name}"; '.encode()
+                + b'filename="' + quoted + b'"\r\nContent-Type: application/octet-stream\r\n\r\n' + data + b"\r\n")
+    return out + f"--{boundary}--\r\n".encode()

@@ -111,16 +111,6 @@ def test_hostile_files_in_a_load_folder_are_rejected_with_reasons_and_good_ones_
     _assert_library_consistent(owner)
 
 
-def _multipart(parts: list[tuple[bytes, bytes]], boundary: str) -> bytes:
-    """A multipart body built by hand so file names reach the server byte for byte (NUL, newline, non-UTF-8)."""
-    out = b""
-    for name, data in parts:
-        quoted = name.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\r", b"%0D").replace(b"\n", b"%0A")
-        out += (f"--{boundary}\r\n".encode() + b'Content-Disposition: form-data; name="files"; filename="' + quoted
-                + b'"\r\nContent-Type: application/octet-stream\r\n\r\n' + data + b"\r\n")
-    return out + f"--{boundary}--\r\n".encode()
-
-
 def test_hostile_uploads_get_a_reason_per_file_and_good_files_in_the_same_request_are_added(salt):
     from fastapi.testclient import TestClient
 
@@ -132,7 +122,7 @@ def test_hostile_uploads_get_a_reason_per_file_and_good_files_in_the_same_reques
     # good files first, last and in the middle: one bad file must not spoil the request for the others
     order = [cases[-3]] + cases[:-3][: len(cases) // 2] + [cases[-2]] + cases[:-3][len(cases) // 2:] + [cases[-1]]
     boundary = "hostile" + secrets.token_hex(8)
-    body = _multipart([(hc.fs_name(c), c.data) for c in order], boundary)
+    body = hc.multipart_body([(hc.fs_name(c), c.data) for c in order], boundary)
     client = TestClient(create_app(), raise_server_exceptions=False)
     client.headers["Authorization"] = f"Bearer {token_for(owner)}"
     r = client.post("/api/v1/media/upload", content=body,

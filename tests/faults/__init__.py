@@ -1,0 +1,1 @@
+"""The fault-injection suite (pytest -m faults): see conftest.py."""

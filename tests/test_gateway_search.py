@@ -208,6 +208,9 @@ def test_facets_count_other_filters_but_not_their_own(ca, lib):
     assert [(str(r["id"]), r["n"]) for r in f["person"]] == [(str(lib["person"]["id"]), 1)]
     assert [(str(r["id"]), r["n"]) for r in f["album"]] == [(str(lib["album"]["id"]), 2)]
     assert {r["value"]: r["n"] for r in f["year"]}[2022] == 2
+    for conf, want in ((0.5, {"dog": 1, "person": 1}), (0.35, {"dog": 1, "cat": 1, "person": 1})):
+        f = ca.get("/api/v1/search/facets", params={"min_confidence": conf}).json()
+        assert {r["value"]: r["n"] for r in f["label"]} == want, conf
 
 
 def test_shared_album_is_readable_by_the_other_user_only_through_the_share(lib, services):

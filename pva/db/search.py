@@ -208,36 +208,64 @@ FACET_LIMIT = 50
 
 
 def facets(user_id: UUID, f: Filters) -> dict:
-    """Counts for each filter's values under the other filters (a filter does not narrow its own facet)."""
-    out: dict = {}
+    """Counts for each filter's values under the other filters (a filter does not narrow its own facet).
 
-    def run(cur, skip: str, select: str, group: str, order: str = "n desc", limit: int | None = FACET_LIMIT,
-            join: str = "") -> list[dict]:
+    The column facets whose own filter is not in use share one scan (GROUPING SETS); an active one is counted
+    without its filter in a scan of its own."""
+    out: dict = {}
+    year = f"extract(year from {SORTS['taken']})::int"
+    has_gps = f"({LAT} is not null)"
+    facet_sets = {"kind": ("m.kind", f.kind), "format": ("m.format", f.format),
+                  "camera": ("m.camera_make, m.camera_model", f.camera_make or f.camera_model),
+                  "date": (year, f.date_from or f.date_to), "gps": (has_gps, f.bbox or f.no_gps)}
+    columns = {"kind": ["m.kind as kind"], "format": ["m.format as format"],
+               "camera": ["m.camera_make as camera_make", "m.camera_model as camera_model"],
+               "date": [f"{year} as year"], "gps": [f"{has_gps} as has_gps"]}
+    firsts = {"kind": "m.kind", "format": "m.format", "camera": "m.camera_make", "date": year, "gps": has_gps}
+
+    def scan(cur, skip: str, names: list[str]) -> list[dict]:
         p: dict = {}
         w = _where(f, user_id, p, skip=skip)
-        sql = (f"select {select}, count(*) as n from media m {join} where {' and '.join(w)} "
-               f"group by {group} order by {order}" + (f" limit {int(limit)}" if limit else ""))
-        cur.execute(sql, p)
+        sets = ", ".join(f"({facet_sets[n][0]})" for n in names)
+        select = ", ".join([c for n in names for c in columns[n]] +
+                           [f"grouping({firsts[n]}) as g_{n}" for n in names])
+        cur.execute(f"select {select}, count(*) as n from media m where {' and '.join(w)} "
+                    f"group by grouping sets ({sets})", p)
         return cur.fetchall()
 
     with transaction() as cur:
         _prepare(cur, f)
-        out["kind"] = run(cur, "kind", "m.kind as value", "m.kind")
-        out["format"] = run(cur, "format", "m.format as value", "m.format")
-        out["camera"] = run(cur, "camera", "m.camera_make as make, m.camera_model as model",
-                            "m.camera_make, m.camera_model")
-        out["year"] = run(cur, "date", f"extract(year from {SORTS['taken']})::int as value", "1",
-                          order="value desc", limit=None)
-        gps = run(cur, "gps", f"({LAT} is not null) as value", "1", limit=None)
-        out["gps"] = {"with": sum(r["n"] for r in gps if r["value"]), "without": sum(r["n"] for r in gps
-                                                                                   if not r["value"])}
+        rows: list[dict] = []
+        shared = [n for n, (_, active) in facet_sets.items() if not active]
+        if shared:
+            rows += scan(cur, "", shared)
+        for n, (_, active) in facet_sets.items():
+            if active:
+                rows += scan(cur, n, [n])
+        by = {n: [r for r in rows if r.get(f"g_{n}", 1) == 0] for n in facet_sets}
+        top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
+        out["kind"] = top({"value": r["kind"], "n": r["n"]} for r in by["kind"])
+        out["format"] = top({"value": r["format"], "n": r["n"]} for r in by["format"])
+        out["camera"] = top({"make": r["camera_make"], "model": r["camera_model"], "n": r["n"]} for r in by["camera"])
+        out["year"] = sorted(({"value": r["year"], "n": r["n"]} for r in by["date"]),
+                             key=lambda r: -(r["value"] or 0))
+        out["gps"] = {"with": sum(r["n"] for r in by["gps"] if r["has_gps"]),
+                      "without": sum(r["n"] for r in by["gps"] if not r["has_gps"])}
         p: dict = {}
         w = _where(f, user_id, p, skip="label")
-        p["minconf_facet"] = f.min_confidence
-        cur.execute(f"""select d.label as value, count(distinct d.media_id) as n from detections d
-                         where d.confidence >= %(minconf_facet)s::real and d.media_id in
-                               (select m.id from media m where {' and '.join(w)})
-                         group by d.label order by n desc limit {FACET_LIMIT}""", p)
+        bucket = min(9, max(0, int(f.min_confidence * 10 + 1e-9)))
+        if f.min_confidence <= bucket / 10 + 1e-9:  # the tags answer it: no join with detections
+            p["tag_like"] = f"%:{bucket}"
+            cur.execute(f"""select left(t, length(t) - 2) as value, count(*) as n
+                              from media m cross join unnest(m.label_tags) t
+                             where {' and '.join(w)} and t like %(tag_like)s
+                             group by 1 order by n desc limit {FACET_LIMIT}""", p)
+        else:
+            p["minconf_facet"] = f.min_confidence
+            cur.execute(f"""select d.label as value, count(distinct d.media_id) as n from detections d
+                             where d.confidence >= %(minconf_facet)s::real and d.media_id in
+                                   (select m.id from media m where {' and '.join(w)})
+                             group by d.label order by n desc limit {FACET_LIMIT}""", p)
         out["label"] = cur.fetchall()
         p = {}
         w = _where(f, user_id, p, skip="person")

@@ -38,8 +38,7 @@ async def receive_files(request: Request) -> tuple[list[tuple[str, File]], dict[
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"upload of {declared} bytes exceeds the limit of {limit} bytes per request "
                                  "(PVA_MAX_UPLOAD_BYTES); send fewer or smaller files per request")
-    tmp_dir = s.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp_dir = s.tmp_dir
     files: list[tuple[str, File]] = []
     fields: dict[str, list[str]] = {}
 

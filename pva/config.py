@@ -55,6 +55,7 @@ def _to_bool(name: str, raw: str) -> bool:
 class Settings:
     # --- where things live
     data_dir: Path = field(default_factory=lambda: REPO_ROOT / "var", metadata={"env": "PVA_DATA_DIR"})
+    scratch_dir: str = field(default="", metadata={"env": "PVA_SCRATCH_DIR"})  # temporary files; empty: data_dir/tmp
     # --- services (empty = embedded stack started by `pva up`)
     database_url: str = field(default="", metadata={"env": "PVA_DATABASE_URL"})
     amqp_url: str = field(default="amqp://guest:guest@127.0.0.1:5672/", metadata={"env": "PVA_AMQP_URL"})
@@ -123,6 +124,13 @@ class Settings:
     log_json: bool = field(default=True, metadata={"env": "PVA_LOG_JSON"})
 
     # ---------------------------------------------------------------- derived
+    @property
+    def tmp_dir(self) -> Path:
+        """Where uploads are spooled and originals downloaded for analysis (created on first use)."""
+        d = Path(self.scratch_dir) if self.scratch_dir else self.data_dir / "tmp"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"

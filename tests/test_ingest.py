@@ -246,12 +246,21 @@ def test_real_corrupt_fixtures_are_rejected_or_ingested_with_a_recorded_reason(o
 
 
 # ---------------------------------------------------------------- streams and events
-def test_stream_ingest_hashes_while_storing(owner, ingestor, buckets, tmp_path):
+def test_stream_ingest_hashes_while_storing_and_leaves_no_temporary_file(owner, buckets, tmp_path):
+    import dataclasses
+
+    from pva.config import get_settings
+    from pva.ingest.service import Ingestor
+
+    scratch = tmp_path / "scratch"
+    ingestor = Ingestor(dataclasses.replace(get_settings(), scratch_dir=str(scratch)))
     data = mf.make_jpeg(tmp_path / "s.jpg", make="Stream").read_bytes()
     res = ingestor.ingest_stream(io.BytesIO(data), owner, "upload/s.jpg", source="upload")
     assert res.status == "added" and res.sha512 == sha512(data)
     assert stored_bytes(buckets["originals"], res.storage_key) == data
-    assert not list((Path(os.environ.get("PVA_DATA_DIR", REPO / "var")) / "tmp").glob("ingest-*"))
+    bad = ingestor.ingest_stream(io.BytesIO(b"junk"), owner, "upload/junk.jpg", source="upload")
+    assert bad.status == "rejected"
+    assert scratch.is_dir() and list(scratch.iterdir()) == []
 
 
 def test_analysis_wakeups_are_published_to_the_exchange(services, owner, ingestor, tmp_path):

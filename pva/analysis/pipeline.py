@@ -47,8 +47,7 @@ class Inputs:
         from ..storage import get_storage
 
         s = get_settings()
-        tmp_dir = s.data_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp_dir = s.tmp_dir
         fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{self.media['id']}-",
                                    suffix=Path(self.media["storage_key"]).suffix[:10])
         os.close(fd)

@@ -27,16 +27,6 @@ _EXT_BY_TYPE = {"video/quicktime": ".mov", "video/x-matroska": ".mkv", "video/we
                 "audio/x-wav": ".wav", "audio/ogg": ".ogg", "audio/flac": ".flac"}
 
 
-def _cpu_threads() -> int:
-    """CTranslate2 threads: 0 (its own choice) unless OMP_THREAD_LIMIT caps OpenMP, in which case exactly that.
-    faster-whisper with more threads than OMP_THREAD_LIMIT allows decodes garbage (')))...', 20x slower)."""
-    try:
-        limit = int(os.environ.get("OMP_THREAD_LIMIT", "") or 0)
-    except ValueError:
-        return 0
-    return max(0, limit)
-
-
 def _suffix(content_type: str) -> str:
     ctype = (content_type or "").split(";")[0].strip().lower()
     return _EXT_BY_TYPE.get(ctype) or mimetypes.guess_extension(ctype) or ".bin"
@@ -47,7 +37,7 @@ class TranscribeTask(Task):
     media_kinds = ("video",)
 
     def __init__(self, transcriber: Transcriber | None = None):
-        self.transcriber = transcriber or get_transcriber(cpu_threads=_cpu_threads())
+        self.transcriber = transcriber or get_transcriber()
 
     @property
     def model_name(self) -> str:
@@ -67,8 +57,7 @@ class TranscribeTask(Task):
         """Posted video/audio bytes: written to a temporary file (ffmpeg seeks in it), transcribed, deleted."""
         if not data:
             raise BadInput("empty body: POST the video or audio file as the request body")
-        tmp_dir = get_settings().data_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp_dir = get_settings().tmp_dir
         fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="transcribe-", suffix=_suffix(content_type))
         try:
             with os.fdopen(fd, "wb") as f:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 from abc import ABC, abstractmethod
@@ -255,6 +256,7 @@ class WhisperTranscriber(Transcriber):
             raise ModelNotFound(f"PVA_WHISPER_MODEL={model}: no such directory")
         else:
             location = name = str(model)  # a faster-whisper model name (downloaded by faster-whisper if allowed)
+        cpu_threads = omp_capped_threads(cpu_threads)
         try:
             self._model = WhisperModel(location, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
         except Exception as e:
@@ -368,6 +370,18 @@ def _dist_version(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- factory
+def omp_capped_threads(cpu_threads: int) -> int:
+    """CTranslate2 threads within OMP_THREAD_LIMIT when it is set (the OCR engine sets it to 1 process-wide).
+    faster-whisper asking OpenMP for more threads than that limit decodes garbage (')))...') 20x slower."""
+    try:
+        limit = int(os.environ.get("OMP_THREAD_LIMIT", "") or 0)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        return cpu_threads
+    return limit if cpu_threads <= 0 else min(cpu_threads, limit)
+
+
 def get_transcriber(settings: Any = None, *, cpu_threads: int = 0) -> Transcriber:
     """The configured engine: Vosk when settings.vosk_model is set, else faster-whisper (settings.whisper_model
     or the bundled tiny.en).  Loads the model: call once per worker and keep the result."""

@@ -75,8 +75,7 @@ def ingest_object(bucket: str, key: str, owner=None) -> IngestResult | None:
                   if owner_name else "put files under <username>/ in the inbox bucket")
         _move_rejected(st, bucket, key, reason)
         return IngestResult("rejected", key, reason=reason)
-    tmp_dir = s.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp_dir = s.tmp_dir
     fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="drop-")
     os.close(fd)
     try:

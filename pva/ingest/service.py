@@ -81,8 +81,7 @@ class Ingestor:
     def ingest_stream(self, stream: BinaryIO, owner: dict, filename: str, *, source: str = "upload",
                       relative_path: str | None = None) -> IngestResult:
         """Spool a byte stream to a temporary file (hashing while reading), then ingest it."""
-        tmp_dir = self.s.data_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp_dir = self.s.tmp_dir
         name = relative_path or filename
         fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="ingest-")
         try:

@@ -44,7 +44,7 @@ test-browser: install
 
 bench: install
 	@$(PVA) up
-	@set -e; for b in bench/[!_]*.py; do echo "=== $$b"; $(PY) $$b $(BENCH_ARGS); done
+	@set -e; for b in bench/[!_]*.py; do echo "=== $$b"; $(PY) $$b; done
 
 clean:
 	rm -rf build *.egg-info .pytest_cache artifacts

@@ -53,6 +53,21 @@ def _install_error_handlers(app: FastAPI) -> None:
             parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
         return error_response(422, "invalid request: " + "; ".join(parts))
 
+    import psycopg2
+    import psycopg2.pool
+
+    @app.exception_handler(psycopg2.pool.PoolError)
+    async def _busy(request: Request, exc: Exception):
+        return error_response(503, "the server is busy (all database connections in use); retry shortly",
+                              headers={"Retry-After": "1"})
+
+    @app.exception_handler(psycopg2.OperationalError)
+    @app.exception_handler(psycopg2.InterfaceError)
+    async def _db_down(request: Request, exc: Exception):
+        log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc)[:300]})
+        return error_response(503, "the database is not reachable right now; retry shortly",
+                              headers={"Retry-After": "2"})
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
@@ -60,6 +75,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 TRASH_PURGE_INTERVAL = 3600.0
+WORKER_THREADS = 12  # below pva.db.pool()'s 16 connections
 
 
 async def _purge_trash_forever() -> None:
@@ -84,6 +100,11 @@ def create_app(*, functions_dir: Path | None = None, background: bool = False) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        # sync endpoints run in worker threads, each holding a pooled database connection: keep fewer threads
+        # than the pool has connections so a burst of requests waits instead of failing
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         task = asyncio.create_task(_purge_trash_forever()) if background else None
         try:
             yield

@@ -440,3 +440,21 @@ def test_errors_are_json_with_a_message(app, ca):
     r = ca.post("/api/v1/albums", content=b"{bad json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_request"
     assert client_for(app).get("/api/openapi.json").json()["info"]["title"].startswith("PhotoAndVideoAnalysis")
+
+
+def test_database_outage_is_a_503_with_retry_after(app, alice, monkeypatch):
+    from pva import db
+    from pva.config import reload_settings
+
+    c = client_for(app, alice)  # the token is made while the database is there
+    monkeypatch.setenv("PVA_DATABASE_URL", "postgresql://nobody@/none?host=/nonexistent-dir&connect_timeout=1")
+    db.close_pool()
+    reload_settings()
+    try:
+        r = c.get("/api/v1/media")
+        assert r.status_code == 503 and "database" in r.json()["message"] and r.headers["Retry-After"]
+    finally:
+        monkeypatch.undo()
+        db.close_pool()
+        reload_settings()
+    assert c.get("/api/v1/media").status_code == 200

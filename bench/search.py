@@ -77,7 +77,8 @@ select gen_random_uuid(), case when i %% 20 = 0 then %(bob)s::uuid else %(alice)
   cross join lateral (select random() < 0.6 as has, 1 + floor(power(random(), 1.5) * %(ncities)s)::int as ck
                        where i is not null) g0
   cross join lateral (select g0.has, (%(lats)s)[g0.ck] + (random() - 0.5) * 0.4 as lat,
-                             (%(lons)s)[g0.ck] + (random() - 0.5) * 0.4 as lon) g;
+                             (%(lons)s)[g0.ck] + (random() - 0.5) * 0.4 as lon
+                       where i is not null) g;  -- (correlated with i, or a Memoize node reuses one point per city)
 
 -- detections: ~1.6 per item, skewed label frequencies (person very common, the tail rare)
 insert into detections(media_id, label, confidence, x, y, w, h, model, model_version)

@@ -266,3 +266,29 @@ def test_search_follows_replaced_analysis_results_and_deleted_comments(services)
     db.execute("delete from ocr where media_id = %s", (m["id"],))
     assert found(c, q="platypus") == set() and found(c, q="wombat") == {mid}
     assert "label_tags" not in c.get(f"/api/v1/media/{mid}").json()
+
+
+@pytest.mark.parametrize("cap", [5000, 2])
+def test_sparse_path_gives_the_same_pages(ca, lib, monkeypatch, cap):
+    """When date order is too slow the matches are collected through the filter indexes and sorted: same answer
+    (cap=2 also covers 'more matches than the cap' falling back to date order)."""
+    from pva.db import search
+
+    cases = [{"q": "beach"}, {"label": "dog"}, {"label": "dog", "min_confidence": 0.35}, {"bbox": "-20,170,-10,-170"},
+             {"person": str(lib["person"]["id"])}, {"album": str(lib["album"]["id"])}, {"q": "summer fest"},
+             {"bbox": "-90,-180,90,180"}, {"label": "dog", "order": "asc"}, {"bbox": "-90,-180,90,180", "sort": "added"}]
+    expected = []
+    for params in cases:
+        expected.append([i["id"] for i in ca.get("/api/v1/media", params={**params, "limit": 500}).json()["items"]])
+    monkeypatch.setattr(search, "FAST_MS", 0)
+    monkeypatch.setattr(search, "SPARSE_CAP", cap)
+    for params, want in zip(cases, expected):
+        assert [i["id"] for i in ca.get("/api/v1/media", params={**params, "limit": 500}).json()["items"]] == want
+        seen, cursor = [], None
+        while True:  # and page by page
+            page = ca.get("/api/v1/media", params={**params, "limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+            seen += [i["id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == want, params

@@ -194,14 +194,62 @@ def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc
            f"order by {key} {order}, m.id {order} limit %(limit)s")
     with transaction() as cur:
         _prepare(cur, f)
-        cur.execute(sql, p)
-        rows = cur.fetchall()
+        if _may_be_sparse(f):
+            rows = _ordered_or_sparse(cur, sql, p, w, key, order, limit)
+        else:
+            cur.execute(sql, p)
+            rows = cur.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(sort, rows[-1]["sort_value"], rows[-1]["id"]) if more and rows else None
     for r in rows:
         r.pop("sort_value", None)
     return {"items": rows, "next_cursor": nxt}
+
+
+# --- sparse results.  Reading in date order and filtering is fast when matches are dense, and reads the whole
+# library when they are rare; the planner's guess of which case it is can be far off (text prefixes, map boxes,
+# correlated filters).  So a query with such filters first gets FAST_MS in date order; if that is not enough, the
+# matches are found through the filter indexes (bitmap scans only) up to SPARSE_CAP and sorted here.
+FAST_MS = 30
+SPARSE_CAP = 5000
+
+
+def _may_be_sparse(f: Filters) -> bool:
+    return bool(f.text or f.labels or f.bbox or f.person_id or f.album_id)
+
+
+def _ordered_or_sparse(cur, sql: str, p: dict, w: list[str], key: str, order: str, limit: int) -> list[dict]:
+    import psycopg2.errors
+
+    if FAST_MS > 0:  # (tests set it to 0 to exercise the sparse path)
+        cur.execute("savepoint fast")
+        cur.execute(f"set local statement_timeout = {int(FAST_MS)}")
+        try:
+            cur.execute(sql, p)
+            rows = cur.fetchall()
+            cur.execute("set local statement_timeout = 0")
+            cur.execute("release savepoint fast")
+            return rows
+        except psycopg2.errors.QueryCanceled:
+            cur.execute("rollback to savepoint fast")  # also undoes the timeout
+    cur.execute("set local enable_seqscan = off")
+    cur.execute("set local enable_indexscan = off")  # bitmap scans of the filter indexes, no date-order walk
+    cur.execute(f"select m.id, {key} as sort_value from media m where {' and '.join(w)} limit {SPARSE_CAP}", p)
+    found = cur.fetchall()
+    cur.execute("set local enable_seqscan = on")
+    cur.execute("set local enable_indexscan = on")
+    if len(found) >= SPARSE_CAP:  # dense after all (a busy server timed out): the ordered query, unhurried
+        cur.execute(sql, p)
+        return cur.fetchall()
+    found.sort(key=lambda r: (r["sort_value"], r["id"]), reverse=(order == "desc"))
+    ids = [r["id"] for r in found[:limit + 1]]
+    if not ids:
+        return []
+    cur.execute(f"select {LIST_COLUMNS}, {key} as sort_value from media m where m.id = any(%(ids)s::uuid[])",
+                {"ids": ids})
+    pos = {mid: i for i, mid in enumerate(ids)}
+    return sorted(cur.fetchall(), key=lambda r: pos[r["id"]])
 
 
 FACET_LIMIT = 50

@@ -129,6 +129,8 @@ def test_original_supports_range_requests(ca, alice):
     assert r.status_code == 206 and r.content == data[-16:]
     r = ca.get(url, headers={"Range": "bytes=999999-"})
     assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{len(data)}"
+    head = ca.head(url, headers={"Range": "bytes=0-9"})
+    assert head.status_code == 206 and head.headers["content-length"] == "10" and head.content == b""
     etag = full.headers["etag"]
     assert ca.get(url, headers={"If-None-Match": etag}).status_code == 304
 

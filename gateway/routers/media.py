@@ -238,6 +238,7 @@ def _stream_object(request: Request, bucket: str, key: str, *, content_type: str
 
 
 @router.get("/media/{media_id}/thumbnail")
+@router.head("/media/{media_id}/thumbnail", include_in_schema=False)
 def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "preview"] = "grid",
                     user: Principal = Depends(current_user)):
     m = _visible(media_id, user)
@@ -250,6 +251,7 @@ def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "pre
 
 
 @router.get("/media/{media_id}/original")
+@router.head("/media/{media_id}/original", include_in_schema=False)
 def media_original(media_id: UUID, request: Request, download: bool = False,
                    user: Principal = Depends(current_user)):
     """The original file, byte for byte (Range requests supported for video seeking)."""

@@ -59,6 +59,11 @@ def _print_status(only=None) -> int:
             print(f"    last lines of {r['log']}:")
             for line in r["log_tail"].splitlines():
                 print(f"    | {line}")
+    if not only:
+        from ..analysis.inventory import models_status
+
+        for m in models_status():
+            print(f"{m['analysis']:10}{'ok  ' if m['ok'] else 'MISSING'} {m['detail']}")
     return 0 if all(r["answers"] for r in rows) else 1
 
 

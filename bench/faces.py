@@ -2,7 +2,8 @@
 
 1. Generates N clustered 128-d embeddings shaped like dlib's (people ~0.9 apart, faces of one person ~0.45 apart
    pairwise, cluster sizes from a long-tailed distribution), loads them for ONE owner with binary COPY (people with
-   their centroids, media rows, faces), then builds the HNSW index (m=16, ef_construction=64, as in the schema) with
+   their centroids, media rows, faces), then builds the HNSW index (m=16, ef_construction=64 as in the schema, or
+   --m / --ef-construction) with
    a high maintenance_work_mem and parallel workers, and reports the load and build times.
 2. For each hnsw.ef_search value, runs Q similar-face queries through `pva.faces_service.similar_faces(owner,
    face_id, k=10)` (the real code path: owner filter, trashed filter, ef_search) and reports p50/p95 latency and
@@ -83,7 +84,7 @@ def copy_binary(cur, sql: str, records: np.ndarray, chunk: int = 50_000) -> None
 
 
 def load(owner_id: uuid.UUID, emb: np.ndarray, person: np.ndarray, centers: np.ndarray,
-         faces_per_media: int = 10) -> dict:
+         faces_per_media: int = 10, m: int = 16, ef_construction: int = 64) -> dict:
     """people, media and faces by binary COPY; returns timings."""
     import psycopg2
 
@@ -145,7 +146,7 @@ def load(owner_id: uuid.UUID, emb: np.ndarray, person: np.ndarray, centers: np.n
         cur.execute("set max_parallel_maintenance_workers = 2")
         t1 = time.perf_counter()
         cur.execute("create index faces_embedding_hnsw on faces using hnsw (embedding vector_l2_ops) "
-                    "with (m = 16, ef_construction = 64)")
+                    f"with (m = {int(m)}, ef_construction = {int(ef_construction)})")
         build_s = time.perf_counter() - t1
         cur.execute("select pg_relation_size('faces_embedding_hnsw') s")
         index_mb = cur.fetchone()[0] / 2**20
@@ -280,8 +281,14 @@ def pipeline_bench(owner_id, n_images: int) -> dict:
     outcomes = [run_stored(task, m)[0] for m in ids[1:]]
     dt = time.perf_counter() - t0
     faces = db.query_one("select count(*) n from faces where media_id = any(%s::uuid[])", ([str(m) for m in ids],))["n"]
-    return {"images": len(ids) - 1, "seconds": dt, "images_per_s": (len(ids) - 1) / dt,
-            "done": outcomes.count("done"), "faces": faces}
+    out = {"images": len(ids) - 1, "seconds": dt, "images_per_s": (len(ids) - 1) / dt,
+           "done": outcomes.count("done"), "faces": faces}
+    if out["done"] != out["images"]:
+        err = db.query_one("select error from analysis where media_id = any(%s::uuid[]) and status <> 'done' "
+                           "and error is not null limit 1", ([str(m) for m in ids],))
+        return {"skipped": f"FAILED: {out['images'] - out['done']} of {out['images']} jobs not done: "
+                           f"{err['error'] if err else '?'}"}
+    return out
 
 
 def main() -> int:
@@ -293,6 +300,8 @@ def main() -> int:
     ap.add_argument("--intrinsic-dim", type=int, default=0,
                     help="0: isotropic noise around each person (worst case); D: variation in D shared directions, "
                          "like real face embeddings")
+    ap.add_argument("--m", type=int, default=16, help="HNSW m (the schema's index: 16)")
+    ap.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (the schema's: 64)")
     ap.add_argument("--keep", action="store_true", help="keep the bench database and buckets")
     args = ap.parse_args()
     efs = [int(x) for x in args.ef.split(",") if x.strip()]
@@ -301,14 +310,14 @@ def main() -> int:
         t0 = time.perf_counter()
         emb, person, centers = generate(args.n, intrinsic_dim=args.intrinsic_dim)
         log(f"generated {args.n:,} embeddings of {len(centers):,} people in {time.perf_counter() - t0:.1f} s")
-        info = load(owner, emb, person, centers)
+        info = load(owner, emb, person, centers, m=args.m, ef_construction=args.ef_construction)
         log(f"loaded by COPY in {info['load_s']:.1f} s; HNSW build {info['build_s']:.1f} s "
             f"(index {info['index_mb']:.0f} MB)")
         rows = query_bench(owner, emb, args.queries, efs)
         pipe = pipeline_bench(owner, args.images) if args.images > 0 else {"skipped": "--images 0"}
     print()
     print(f"faces: {args.n:,} ({'isotropic' if args.intrinsic_dim <= 0 else f'{args.intrinsic_dim}-d'} "
-          f"variation)  people: {info['people']:,}  load (COPY) {info['load_s']:.1f} s  "
+          f"variation)  HNSW m={args.m} ef_construction={args.ef_construction}  people: {info['people']:,}  load (COPY) {info['load_s']:.1f} s  "
           f"HNSW build {info['build_s']:.1f} s  index {info['index_mb']:.0f} MB")
     print(table([(r["ef_search"], f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r['recall10']:.4f}",
                   f"{r['min_recall']:.1f}", f"{r['same_person_recall']:.4f}") for r in rows],

@@ -233,3 +233,22 @@ def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps
             problems.append(err)
     _verdict(problems + _no_server_paths(outcomes), outcomes)
     _assert_library_consistent(owner)
+    # every rejection is also recorded for the owner (the UI lists them), hostile names included
+    from pva import db
+
+    recorded = db.query_one("select count(*) n from rejections where owner_id = %s and source = 'http'",
+                            (owner["id"],))["n"]
+    assert recorded == sum(1 for o in outcomes.values() if o[1] == "rejected")
+
+
+def test_api_fuzz_smoke_gives_no_5xx_and_no_schema_violations():
+    """A few schemathesis examples per operation, in-process (the long run is tests/faults/test_api_fuzz.py)."""
+    from gateway.app import create_app
+    from test_gateway_helpers import token_for
+
+    from faults.test_api_fuzz import fuzz
+
+    owner = _user()
+    count, failures = fuzz("http://testserver", token_for(owner), 3, app=create_app())
+    assert count > 40
+    assert not failures, "\n".join(f"{op}: {msgs[0]}" for op, msgs in failures.items())

@@ -176,7 +176,7 @@ def gateway_server(iso: IsoStack, workers: int = 1):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(url + "/api/v1/healthz", timeout=2).status_code < 500:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -41,7 +42,9 @@ def make_photos(root: Path, n: int, prefix: str = "") -> dict[str, str]:
         else:
             im = bases[kind].copy()
             d = ImageDraw.Draw(im)  # a small stamp in a corner makes the bytes unique
-            d.rectangle([0, 0, 10, 4], fill=((i * 37) % 256, (i * 91) % 256, len(prefix) * 13 % 256))
+            tag = zlib.crc32(prefix.encode())
+            d.rectangle([0, 0, 10, 4], fill=((i * 37) % 256, (i * 91) % 256, tag % 256))
+            d.rectangle([0, 6, 10, 9], fill=((i >> 8) % 256, (tag >> 8) % 256, (tag >> 16) % 256))
             d.point([(i % 10, 5)], fill=(255, 255, 255))
         rel = f"{kind}/{i // 100:02d}/{prefix}{kind}-{i:05d}.jpg"
         p = root / rel

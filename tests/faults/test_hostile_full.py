@@ -41,14 +41,24 @@ def _wait(pred, timeout: float, poll: float = 0.5):
         time.sleep(poll)
 
 
+def _db_form(name: str) -> str:
+    """How a name is kept in the rejections table (NUL and undecodable bytes escaped)."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def _queue_outcomes(owner, cases, tmp_path) -> tuple[dict, list[str]]:
     """media.ingest messages (file on a disk the function reads, hostile relative_path) plus malformed messages."""
     from pva import bus, db
 
-    msgs = []
+    msgs, sent = [], []
     for case in cases:
         p = tmp_path / f"{case.id}.bin"  # the attack is in relative_path; the file itself sits at a plain path
         p.write_bytes(case.data)
+        try:
+            bus.encode_body({"relative_path": case.text_name})
+        except TypeError:  # a publisher cannot even send a non-UTF-8 name: nothing reaches the function
+            continue
+        sent.append(case)
         msgs.append(("media.ingest", {"path": str(p), "owner": owner["username"], "relative_path": case.text_name,
                                       "source": "load"}, f"hostile-{case.id}-{uuid.uuid4().hex[:6]}"))
     # malformed events: dropped with a log line, never a dead worker
@@ -64,13 +74,13 @@ def _queue_outcomes(owner, cases, tmp_path) -> tuple[dict, list[str]]:
         rej = db.query("select name, reason from rejections where owner_id = %s", (owner["id"],))
         return rows, rej
 
-    _wait(lambda: sum(map(len, outcomes())) >= len(cases) + 1, timeout=180)
+    _wait(lambda: sum(map(len, outcomes())) >= len(sent) + 1, timeout=180)
     rows, rej = outcomes()
     added = {r["original_path"] for r in rows}
     rejected = {r["name"]: r["reason"] for r in rej}
     got, problems = {}, []
-    for case in cases:
-        name = case.text_name
+    for case in sent:
+        name = _db_form(case.text_name)
         if name in rejected:
             got[case.id] = ("rejected", rejected[name])
         elif name in added:

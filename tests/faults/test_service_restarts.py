@@ -91,5 +91,37 @@ def test_a_service_going_away_during_a_load_loses_nothing(iso, tmp_path, fault_r
     assert left == [], f"files still in the load folder: {left[:10]}"
     assert unreported == [], unreported
     assert lib["rows"] == PHOTOS and lib["problems"] == [], lib["problems"][:20]
-    assert counts == {"done": 3 * PHOTOS}, counts
     assert res["problems"] == [], res["problems"]
+    assert counts == {"done": 3 * PHOTOS}, counts
+
+
+def test_an_analysis_caught_in_an_s3_outage_is_done_once_the_store_is_back(iso, tmp_path, fault_report):
+    """Analyses that run while S3 is away for 30 s fail on a service error, not on the photo: they must be retried
+    after the outage and end done — not burn all their attempts within seconds and stay 'failed'."""
+    require_shared()
+    from pva import jobs
+
+    owner = iso.user()
+    root = tmp_path / "load"
+    expected = make_photos(root, 6, prefix="out")
+    assert run_load(iso.env, root, owner["username"])["added"] == 6
+    with serve_functions(iso, ["detect", "faces", "ocr", "reconcile"]) as serve:
+        assert wait_analysed(owner["id"], timeout=300) == {"done": 18}
+        iso.stop("s3")
+        try:
+            # re-run every analysis while the store is away: each job now fails to fetch its original
+            assert jobs.reanalyse(owner_id=owner["id"]) == 18
+            time.sleep(30)
+            during = wait_analysed(owner["id"], timeout=0)
+        finally:
+            iso.start("s3")
+        counts = wait_analysed(owner["id"], timeout=300)
+        serve_alive = serve.proc.poll() is None
+    res = check_analyses_once(owner["id"])
+    fault_report(fault="s3-stop-30s during analyses", injected=1, files_in=6, stored=6, rejected=0,
+                 analyses=res["done"], failed=res["failed"], lost=18 - res["done"],
+                 note=f"during the outage: {during}")
+    assert serve_alive
+    assert check_library(owner, expected)["problems"] == []
+    assert res["problems"] == [], res["problems"]
+    assert counts == {"done": 18}, counts

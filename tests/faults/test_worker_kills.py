@@ -128,9 +128,9 @@ def test_sigkilled_workers_mid_job_lose_nothing_and_duplicate_nothing(iso, tmp_p
     assert len(killer.kills) >= 10, f"only {len(killer.kills)} kills landed mid-job: the test did not test much"
     assert {k["function"] for k in killer.kills} == set(TARGETS), killer.kills
     assert sum(restarts.values()) >= len(killer.kills), restarts
+    assert res["problems"] == [], res["problems"]
     assert counts == {"done": 3 * PHOTOS}, counts
     assert lib["problems"] == [], lib["problems"][:20]
-    assert res["problems"] == [], res["problems"]
     # the killed jobs really ran again (attempts > 1) and finished
     again = db.query_one("""select count(*) n from analysis where status = 'done' and attempts > 1
                          and (media_id, kind) in (select unnest(%s::uuid[]), unnest(%s::text[]))""",
@@ -138,3 +138,46 @@ def test_sigkilled_workers_mid_job_lose_nothing_and_duplicate_nothing(iso, tmp_p
     assert again >= len(killer.kills) - max(2, len(killer.kills) // 10), (again, len(killer.kills))
     # bus and football scenes were analysed: objects and faces found (the results are real, not empty sets)
     assert res["media_with_detections"] >= PHOTOS // 2 - 5 and res["media_with_faces"] >= PHOTOS // 4 - 5, res
+
+
+def test_a_job_whose_worker_dies_every_time_ends_failed_after_max_attempts(iso, tmp_path, fault_report):
+    """A poison input that kills its worker (OOM, a segfault in a model) must not loop forever: DESIGN says a job
+    is failed after N attempts, with its error, retryable from the UI.  Here the detect worker is SIGKILLed each
+    time it holds the job; after PVA_MAX_ATTEMPTS (3) deaths the job must be failed, not queued again."""
+    require_shared()
+    from pva import db
+    from pva.config import get_settings
+
+    owner = iso.user()
+    root = tmp_path / "load"
+    make_photos(root, 1, prefix="poison")
+    assert run_load(iso.env, root, owner["username"])["added"] == 1
+    media_id = db.query_one("select id from media where owner_id = %s", (owner["id"],))["id"]
+    max_attempts = get_settings().max_attempts
+    kills = 0
+    with serve_functions(iso, ["detect", "reconcile"]) as serve:
+        deadline = time.monotonic() + 60 * (max_attempts + 3)
+        while time.monotonic() < deadline and kills < max_attempts + 3:
+            row = db.query_one("select status, worker, attempts from analysis where media_id = %s and "
+                               "kind = 'detect'", (media_id,))
+            if row["status"] in ("failed", "done"):
+                break
+            if row["status"] == "running":
+                pid = int(row["worker"].split(":")[1])
+                if pid in _queue_workers(serve.pid):
+                    os.kill(pid, signal.SIGKILL)
+                    kills += 1
+                    while db.query_one("select worker from analysis where media_id = %s and kind = 'detect'",
+                                       (media_id,))["worker"] == row["worker"] and time.monotonic() < deadline:
+                        time.sleep(0.2)  # until the job is claimed again
+                    continue
+            time.sleep(0.05)
+        final = db.query_one("select status, attempts, error from analysis where media_id = %s and "
+                             "kind = 'detect'", (media_id,))
+    fault_report(fault="poison job: worker killed on every attempt", injected=kills, files_in=1, stored=1,
+                 rejected=0, analyses=int(final["status"] == "done"), failed=int(final["status"] == "failed"),
+                 lost=0, note=f"ended {final['status']} after {final['attempts']} attempts")
+    assert final["status"] == "failed" and final["attempts"] == max_attempts, (
+        f"after {kills} worker deaths the job is {final['status']} at attempt {final['attempts']} "
+        f"(max {max_attempts}): {final['error']}")
+    assert "lost its lease" in (final["error"] or "")

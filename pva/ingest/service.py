@@ -231,7 +231,8 @@ class Ingestor:
     def _reject(self, owner: dict | None, source: str, name: str, reason: str, size: int | None = None) -> IngestResult:
         try:
             with db.transaction() as cur:
-                rejections_q.insert(cur, owner["id"] if owner else None, source, str(name), reason, size)
+                rejections_q.insert(cur, owner["id"] if owner else None, source, _db_text(str(name)),
+                                    _db_text(reason), size)
         except Exception:  # recording the rejection must not hide it
             log.exception("could not record a rejection", extra={"file": name})
         return IngestResult("rejected", str(name), reason=reason, size=size)
@@ -243,6 +244,12 @@ class Ingestor:
             except Exception:
                 log.exception("could not delete an object after a failed ingest; reconcile will find it",
                               extra={"bucket": bucket, "key": key})
+
+
+def _db_text(text: str) -> str:
+    """Text Postgres can store: NUL and undecodable bytes (lone surrogates from non-UTF-8 file names) escaped, so
+    the rejection of a file with such a name is still recorded with its reason."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _size(path) -> int | None:

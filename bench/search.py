@@ -54,6 +54,12 @@ def sql_list(items) -> str:
 
 GENERATE = """
 set synchronous_commit = off;
+-- the triggers of 002 keep media.label_tags / text_tsv per statement; for a bulk load they are off and the
+-- columns are filled in bulk at the end (same result as pva_media_label_tags / pva_media_text_tsv)
+alter table detections disable trigger user;
+alter table ocr disable trigger user;
+alter table transcripts disable trigger user;
+alter table comments disable trigger user;
 -- media: one big library (alice) and a smaller one (bob) so the owner filter is real
 insert into media(id, owner_id, sha512, kind, format, mime, size, width, height, duration, taken_at, created_at,
                   camera_make, camera_model, gps_lat, gps_lon, storage_key, original_path, filename, thumb_key,
@@ -76,9 +82,10 @@ select gen_random_uuid(), case when i %% 20 = 0 then %(bob)s::uuid else %(alice)
   cross join lateral (select 1 + floor(power(random(), 2) * %(ncams)s)::int as k where i is not null) c
   cross join lateral (select random() < 0.6 as has, 1 + floor(power(random(), 1.5) * %(ncities)s)::int as ck
                        where i is not null) g0
+  -- (the jitter is correlated with i: otherwise a Memoize node reuses one point per city)
   cross join lateral (select g0.has, (%(lats)s)[g0.ck] + (random() - 0.5) * 0.4 as lat,
                              (%(lons)s)[g0.ck] + (random() - 0.5) * 0.4 as lon
-                       where i is not null) g;  -- (correlated with i, or a Memoize node reuses one point per city)
+                       where i is not null) g;
 
 -- detections: ~1.6 per item, skewed label frequencies (person very common, the tail rare)
 insert into detections(media_id, label, confidence, x, y, w, h, model, model_version)
@@ -124,6 +131,21 @@ select a.id, m.id from media m
   join (select id, row_number() over (order by id) - 1 as k from albums) a
     on a.k = (hashtext(m.id::text) & 2147483647) %% 4000
  where m.owner_id = %(alice)s::uuid;
+
+update media m set label_tags = t.tags
+  from (select d.media_id, array_agg(distinct d.label || ':' || b order by d.label || ':' || b) as tags
+          from detections d, generate_series(0, least(9, floor(round(d.confidence::numeric, 4) * 10)::int)) b
+         group by d.media_id) t
+ where t.media_id = m.id;
+update media m set text_tsv = o.text_tsv from ocr o where o.media_id = m.id;
+update media m set text_tsv = coalesce(m.text_tsv, ''::tsvector) || t.text_tsv from transcripts t where t.media_id = m.id;
+update media m set text_tsv = coalesce(m.text_tsv, ''::tsvector) || c.tsv
+  from (select media_id, to_tsvector('simple', string_agg(body, ' ')) as tsv from comments group by media_id) c
+ where c.media_id = m.id;
+alter table detections enable trigger user;
+alter table ocr enable trigger user;
+alter table transcripts enable trigger user;
+alter table comments enable trigger user;
 """
 
 
@@ -189,16 +211,23 @@ def prepare(rows: int, reuse: bool) -> str:
                      "lats": "array[" + ",".join(str(c[0]) for c in CITIES) + "]::float8[]",
                      "lons": "array[" + ",".join(str(c[1]) for c in CITIES) + "]::float8[]"}.items():
             sql = sql.replace(f"%({k})s", v)
-        for stmt in [s.strip() for s in sql.split(";\n") if s.strip() and not s.strip().startswith("--") or
-                     ("insert" in s or "update" in s)]:
+        chunks = ["\n".join(line for line in c.splitlines() if not line.lstrip().startswith("--")).strip()
+                  for c in sql.split(";\n")]
+        for stmt in [c for c in chunks if c]:
             t = time.perf_counter()
             cur.execute(stmt, params if "%(" in stmt else None)
-            first = next(line for line in stmt.splitlines() if line.strip() and not line.startswith("--"))
+            first = stmt.splitlines()[0]
             print(f"  {time.perf_counter() - t:6.1f}s  {first[:70]}")
         t = time.perf_counter()
         for name, definition in indexes:
             cur.execute(definition)
         print(f"  {time.perf_counter() - t:6.1f}s  rebuilt {len(indexes)} indexes")
+        cur.execute("""select count(*) filter (where label_tags <> pva_media_label_tags(id)
+                                                   or text_tsv is distinct from pva_media_text_tsv(id))
+                         from (select * from media order by id limit 2000) s""")
+        bad = cur.fetchone()[0]
+        if bad:
+            raise SystemExit(f"bulk-filled label_tags/text_tsv differ from the trigger functions on {bad} rows")
         cur.execute("vacuum analyze")
     conn.close()
     print(f"generated {rows} media in {time.perf_counter() - t0:.0f}s")

@@ -170,7 +170,7 @@ def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> Re
     after = s.requeue_after_seconds if requeue_after_seconds is None else requeue_after_seconds
     rep = ReconcileReport()
     with db.transaction() as cur:
-        rep.expired = len(q.expire_leases(cur))
+        rep.expired = len(q.expire_leases(cur, s.max_attempts))
         due = q.due_for_publish(cur, after, limit)
     rep.published = publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in due])
     if rep.expired or rep.published:

@@ -59,11 +59,13 @@ def finish(cur, media_id, kind: str, worker: str, model: str, model_version: str
 
 
 def fail(cur, media_id, kind: str, worker: str, error: str, max_attempts: int) -> str | None:
-    """Record an error: back to queued while attempts remain, else failed.  Returns the new status."""
+    """Record an error: back to queued while attempts remain, else failed.  Returns the new status.
+    A retry counts as published now, so reconcile republishes it only after requeue_after_seconds: a back-off
+    that lets a service outage pass instead of burning every attempt within a few cron ticks."""
     cur.execute(
         """update analysis
               set status = case when attempts >= %s then 'failed' else 'queued' end,
-                  error = %s, lease_until = null, published_at = null, finished_at =
+                  error = %s, lease_until = null, published_at = now(), finished_at =
                       case when attempts >= %s then now() else null end, updated_at = now()
             where media_id = %s and kind = %s and status = 'running' and worker = %s
             returning status""", (max_attempts, error[:4000], max_attempts, media_id, kind, worker))
@@ -97,14 +99,18 @@ def due_for_publish(cur, requeue_after_seconds: int, limit: int = 1000) -> list[
     return list(cur.fetchall())
 
 
-def expire_leases(cur) -> list[dict]:
-    """Running jobs whose worker died (lease expired) go back to queued (attempts are kept)."""
+def expire_leases(cur, max_attempts: int | None = None) -> list[dict]:
+    """Running jobs whose worker died (lease expired) go back to queued (attempts are kept) — or, once
+    `max_attempts` workers have died on the job (a poison input that kills its worker), to failed."""
     cur.execute(
-        """update analysis set status = 'queued', published_at = null, lease_until = null,
+        """update analysis
+              set status = case when attempts >= %(max)s then 'failed' else 'queued' end,
+                  finished_at = case when attempts >= %(max)s then now() else null end,
+                  published_at = null, lease_until = null,
                   error = coalesce(error, '') || case when error is null then '' else '; ' end
                           || 'worker ' || coalesce(worker, '?') || ' lost its lease', updated_at = now()
             where status = 'running' and lease_until < now()
-            returning media_id, kind, attempts""")
+            returning media_id, kind, attempts, status""", {"max": max_attempts or 2**31 - 1})
     return list(cur.fetchall())
 
 

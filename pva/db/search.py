@@ -209,10 +209,10 @@ def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc
 
 # --- sparse results.  Reading in date order and filtering is fast when matches are dense, and reads the whole
 # library when they are rare; the planner's guess of which case it is can be far off (text prefixes, map boxes,
-# correlated filters).  So a query with such filters first gets FAST_MS in date order; if that is not enough, the
-# matches are found through the filter indexes (bitmap scans only) up to SPARSE_CAP and sorted here.
+# correlated filters).  So a query with such filters first gets FAST_MS in date order; if that is not enough,
+# the matches are collected through the filter indexes (bitmap scans only, no date-order walk) and the page is
+# the top of their sort: work proportional to the number of matches, not to the library.
 FAST_MS = 30
-SPARSE_CAP = 5000
 
 
 def _may_be_sparse(f: Filters) -> bool:
@@ -234,22 +234,12 @@ def _ordered_or_sparse(cur, sql: str, p: dict, w: list[str], key: str, order: st
         except psycopg2.errors.QueryCanceled:
             cur.execute("rollback to savepoint fast")  # also undoes the timeout
     cur.execute("set local enable_seqscan = off")
-    cur.execute("set local enable_indexscan = off")  # bitmap scans of the filter indexes, no date-order walk
-    cur.execute(f"select m.id, {key} as sort_value from media m where {' and '.join(w)} limit {SPARSE_CAP}", p)
-    found = cur.fetchall()
+    cur.execute("set local enable_indexscan = off")
+    cur.execute(sql, p)
+    rows = cur.fetchall()
     cur.execute("set local enable_seqscan = on")
     cur.execute("set local enable_indexscan = on")
-    if len(found) >= SPARSE_CAP:  # dense after all (a busy server timed out): the ordered query, unhurried
-        cur.execute(sql, p)
-        return cur.fetchall()
-    found.sort(key=lambda r: (r["sort_value"], r["id"]), reverse=(order == "desc"))
-    ids = [r["id"] for r in found[:limit + 1]]
-    if not ids:
-        return []
-    cur.execute(f"select {LIST_COLUMNS}, {key} as sort_value from media m where m.id = any(%(ids)s::uuid[])",
-                {"ids": ids})
-    pos = {mid: i for i, mid in enumerate(ids)}
-    return sorted(cur.fetchall(), key=lambda r: pos[r["id"]])
+    return rows
 
 
 FACET_LIMIT = 50

@@ -26,6 +26,7 @@ COLLECTIONS = {
     ("POST", "/api/v1/trash/empty"),     # test_empty_trash_and_job_retries_touch_only_own_rows
     ("POST", "/api/v1/jobs/retry"),      # same, and BODY_REFS below
     ("POST", "/api/v1/jobs/reanalyse"),  # same, and BODY_REFS below
+    ("POST", "/api/v1/faces/similar"),   # test_gateway_people: test_photo_search_finds_only_the_callers_faces
 }
 EXEMPT = {
     ("GET", "/healthz"): "no user data",

@@ -100,7 +100,7 @@ def main() -> int:
         p = src / f"IMG_{i:04d}.jpg"
         make_12mp_jpeg(p, i)
         photos.append(p)
-    videos = [mf.make_video(src / f"VID_{i}.mp4", duration=4.0, size=(1280, 720), fps=25, audio=True)
+    videos = [mf.make_video(src / f"VID_{i}.mp4", duration=4.0 + i, size=(1280, 720), fps=25, audio=True)
               for i in range(args.videos)]
     total_mb = sum(p.stat().st_size for p in photos) / 1e6
     print(f"  {total_mb / max(1, len(photos)):.1f} MB per photo on average")

@@ -103,13 +103,16 @@ class Task:
     kind: str = ""
     media_kinds: tuple[str, ...] = ("photo", "video")
 
+    #: the model wrapper this task runs (set by the subclass); its name and version tag the stored results
+    model: Any = None
+
     @property
     def model_name(self) -> str:
-        raise NotImplementedError
+        return self.model.name
 
     @property
     def model_version(self) -> str:
-        return ""
+        return getattr(self.model, "version", "") or ""
 
     def analyze(self, inputs: Inputs, job: "jobs.Job | None") -> Any:
         raise NotImplementedError

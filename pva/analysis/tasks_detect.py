@@ -47,14 +47,7 @@ class DetectTask(Task):
     def __init__(self, detector: Detector | None = None):
         _register_heif()
         self.detector = detector or Detector()
-
-    @property
-    def model_name(self) -> str:
-        return self.detector.name
-
-    @property
-    def model_version(self) -> str:
-        return self.detector.version
+        self.model = self.detector
 
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> DetectResults:

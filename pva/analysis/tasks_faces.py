@@ -48,14 +48,7 @@ class FacesTask(Task):
 
     def __init__(self, engine: FaceEngine | None = None):
         self.engine = engine or FaceEngine()
-
-    @property
-    def model_name(self) -> str:
-        return self.engine.name
-
-    @property
-    def model_version(self) -> str:
-        return self.engine.version
+        self.model = self.engine
 
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> FacesResults:

@@ -25,14 +25,7 @@ class OcrTask(Task):
         except ImportError:
             pass
         self.engine = engine or OcrEngine()
-
-    @property
-    def model_name(self) -> str:
-        return self.engine.name
-
-    @property
-    def model_version(self) -> str:
-        return self.engine.version
+        self.model = self.engine
 
     def analyze(self, inputs: Inputs, job) -> OcrResult:
         if inputs.kind not in self.media_kinds:

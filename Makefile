@@ -30,7 +30,10 @@ status:
 run: install
 	@bash scripts/run.sh
 
-test: install
+lint: install
+	@$(VENV)/bin/ruff check pva gateway functions tests bench
+
+test: install lint
 	@$(PVA) up
 	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 

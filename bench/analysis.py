@@ -56,7 +56,6 @@ class BenchEnv:
         from psycopg2.extensions import make_dsn
 
         from pva import stack
-        from pva.config import get_settings
         from pva.db.migrate import migrate
 
         self._old = {k: os.environ.get(k) for k in ("PVA_DATABASE_URL", "PVA_AMQP_URL", "PVA_BUCKET_ORIGINALS",

@@ -305,7 +305,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the bench database and buckets")
     args = ap.parse_args()
     efs = [int(x) for x in args.ef.split(",") if x.strip()]
-    with isolated_env("faces", keep=args.keep) as env:
+    with isolated_env("faces", keep=args.keep):
         owner = make_user("bench-faces")["id"]
         t0 = time.perf_counter()
         emb, person, centers = generate(args.n, intrinsic_dim=args.intrinsic_dim)

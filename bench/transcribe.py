@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             tr = make()
             load = time.perf_counter() - t0
-            secs, result = best_of(args.rounds, lambda: tr.transcribe(video))
+            secs, result = best_of(args.rounds, lambda tr=tr: tr.transcribe(video))
             speed = duration / secs
             if label == "faster-whisper default":
                 default_speed = speed

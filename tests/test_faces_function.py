@@ -472,7 +472,7 @@ def test_function_runs_a_published_job_in_the_local_runtime(services, photos, ma
     (fdir / "handler.py").write_text((REPO / "functions" / "faces" / "handler.py").read_text())
 
     mid = add_media(make_user()["id"], photos["orig"])
-    with Processor([load_function(fdir)], log_dir=tmp_path / "logs") as p:
+    with Processor([load_function(fdir)], log_dir=tmp_path / "logs"):
         assert jobs.publish_jobs([(mid, "faces")]) == 1
         deadline = time.monotonic() + 60
         while job_row(mid)["status"] not in ("done", "failed") and time.monotonic() < deadline:

@@ -17,7 +17,7 @@ import pika
 import pytest
 
 import media_fixtures as mf
-from conftest import REPO, shared_path
+from conftest import shared_path
 
 pytestmark = pytest.mark.usefixtures("services")
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 from conftest import REPO
+from function_helpers import post, runtime_copy
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -155,32 +152,6 @@ def test_bad_or_non_photo_input_fails_the_job_with_its_reason(task, make_user):
 
 
 # ------------------------------------------------------------------ through the local runtime
-def runtime_copy(src: Path, dst_root: Path, *, workers: int = 1) -> Path:
-    """A copy of a function directory for an isolated run: its own queue, an ephemeral HTTP port."""
-    spec = yaml.safe_load((src / "function.yaml").read_text())
-    for t in spec["spec"]["triggers"].values():
-        t["numWorkers"] = workers
-        if t["kind"] == "http":
-            t["attributes"].pop("port", None)
-        if t["kind"] == "rabbit-mq":
-            t["attributes"]["queueName"] += f"-{uuid.uuid4().hex[:8]}"
-    dst = dst_root / src.name
-    dst.mkdir(parents=True)
-    (dst / "function.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    (dst / "handler.py").write_text((src / "handler.py").read_text())
-    return dst
-
-
-def post(port: int, body: bytes, content_type: str) -> tuple[int, dict]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body, method="POST",
-                                 headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 @pytest.fixture(scope="module")
 def ocr_runtime(services, tmp_path_factory):
     from pva.runtime import Processor, load_function

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import os
 import secrets
 import socket
 import threading

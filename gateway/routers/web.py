@@ -13,7 +13,6 @@ from __future__ import annotations
 import mimetypes
 import urllib.parse
 from datetime import datetime
-from pathlib import Path
 from uuid import UUID
 
 import jinja2

@@ -77,7 +77,7 @@ def requeue(cur, media_id=None, kind: str | None = None, owner_id=None, statuses
             reset_attempts: bool = True) -> list[dict]:
     """Put jobs back to queued (retry / re-analyse).  Returns the (media_id, kind, attempts) rows changed."""
     cur.execute(
-        f"""update analysis a set status = 'queued', error = null, published_at = null, lease_until = null,
+        """update analysis a set status = 'queued', error = null, published_at = null, lease_until = null,
                    attempts = case when %s then 0 else attempts end, queued_at = now(), updated_at = now()
               from media m
              where m.id = a.media_id and a.status = any(%s)

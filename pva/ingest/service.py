@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 import tempfile
 import time
 import uuid

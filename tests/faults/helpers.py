@@ -128,8 +128,8 @@ def check_library(owner: dict, expected: dict[str, str] | None = None) -> dict:
     if expected is not None:
         lost = [rel for rel, sha in expected.items() if sha not in stored_sha]
         problems += [f"lost: {rel}" for rel in lost[:20]]
-    return {"rows": len(rows), "objects": len(keys), "orphans": len(orphans) + len(orphan_thumbs), "missing_objects": len(missing),
-            "lost": len(lost), "problems": problems}
+    return {"rows": len(rows), "objects": len(keys), "orphans": len(orphans) + len(orphan_thumbs),
+            "missing_objects": len(missing), "lost": len(lost), "problems": problems}
 
 
 def check_analyses_once(owner_id) -> dict:

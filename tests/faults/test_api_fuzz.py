@@ -10,7 +10,7 @@ import pytest
 
 from faults.conftest import gateway_server
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 
 EXAMPLES = int(os.environ.get("PVA_FAULTS_FUZZ_EXAMPLES", "25"))
 

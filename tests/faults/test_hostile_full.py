@@ -19,7 +19,7 @@ import hostile_corpus as hc
 from faults.conftest import gateway_server, serve_functions
 from faults.helpers import check_library
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 
 
 def _corpus(salt: str) -> list[hc.Case]:

@@ -15,7 +15,7 @@ import pytest
 from faults.conftest import gateway_server
 from faults.helpers import check_library, make_photos, run_load
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(2400)]
 
 FILES = int(os.environ.get("PVA_FAULTS_SEARCH_FILES", "1000"))
 CLIENTS = int(os.environ.get("PVA_FAULTS_SEARCH_CLIENTS", "20"))

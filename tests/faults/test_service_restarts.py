@@ -16,7 +16,7 @@ from faults.conftest import require_shared, serve_functions
 from faults.helpers import (check_analyses_once, check_library, load_until_done, make_photos, run_load,
                             wait_analysed)
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(2400)]
 
 PHOTOS = int(os.environ.get("PVA_FAULTS_RESTART_PHOTOS", "150"))
 BAD = ("zero-byte", "truncated-jpeg", "html-as-png", "png-deflate-bomb", "fake-mp4")

@@ -18,7 +18,7 @@ import pytest
 from faults.conftest import require_shared, serve_functions
 from faults.helpers import check_analyses_once, check_library, make_photos, run_load, wait_analysed
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(3600)]
 
 PHOTOS = int(os.environ.get("PVA_FAULTS_PHOTOS", "1000"))
 TARGETS = ("pva-detect", "pva-faces", "pva-ocr")

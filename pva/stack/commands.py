@@ -63,7 +63,7 @@ def _print_status(only=None) -> int:
         from ..analysis.inventory import models_status
 
         for m in models_status():
-            print(f"{m['analysis']:10}{'ok  ' if m['ok'] else 'MISSING'} {m['detail']}")
+            print(f"{m['analysis']:10} {'ok  ' if m['ok'] else 'MISSING'} {m['detail']}")
     return 0 if all(r["answers"] for r in rows) else 1
 
 

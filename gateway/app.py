@@ -68,6 +68,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(503, "the database is not reachable right now; retry shortly",
                               headers={"Retry-After": "2"})
 
+    @app.exception_handler(psycopg2.DataError)
+    async def _bad_value(request: Request, exc: Exception):
+        # a value from the request the database cannot hold (an integer beyond bigint, ...)
+        detail = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0][:200]
+        log.warning("value rejected by the database", extra={"path": request.url.path, "error": detail})
+        return error_response(422, f"a value in the request cannot be used: {detail}")
+
+    @app.exception_handler(ValueError)
+    async def _value(request: Request, exc: ValueError):
+        # psycopg2 refuses NUL in text and cannot encode unpaired UTF-16 surrogates (both valid JSON escapes)
+        if isinstance(exc, UnicodeEncodeError) or "NUL (0x00)" in str(exc):
+            return error_response(422, "text in the request contains characters that cannot be stored (NUL or an "
+                                       "unpaired surrogate); remove them and send it again")
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})

@@ -2,7 +2,7 @@
 
 1. Generates N clustered 128-d embeddings shaped like dlib's (people ~0.9 apart, faces of one person ~0.45 apart
    pairwise, cluster sizes from a long-tailed distribution), loads them for ONE owner with binary COPY (people with
-   their centroids, media rows, faces), then builds the HNSW index (m=16, ef_construction=64 as in the schema, or
+   their centroids, media rows, faces), then builds the HNSW index (m=24, ef_construction=128 as in the schema, or
    --m / --ef-construction) with
    a high maintenance_work_mem and parallel workers, and reports the load and build times.
 2. For each hnsw.ef_search value, runs Q similar-face queries through `pva.faces_service.similar_faces(owner,
@@ -300,8 +300,8 @@ def main() -> int:
     ap.add_argument("--intrinsic-dim", type=int, default=0,
                     help="0: isotropic noise around each person (worst case); D: variation in D shared directions, "
                          "like real face embeddings")
-    ap.add_argument("--m", type=int, default=16, help="HNSW m (the schema's index: 16)")
-    ap.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (the schema's: 64)")
+    ap.add_argument("--m", type=int, default=24, help="HNSW m (the schema's index: 24)")
+    ap.add_argument("--ef-construction", type=int, default=128, help="HNSW ef_construction (the schema's: 128)")
     ap.add_argument("--keep", action="store_true", help="keep the bench database and buckets")
     args = ap.parse_args()
     efs = [int(x) for x in args.ef.split(",") if x.strip()]

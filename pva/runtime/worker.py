@@ -405,6 +405,23 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _linger(self, limit: int = 64 * 1024 * 1024, seconds: float = 2.0) -> None:
+        """Lingering close after refusing a body we did not read: closing a socket with unread input makes
+        the kernel send RST, which can destroy the 413 before the client reads it (it is still sending).
+        Half-close our side, then discard what the client keeps sending, bounded in bytes and time."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(seconds)
+            deadline, seen = time.monotonic() + seconds, 0
+            while seen < limit and time.monotonic() < deadline:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                seen += len(chunk)
+        except OSError:
+            pass
+
     def _handle(self) -> None:
         self.close_connection = True
         try:
@@ -415,6 +432,7 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
         if body is None:
             self._send(413, f"request body larger than maxRequestBodySize ({self.max_body} bytes)".encode(),
                        "text/plain")
+            self._linger()
             return
         parts = urlsplit(self.path)
         headers = dict(self.headers.items())

@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
@@ -96,9 +97,11 @@ class LoginRateLimiter:
 
     In-process state: with several gateway processes each enforces the limit on its own share of requests."""
 
-    def __init__(self, limit: int | None = None, window: float = RATE_WINDOW_SECONDS):
+    def __init__(self, limit: int | None = None, window: float = RATE_WINDOW_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
         self._limit = limit
         self.window = window
+        self._clock = clock  # a fake clock lets tests move time without sleeping
         self._fails: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
@@ -115,7 +118,7 @@ class LoginRateLimiter:
 
     def check(self, username: str, client: str) -> None:
         """Raise RateLimited when either key has used up its failures."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             for k in self._keys(username, client):
                 q = self._fails.get(k)
@@ -126,7 +129,7 @@ class LoginRateLimiter:
                     raise RateLimited(max(1, int(q[0] + self.window - now) + 1))
 
     def failed(self, username: str, client: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             for k in self._keys(username, client):
                 q = self._fails[k]

@@ -1,0 +1,110 @@
+"""SQL for the library counters (media_counts + media_count_deltas, kept by triggers; see 004_library_counts.sql).
+
+Exact counts and bytes of one owner's live (not trashed) media per value of: kind, format, camera (make, model),
+gps ('with' / 'without'), tag (label_tags: 'dog:5' = a dog detected with confidence >= 0.5), person and album (ids), for
+all time, per year and per month of the date taken (UTC, falling back to the date added).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from uuid import UUID
+
+from . import query, query_one, transaction
+
+DIMS = ("kind", "format", "camera", "gps", "tag", "person", "album")
+
+
+def is_month_start(t: datetime | None) -> bool:
+    if t is None:
+        return True
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return t.day == 1 and (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0)
+
+
+def _month(t: datetime) -> date:
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return date(t.year, t.month, 1)
+
+
+def period_clause(date_from: datetime | None, date_to: datetime | None, p: dict) -> str:
+    """SQL selecting the counter rows that add up to [date_from, date_to): all-time rows when unbounded, else
+    whole years plus the months at either end.  Both bounds must be month starts in UTC (is_month_start)."""
+    if date_from is None and date_to is None:
+        return "grain = 'a'"
+    f = _month(date_from) if date_from else None
+    t = _month(date_to) if date_to else None
+    fy = None if f is None else (f if f.month == 1 else date(f.year + 1, 1, 1))  # first whole year
+    ty = None if t is None else date(t.year, 1, 1)                              # end of the whole years
+    if fy is not None and ty is not None and fy >= ty:  # no whole year inside: months only
+        p.update(c_m0=f, c_m1=t, c_m2=t, c_m3=t)
+        p.update(c_y0=date(1, 1, 1), c_y1=date(1, 1, 1))
+    else:
+        p.update(c_y0=fy or "-infinity", c_y1=ty or "infinity",
+                 c_m0=f or "-infinity", c_m1=fy or "-infinity", c_m2=ty or "infinity", c_m3=t or "infinity")
+    return """((grain = 'y' and period >= %(c_y0)s::date and period < %(c_y1)s::date)
+               or (grain = 'm' and ((period >= %(c_m0)s::date and period < %(c_m1)s::date)
+                                 or (period >= %(c_m2)s::date and period < %(c_m3)s::date))))"""
+
+
+def totals(owner_id: UUID, dims: tuple[str, ...] | list[str] = DIMS, date_from: datetime | None = None,
+           date_to: datetime | None = None, cur=None) -> list[dict]:
+    """[{dim, v1, v2, n, bytes}] of the owner's live media in the date range (month-aligned bounds)."""
+    p: dict = {"o": owner_id, "dims": list(dims)}
+    periods = period_clause(date_from, date_to, p)
+    sql = f"""select dim, v1, v2, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
+                select dim, v1, v2, n, bytes from media_counts
+                 where owner_id = %(o)s and dim = any(%(dims)s) and {periods}
+                union all
+                select dim, v1, v2, n, bytes from media_count_deltas
+                 where owner_id = %(o)s and dim = any(%(dims)s) and {periods}) s
+              group by dim, v1, v2 having sum(n) > 0"""
+    if cur is not None:
+        cur.execute(sql, p)
+        return cur.fetchall()
+    return query(sql, p)
+
+
+def per_period(owner_id: UUID, grain: str = "m", dim: str = "kind", cur=None) -> list[dict]:
+    """[{period, v1, n, bytes}] per month ('m') or year ('y'), oldest first."""
+    p = {"o": owner_id, "g": grain, "dim": dim}
+    sql = """select period, v1, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
+               select period, v1, n, bytes from media_counts where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s
+               union all
+               select period, v1, n, bytes from media_count_deltas
+                where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s) s
+             group by period, v1 having sum(n) > 0 order by period, v1"""
+    if cur is not None:
+        cur.execute(sql, p)
+        return cur.fetchall()
+    return query(sql, p)
+
+
+def value_count(owner_id: UUID, dim: str, v1: str, v2: str | None = None, cur=None) -> int:
+    """All-time count of one value (e.g. ('tag', 'dog:5'), ('camera', 'Canon', 'EOS R')); 0 when none."""
+    p = {"o": owner_id, "dim": dim, "v1": v1, "v2": v2}
+    cond = "owner_id = %(o)s and grain = 'a' and dim = %(dim)s and v1 = %(v1)s" + (
+        " and v2 = %(v2)s" if v2 is not None else "")
+    sql = f"""select coalesce(sum(n), 0)::bigint as n from (
+                select n from media_counts where {cond} union all select n from media_count_deltas where {cond}) s"""
+    if cur is not None:
+        cur.execute(sql, p)
+        return cur.fetchone()["n"]
+    return query_one(sql, p)["n"]
+
+
+def fold() -> int:
+    """Move the deltas into the counters (the reconcile cron does this); returns the counter rows touched."""
+    return query_one("select pva_fold_media_counts() as n")["n"]
+
+
+def rebuild(owner_id: UUID | None = None) -> int:
+    """Recount from the media rows (one owner, or everyone).  Media writes wait while it runs."""
+    with transaction() as cur:
+        cur.execute("select pva_rebuild_media_counts(%s) as n", (owner_id,))
+        return cur.fetchone()["n"]
+
+
+def pending_deltas() -> int:
+    return query_one("select count(*) as n from media_count_deltas")["n"]

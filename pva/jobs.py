@@ -160,9 +160,10 @@ def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -
 class ReconcileReport:
     expired: int = 0
     published: int = 0
+    counters_folded: int = 0
 
     def as_dict(self) -> dict:
-        return {"expired": self.expired, "published": self.published}
+        return {"expired": self.expired, "published": self.published, "counters_folded": self.counters_folded}
 
 
 def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> ReconcileReport:
@@ -173,6 +174,9 @@ def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> Re
         rep.expired = len(q.expire_leases(cur, s.max_attempts))
         due = q.due_for_publish(cur, after, limit)
     rep.published = publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in due])
+    from .db import counts
+
+    rep.counters_folded = counts.fold()  # the library counters' deltas (004_library_counts.sql)
     if rep.expired or rep.published:
         log.info("reconciled analysis jobs", extra=rep.as_dict())
     return rep

@@ -1,4 +1,4 @@
-"""`pva db migrate` and `pva db status`."""
+"""`pva db migrate`, `pva db status` and `pva db recount`."""
 from __future__ import annotations
 
 
@@ -9,6 +9,9 @@ def register(sub) -> None:
     m.set_defaults(func=_migrate)
     s = dsub.add_parser("status", help="list migrations and whether they are applied")
     s.set_defaults(func=_status)
+    r = dsub.add_parser("recount", help="recount the library counters (stats, facets) from the media rows")
+    r.add_argument("--user", default=None, help="only this user's library (user name); default everyone's")
+    r.set_defaults(func=_recount)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -25,4 +28,24 @@ def _status(args) -> int:
 
     for m, done in status():
         print(f"{m.version:03d} {m.name:30} {'applied' if done else 'pending'}")
+    return 0
+
+
+def _recount(args) -> int:
+    import time
+
+    from . import counts, query_one
+
+    owner = None
+    if args.user:
+        row = query_one("select id from users where username = %s", (args.user,))
+        if row is None:
+            print(f"pva db recount: no user named {args.user!r} (see `pva users list`)")
+            return 1
+        owner = row["id"]
+    print(f"recounting {'the library of ' + args.user if args.user else 'every library'}; "
+          "media writes wait until it finishes ...", flush=True)
+    t = time.perf_counter()
+    n = counts.rebuild(owner)
+    print(f"wrote {n} counter rows in {time.perf_counter() - t:.1f}s")
     return 0

@@ -5,43 +5,51 @@ from uuid import UUID
 
 from . import transaction
 
-_BASE = "from media m where m.owner_id = %(o)s and m.trashed_at is null"
 
 
 def library(owner_id: UUID, top: int = 50) -> dict:
-    p = {"o": owner_id, "top": top}
+    """Totals, timeline and breakdowns of one owner's live media, from the library counters (counts.py), plus
+    the trash (counted: it is small and has its own index)."""
+    from . import counts
+
     out: dict = {}
     with transaction() as cur:
-        cur.execute(f"""select count(*) as media, coalesce(sum(size), 0)::bigint as bytes,
-                               count(*) filter (where coalesce(m.gps_override_lat, m.gps_lat) is not null) as with_gps,
-                               count(*) filter (where coalesce(m.gps_override_lat, m.gps_lat) is null) as without_gps,
-                               count(*) filter (where m.kind = 'photo') as photos,
-                               count(*) filter (where m.kind = 'video') as videos {_BASE}""", p)
-        out["totals"] = cur.fetchone()
+        rows = counts.totals(owner_id, ["kind", "format", "camera", "gps", "tag"], cur=cur)
+        by: dict[str, list[dict]] = {}
+        for r in rows:
+            by.setdefault(r["dim"], []).append(r)
+        kinds = {r["v1"]: r for r in by.get("kind", [])}
+        gps = {r["v1"]: r["n"] for r in by.get("gps", [])}
+        out["totals"] = {"media": sum(r["n"] for r in kinds.values()),
+                         "bytes": sum(r["bytes"] for r in kinds.values()),
+                         "with_gps": gps.get("with", 0), "without_gps": gps.get("without", 0),
+                         "photos": kinds.get("photo", {}).get("n", 0), "videos": kinds.get("video", {}).get("n", 0)}
         cur.execute("""select count(*) as media, coalesce(sum(size), 0)::bigint as bytes from media m
-                        where m.owner_id = %(o)s and m.trashed_at is not null""", p)
+                        where m.owner_id = %(o)s and m.trashed_at is not null""", {"o": owner_id})
         out["trash"] = cur.fetchone()
-        cur.execute(f"""select to_char(date_trunc('month', coalesce(m.taken_at, m.created_at)), 'YYYY-MM') as month,
-                               count(*) as n {_BASE} group by 1 order by 1""", p)
-        out["timeline"] = cur.fetchall()
-        cur.execute(f"""select m.camera_make as make, m.camera_model as model, count(*) as n {_BASE}
-                         group by 1, 2 order by n desc limit %(top)s""", p)
-        out["cameras"] = cur.fetchall()
-        cur.execute(f"select m.format as value, count(*) as n, sum(size)::bigint as bytes {_BASE} group by 1 order by n desc", p)
-        out["formats"] = cur.fetchall()
-        cur.execute(f"select m.kind as value, count(*) as n, sum(size)::bigint as bytes {_BASE} group by 1 order by n desc", p)
-        out["kinds"] = cur.fetchall()
-        cur.execute("""select d.label as value, count(distinct d.media_id) as n from detections d
-                         join media m on m.id = d.media_id
-                        where m.owner_id = %(o)s and m.trashed_at is null
-                        group by 1 order by n desc limit %(top)s""", p)
-        out["labels"] = cur.fetchall()
+        out["timeline"] = _months(counts.per_period(owner_id, "m", "kind", cur=cur))
+        desc = lambda r: (-r["n"], str(r.get("value") or r.get("make") or ""))  # noqa: E731
+        out["cameras"] = sorted(({"make": r["v1"], "model": r["v2"], "n": r["n"]} for r in by.get("camera", [])),
+                                key=desc)[:top]
+        out["formats"] = sorted(({"value": r["v1"], "n": r["n"], "bytes": r["bytes"]} for r in by.get("format", [])),
+                                key=desc)
+        out["kinds"] = sorted(({"value": r["v1"], "n": r["n"], "bytes": r["bytes"]} for r in kinds.values()), key=desc)
+        # a label at any confidence is its ':0' tag
+        out["labels"] = sorted(({"value": r["v1"][:-2], "n": r["n"]} for r in by.get("tag", [])
+                                if r["v1"].endswith(":0")), key=desc)[:top]
     return out
 
 
+def _months(rows: list[dict]) -> list[dict]:
+    months: dict[str, int] = {}
+    for r in rows:  # one row per (month, kind)
+        key = r["period"].strftime("%Y-%m")
+        months[key] = months.get(key, 0) + r["n"]
+    return [{"month": k, "n": n} for k, n in sorted(months.items())]
+
+
 def timeline(owner_id: UUID) -> list[dict]:
-    """Media per month by date taken (falls back to date added)."""
-    with transaction() as cur:
-        cur.execute(f"""select to_char(date_trunc('month', coalesce(m.taken_at, m.created_at)), 'YYYY-MM') as month,
-                               count(*) as n {_BASE} group by 1 order by 1""", {"o": owner_id})
-        return cur.fetchall()
+    """Media per month by date taken (falls back to date added; UTC)."""
+    from . import counts
+
+    return _months(counts.per_period(owner_id, "m", "kind"))

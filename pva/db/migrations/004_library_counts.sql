@@ -101,6 +101,10 @@ alter table media add column if not exists geo_cell int generated always as (
 create index if not exists media_live_geo on media (owner_id, geo_cell, (coalesce(taken_at, created_at)) desc, id desc)
     where trashed_at is null and geo_cell is not null;
 
+-- make and model go together (a model has one make): without this the planner multiplies their frequencies and
+-- takes a common camera for a rare one
+create statistics if not exists media_camera_stats (dependencies, mcv) on camera_make, camera_model from media;
+
 -- 3. counters
 create table if not exists media_counts (
     owner_id uuid not null references users(id) on delete cascade,
@@ -111,7 +115,7 @@ create table if not exists media_counts (
     v2       text,                                               -- camera model
     n        bigint not null,
     bytes    bigint not null,
-    unique nulls not distinct (owner_id, grain, period, dim, v1, v2)
+    unique nulls not distinct (owner_id, dim, grain, period, v1, v2)  -- one value, or one dimension per period
 );
 
 create table if not exists media_count_deltas (
@@ -199,9 +203,9 @@ begin
     perform pg_advisory_xact_lock(7412553004);
     with d as (delete from media_count_deltas returning *),
          s as (select owner_id, grain, period, dim, v1, v2, sum(n) as n, sum(bytes) as bytes from d
-                group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6),
+                group by 1, 2, 3, 4, 5, 6 order by 1, 4, 2, 3, 5, 6),
          up as (insert into media_counts as c select * from s
-                on conflict (owner_id, grain, period, dim, v1, v2)
+                on conflict (owner_id, dim, grain, period, v1, v2)
                 do update set n = c.n + excluded.n, bytes = c.bytes + excluded.bytes returning 1)
     select count(*) into touched from up;
     return touched;

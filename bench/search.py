@@ -53,12 +53,15 @@ def sql_list(items) -> str:
 
 GENERATE = """
 set synchronous_commit = off;
--- the triggers of 002 keep media.label_tags / text_tsv per statement; for a bulk load they are off and the
--- columns are filled in bulk at the end (same result as pva_media_label_tags / pva_media_text_tsv)
+-- the triggers of 002/004 keep media.label_tags / text_tsv / person_ids and the library counters per statement;
+-- for a bulk load they are off and all of it is filled in bulk at the end (same result as the trigger functions)
 alter table detections disable trigger user;
 alter table ocr disable trigger user;
 alter table transcripts disable trigger user;
 alter table comments disable trigger user;
+alter table faces disable trigger user;
+alter table album_media disable trigger user;
+alter table media disable trigger user;
 -- media: one big library (alice) and a smaller one (bob) so the owner filter is real
 insert into media(id, owner_id, sha512, kind, format, mime, size, width, height, duration, taken_at, created_at,
                   camera_make, camera_model, gps_lat, gps_lon, storage_key, original_path, filename, thumb_key,
@@ -141,7 +144,18 @@ update media m set text_tsv = coalesce(m.text_tsv, ''::tsvector) || t.text_tsv f
 update media m set text_tsv = coalesce(m.text_tsv, ''::tsvector) || c.tsv
   from (select media_id, to_tsvector('simple', string_agg(body, ' ')) as tsv from comments group by media_id) c
  where c.media_id = m.id;
+update media m set person_ids = p.ids
+  from (select media_id, array_agg(distinct person_id order by person_id) as ids from faces
+         where person_id is not null group by media_id) p
+ where p.media_id = m.id;
 alter table detections enable trigger user;
+update media m set album_ids = a.ids
+  from (select media_id, array_agg(album_id order by album_id) as ids from album_media group by media_id) a
+ where a.media_id = m.id;
+alter table faces enable trigger user;
+alter table album_media enable trigger user;
+alter table media enable trigger user;
+select pva_rebuild_media_counts(null);
 alter table ocr enable trigger user;
 alter table transcripts enable trigger user;
 alter table comments enable trigger user;
@@ -222,11 +236,13 @@ def prepare(rows: int, reuse: bool) -> str:
             cur.execute(definition)
         print(f"  {time.perf_counter() - t:6.1f}s  rebuilt {len(indexes)} indexes")
         cur.execute("""select count(*) filter (where label_tags <> pva_media_label_tags(id)
-                                                   or text_tsv is distinct from pva_media_text_tsv(id))
+                                                   or text_tsv is distinct from pva_media_text_tsv(id)
+                                                   or person_ids <> pva_media_person_ids(id)
+                                                   or album_ids <> pva_media_album_ids(id))
                          from (select * from media order by id limit 2000) s""")
         bad = cur.fetchone()[0]
         if bad:
-            raise SystemExit(f"bulk-filled label_tags/text_tsv differ from the trigger functions on {bad} rows")
+            raise SystemExit(f"bulk-filled label_tags/text_tsv/person_ids/album_ids differ from the trigger functions on {bad} rows")
         cur.execute("vacuum analyze")
     conn.close()
     print(f"generated {rows} media in {time.perf_counter() - t0:.0f}s")
@@ -357,6 +373,7 @@ def measure(args) -> int:
             explain(alice, f, sort, cursor)
     # the timeline histogram (media per month) and the facet counts
     for name, fn in (("stats: media per month", lambda: stats.timeline(alice)),
+                     ("stats: library page", lambda: stats.library(alice)),
                      ("facets (no filter)", lambda: search.facets(alice, Filters())),
                      ("facets (one year)", lambda: search.facets(alice, Filters(**year(rnd.randint(2004, 2023)))))):
         times = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -60,6 +61,29 @@ def tsquery_text(text: str) -> str | None:
     if not words:
         return None
     return " & ".join(words[:-1] + [f"{words[-1]}:*"])
+
+
+GEO_COLS = 361  # media.geo_cell = (floor(lat) + 90) * 361 + floor(lon) + 180  (004_*.sql)
+
+
+def _cell_row(lat: float) -> int:
+    return min(180, max(0, math.floor(lat) + 90))
+
+
+def _cell_col(lon: float) -> int:
+    return min(360, max(0, math.floor(lon) + 180))
+
+
+def cell_ranges(bbox: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+    """The 1-degree cells of a (south, west, north, east) box as inclusive geo_cell ranges, one per row of cells
+    (two when the box crosses the antimeridian)."""
+    s, west, n, e = bbox
+    cols = [(_cell_col(west), _cell_col(e))] if west <= e else [(_cell_col(west), 360), (0, _cell_col(e))]
+    return [(r * GEO_COLS + c0, r * GEO_COLS + c1) for r in range(_cell_row(s), _cell_row(n) + 1) for c0, c1 in cols]
+
+
+def cells(bbox: tuple[float, float, float, float]) -> list[int]:
+    return [c for lo, hi in cell_ranges(bbox) for c in range(lo, hi + 1)]
 
 
 def _face_embedding(face_id: int, user_id: UUID):
@@ -124,6 +148,12 @@ def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
                 w.append(f"{LON} between %(west)s and %(east)s")
             else:  # box crosses the antimeridian
                 w.append(f"({LON} >= %(west)s or {LON} <= %(east)s)")
+            # the same box as ranges of 1-degree cells (media_live_geo), one range per row of cells
+            ranges = cell_ranges(f.bbox)
+            for i, (lo, hi) in enumerate(ranges):
+                p[f"cell_lo{i}"], p[f"cell_hi{i}"] = lo, hi
+            w.append("m.geo_cell is not null and (" + " or ".join(
+                f"m.geo_cell between %(cell_lo{i})s and %(cell_hi{i})s" for i in range(len(ranges))) + ")")
         if f.no_gps:
             w.append(f"{LAT} is null")
     if skip != "label" and f.labels:
@@ -138,8 +168,8 @@ def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
                 w.append(f"""exists (select 1 from detections d where d.media_id = m.id
                              and d.label = %(label{i})s and d.confidence >= %(minconf)s::real)""")
     if skip != "person" and f.person_id is not None:
-        p["person"] = f.person_id
-        w.append("exists (select 1 from faces f where f.media_id = m.id and f.person_id = %(person)s)")
+        p["person"] = [f.person_id]  # person_ids is kept from faces by triggers (004_*.sql)
+        w.append("m.person_ids @> %(person)s::uuid[]")
     if f.similar_face_id is not None:
         # nearest faces by the HNSW index (a constant query vector), then only the owner's within the threshold
         p.update(face_vec=_face_embedding(f.similar_face_id, user_id), face_thr=f.face_threshold,
@@ -194,8 +224,29 @@ def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc
            f"order by {key} {order}, m.id {order} limit %(limit)s")
     with transaction() as cur:
         _prepare(cur, f)
-        if _may_be_sparse(f):
-            rows = _ordered_or_sparse(cur, sql, p, w, key, order, limit)
+        box_cells = cells(f.bbox) if f.bbox and sort == "taken" and not f.trashed else []
+        est = _estimate(cur, f, p["owner"])
+        if _is_rare(est) or (box_cells and est is not None and est[1] < MERGE_MIN_SHARE):
+            rows = _sparse(cur, sql, p)
+        elif box_cells and len(box_cells) <= MERGE_CELLS:
+            # one date-ordered walk per cell of the box, merged: about `limit` rows read per non-empty cell
+            # Each cell is walked on media_live_geo in date order (offset 0 keeps the planner from choosing another
+            # index for the other filters: it cannot know how full each cell is), the other filters apply on the way.
+            p["cells"] = box_cells
+            inner = ["m.owner_id = %(owner)s", "m.trashed_at is null", "m.geo_cell = c.cell"] + [
+                c for c in w if c.startswith(key) or c.startswith(f"({key}, m.id)")]  # date range, cursor
+            outer = [c for c in w if not c.startswith("m.geo_cell is not null")]
+            merged = (f"select x.* from unnest(%(cells)s::int[]) as c(cell) cross join lateral ("
+                      f"select {LIST_COLUMNS}, m.sort_value from ("
+                      f"select m.*, {key} as sort_value from media m where {' and '.join(inner)} "
+                      f"order by {key} {order}, m.id {order} offset 0) m where {' and '.join(outer)} "
+                      f"order by m.sort_value {order}, m.id {order} limit %(limit)s) x "
+                      f"order by x.sort_value {order}, x.id {order} limit %(limit)s")
+            cur.execute("set local enable_bitmapscan = off")
+            cur.execute("set local enable_sort = off")
+            rows = _ordered_or_sparse(cur, merged, p, sparse_sql=sql)
+        elif _may_be_sparse(f):
+            rows = _ordered_or_sparse(cur, sql, p)
         else:
             cur.execute(sql, p)
             rows = cur.fetchall()
@@ -215,11 +266,69 @@ def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc
 FAST_MS = 30
 
 
+MERGE_CELLS = 200  # map boxes up to this many 1-degree cells are read cell by cell in date order
+RARE_SHARE = 0.01   # a filter matching under 1% of the library (exact counts: media_counts) goes to the sparse path
+RARE_MIN = 2000
+MERGE_MIN_SHARE = 0.05  # a map box with other filters matching less than this is collected, not walked per cell
+
+
 def _may_be_sparse(f: Filters) -> bool:
     return bool(f.text or f.labels or f.bbox or f.person_id or f.album_id)
 
 
-def _ordered_or_sparse(cur, sql: str, p: dict, w: list[str], key: str, order: str, limit: int) -> list[dict]:
+def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
+    """(expected matches, share of the library) of the filters that have exact counts (labels, person, camera,
+    format, kind, without-GPS, album), taking them as independent; None when no such filter is set.  Text and map
+    boxes have no counts and are not in it."""
+    if f.trashed:
+        return None
+    from . import counts
+
+    parts = []
+    if f.labels:
+        bucket = min(9, max(0, int(f.min_confidence * 10 + 1e-9)))
+        parts += [counts.value_count(owner, "tag", f"{label}:{bucket}", cur=cur) for label in f.labels]
+    if f.person_id is not None:
+        parts.append(counts.value_count(owner, "person", str(f.person_id), cur=cur))
+    if f.camera_make and f.camera_model:
+        parts.append(counts.value_count(owner, "camera", f.camera_make, f.camera_model, cur=cur))
+    if f.format:
+        parts.append(counts.value_count(owner, "format", f.format.lower(), cur=cur))
+    if f.kind:
+        parts.append(counts.value_count(owner, "kind", f.kind, cur=cur))
+    if f.no_gps:
+        parts.append(counts.value_count(owner, "gps", "without", cur=cur))
+    if f.album_id is not None:
+        parts.append(counts.value_count(owner, "album", str(f.album_id), cur=cur))
+    if not parts:
+        return None
+    total = sum(r["n"] for r in counts.totals(owner, ["kind"], cur=cur))
+    share = 1.0
+    for n in parts:
+        share *= n / total if total else 0.0
+    return share * total, share
+
+
+def _is_rare(est: tuple[float, float] | None) -> bool:
+    """Few expected matches: collecting them through the filter indexes beats reading in date order, and trying
+    the date order first would only waste FAST_MS."""
+    return est is not None and est[0] < max(RARE_MIN, est[0] / est[1] * RARE_SHARE if est[1] else 0)
+
+
+def _sparse(cur, sql: str, p: dict) -> list[dict]:
+    """Collect the matches through the filter indexes (bitmap scans only, no date-order walk), then sort."""
+    cur.execute("set local enable_bitmapscan = on")
+    cur.execute("set local enable_sort = on")
+    cur.execute("set local enable_seqscan = off")
+    cur.execute("set local enable_indexscan = off")
+    cur.execute(sql, p)
+    rows = cur.fetchall()
+    cur.execute("set local enable_seqscan = on")
+    cur.execute("set local enable_indexscan = on")
+    return rows
+
+
+def _ordered_or_sparse(cur, sql: str, p: dict, sparse_sql: str | None = None) -> list[dict]:
     import psycopg2.errors
 
     if FAST_MS > 0:  # (tests set it to 0 to exercise the sparse path)
@@ -233,13 +342,7 @@ def _ordered_or_sparse(cur, sql: str, p: dict, w: list[str], key: str, order: st
             return rows
         except psycopg2.errors.QueryCanceled:
             cur.execute("rollback to savepoint fast")  # also undoes the timeout
-    cur.execute("set local enable_seqscan = off")
-    cur.execute("set local enable_indexscan = off")
-    cur.execute(sql, p)
-    rows = cur.fetchall()
-    cur.execute("set local enable_seqscan = on")
-    cur.execute("set local enable_indexscan = on")
-    return rows
+    return _sparse(cur, sparse_sql or sql, p)
 
 
 FACET_LIMIT = 50
@@ -272,6 +375,9 @@ def facets(user_id: UUID, f: Filters) -> dict:
         return cur.fetchall()
 
     with transaction() as cur:
+        fast = _counted_facets(cur, user_id, f)
+        if fast is not None:
+            return fast
         _prepare(cur, f)
         rows: list[dict] = []
         shared = [n for n, (_, active) in facet_sets.items() if not active]
@@ -307,19 +413,63 @@ def facets(user_id: UUID, f: Filters) -> dict:
         out["label"] = cur.fetchall()
         p = {}
         w = _where(f, user_id, p, skip="person")
-        cur.execute(f"""select f.person_id as id, pe.name, count(distinct f.media_id) as n from faces f
-                          join people pe on pe.id = f.person_id and not pe.hidden
-                         where f.media_id in (select m.id from media m where {' and '.join(w)})
-                         group by f.person_id, pe.name order by n desc limit {FACET_LIMIT}""", p)
+        cur.execute(f"""select pe.id, pe.name, count(*) as n
+                          from media m cross join unnest(m.person_ids) pid
+                          join people pe on pe.id = pid and not pe.hidden
+                         where {' and '.join(w)}
+                         group by pe.id, pe.name order by n desc limit {FACET_LIMIT}""", p)
         out["person"] = cur.fetchall()
-        p = {}
-        w = _where(f, user_id, p, skip="album")
-        p["viewer"] = user_id
-        cur.execute(f"""select a.id, a.name, count(*) as n from album_media am join albums a on a.id = am.album_id
-                         where a.owner_id = %(viewer)s
-                           and am.media_id in (select m.id from media m where {' and '.join(w)})
-                         group by a.id, a.name order by n desc limit {FACET_LIMIT}""", p)
-        out["album"] = cur.fetchall()
+        out["album"] = _album_facet(cur, user_id, f)
+    return out
+
+
+def _album_facet(cur, user_id: UUID, f: Filters) -> list[dict]:
+    p: dict = {}
+    w = _where(f, user_id, p, skip="album")
+    p["viewer"] = user_id
+    cur.execute(f"""select a.id, a.name, count(*) as n
+                      from media m cross join unnest(m.album_ids) aid
+                      join albums a on a.id = aid and a.owner_id = %(viewer)s
+                     where {' and '.join(w)}
+                     group by a.id, a.name order by n desc limit {FACET_LIMIT}""", p)
+    return cur.fetchall()
+
+
+def _counted_facets(cur, user_id: UUID, f: Filters) -> dict | None:
+    """The facets from the library counters (media_counts) when the only filter is a date range of whole months:
+    the library page's case, which would otherwise count every item.  None when the counters cannot answer."""
+    from . import counts
+
+    bucket = min(9, max(0, int(f.min_confidence * 10 + 1e-9)))
+    if (replace(f, date_from=None, date_to=None, min_confidence=0.0) != Filters()
+            or f.min_confidence > bucket / 10 + 1e-9
+            or not (counts.is_month_start(f.date_from) and counts.is_month_start(f.date_to))):
+        return None
+    rows = counts.totals(user_id, counts.DIMS, f.date_from, f.date_to, cur=cur)
+    top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
+    by: dict[str, list[dict]] = {d: [] for d in counts.DIMS}
+    for r in rows:
+        by[r["dim"]].append(r)
+    out: dict = {
+        "kind": top({"value": r["v1"], "n": r["n"]} for r in by["kind"]),
+        "format": top({"value": r["v1"], "n": r["n"]} for r in by["format"]),
+        "camera": top({"make": r["v1"], "model": r["v2"], "n": r["n"]} for r in by["camera"]),
+        "year": [{"value": r["period"].year, "n": r["n"]} for r in counts.per_period(user_id, "y", "kind", cur=cur)],
+        "gps": {"with": sum(r["n"] for r in by["gps"] if r["v1"] == "with"),
+                "without": sum(r["n"] for r in by["gps"] if r["v1"] == "without")},
+        "label": top({"value": r["v1"][:-2], "n": r["n"]} for r in by["tag"] if r["v1"].endswith(f":{bucket}")),
+    }
+    # per_period gives one row per (year, kind): add the kinds up
+    years: dict[int, int] = {}
+    for r in out["year"]:
+        years[r["value"]] = years.get(r["value"], 0) + r["n"]
+    out["year"] = [{"value": y, "n": n} for y, n in sorted(years.items(), reverse=True)]
+    counted = {r["v1"]: r["n"] for r in by["person"]}
+    cur.execute("select id, name from people where id = any(%s::uuid[]) and not hidden", (list(counted),))
+    out["person"] = top({"id": r["id"], "name": r["name"], "n": counted[str(r["id"])]} for r in cur.fetchall())
+    counted = {r["v1"]: r["n"] for r in by["album"]}
+    cur.execute("select id, name from albums where id = any(%s::uuid[]) and owner_id = %s", (list(counted), user_id))
+    out["album"] = top({"id": r["id"], "name": r["name"], "n": counted[str(r["id"])]} for r in cur.fetchall())
     return out
 
 

@@ -91,6 +91,8 @@ class Settings:
     http_redirect_port: int = field(default=8081, metadata={"env": "PVA_HTTP_REDIRECT_PORT"})  # 8080 is SeaweedFS
     hsts_max_age: int = field(default=31536000, metadata={"env": "PVA_HSTS_MAX_AGE"})
     tls_hosts: str = field(default="", metadata={"env": "PVA_TLS_HOSTS"})  # extra certificate names, comma-separated
+    # --- the embedded Postgres (pgserver); empty: sized from the machine's memory (see pg_memory_settings)
+    pg_shared_buffers: str = field(default="", metadata={"env": "PVA_PG_SHARED_BUFFERS"})  # e.g. 2GB
     # --- limits
     max_upload_bytes: int = field(default=20 * 1024**3, metadata={"env": "PVA_MAX_UPLOAD_BYTES"})
     max_image_pixels: int = field(default=200_000_000, metadata={"env": "PVA_MAX_IMAGE_PIXELS"})
@@ -130,6 +132,25 @@ class Settings:
         d = Path(self.scratch_dir) if self.scratch_dir else self.data_dir / "tmp"
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+    def pg_memory_settings(self) -> dict[str, str]:
+        """Memory for the embedded Postgres.  Its default of 128MB of shared buffers makes every search on a
+        large library read the table through the kernel (bench/search.py: 7 us per page instead of ~1): a quarter
+        of the machine's memory, between 128MB and 8GB, as Postgres' own tuning advice says, and the planner told
+        that half of it is file cache."""
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            ram = 2 * 1024**3
+        try:  # a container's memory limit, when lower
+            limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+            if limit.isdigit():
+                ram = min(ram, int(limit))
+        except OSError:
+            pass
+        mb = lambda b: f"{max(128, int(b / 1024**2))}MB"  # noqa: E731
+        return {"shared_buffers": self.pg_shared_buffers or mb(min(ram / 4, 8 * 1024**3)),
+                "effective_cache_size": mb(ram / 2)}
 
     @property
     def run_dir(self) -> Path:

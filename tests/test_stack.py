@@ -102,7 +102,7 @@ def _state(data_dir: Path) -> dict:
 
 def test_up_twice_status_restart_and_down_leaves_nothing_running(scratch):
     data = scratch / "data"
-    env = stack_env(data, local_rabbit=True)
+    env = dict(stack_env(data, local_rabbit=True), PVA_PG_SHARED_BUFFERS="160MB")
     try:
         r = pva(env, "up")
         assert r.returncode == 0, r.stdout + r.stderr
@@ -121,6 +121,8 @@ def test_up_twice_status_restart_and_down_leaves_nothing_running(scratch):
             cur.execute("select current_database(), to_regclass('media') is not null, "
                         "exists(select 1 from pg_extension where extname = 'vector')")
             assert cur.fetchone() == ("pva", True, True)
+            cur.execute("show shared_buffers")  # the memory setting reaches the server
+            assert cur.fetchone()[0] == "160MB"
         conn.close()
         # buckets made at `up`
         from dataclasses import replace
@@ -178,11 +180,11 @@ def test_up_twice_status_restart_and_down_leaves_nothing_running(scratch):
 
     # a service that cannot start is reported with the tail of its log
     with open(data / "pg" / "postgresql.conf", "a") as f:
-        f.write("shared_buffers = lots\n")
+        f.write("max_connections = lots\n")
     r = pva(env, "up", "--only", "postgres")
     assert r.returncode == 1
     assert "postgres failed to start" in r.stderr and str(data / "logs" / "postgres.log") in r.stderr
-    assert 'invalid value for parameter "shared_buffers": "lots"' in r.stderr, r.stderr
+    assert 'invalid value for parameter "max_connections": "lots"' in r.stderr, r.stderr
     assert _ours(data) == []
 
 
@@ -220,3 +222,17 @@ def test_python_api_rejects_unknown_service(scratch):
 
     with pytest.raises(stack.StackError, match="unknown service"):
         stack.up(replace(get_settings(), data_dir=scratch), only=["redis"], log=lambda m: None)
+
+
+def test_embedded_postgres_memory_follows_the_machine_unless_set():
+    from dataclasses import replace
+
+    from pva.config import get_settings
+
+    s = get_settings()
+    auto = replace(s, pg_shared_buffers="").pg_memory_settings()
+    ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**2
+    shared = int(auto["shared_buffers"].removesuffix("MB"))
+    assert 128 <= shared <= max(128, min(ram_mb / 4, 8192)) + 1
+    assert int(auto["effective_cache_size"].removesuffix("MB")) >= shared
+    assert replace(s, pg_shared_buffers="1GB").pg_memory_settings()["shared_buffers"] == "1GB"

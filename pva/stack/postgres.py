@@ -192,7 +192,9 @@ def ensure(settings, prev: dict, log) -> dict:
     log(f"postgres: starting (data {pgdata})")
     try:
         r = _pg("pg_ctl", ["-D", str(pgdata), "-w", "-t", "60", "-l", str(logf),
-                           "-o", f'-h "" -k {sock} -p {SOCKET_PORT}', "start"], logf, timeout=90)
+                           "-o", f'-h "" -k {sock} -p {SOCKET_PORT} ' + " ".join(
+                               f"-c {k}={v}" for k, v in settings.pg_memory_settings().items()),
+                           "start"], logf, timeout=90)
     except subprocess.TimeoutExpired:
         raise StackError(f"postgres did not start within 90 s; log {logf}:\n{tail(logf)}") from None
     if r.returncode != 0:

@@ -460,3 +460,24 @@ def test_database_outage_is_a_503_with_retry_after(app, alice, monkeypatch):
         db.close_pool()
         reload_settings()
     assert c.get("/api/v1/media").status_code == 200
+
+
+def test_album_by_name_is_one_album_for_concurrent_uploads_in_any_process(services):
+    """`pva sync --album X` from several uploaders at once (each gateway process its own): one album X, found
+    again later; another user's album of the same name is never used."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from test_gateway_helpers import new_user
+
+    from pva import db
+    from pva.db import albums
+
+    u, other = new_user(), new_user()
+    theirs = albums.find_or_create(other["id"], "Holidays")
+    with ThreadPoolExecutor(12) as pool:  # each call its own connection and transaction, as separate processes
+        ids = set(pool.map(lambda _: albums.find_or_create(u["id"], "Holidays"), range(48)))
+    assert len(ids) == 1 and theirs not in ids
+    assert db.query_one("select count(*) as n from albums where owner_id = %s and name = 'Holidays'",
+                        (u["id"],))["n"] == 1
+    assert albums.find_or_create(u["id"], "Holidays") in ids
+    assert albums.find_or_create(u["id"], "holidays") not in ids  # names are case-sensitive, like the UI

@@ -3,7 +3,6 @@ GPS override, comments, trash."""
 from __future__ import annotations
 
 import re
-import threading
 import urllib.parse
 from datetime import date, datetime, time, timezone
 from typing import Literal
@@ -292,9 +291,6 @@ class ShaCheck(BaseModel):
                               description="also put the items you already have into your album of this name")
 
 
-_album_lock = threading.Lock()
-
-
 def _album_for(user: Principal, name: str | None) -> UUID | None:
     """The caller's own album with this name, created when missing (upload field / have key 'album', used by
     `pva sync --album`: an upload-scope token can file what it sends)."""
@@ -305,11 +301,7 @@ def _album_for(user: Principal, name: str | None) -> UUID | None:
         raise HTTPException(422, "album name: at most 200 characters")
     from pva.db import albums as albums_db
 
-    with _album_lock:  # one process: no two albums of the same name from concurrent uploads
-        for a in albums_db.list_for(user.user_id):
-            if not a["shared"] and a["name"] == name:
-                return a["id"]
-        return albums_db.create(user.user_id, name)["id"]
+    return albums_db.find_or_create(user.user_id, name)
 
 
 def _add_to_album(album_id: UUID, user: Principal, media_ids: list) -> None:

@@ -15,6 +15,21 @@ def create(owner_id: UUID, name: str, description: str = "") -> dict:
                                     returning *) select {_COLS} from a""", (owner_id, name, description))
 
 
+def find_or_create(owner_id: UUID, name: str) -> UUID:
+    """The owner's oldest album of this name, created when there is none.  Concurrent callers in any process
+    agree on one album: a transaction lock on (owner, name) serialises them.  (Names are not unique: a user may
+    make two albums of one name in the UI.)"""
+    with transaction() as cur:
+        cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 7412553))", (f"album:{owner_id}:{name}",))
+        cur.execute("""select id from albums where owner_id = %s and name = %s order by created_at, id limit 1""",
+                    (owner_id, name))
+        row = cur.fetchone()
+        if row:
+            return row["id"]
+        cur.execute("insert into albums(owner_id, name) values (%s, %s) returning id", (owner_id, name))
+        return cur.fetchone()["id"]
+
+
 def list_for(user_id: UUID) -> list[dict]:
     """Albums the user owns and those shared with them (shared=True)."""
     return query(f"""select {_COLS}, u.username as owner, (a.owner_id <> %(u)s) as shared

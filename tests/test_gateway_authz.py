@@ -31,7 +31,7 @@ COLLECTIONS = {
 EXEMPT = {
     ("GET", "/healthz"): "no user data",
     ("GET", "/readyz"): "no user data",
-    ("GET", "/metrics"): "no user data (request counts by route template)",
+    ("GET", "/metrics"): "no user data; loopback or an admin token (test_health_readiness_and_metrics)",
     ("GET", "/api/openapi.json"): "schema", ("GET", "/api/docs"): "schema",
     ("HEAD", "/api/openapi.json"): "schema", ("HEAD", "/api/docs"): "schema",
     ("GET", "/docs/oauth2-redirect"): "swagger helper", ("HEAD", "/docs/oauth2-redirect"): "swagger helper",

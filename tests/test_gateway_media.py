@@ -414,8 +414,12 @@ def test_health_readiness_and_metrics(app):
     r = c.get("/readyz")
     assert r.status_code == 200, r.text
     assert r.json()["checks"] == {"db": "ok", "s3": "ok", "amqp": "ok"}
-    m = c.get("/metrics")
+    assert c.get("/metrics").status_code == 401  # from another machine: an admin token is needed
+    assert client_for(app, new_user()).get("/metrics").status_code == 403
+    m = client_for(app, new_user(admin=True)).get("/metrics")
     assert m.status_code == 200 and "pva_http_requests_total" in m.text and 'route="/healthz"' in m.text
+    local = client_for(app, client=("127.0.0.1", 40000))  # a scraper on this machine
+    assert local.get("/metrics").status_code == 200
 
 
 def test_readiness_reports_a_dead_dependency(app, monkeypatch):

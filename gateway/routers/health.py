@@ -1,12 +1,16 @@
-"""/healthz (the process answers), /readyz (database, object store and broker answer), /metrics (Prometheus)."""
+"""/healthz (the process answers), /readyz (database, object store and broker answer), /metrics (Prometheus:
+loopback or an admin token)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..deps import authenticated, client_address
 
 router = APIRouter(tags=["health"])
 
@@ -60,6 +64,19 @@ async def readyz():
                         status_code=200 if ok else 503)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @router.get("/metrics", include_in_schema=False)
-def metrics():
+async def metrics(request: Request):
+    """Prometheus metrics: free to a scraper on this machine (loopback), an admin token from anywhere else
+    (behind nginx the client address is the forwarded one)."""
+    if not _loopback(client_address(request)):
+        principal = await authenticated(request)
+        if not principal.has("admin"):
+            raise HTTPException(403, "metrics: administrators only, or scrape from this machine (127.0.0.1)")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

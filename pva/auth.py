@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -95,15 +93,14 @@ def create_user(username: str, password: str, *, is_admin: bool = False, display
 class LoginRateLimiter:
     """Counts failed logins per user name and per client address over a sliding 15-minute window.
 
-    In-process state: with several gateway processes each enforces the limit on its own share of requests."""
+    The failures live in Postgres (login_failures), so every gateway process enforces one limit together.  The
+    clock is wall time (comparable across processes); tests pass a fake one."""
 
     def __init__(self, limit: int | None = None, window: float = RATE_WINDOW_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.time):
         self._limit = limit
         self.window = window
-        self._clock = clock  # a fake clock lets tests move time without sleeping
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self._clock = clock
 
     @property
     def limit(self) -> int:
@@ -112,37 +109,31 @@ class LoginRateLimiter:
     def _keys(self, username: str, client: str) -> list[str]:
         return [f"u:{username.lower()}", f"c:{client}"]
 
-    def _prune(self, q: deque[float], now: float) -> None:
-        while q and q[0] <= now - self.window:
-            q.popleft()
-
     def check(self, username: str, client: str) -> None:
         """Raise RateLimited when either key has used up its failures."""
+        from .db import logins
+
         now = self._clock()
-        with self._lock:
-            for k in self._keys(username, client):
-                q = self._fails.get(k)
-                if not q:
-                    continue
-                self._prune(q, now)
-                if len(q) >= self.limit:
-                    raise RateLimited(max(1, int(q[0] + self.window - now) + 1))
+        waits = [r["first"] + self.window - now for r in logins.recent(self._keys(username, client), now - self.window)
+                 if r["n"] >= self.limit]
+        if waits:
+            raise RateLimited(max(1, int(max(waits)) + 1))
 
     def failed(self, username: str, client: str) -> None:
+        from .db import logins
+
         now = self._clock()
-        with self._lock:
-            for k in self._keys(username, client):
-                q = self._fails[k]
-                self._prune(q, now)
-                q.append(now)
+        logins.record(self._keys(username, client), now, now - self.window)
 
     def succeeded(self, username: str, client: str) -> None:
-        with self._lock:
-            self._fails.pop(self._keys(username, client)[0], None)
+        from .db import logins
+
+        logins.clear(self._keys(username, client)[:1])  # the name's count; the address keeps its own
 
     def reset(self) -> None:
-        with self._lock:
-            self._fails.clear()
+        from .db import logins
+
+        logins.clear_all()
 
 
 login_limiter = LoginRateLimiter()

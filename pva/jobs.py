@@ -177,6 +177,10 @@ def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> Re
     from .db import counts
 
     rep.counters_folded = counts.fold()  # the library counters' deltas (004_library_counts.sql)
+    from .auth import RATE_WINDOW_SECONDS
+    from .db import logins
+
+    logins.prune(time.time() - RATE_WINDOW_SECONDS)  # failed logins past the limiter's window
     if rep.expired or rep.published:
         log.info("reconciled analysis jobs", extra=rep.as_dict())
     return rep

@@ -192,24 +192,48 @@ def test_login_rate_limit_engages_and_blocks_even_the_right_password(app, monkey
         reload_settings()
 
 
-def test_rate_limiter_window_expires():
+def test_rate_limiter_window_expires(services):
+    import secrets
+
     from pva.auth import LoginRateLimiter, RateLimited
 
     # a fake clock: with a real one and a short window, a slow machine could let the window pass before
     # the checks below run
     now = [1000.0]
+    bob, carol, ip = f"bob{secrets.token_hex(3)}", f"carol{secrets.token_hex(3)}", f"10.9.{secrets.randbelow(250)}.1"
     lim = LoginRateLimiter(limit=2, window=0.2, clock=lambda: now[0])
-    lim.failed("bob", "1.2.3.4")
-    lim.failed("bob", "1.2.3.4")
+    lim.failed(bob, ip)
+    lim.failed(bob, ip)
     with pytest.raises(RateLimited):
-        lim.check("bob", "9.9.9.9")  # per user name, from any address
+        lim.check(bob, "9.9.9.9")  # per user name, from any address
     with pytest.raises(RateLimited):
-        lim.check("carol", "1.2.3.4")  # and per address, for any user name
+        lim.check(carol, ip)  # and per address, for any user name
     now[0] += 0.19
     with pytest.raises(RateLimited):
-        lim.check("bob", "1.2.3.4")  # still inside the window
+        lim.check(bob, ip)  # still inside the window
     now[0] += 0.06
-    lim.check("bob", "1.2.3.4")
+    lim.check(bob, ip)
+
+
+def test_rate_limit_is_shared_by_every_gateway_process(services):
+    """Two limiters stand for two gateway workers: failures seen by one count in the other (they meet in
+    Postgres), so more workers do not mean more guesses."""
+    import secrets
+
+    from pva.auth import LoginRateLimiter, RateLimited
+
+    name, ip1, ip2 = f"eve{secrets.token_hex(3)}", "10.1.1.1", "10.2.2.2"
+    worker1, worker2 = LoginRateLimiter(limit=4), LoginRateLimiter(limit=4)
+    worker1.failed(name, ip1)
+    worker2.failed(name, ip2)
+    worker1.failed(name, ip2)
+    worker2.check(name, ip1)
+    worker2.failed(name, ip1)
+    with pytest.raises(RateLimited) as e:
+        worker1.check(name, "10.3.3.3")
+    assert 0 < e.value.retry_after <= 15 * 60 + 1
+    worker1.succeeded(name, ip1)  # a right password clears the name, not the addresses
+    worker2.check(name, "10.3.3.3")
 
 
 def test_admin_creates_users_and_others_cannot(app):

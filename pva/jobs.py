@@ -106,13 +106,19 @@ def claim(media_id, kind: str, force: bool = False) -> Job | None:
     return Job(row["media_id"], kind, row["attempts"], w, s.job_lease_seconds)
 
 
-def record_failure(job: Job, error: str, permanent: bool = False) -> str | None:
-    """Record the error; a permanent one (bad input: retrying cannot help) fails the job at once."""
+def record_failure(job: Job, error: str, permanent: bool = False, transient: bool = False) -> str | None:
+    """Record the error; a permanent one (bad input: retrying cannot help) fails the job at once; a transient
+    one (a service unreachable) requeues it without using up an attempt, so an outage of any length fails
+    nothing: reconcile retries every requeue_after_seconds until the service is back."""
     s = get_settings()
     with db.transaction() as cur:
         status = q.fail(cur, job.media_id, job.kind, job.worker, error,
-                        job.attempt if permanent else s.max_attempts)
-    if status == "queued":
+                        job.attempt if permanent else s.max_attempts, refund=transient and not permanent)
+    if status == "queued" and transient:
+        log.warning("analysis waits for a service to come back", extra={
+            "media_id": str(job.media_id), "kind": job.kind, "error": error,
+            "retry_in_seconds": s.requeue_after_seconds})
+    elif status == "queued":
         # retry later through reconcile (a back-off: requeue_after_seconds), never a hot loop
         log.info("analysis failed, will retry", extra={"media_id": str(job.media_id), "kind": job.kind,
                                                         "attempt": job.attempt, "error": error})
@@ -130,6 +136,27 @@ def _is_permanent(e: BaseException) -> bool:
     if isinstance(e, (MediaTimeoutError, MediaToolError)):
         return False
     return isinstance(e, (BadInput, MediaError)) or bool(getattr(e, "permanent", False))
+
+
+def _is_transient(e: BaseException) -> bool:
+    """A service (object store, database, a model server) could not be reached or dropped the connection: the
+    job itself is fine.  A statement timeout is not transient (the same query would time out again)."""
+    import psycopg2
+    import psycopg2.errors
+    import urllib3
+
+    from .storage import StorageUnavailable
+
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, psycopg2.errors.QueryCanceled):
+            return False
+        if isinstance(e, (StorageUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionError,
+                          urllib3.exceptions.NewConnectionError, urllib3.exceptions.MaxRetryError,
+                          urllib3.exceptions.ProtocolError)):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -> str:
@@ -151,7 +178,13 @@ def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -
                                                               "error": reason})
         else:
             log.exception("analysis error", extra={"media_id": str(media_id), "kind": kind})
-        return record_failure(job, reason, permanent=permanent) or "skipped"
+        try:
+            return record_failure(job, reason, permanent=permanent,
+                                  transient=not permanent and _is_transient(e)) or "skipped"
+        except Exception as db_error:  # the database itself is gone: the lease runs out and reconcile takes it
+            log.warning("could not record the analysis error; the job returns when its lease expires",
+                        extra={"media_id": str(media_id), "kind": kind, "error": str(db_error)})
+            return "skipped"
     return "done"
 
 

@@ -140,3 +140,40 @@ def test_counts_and_failed_listing_are_scoped_to_the_owner(media_id, make_user):
     stranger = make_user()
     assert jobs.failed(stranger["id"]) == []
     assert jobs.counts_by_kind(stranger["id"])["ocr"]["failed"] == 0
+
+
+def test_an_unreachable_service_requeues_without_using_up_attempts(media_id, monkeypatch):
+    """An outage longer than max_attempts * requeue_after used to fail every job caught in it; now the job waits
+    (queued, attempts given back) and still fails normally on errors of its own."""
+    import psycopg2
+
+    from pva import jobs
+    from pva.config import reload_settings
+    from pva.storage import StorageUnavailable
+
+    monkeypatch.setenv("PVA_MAX_ATTEMPTS", "2")
+    reload_settings()
+    try:
+        def store_down(job):
+            raise StorageUnavailable("S3 get s3://pva-originals/x: connection refused (is the store up?)")
+
+        def db_dropped(job):
+            try:
+                raise OSError("server closed the connection unexpectedly")
+            except OSError as e:
+                raise psycopg2.OperationalError("connection lost") from e
+
+        for work in [store_down, db_dropped] * 3:  # six outages in a row: more than max_attempts
+            assert jobs.run(media_id, "ocr", work) == "queued"
+            row = status(media_id, "ocr")
+            assert row["status"] == "queued" and row["attempts"] == 0 and "connection" in row["error"]
+
+        def timeout(job):
+            raise psycopg2.errors.QueryCanceled("canceling statement due to statement timeout")
+
+        assert jobs.run(media_id, "ocr", timeout) == "queued"  # an error of the job: counts
+        assert jobs.run(media_id, "ocr", timeout) == "failed"
+        assert status(media_id, "ocr")["attempts"] == 2
+    finally:
+        monkeypatch.delenv("PVA_MAX_ATTEMPTS")
+        reload_settings()

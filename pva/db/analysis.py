@@ -58,17 +58,22 @@ def finish(cur, media_id, kind: str, worker: str, model: str, model_version: str
     return cur.rowcount == 1
 
 
-def fail(cur, media_id, kind: str, worker: str, error: str, max_attempts: int) -> str | None:
+def fail(cur, media_id, kind: str, worker: str, error: str, max_attempts: int, refund: bool = False) -> str | None:
     """Record an error: back to queued while attempts remain, else failed.  Returns the new status.
     A retry counts as published now, so reconcile republishes it only after requeue_after_seconds: a back-off
-    that lets a service outage pass instead of burning every attempt within a few cron ticks."""
+    that lets a service outage pass instead of burning every attempt within a few cron ticks.
+    refund: the error was a service being unreachable, not the job: queued again and the attempt given back."""
     cur.execute(
         """update analysis
-              set status = case when attempts >= %s then 'failed' else 'queued' end,
-                  error = %s, lease_until = null, published_at = now(), finished_at =
-                      case when attempts >= %s then now() else null end, updated_at = now()
-            where media_id = %s and kind = %s and status = 'running' and worker = %s
-            returning status""", (max_attempts, error[:4000], max_attempts, media_id, kind, worker))
+              set status = case when not %(refund)s and attempts >= %(max)s then 'failed' else 'queued' end,
+                  attempts = case when %(refund)s then greatest(attempts - 1, 0) else attempts end,
+                  error = %(error)s, lease_until = null, published_at = now(), finished_at =
+                      case when not %(refund)s and attempts >= %(max)s then now() else null end,
+                  updated_at = now()
+            where media_id = %(media_id)s and kind = %(kind)s and status = 'running' and worker = %(worker)s
+            returning status""",
+        {"max": max_attempts, "error": error[:4000], "media_id": media_id, "kind": kind, "worker": worker,
+         "refund": refund})
     row = cur.fetchone()
     return row["status"] if row else None
 

@@ -107,10 +107,15 @@ class Settings:
     # --- models
     models_dir: Path = field(default_factory=lambda: REPO_ROOT / "var" / "models", metadata={"env": "PVA_MODELS_DIR"})
     detect_model: str = field(default="", metadata={"env": "PVA_DETECT_MODEL"})  # path; empty: models_dir or ../shared
+    # the default is the model the project is developed and tested with (YOLOv8n COCO, int8 ONNX, AGPL-3.0), at a
+    # fixed commit and pinned by its sha256: `pva models pull` refuses anything else
     detect_model_url: str = field(
-        default="https://github.com/ultralytics/assets/releases/download/v8.2.0/yolov8n.onnx",
+        default="https://raw.githubusercontent.com/Lamri-Meriem/edge-object-detection/"
+                "a6844ef947be6d0dd3aeafcf4cac6f3d01806e10/yolov8n_int8.onnx",
         metadata={"env": "PVA_DETECT_MODEL_URL"})
-    detect_model_sha256: str = field(default="", metadata={"env": "PVA_DETECT_MODEL_SHA256"})
+    detect_model_sha256: str = field(
+        default="83de8f0d2cd521e00ae2b138c340a03dece35b060b3898509bdc69afff417312",
+        metadata={"env": "PVA_DETECT_MODEL_SHA256"})
     detect_conf: float = field(default=0.25, metadata={"env": "PVA_DETECT_CONF"})
     detect_iou: float = field(default=0.45, metadata={"env": "PVA_DETECT_IOU"})
     detect_threads: int = field(default=1, metadata={"env": "PVA_DETECT_THREADS"})  # onnxruntime threads per worker

@@ -266,3 +266,22 @@ def test_pva_models_pull_command(settings_env, model_path, tmp_path, capsys):
     assert "checksum mismatch" in capsys.readouterr().err
     assert not (tmp_path / "other").exists() or list((tmp_path / "other").iterdir()) == []
 
+
+
+def test_default_pull_is_pinned_to_the_model_we_test_with(settings_env, model_path, tmp_path):
+    """The default URL names a fixed commit and the default sha256 pins it: a mirror of it (PVA_DETECT_MODEL_URL
+    only) installs, any other file at that URL is refused."""
+    from pva.analysis.models_pull import ModelDownloadError, pull_detect_model
+    from pva.config import Settings
+
+    d = Settings()
+    assert d.detect_model_sha256 == MODEL_SHA256
+    assert "/a6844ef947be6d0dd3aeafcf4cac6f3d01806e10/" in d.detect_model_url  # a commit, not a moving tag
+    s = settings_env(PVA_MODELS_DIR=tmp_path / "models", PVA_DETECT_MODEL_URL=model_path.as_uri())
+    assert pull_detect_model(progress=False) == s.models_dir / "yolov8n_int8.onnx"
+    other = tmp_path / "mirror" / "yolov8n_int8.onnx"
+    other.parent.mkdir()
+    other.write_bytes(model_path.read_bytes()[:-1] + b"\0")  # one byte changed
+    settings_env(PVA_MODELS_DIR=tmp_path / "m2", PVA_DETECT_MODEL_URL=other.as_uri())
+    with pytest.raises(ModelDownloadError, match="checksum mismatch"):
+        pull_detect_model(progress=False)

@@ -163,3 +163,20 @@ def test_webvtt_times_and_escaping():
                    "00:00:00.000 --> 00:00:01.500\nHello world\n\n"
                    "01:01:01.234 --> 01:01:02.000\na --&gt; b &lt;i&gt;x&lt;/i&gt; &amp; y next\n")
     assert to_webvtt([]) == "WEBVTT\n"
+
+
+def test_chunks_end_in_a_pause_not_inside_a_word():
+    import numpy as np
+
+    from pva.analysis.transcribe import SAMPLE_RATE, quiet_cut
+
+    rng = np.random.default_rng(3)
+    pcm = (rng.normal(scale=3000, size=60 * SAMPLE_RATE)).astype(np.int16)  # a minute of loud "speech"
+    pause = slice(int(55.3 * SAMPLE_RATE), int(55.7 * SAMPLE_RATE))
+    pcm[pause] //= 100  # a short pause 4.5 s before the end
+    cut = quiet_cut(pcm)
+    assert pause.start <= cut < pause.stop
+    early = pcm.copy()
+    early[int(20 * SAMPLE_RATE):int(20.5 * SAMPLE_RATE)] = 0  # a pause too early to be a chunk's end
+    assert 50 * SAMPLE_RATE <= quiet_cut(early) <= 60 * SAMPLE_RATE
+    assert quiet_cut(pcm[:SAMPLE_RATE // 4]) == SAMPLE_RATE // 4  # too short to search: whole

@@ -8,8 +8,9 @@ Two engines behind one interface, :class:`Transcriber`:
 * :class:`VoskTranscriber` — Kaldi/Vosk, used when ``PVA_VOSK_MODEL`` names a Vosk model directory; segments are
   built from word timings, split at pauses.
 
-Long media is decoded and transcribed in chunks of ``PVA_TRANSCRIBE_CHUNK_SECONDS`` (memory stays bounded,
-progress is reported); segment times are offsets from the start of the file.
+Long media is decoded and transcribed in chunks of up to ``PVA_TRANSCRIBE_CHUNK_SECONDS`` (memory stays bounded,
+progress is reported), each ended in its quietest moment near the end so that no word is cut in two; segment
+times are offsets from the start of the file.
 
 ``get_transcriber()`` picks the engine from the settings.  ``to_webvtt()`` renders segments as WebVTT.
 """
@@ -98,6 +99,21 @@ def probe_audio(path: str | Path, *, timeout: float = 60) -> tuple[bool, float |
     return bool(audio), duration
 
 
+def quiet_cut(pcm: np.ndarray, search_seconds: float = 10.0, frame_seconds: float = 0.1) -> int:
+    """Where to end a chunk of speech: the middle of the quietest 100 ms frame in its last `search_seconds`
+    (at most a fifth of the chunk), so a chunk boundary falls in a pause rather than through a word.  Ties go
+    to the latest frame; a chunk too short to search is kept whole."""
+    frame = max(1, int(SAMPLE_RATE * frame_seconds))
+    window = min(int(SAMPLE_RATE * search_seconds), pcm.size // 5)
+    n = window // frame
+    if n < 2:
+        return int(pcm.size)
+    tail = pcm[pcm.size - n * frame:].astype(np.float64).reshape(n, frame)
+    energy = (tail * tail).mean(axis=1)
+    k = n - 1 - int(np.argmin(energy[::-1]))  # the last of the quietest frames
+    return int(pcm.size - n * frame + k * frame + frame // 2)
+
+
 def read_audio(path: str | Path, start: float = 0.0, seconds: float | None = None, *,
                timeout: float | None = None) -> np.ndarray:
     """16 kHz mono int16 samples of the first audio stream, from `start` for `seconds` (None: to the end)."""
@@ -176,6 +192,9 @@ class Transcriber(ABC):
             pcm = read_audio(path, offset, self.chunk_seconds)
             if pcm.size == 0:
                 break
+            final_chunk = pcm.size < chunk_samples - SAMPLE_RATE // 2  # a partial chunk ends the stream
+            if not final_chunk:  # end the chunk in its quietest moment near the end, not inside a word
+                pcm = pcm[:quiet_cut(pcm)]
             decoded += pcm.size
             chunk_len = pcm.size / SAMPLE_RATE
             base = offset
@@ -188,9 +207,9 @@ class Transcriber(ABC):
                 text = " ".join(str(seg["text"]).split())
                 if text:
                     segments.append({"start": round(base + s, 3), "end": round(base + e, 3), "text": text})
-            offset += self.chunk_seconds
+            offset += chunk_len
             report(base + chunk_len)
-            if pcm.size < chunk_samples - SAMPLE_RATE // 2:  # a partial chunk is the end of the stream
+            if final_chunk:
                 break
         if duration is None and decoded:
             duration = decoded / SAMPLE_RATE

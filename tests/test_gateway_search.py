@@ -274,7 +274,8 @@ def test_sparse_path_gives_the_same_pages(ca, lib, monkeypatch):
 
     cases = [{"q": "beach"}, {"label": "dog"}, {"label": "dog", "min_confidence": 0.35}, {"bbox": "-20,170,-10,-170"},
              {"person": str(lib["person"]["id"])}, {"album": str(lib["album"]["id"])}, {"q": "summer fest"},
-             {"bbox": "-90,-180,90,180"}, {"label": "dog", "order": "asc"}, {"bbox": "-90,-180,90,180", "sort": "added"}]
+             {"bbox": "-90,-180,90,180"}, {"label": "dog", "order": "asc"}, {"bbox": "-90,-180,90,180", "sort": "added"},
+             {"label": "dog", "no_gps": "true"}, {"kind": "photo", "label": "dog"}, {"kind": "video", "q": "summer"}]
     expected = []
     for params in cases:
         expected.append([i["id"] for i in ca.get("/api/v1/media", params={**params, "limit": 500}).json()["items"]])

@@ -18,80 +18,60 @@
 
 -- 1. people on the media row
 alter table media add column if not exists person_ids uuid[] not null default '{}';
+alter table media add column if not exists album_ids uuid[] not null default '{}';
 
 create or replace function pva_media_person_ids(mid uuid) returns uuid[] language sql stable as $$
     select coalesce(array_agg(distinct f.person_id order by f.person_id), '{}')
       from faces f where f.media_id = mid and f.person_id is not null
 $$;
 
-create or replace function pva_sync_person_ids() returns trigger language plpgsql as $$
+create or replace function pva_media_album_ids(mid uuid) returns uuid[] language sql stable as $$
+    select coalesce(array_agg(am.album_id order by am.album_id), '{}') from album_media am where am.media_id = mid
+$$;
+
+-- one statement trigger for both: tg_argv = (media column, function computing it from a media id); the rows of
+-- the statement (transition tables) name the media to recompute, and only rows that change are written
+create or replace function pva_sync_media_ids() returns trigger language plpgsql as $$
+declare ids text;
 begin
-    if tg_op = 'DELETE' then
-        update media m set person_ids = pva_media_person_ids(m.id)
-         where m.id in (select distinct media_id from old_rows) and m.person_ids <> pva_media_person_ids(m.id);
-    elsif tg_op = 'UPDATE' then
-        update media m set person_ids = pva_media_person_ids(m.id)
-         where m.id in (select distinct media_id from new_rows union select distinct media_id from old_rows)
-           and m.person_ids <> pva_media_person_ids(m.id);
-    else
-        update media m set person_ids = pva_media_person_ids(m.id)
-         where m.id in (select distinct media_id from new_rows) and m.person_ids <> pva_media_person_ids(m.id);
-    end if;
+    ids := case tg_op when 'INSERT' then 'select media_id from new_rows'
+                      when 'DELETE' then 'select media_id from old_rows'
+                      else 'select media_id from new_rows union select media_id from old_rows' end;
+    execute format('update media m set %1$I = %2$I(m.id) where m.id in (%3$s) and m.%1$I <> %2$I(m.id)',
+                   tg_argv[0], tg_argv[1], ids);
     return null;
 end $$;
+drop function if exists pva_sync_person_ids() cascade;
+drop function if exists pva_sync_album_ids() cascade;
 
-drop trigger if exists faces_people_ins on faces;
-drop trigger if exists faces_people_upd on faces;
-drop trigger if exists faces_people_del on faces;
-create trigger faces_people_ins after insert on faces referencing new table as new_rows
-    for each statement execute function pva_sync_person_ids();
-create trigger faces_people_upd after update on faces referencing old table as old_rows new table as new_rows
-    for each statement execute function pva_sync_person_ids();
-create trigger faces_people_del after delete on faces referencing old table as old_rows
-    for each statement execute function pva_sync_person_ids();
+do $$
+declare t record;
+begin
+    for t in select * from (values ('faces', 'faces_people', 'person_ids', 'pva_media_person_ids'),
+                                   ('album_media', 'album_media_ids', 'album_ids', 'pva_media_album_ids')) v(tab, name, col, fn)
+    loop
+        execute format('drop trigger if exists %1$s_ins on %2$I', t.name, t.tab);
+        execute format('drop trigger if exists %1$s_upd on %2$I', t.name, t.tab);
+        execute format('drop trigger if exists %1$s_del on %2$I', t.name, t.tab);
+        execute format('create trigger %1$s_ins after insert on %2$I referencing new table as new_rows '
+                       'for each statement execute function pva_sync_media_ids(%3$L, %4$L)', t.name, t.tab, t.col, t.fn);
+        execute format('create trigger %1$s_upd after update on %2$I referencing old table as old_rows '
+                       'new table as new_rows for each statement execute function pva_sync_media_ids(%3$L, %4$L)',
+                       t.name, t.tab, t.col, t.fn);
+        execute format('create trigger %1$s_del after delete on %2$I referencing old table as old_rows '
+                       'for each statement execute function pva_sync_media_ids(%3$L, %4$L)', t.name, t.tab, t.col, t.fn);
+    end loop;
+end $$;
 
 update media m set person_ids = p.ids
   from (select media_id, array_agg(distinct person_id order by person_id) as ids from faces
          where person_id is not null group by media_id) p
  where p.media_id = m.id;
-
-create index if not exists media_live_person_ids on media using gin (person_ids) where trashed_at is null;
-
-alter table media add column if not exists album_ids uuid[] not null default '{}';
-
-create or replace function pva_media_album_ids(mid uuid) returns uuid[] language sql stable as $$
-    select coalesce(array_agg(am.album_id order by am.album_id), '{}') from album_media am where am.media_id = mid
-$$;
-
-create or replace function pva_sync_album_ids() returns trigger language plpgsql as $$
-begin
-    if tg_op = 'DELETE' then
-        update media m set album_ids = pva_media_album_ids(m.id)
-         where m.id in (select distinct media_id from old_rows) and m.album_ids <> pva_media_album_ids(m.id);
-    elsif tg_op = 'UPDATE' then
-        update media m set album_ids = pva_media_album_ids(m.id)
-         where m.id in (select distinct media_id from new_rows union select distinct media_id from old_rows)
-           and m.album_ids <> pva_media_album_ids(m.id);
-    else
-        update media m set album_ids = pva_media_album_ids(m.id)
-         where m.id in (select distinct media_id from new_rows) and m.album_ids <> pva_media_album_ids(m.id);
-    end if;
-    return null;
-end $$;
-
-drop trigger if exists album_media_ids_ins on album_media;
-drop trigger if exists album_media_ids_upd on album_media;
-drop trigger if exists album_media_ids_del on album_media;
-create trigger album_media_ids_ins after insert on album_media referencing new table as new_rows
-    for each statement execute function pva_sync_album_ids();
-create trigger album_media_ids_upd after update on album_media referencing old table as old_rows new table as new_rows
-    for each statement execute function pva_sync_album_ids();
-create trigger album_media_ids_del after delete on album_media referencing old table as old_rows
-    for each statement execute function pva_sync_album_ids();
-
 update media m set album_ids = a.ids
   from (select media_id, array_agg(album_id order by album_id) as ids from album_media group by media_id) a
  where a.media_id = m.id;
+
+create index if not exists media_live_person_ids on media using gin (person_ids) where trashed_at is null;
 
 -- 2. map cells: row = floor(lat) + 90 (0..180), column = floor(lon) + 180 (0..360); 361 columns so that
 --    lon = 180 does not alias the next row

@@ -383,12 +383,10 @@ def test_map_shows_clustered_pins_with_popup_links(ui):
     ui.go("/map")
     try:
         page.wait_for_selector("#map-count:has-text('with a location')")
-    except Exception:
-        print("DEBUG", page.text_content("#map-count"), ui.csp_violations, ui.errors)
-        print("DEBUG2", page.evaluate("async () => (await fetch('/api/v1/media?bbox=-90,-180,90,180&limit=500')).text()"))
-        print("DEBUG3", page.evaluate("""() => { try { const m = L.map(document.createElement('div')); const c = L.markerClusterGroup(); c.addLayers([]); c.addTo(m); return 'ok'; } catch (e) { return String(e) + e.stack; } }"""))
-        ui.shot("DEBUG-map")
-        raise
+    except Exception as e:  # say what the page showed and why (script errors, CSP), with a screenshot
+        ui.shot("map-not-loaded")
+        raise AssertionError(f"the map never counted its items: #map-count={page.text_content('#map-count')!r}, "
+                             f"page errors {ui.errors}, CSP violations {ui.csp_violations}") from e
     n = int(page.text_content("#map-count").split()[0])
     assert n >= 2  # the Paris photo and the item given a location on its detail page
     marker = page.locator(".marker-cluster, .pin").first

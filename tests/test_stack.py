@@ -139,6 +139,18 @@ def test_up_twice_status_restart_and_down_leaves_nothing_running(scratch):
         assert r.stdout.count("already up") == 3, r.stdout
         assert {k: v["pid"] for k, v in _state(data).items()} == {k: v["pid"] for k, v in state.items()}
 
+        # our S3 alive but slow to answer (frozen for 4 s): `up` waits for it instead of starting a second one
+        os.kill(state["s3"]["pid"], signal.SIGSTOP)
+        try:
+            slow = subprocess.Popen([sys.executable, "-m", "pva.cli", "up"], cwd=REPO, env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            time.sleep(4)
+        finally:
+            os.kill(state["s3"]["pid"], signal.SIGCONT)
+        out, _ = slow.communicate(timeout=120)
+        assert slow.returncode == 0 and "s3: started" not in out, out
+        assert _state(data)["s3"]["pid"] == state["s3"]["pid"]
+
         r = pva(env, "status")
         assert r.returncode == 0, r.stdout + r.stderr
         lines = r.stdout.splitlines()

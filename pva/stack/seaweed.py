@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -41,6 +42,9 @@ def weed_binary() -> str:
 
 def endpoint_url(endpoint: str) -> str:
     return endpoint if "://" in endpoint else f"http://{endpoint}"
+
+
+SLOW_ANSWER_SECONDS = 30
 
 
 def check(endpoint: str, timeout: float = 3.0) -> tuple[bool, str]:
@@ -94,8 +98,19 @@ def ensure(settings, prev: dict, log) -> dict:
         return {"url": settings.s3_endpoint, "pid": None, "started_by_us": False, "log": None}
     url = local_url(settings)
     if prev.get("started_by_us") and prev.get("url") == url and same_process(prev, MARKER):
-        if check(url)[0]:
-            return prev
+        # ours and alive: a slow answer (a loaded machine) is waited for; starting another would find the port taken
+        deadline = time.monotonic() + SLOW_ANSWER_SECONDS
+        while True:
+            ok, detail = check(url)
+            if ok:
+                return prev
+            if time.monotonic() > deadline or not same_process(prev, MARKER):
+                break
+            time.sleep(0.5)
+        if same_process(prev, MARKER):
+            raise StackError(f"SeaweedFS (pid {prev.get('pid')}, started by `pva up`) is running but its S3 API at "
+                             f"{url} has not answered for {SLOW_ANSWER_SECONDS} s ({detail}); see its log "
+                             f"{prev.get('log')}, or `pva down` then `pva up`")
     if check(url, timeout=1.0)[0]:
         # something answers on our port: use it when our keys work there, else say who holds the port
         ok, detail = _credentials_ok(settings, url)

@@ -6,7 +6,8 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="run the HTTP gateway (API and web UI)")
     p.add_argument("--host", default=None, help="listen address (default PVA_HTTP_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default PVA_HTTP_PORT, 8000)")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=None,
+                   help="gateway processes (default PVA_HTTP_WORKERS, else one per core up to 4)")
     p.add_argument("--reload", action="store_true", help="development: restart on code changes")
     p.set_defaults(func=_serve)
 
@@ -18,7 +19,8 @@ def _serve(args) -> int:
 
     s = get_settings()
     uvicorn.run("gateway.app:create_serving_app", factory=True, host=args.host or s.http_host,
-                port=args.port or s.http_port, workers=args.workers, reload=args.reload,
+                port=args.port or s.http_port, workers=None if args.reload else (args.workers or s.effective_http_workers),
+                reload=args.reload,
                 proxy_headers=True, forwarded_allow_ips=s.forwarded_allow_ips, log_config=None,
                 access_log=False)
     return 0

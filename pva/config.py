@@ -76,6 +76,7 @@ class Settings:
     # --- gateway
     http_host: str = field(default="127.0.0.1", metadata={"env": "PVA_HTTP_HOST"})
     http_port: int = field(default=8000, metadata={"env": "PVA_HTTP_PORT"})
+    http_workers: int = field(default=0, metadata={"env": "PVA_HTTP_WORKERS"})  # gateway processes; 0: one per core, up to 4
     https_port: int = field(default=8443, metadata={"env": "PVA_HTTPS_PORT"})
     public_url: str = field(default="", metadata={"env": "PVA_PUBLIC_URL"})
     secret_key: str = field(default="", metadata={"env": "PVA_SECRET_KEY"})  # empty: generated into data_dir
@@ -137,6 +138,12 @@ class Settings:
         d = Path(self.scratch_dir) if self.scratch_dir else self.data_dir / "tmp"
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+    @property
+    def effective_http_workers(self) -> int:
+        """Gateway processes: PVA_HTTP_WORKERS, else one per core (at most 4).  Every limit the gateway keeps
+        (login rate, album by name) lives in Postgres, so the processes agree."""
+        return self.http_workers if self.http_workers > 0 else max(1, min(4, os.cpu_count() or 1))
 
     def pg_memory_settings(self) -> dict[str, str]:
         """Memory for the embedded Postgres.  Its default of 128MB of shared buffers makes every search on a

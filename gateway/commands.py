@@ -18,9 +18,17 @@ def _serve(args) -> int:
     from pva.config import get_settings
 
     s = get_settings()
+    workers = None if args.reload else (args.workers or s.effective_http_workers)
+    if workers and workers > 1:  # the processes' metrics meet in one directory (emptied: old pids' files go)
+        import os
+        import shutil
+
+        mdir = s.run_dir / f"prometheus-{args.port or s.http_port}"
+        shutil.rmtree(mdir, ignore_errors=True)
+        mdir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(mdir)
     uvicorn.run("gateway.app:create_serving_app", factory=True, host=args.host or s.http_host,
-                port=args.port or s.http_port, workers=None if args.reload else (args.workers or s.effective_http_workers),
-                reload=args.reload,
+                port=args.port or s.http_port, workers=workers, reload=args.reload,
                 proxy_headers=True, forwarded_allow_ips=s.forwarded_allow_ips, log_config=None,
                 access_log=False)
     return 0

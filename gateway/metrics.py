@@ -1,7 +1,10 @@
-"""Prometheus metrics for the gateway (served at /metrics)."""
+"""Prometheus metrics for the gateway (served at /metrics).  With several gateway processes (`pva serve` sets
+PROMETHEUS_MULTIPROC_DIR for them) each writes its samples there and /metrics adds up all of them."""
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 REQUESTS = Counter("pva_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("pva_http_request_seconds", "HTTP request latency", ["method", "route"],
@@ -13,3 +16,12 @@ UPLOADS = Counter("pva_uploads_total", "uploaded files by result", ["status"])
 def observe(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()
     LATENCY.labels(method, route).observe(seconds)
+
+
+def render() -> bytes:
+    """The exposition text: every process's samples when they share PROMETHEUS_MULTIPROC_DIR, else this one's."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()

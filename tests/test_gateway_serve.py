@@ -74,3 +74,8 @@ def test_several_gateway_processes_share_one_login_rate_limit(served):
         r = c.post("/api/v1/auth/login", json={"username": user["username"], "password": "correct horse battery"})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0  # even the right password waits
     auth.login_limiter.reset()
+    # /metrics (from loopback) adds up every process's counts: all 9 logins, whichever process took them
+    text = httpx.get(url + "/metrics", timeout=30).text
+    logins = [line for line in text.splitlines()
+              if line.startswith("pva_http_requests_total{") and 'route="/api/v1/auth/login"' in line]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in logins) == 9, logins

@@ -8,7 +8,7 @@ import ipaddress
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..deps import authenticated, client_address
 
@@ -79,4 +79,6 @@ async def metrics(request: Request):
         principal = await authenticated(request)
         if not principal.has("admin"):
             raise HTTPException(403, "metrics: administrators only, or scrape from this machine (127.0.0.1)")
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    from ..metrics import render
+
+    return Response(render(), media_type=CONTENT_TYPE_LATEST)

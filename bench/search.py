@@ -375,7 +375,15 @@ def measure(args) -> int:
     for name, fn in (("stats: media per month", lambda: stats.timeline(alice)),
                      ("stats: library page", lambda: stats.library(alice)),
                      ("facets (no filter)", lambda: search.facets(alice, Filters())),
-                     ("facets (one year)", lambda: search.facets(alice, Filters(**year(rnd.randint(2004, 2023)))))):
+                     ("facets (one year)", lambda: search.facets(alice, Filters(**year(rnd.randint(2004, 2023))))),
+                     ("facets (kind photo: sampled)", lambda: search.facets(alice, Filters(kind="photo"))),
+                     ("facets (common label: sampled)", lambda: search.facets(
+                         alice, Filters(labels=[rnd.choice(common_labels)], min_confidence=0.5))),
+                     ("facets (rare label)", lambda: search.facets(
+                         alice, Filters(labels=[rnd.choice(rare_labels)], min_confidence=0.5))),
+                     ("facets (camera)", lambda: search.facets(
+                         alice, (lambda c: Filters(camera_make=c[0], camera_model=c[1]))(rnd.choice(CAMERAS)))),
+                     ("facets (city)", lambda: search.facets(alice, Filters(bbox=city_box(0.3))))):
         times = []
         for i in range(min(args.runs, 10) + 1):
             t = time.perf_counter()

@@ -293,3 +293,41 @@ def test_period_clause_adds_whole_years_and_the_months_at_either_end():
     assert period_clause(None, None, {}) == "grain = 'a'"
     assert is_month_start(dt(2021, 3, 1)) and not is_month_start(dt(2021, 3, 2))
     assert not is_month_start(datetime(2021, 3, 1, tzinfo=timezone.utc).replace(hour=5))
+
+
+def test_broad_filtered_facets_are_sampled_and_say_so(services, monkeypatch):
+    """Facets under a filter matching more than FACET_EXACT_MAX items are counted on a sample of the table's
+    pages and flagged approximate; the facets that only their own filter narrows stay exact (counters)."""
+    from pva import db
+    from pva.db import counts, search
+
+    a = new_user()
+    A = a["id"]
+    db.execute("""insert into media(owner_id, sha512, kind, format, mime, size, taken_at, storage_key, original_path,
+                                    filename, camera_make, camera_model)
+                  select %(o)s, sha512(convert_to(%(o)s::text || i, 'UTF8')),
+                         case when i %% 5 = 0 then 'video' else 'photo' end,
+                         case when i %% 5 = 0 then 'mp4' else 'jpeg' end, 'x/y', 1000 + i,
+                         timestamptz '2020-01-01' + i * interval '1 hour', 'bulk/' || %(o)s || '/' || i,
+                         'b/' || i || '.jpg', i || '.jpg', 'Canon', case when i %% 3 = 0 then 'R5' else 'R6' end
+                    from generate_series(1, 4000) i""", {"o": A})
+    db.execute("""insert into detections(media_id, label, confidence, x, y, w, h, model)
+                  select id, 'cup', 0.9, 0.1, 0.1, 0.2, 0.2, 't' from media where owner_id = %s""", (A,))
+    counts.fold()
+    db.execute("analyze media")
+    f = search.Filters(kind="photo", labels=["cup"])
+    exact = search.facets(A, f)
+    assert exact["approximate"] is False and {r["value"]: r["n"] for r in exact["format"]} == {"jpeg": 3200}
+    reltuples = db.query_one("select reltuples from pg_class where oid = 'media'::regclass")["reltuples"]
+    monkeypatch.setattr(search, "FACET_EXACT_MAX", 1000)
+    monkeypatch.setattr(search, "FACET_SAMPLE_ROWS", int(reltuples * 0.4))  # about 40% of the pages
+    approx = search.facets(A, f)
+    assert approx["approximate"] is True
+    jpeg = {r["value"]: r["n"] for r in approx["format"]}["jpeg"]
+    assert 0.5 * 3200 <= jpeg <= 1.5 * 3200, jpeg  # scaled back up to the whole library
+    models = {r["model"]: r["n"] for r in approx["camera"]}
+    assert models["R6"] > models["R5"]  # the proportions survive the sample
+    # a facet narrowed only by its own filter comes exact from the counters, the others are sampled
+    only_kind = search.facets(A, search.Filters(kind="photo"))
+    assert only_kind["approximate"] is True
+    assert {r["value"]: r["n"] for r in only_kind["kind"]} == {"photo": 3200, "video": 800}

@@ -113,9 +113,12 @@ form.elements.min_confidence.addEventListener("input", () => {
 });
 
 // ---- facets
+let approximate = false;  // facet counts from a sample (a large library and broad filters): shown as ~n
+
 function chip(label, n, apply, active) {
   return el("button", { type: "button", class: "chip facet" + (active ? " active" : ""), "aria-pressed": String(!!active),
-                         onclick: apply }, label, " ", el("span", { class: "n" }, String(n)));
+                         onclick: apply }, label, " ",
+            el("span", { class: "n", title: approximate ? "estimated from a sample" : "" }, (approximate ? "~" : "") + String(n)));
 }
 
 function setAndRun(name, value) {
@@ -124,6 +127,7 @@ function setAndRun(name, value) {
 }
 
 function renderFacets(f) {
+  approximate = !!f.approximate;
   const groups = [];
   const p = formToParams();
   const group = (title, chips) => { if (chips.length) groups.push(el("div", { class: "facet-group" }, el("h3", {}, title), chips)); };

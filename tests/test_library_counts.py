@@ -4,6 +4,7 @@ writers and folds neither deadlock nor lose counts; the search planner's rare-fi
 exactly what the date-order path returns."""
 from __future__ import annotations
 
+import secrets
 import threading
 from datetime import datetime, timezone
 
@@ -331,3 +332,74 @@ def test_broad_filtered_facets_are_sampled_and_say_so(services, monkeypatch):
     only_kind = search.facets(A, search.Filters(kind="photo"))
     assert only_kind["approximate"] is True
     assert {r["value"]: r["n"] for r in only_kind["kind"]} == {"photo": 3200, "video": 800}
+
+
+def test_upgrading_a_library_from_003_fills_people_albums_cells_and_counters(services, tmp_path):
+    """An installation at migration 003 with a library in it: 004 fills person_ids, album_ids, geo_cell and the
+    counters from the rows already there, and the triggers keep them from then on."""
+    import shutil
+
+    import psycopg2
+    import psycopg2.extras
+    from psycopg2.extensions import make_dsn
+
+    from pva.config import get_settings
+    from pva.db.migrate import MIGRATIONS_DIR, migrate
+
+    old_dir = tmp_path / "migrations"
+    old_dir.mkdir()
+    for p in sorted(MIGRATIONS_DIR.glob("00[123]_*.sql")):
+        shutil.copy(p, old_dir / p.name)
+    base = get_settings().effective_database_url
+    name = f"pva_upgrade_{secrets.token_hex(4)}"
+    admin = psycopg2.connect(base)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    url = make_dsn(base, dbname=name)
+    try:
+        assert migrate(url, directory=old_dir, log=lambda *a: None) == [1, 2, 3]
+        conn = psycopg2.connect(url, cursor_factory=psycopg2.extras.RealDictCursor)
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("insert into users(username, password_hash) values ('old', '!') returning id")
+        owner = cur.fetchone()["id"]
+        cur.execute("""insert into media(owner_id, sha512, kind, format, mime, size, taken_at, storage_key,
+                                         original_path, filename, gps_lat, gps_lon)
+                       select %s, sha512(int8send(i)), 'photo', 'jpeg', 'image/jpeg', 10 * i,
+                              timestamptz '2019-03-01' + i * interval '20 days', 'k/' || i, i || '.jpg', i || '.jpg',
+                              case when i %% 2 = 0 then 48.85 end, case when i %% 2 = 0 then 2.35 end
+                         from generate_series(1, 40) i returning id""", (owner,))
+        ids = [r["id"] for r in cur.fetchall()]
+        cur.execute("insert into people(owner_id, name) values (%s, 'Ann') returning id", (owner,))
+        ann = cur.fetchone()["id"]
+        cur.execute("""insert into faces(media_id, owner_id, x, y, w, h, embedding, person_id, model)
+                       select id, %s, 0, 0, 1, 1, array_fill(0.1, array[128])::vector, %s, 't'
+                         from media where id = any(%s::uuid[])""", (owner, ann, ids[:5]))
+        cur.execute("insert into albums(owner_id, name) values (%s, 'Old album') returning id", (owner,))
+        album = cur.fetchone()["id"]
+        cur.execute("insert into album_media(album_id, media_id) select %s, unnest(%s::uuid[])", (album, ids[3:9]))
+        cur.execute("""insert into detections(media_id, label, confidence, x, y, w, h, model)
+                       select unnest(%s::uuid[]), 'boat', 0.7, 0, 0, 1, 1, 't'""", (ids[:12],))
+
+        assert migrate(url, log=lambda *a: None) == [4, 5]
+
+        def n(dim, v1, v2=None):
+            cur.execute("""select coalesce(sum(n), 0) as n from (select n from media_counts where owner_id = %(o)s
+                             and grain = 'a' and dim = %(d)s and v1 = %(v)s union all select n from media_count_deltas
+                             where owner_id = %(o)s and grain = 'a' and dim = %(d)s and v1 = %(v)s) s""",
+                        {"o": owner, "d": dim, "v": v1})
+            return cur.fetchone()["n"]
+
+        assert (n("kind", "photo"), n("gps", "with"), n("gps", "without")) == (40, 20, 20)
+        assert (n("person", str(ann)), n("album", str(album)), n("tag", "boat:7")) == (5, 6, 12)
+        cur.execute("select count(*) as n from media where geo_cell = (48 + 90) * 361 + 2 + 180")
+        assert cur.fetchone()["n"] == 20
+        cur.execute("delete from album_media where media_id = %s", (ids[3],))  # the triggers run from now on
+        cur.execute("update media set trashed_at = now() where id = %s", (ids[0],))
+        assert (n("album", str(album)), n("person", str(ann)), n("kind", "photo")) == (5, 4, 39)
+        conn.close()
+    finally:
+        with admin.cursor() as c:
+            c.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()

@@ -282,11 +282,12 @@ def hide_person(owner_id, person_id, hidden: bool = True) -> dict | None:
 
 
 def merge_people(owner_id, target_id, source_ids: Sequence) -> dict | None:
-    """Merge people into target (faces locked there) and refresh the target's centroid."""
-    p = people_q.merge(target_id, list(source_ids), owner_id)
-    if p is not None:
-        with db.transaction() as cur:
-            faces_q.lock_owner(cur, owner_id)
+    """Merge people into target (faces locked there) and refresh the target's centroid, in one transaction
+    (under the owner's clustering lock, so a recluster never sees half a merge)."""
+    with db.transaction() as cur:
+        faces_q.lock_owner(cur, owner_id)
+        p = people_q.merge(target_id, list(source_ids), owner_id, cur=cur)
+        if p is not None:
             faces_q.refresh_people(cur, owner_id, [target_id])
     return p
 
@@ -294,11 +295,10 @@ def merge_people(owner_id, target_id, source_ids: Sequence) -> dict | None:
 def assign_face(owner_id, face_id: int, person_id) -> bool:
     """Put a face in one of the owner's people (None: in nobody), locked against reclustering."""
     with db.transaction() as cur:
-        face = faces_q.get(cur, face_id, owner_id)
-    if face is None or not people_q.assign_face(face_id, owner_id, person_id):
-        return False
-    with db.transaction() as cur:
         faces_q.lock_owner(cur, owner_id)
+        face = faces_q.get(cur, face_id, owner_id)
+        if face is None or not people_q.assign_face(face_id, owner_id, person_id, cur=cur):
+            return False
         faces_q.refresh_people(cur, owner_id, [person_id, face["person_id"]])
         faces_q.delete_empty_unnamed(cur, owner_id, [face["person_id"]])
     return True

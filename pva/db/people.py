@@ -25,22 +25,24 @@ def update(person_id: UUID, owner_id: UUID, *, name: str | None = None, hidden: 
                      {"clear": clear_name, "n": name, "h": hidden, "id": person_id, "o": owner_id})
 
 
-def merge(target_id: UUID, source_ids: list[UUID], owner_id: UUID) -> dict | None:
+def merge(target_id: UUID, source_ids: list[UUID], owner_id: UUID, cur=None) -> dict | None:
     """Move the faces of source people into target (all the owner's), delete the sources; locks the faces so
-    reclustering keeps the user's decision."""
-    with transaction() as cur:
-        cur.execute("select id from people where owner_id = %s and id = any(%s::uuid[])",
-                    (owner_id, [target_id, *source_ids]))
-        found = {r["id"] for r in cur.fetchall()}
-        if target_id not in found or not set(source_ids) <= found:
-            return None
-        sources = [s for s in source_ids if s != target_id]
-        cur.execute("""update faces set person_id = %s, person_locked = true
-                        where owner_id = %s and person_id = any(%s::uuid[])""", (target_id, owner_id, sources))
-        cur.execute("delete from people where owner_id = %s and id = any(%s::uuid[])", (owner_id, sources))
-        cur.execute(f"""update people p set face_count = (select count(*) from faces f where f.person_id = p.id),
-                               updated_at = now() where p.id = %s returning {_COLS}""", (target_id,))
-        return cur.fetchone()
+    reclustering keeps the user's decision.  In the caller's transaction when `cur` is given."""
+    if cur is None:
+        with transaction() as cur:
+            return merge(target_id, source_ids, owner_id, cur)
+    cur.execute("select id from people where owner_id = %s and id = any(%s::uuid[])",
+                (owner_id, [target_id, *source_ids]))
+    found = {r["id"] for r in cur.fetchall()}
+    if target_id not in found or not set(source_ids) <= found:
+        return None
+    sources = [s for s in source_ids if s != target_id]
+    cur.execute("""update faces set person_id = %s, person_locked = true
+                    where owner_id = %s and person_id = any(%s::uuid[])""", (target_id, owner_id, sources))
+    cur.execute("delete from people where owner_id = %s and id = any(%s::uuid[])", (owner_id, sources))
+    cur.execute(f"""update people p set face_count = (select count(*) from faces f where f.person_id = p.id),
+                           updated_at = now() where p.id = %s returning {_COLS}""", (target_id,))
+    return cur.fetchone()
 
 
 def face(face_id: int, owner_id: UUID) -> dict | None:
@@ -49,19 +51,22 @@ def face(face_id: int, owner_id: UUID) -> dict | None:
                          where f.id = %s and f.owner_id = %s and m.trashed_at is null""", (face_id, owner_id))
 
 
-def assign_face(face_id: int, owner_id: UUID, person_id: UUID | None) -> bool:
-    """Put a face in one of the owner's people (or none); locked against reclustering."""
-    with transaction() as cur:
-        if person_id is not None:
-            cur.execute("select 1 from people where id = %s and owner_id = %s", (person_id, owner_id))
-            if cur.fetchone() is None:
-                return False
-        cur.execute("""update faces set person_id = %s, person_locked = true where id = %s and owner_id = %s
-                       returning (select person_id from faces where id = %s) as old_person""",
-                    (person_id, face_id, owner_id, face_id))
-        row = cur.fetchone()
-        if row is None:
+def assign_face(face_id: int, owner_id: UUID, person_id: UUID | None, cur=None) -> bool:
+    """Put a face in one of the owner's people (or none); locked against reclustering.  In the caller's
+    transaction when `cur` is given."""
+    if cur is None:
+        with transaction() as cur:
+            return assign_face(face_id, owner_id, person_id, cur)
+    if person_id is not None:
+        cur.execute("select 1 from people where id = %s and owner_id = %s", (person_id, owner_id))
+        if cur.fetchone() is None:
             return False
-        cur.execute("""update people p set face_count = (select count(*) from faces f where f.person_id = p.id)
-                        where p.id = any(%s::uuid[])""", ([x for x in (person_id, row["old_person"]) if x],))
-        return True
+    cur.execute("""update faces set person_id = %s, person_locked = true where id = %s and owner_id = %s
+                   returning (select person_id from faces where id = %s) as old_person""",
+                (person_id, face_id, owner_id, face_id))
+    row = cur.fetchone()
+    if row is None:
+        return False
+    cur.execute("""update people p set face_count = (select count(*) from faces f where f.person_id = p.id)
+                    where p.id = any(%s::uuid[])""", ([x for x in (person_id, row["old_person"]) if x],))
+    return True

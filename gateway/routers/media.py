@@ -131,7 +131,9 @@ def search_media(params: SearchParams = Depends(), sort: Literal["taken", "added
 
 @router.get("/search/facets")
 def search_facets(params: SearchParams = Depends(), user: Principal = Depends(current_user)):
-    """How many items each filter value would give, under the other active filters."""
+    """How many items each filter value would give, under the other active filters.  Exact, except when the
+    filters match a very large set (over 100k items): then the counts are estimated from a sample of the library
+    and `approximate` is true."""
     _check_refs(params.filters, user)
     return _run_search(search_db.facets, user.user_id, params.filters)
 

@@ -236,19 +236,8 @@ def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc
         if _is_rare(est) or (box_cells and est is not None and est[1] < MERGE_MIN_SHARE):
             rows = _sparse(cur, sparse_sql, p)
         elif box_cells and len(box_cells) <= MERGE_CELLS:
-            # one date-ordered walk per cell of the box, merged: about `limit` rows read per non-empty cell
-            # Each cell is walked on media_live_geo in date order (offset 0 keeps the planner from choosing another
-            # index for the other filters: it cannot know how full each cell is), the other filters apply on the way.
             p["cells"] = box_cells
-            inner = ["m.owner_id = %(owner)s", "m.trashed_at is null", "m.geo_cell = c.cell"] + [
-                c for c in w if c.startswith(key) or c.startswith(f"({key}, m.id)")]  # date range, cursor
-            outer = [c for c in w if not c.startswith("m.geo_cell is not null")]
-            merged = (f"select x.* from unnest(%(cells)s::int[]) as c(cell) cross join lateral ("
-                      f"select {LIST_COLUMNS}, m.sort_value from ("
-                      f"select m.*, {key} as sort_value from media m where {' and '.join(inner)} "
-                      f"order by {key} {order}, m.id {order} offset 0) m where {' and '.join(outer)} "
-                      f"order by m.sort_value {order}, m.id {order} limit %(limit)s) x "
-                      f"order by x.sort_value {order}, x.id {order} limit %(limit)s")
+            merged = _cell_walk_sql(w, key, order)
             cur.execute("set local enable_bitmapscan = off")
             cur.execute("set local enable_sort = off")
             rows = _ordered_or_sparse(cur, merged, p, sparse_sql=sparse_sql, fast_ms=MERGE_FAST_MS)
@@ -282,6 +271,21 @@ RARE_MIN = 2000
 # MERGE_FAST_MS before falling back.
 MERGE_MIN_SHARE = 0.01
 MERGE_FAST_MS = 80
+
+
+def _cell_walk_sql(w: list[str], key: str, order: str) -> str:
+    """A map box as one date-ordered walk per 1-degree cell (%(cells)s) on media_live_geo, merged: about one page
+    read per non-empty cell.  The walk is fenced (offset 0) so the planner cannot pick another index for the other
+    filters, which apply on the way: it cannot know how full each cell is.  Date range and cursor bound the walk."""
+    inner = ["m.owner_id = %(owner)s", "m.trashed_at is null", "m.geo_cell = c.cell"] + [
+        c for c in w if c.startswith(key) or c.startswith(f"({key}, m.id)")]
+    outer = [c for c in w if not c.startswith("m.geo_cell is not null")]  # the cell ranges: one cell here
+    return (f"select x.* from unnest(%(cells)s::int[]) as c(cell) cross join lateral ("
+            f"select {LIST_COLUMNS}, m.sort_value from ("
+            f"select m.*, {key} as sort_value from media m where {' and '.join(inner)} "
+            f"order by {key} {order}, m.id {order} offset 0) m where {' and '.join(outer)} "
+            f"order by m.sort_value {order}, m.id {order} limit %(limit)s) x "
+            f"order by x.sort_value {order}, x.id {order} limit %(limit)s")
 
 
 def _may_be_sparse(f: Filters) -> bool:

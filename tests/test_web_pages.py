@@ -145,6 +145,38 @@ def test_previous_and_next_follow_library_order(ca, alice):
     assert 'rel="prev"' not in html and f'href="/media/{items[1]["id"]}" rel="next"' in html
 
 
+def test_previous_and_next_follow_the_search_or_album_the_item_was_opened_from(ca):
+    from datetime import datetime, timezone
+    from urllib.parse import quote
+
+    from test_gateway_helpers import add_detection
+
+    from pva.db import albums
+
+    u, other = new_user(), new_user()
+    c = login(ca.app, u)
+    items = [insert_media(u["id"], taken_at=datetime(2021, 3, d, tzinfo=timezone.utc)) for d in (1, 2, 3, 4)]
+    for i in (0, 3):
+        add_detection(items[i]["id"], "kite", 0.9)
+    ctx = "label=kite&min_confidence=0.5"
+    html = c.get(f"/media/{items[3]['id']}?in={quote(ctx)}", headers=HTML).text
+    # items 2 and 3 (1-based) are not kites: next skips them, and keeps the search on its link
+    assert f'href="/media/{items[0]["id"]}?in={quote(ctx, safe="")}" rel="next"' in html, html
+    assert 'rel="prev"' not in html
+    html = c.get(f"/media/{items[0]['id']}?in={quote(ctx)}&order=asc", headers=HTML).text
+    assert f'href="/media/{items[3]["id"]}?in=' in html and 'rel="next"' not in html  # the first kite: no next
+    album = albums.create(u["id"], "Spring")
+    albums.add_media(album["id"], u["id"], [items[1]["id"], items[3]["id"]])
+    html = c.get(f"/media/{items[1]['id']}?in=album%3D{album['id']}", headers=HTML).text
+    assert f'href="/media/{items[3]["id"]}?in=album%3D{album["id"]}" rel="prev"' in html
+    # a context naming someone else's album (or nonsense) falls back to library order, revealing nothing
+    theirs = albums.create(other["id"], "Private")
+    for bad in (f"album={theirs['id']}", "person=not-a-uuid", "from=yesterday", "min_confidence=x"):
+        html = c.get(f"/media/{items[1]['id']}?in={quote(bad)}", headers=HTML).text
+        assert f'href="/media/{items[2]["id"]}" rel="prev"' in html and f'href="/media/{items[0]["id"]}" rel="next"' \
+            in html, bad
+
+
 def test_vendor_serves_only_whitelisted_library_files(ca):
     from gateway.routers.web import NODE_MODULES, VENDOR
 

@@ -97,6 +97,36 @@ class SearchParams:
             kind=kind, format=format, text=q, album_id=album, trashed=trashed)
 
 
+def search_from_query(qs: str, user: Principal) -> tuple[search_db.Filters, str, str] | None:
+    """(filters, sort, order) of a search as the web UI writes it in a URL query (from=...&label=...), checked like
+    GET /media checks them; None when it does not parse or names ids that are not the user's."""
+    from urllib.parse import parse_qs
+
+    q = parse_qs(qs or "", max_num_fields=50)
+
+    def one(k: str) -> str | None:
+        v = q.get(k)
+        return v[-1] if v else None
+
+    try:
+        params = SearchParams(
+            date_from=one("from"), date_to=one("to"), bbox=one("bbox"), no_gps=one("no_gps") in ("true", "1", "on"),
+            label=q.get("label", []), min_confidence=min(1.0, max(0.0, float(one("min_confidence") or 0))),
+            person=UUID(one("person")) if one("person") else None,
+            similar_face=int(one("similar_face")) if one("similar_face") else None,
+            camera_make=one("camera_make"), camera_model=one("camera_model"),
+            kind=one("kind") if one("kind") in ("photo", "video") else None, format=one("format"), q=one("q"),
+            album=UUID(one("album")) if one("album") else None, trashed=False)
+        _check_refs(params.filters, user)
+    except (ValueError, HTTPException):
+        return None
+    if params.filters.album_id is not None and search_db.album_scope(params.filters.album_id, user.user_id) is None:
+        return None
+    sort = one("sort") if one("sort") in search_db.SORTS else "taken"
+    order = one("order") if one("order") in ("asc", "desc") else "desc"
+    return params.filters, sort, order
+
+
 def _check_refs(f: search_db.Filters, user: Principal) -> None:
     """Ids inside filters must be the user's own (404 otherwise, like any other id)."""
     if f.person_id is not None and people_db.get(f.person_id, user.user_id) is None:

@@ -198,18 +198,32 @@ def map_page(request: Request, user: Principal):
     return {"title": "Map"}
 
 
-def _neighbours(media: dict, user: Principal) -> dict:
-    """Previous (newer) and next (older) item in library order (date taken, newest first)."""
+def _neighbours(media: dict, user: Principal, context: str = "") -> dict:
+    """Previous and next item in the list the user came from: `context` is that search's query (the `in`
+    parameter the grids put on their links: a search, an album, ...); without one, the library, newest first."""
+    from urllib.parse import quote
+
     from pva.db import search as search_db
 
-    value = media.get("taken_at") or media.get("created_at")
-    if value is None or media.get("trashed_at") is not None or media.get("access") != "owner":
-        return {"prev": None, "next": None}
-    cursor = search_db.encode_cursor("taken", value, media["id"])
-    f = search_db.Filters()
-    older = search_db.search(user.user_id, f, sort="taken", order="desc", limit=1, cursor=cursor)["items"]
-    newer = search_db.search(user.user_id, f, sort="taken", order="asc", limit=1, cursor=cursor)["items"]
-    return {"prev": str(newer[0]["id"]) if newer else None, "next": str(older[0]["id"]) if older else None}
+    from .media import search_from_query
+
+    none = {"prev": None, "next": None, "suffix": ""}
+    found = search_from_query(context, user) if context else None
+    f, sort, order = found or (search_db.Filters(), "taken", "desc")
+    if media.get("trashed_at") is not None or (media.get("access") != "owner" and f.album_id is None):
+        return none
+    value = media.get("created_at") if sort == "added" else (media.get("taken_at") or media.get("created_at"))
+    if value is None:
+        return none
+    cursor = search_db.encode_cursor(sort, value, media["id"])
+    back = "asc" if order == "desc" else "desc"
+    try:
+        after = search_db.search(user.user_id, f, sort=sort, order=order, limit=1, cursor=cursor)["items"]
+        before = search_db.search(user.user_id, f, sort=sort, order=back, limit=1, cursor=cursor)["items"]
+    except (LookupError, search_db.BadQuery):
+        return none
+    return {"prev": str(before[0]["id"]) if before else None, "next": str(after[0]["id"]) if after else None,
+            "suffix": "?in=" + quote(context, safe="") if found else ""}
 
 
 _EXIF_SKIP = {"keyframes", "thumbnails", "icc", "xmp_raw", "maker_note", "makernote"}
@@ -275,7 +289,8 @@ def detail_page(request: Request, user: Principal, media_id: UUID):
             "transcript": (m.get("transcript") or {}).get("segments") or [],
             "width": m.get("width"), "height": m.get("height")}
     return {"title": m.get("filename") or "Item", "m": m, "exif": _exif_rows(m), "albums": albums,
-            "nav": _neighbours(m, user), "data": _jsonable(data), "me": str(user.user_id)}
+            "nav": _neighbours(m, user, request.query_params.get("in", "")[:2000]), "data": _jsonable(data),
+            "me": str(user.user_id)}
 
 
 @router.get("/albums")

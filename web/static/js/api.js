@@ -72,14 +72,16 @@ export function fmtDuration(s) {
 }
 
 // A grid card for a media item from GET /media.
-export function mediaCard(item, extra) {
+// context: the query of the list the card is in (a search, an album), so the detail page's previous/next follow it
+export function mediaCard(item, extra, context) {
   const img = item.thumbnail_url
     ? el("img", { src: item.thumbnail_url, alt: item.filename || "", loading: "lazy", width: 256, height: 256 })
     : el("span", { class: "no-thumb", "aria-hidden": "true" }, item.kind === "video" ? "▶" : "□");
   const badges = [];
   if (item.kind === "video") badges.push(el("span", { class: "badge video" }, "▶ " + fmtDuration(item.duration)));
   if (item.status && item.status !== "ready" && item.status !== "stored") badges.push(el("span", { class: "badge" }, item.status));
-  return el("a", { class: "tile-media", href: `/media/${item.id}`, title: item.filename || "",
+  const href = `/media/${item.id}` + (context ? `?in=${encodeURIComponent(context)}` : "");
+  return el("a", { class: "tile-media", href, title: item.filename || "",
                    dataset: { id: item.id, kind: item.kind } }, img, badges, extra || null);
 }
 

@@ -75,7 +75,7 @@ export class Grid {
         this.container.append(el("h3", { class: "grid-date" }, day), this.section);
         this.lastDay = day;
       }
-      this.section.append(mediaCard(it));
+      this.section.append(mediaCard(it, null, this.query));
       this.count += 1;
     }
   }

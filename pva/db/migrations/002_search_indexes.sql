@@ -25,55 +25,38 @@ create or replace function pva_media_text_tsv(mid uuid) returns tsvector languag
                              where c.media_id = mid), ''::tsvector), ''::tsvector)
 $$;
 
-create or replace function pva_sync_label_tags() returns trigger language plpgsql as $$
+-- One statement trigger function keeps every such derived column of media (label_tags, text_tsv here; person_ids
+-- and album_ids in 004): tg_argv = (media column, function computing it from a media id).  The statement's rows
+-- (transition tables; EXECUTE sees them) name the media to recompute; only media whose value changes are written.
+create or replace function pva_sync_media_column() returns trigger language plpgsql as $$
+declare ids text;
 begin
-    if tg_op = 'DELETE' then
-        update media m set label_tags = pva_media_label_tags(m.id)
-         where m.id in (select distinct media_id from old_rows);
-    else
-        update media m set label_tags = pva_media_label_tags(m.id)
-         where m.id in (select distinct media_id from new_rows);
-    end if;
+    ids := case tg_op when 'INSERT' then 'select media_id from new_rows'
+                      when 'DELETE' then 'select media_id from old_rows'
+                      else 'select media_id from new_rows union select media_id from old_rows' end;
+    execute format('update media m set %1$I = %2$I(m.id) where m.id in (%3$s) and m.%1$I is distinct from %2$I(m.id)',
+                   tg_argv[0], tg_argv[1], ids);
     return null;
 end $$;
 
-create or replace function pva_sync_text_tsv() returns trigger language plpgsql as $$
+-- (re)create the insert/update/delete triggers <name>_ins/_upd/_del on `tab` keeping media.<col> with <fn>
+create or replace function pva_media_column_triggers(tab text, name text, col text, fn text) returns void
+language plpgsql as $$
 begin
-    if tg_op = 'DELETE' then
-        update media m set text_tsv = pva_media_text_tsv(m.id)
-         where m.id in (select distinct media_id from old_rows);
-    else
-        update media m set text_tsv = pva_media_text_tsv(m.id)
-         where m.id in (select distinct media_id from new_rows);
-    end if;
-    return null;
+    execute format('drop trigger if exists %1$I on %2$I', name || '_ins', tab);
+    execute format('drop trigger if exists %1$I on %2$I', name || '_upd', tab);
+    execute format('drop trigger if exists %1$I on %2$I', name || '_del', tab);
+    execute format('create trigger %1$I after insert on %2$I referencing new table as new_rows '
+                   'for each statement execute function pva_sync_media_column(%3$L, %4$L)', name || '_ins', tab, col, fn);
+    execute format('create trigger %1$I after update on %2$I referencing old table as old_rows new table as new_rows '
+                   'for each statement execute function pva_sync_media_column(%3$L, %4$L)', name || '_upd', tab, col, fn);
+    execute format('create trigger %1$I after delete on %2$I referencing old table as old_rows '
+                   'for each statement execute function pva_sync_media_column(%3$L, %4$L)', name || '_del', tab, col, fn);
 end $$;
 
-drop trigger if exists detections_tags_ins on detections;
-drop trigger if exists detections_tags_upd on detections;
-drop trigger if exists detections_tags_del on detections;
-create trigger detections_tags_ins after insert on detections referencing new table as new_rows
-    for each statement execute function pva_sync_label_tags();
-create trigger detections_tags_upd after update on detections referencing new table as new_rows
-    for each statement execute function pva_sync_label_tags();
-create trigger detections_tags_del after delete on detections referencing old table as old_rows
-    for each statement execute function pva_sync_label_tags();
-
-do $$
-declare t text;
-begin
-    foreach t in array array['ocr', 'transcripts', 'comments'] loop
-        execute format('drop trigger if exists %1$s_text_ins on %1$I', t);
-        execute format('drop trigger if exists %1$s_text_upd on %1$I', t);
-        execute format('drop trigger if exists %1$s_text_del on %1$I', t);
-        execute format('create trigger %1$s_text_ins after insert on %1$I referencing new table as new_rows '
-                       'for each statement execute function pva_sync_text_tsv()', t);
-        execute format('create trigger %1$s_text_upd after update on %1$I referencing new table as new_rows '
-                       'for each statement execute function pva_sync_text_tsv()', t);
-        execute format('create trigger %1$s_text_del after delete on %1$I referencing old table as old_rows '
-                       'for each statement execute function pva_sync_text_tsv()', t);
-    end loop;
-end $$;
+select pva_media_column_triggers('detections', 'detections_tags', 'label_tags', 'pva_media_label_tags');
+select pva_media_column_triggers(t, t || '_text', 'text_tsv', 'pva_media_text_tsv')
+  from unnest(array['ocr', 'transcripts', 'comments']) t;
 
 -- rows that existed before this migration
 update media m set label_tags = pva_media_label_tags(m.id) where exists (select 1 from detections d where d.media_id = m.id);

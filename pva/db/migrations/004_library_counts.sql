@@ -29,39 +29,9 @@ create or replace function pva_media_album_ids(mid uuid) returns uuid[] language
     select coalesce(array_agg(am.album_id order by am.album_id), '{}') from album_media am where am.media_id = mid
 $$;
 
--- one statement trigger for both: tg_argv = (media column, function computing it from a media id); the rows of
--- the statement (transition tables) name the media to recompute, and only rows that change are written
-create or replace function pva_sync_media_ids() returns trigger language plpgsql as $$
-declare ids text;
-begin
-    ids := case tg_op when 'INSERT' then 'select media_id from new_rows'
-                      when 'DELETE' then 'select media_id from old_rows'
-                      else 'select media_id from new_rows union select media_id from old_rows' end;
-    execute format('update media m set %1$I = %2$I(m.id) where m.id in (%3$s) and m.%1$I <> %2$I(m.id)',
-                   tg_argv[0], tg_argv[1], ids);
-    return null;
-end $$;
-drop function if exists pva_sync_person_ids() cascade;
-drop function if exists pva_sync_album_ids() cascade;
-
-do $$
-declare t record;
-begin
-    for t in select * from (values ('faces', 'faces_people', 'person_ids', 'pva_media_person_ids'),
-                                   ('album_media', 'album_media_ids', 'album_ids', 'pva_media_album_ids')) v(tab, name, col, fn)
-    loop
-        execute format('drop trigger if exists %1$s_ins on %2$I', t.name, t.tab);
-        execute format('drop trigger if exists %1$s_upd on %2$I', t.name, t.tab);
-        execute format('drop trigger if exists %1$s_del on %2$I', t.name, t.tab);
-        execute format('create trigger %1$s_ins after insert on %2$I referencing new table as new_rows '
-                       'for each statement execute function pva_sync_media_ids(%3$L, %4$L)', t.name, t.tab, t.col, t.fn);
-        execute format('create trigger %1$s_upd after update on %2$I referencing old table as old_rows '
-                       'new table as new_rows for each statement execute function pva_sync_media_ids(%3$L, %4$L)',
-                       t.name, t.tab, t.col, t.fn);
-        execute format('create trigger %1$s_del after delete on %2$I referencing old table as old_rows '
-                       'for each statement execute function pva_sync_media_ids(%3$L, %4$L)', t.name, t.tab, t.col, t.fn);
-    end loop;
-end $$;
+-- kept like label_tags (002): pva_sync_media_column on the tables they come from
+select pva_media_column_triggers('faces', 'faces_people', 'person_ids', 'pva_media_person_ids');
+select pva_media_column_triggers('album_media', 'album_media_ids', 'album_ids', 'pva_media_album_ids');
 
 update media m set person_ids = p.ids
   from (select media_id, array_agg(distinct person_id order by person_id) as ids from faces
@@ -110,8 +80,6 @@ create table if not exists media_count_deltas (
 );
 create index if not exists media_count_deltas_owner on media_count_deltas (owner_id, dim);
 
-drop function if exists pva_media_count_keys(int, uuid, text, text, text, text, double precision, timestamptz,
-                                             timestamptz, bigint, text[], uuid[]);
 -- the counter keys of one media row (none when it is in the trash), each with +sign / +sign*size.  Columns are
 -- passed one by one (a whole-row argument trips the planner when the function is inlined into a grouped query).
 create or replace function pva_media_count_keys(sign int, owner_id uuid, kind text, format text, camera_make text,

@@ -117,10 +117,8 @@ def album_scope(album_id: UUID, user_id: UUID) -> dict | None:
                      (album_id, user_id, user_id))
 
 
-def _where(f: Filters, user_id: UUID, p: dict, skip: str = "", sparse: bool = False) -> list[str]:
-    """WHERE clauses for the filters (skip: the facet whose own filter is left out).  sparse: for the bitmap
-    path, the filters that match most of a library (without GPS, kind) are written so that no index serves
-    them: ANDing a bitmap of 40-90% of the rows costs more than re-checking them on the few rows found."""
+def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
+    """WHERE clauses for the filters (skip: the facet whose own filter is left out)."""
     w = []
     if f.album_id is not None:
         scope = album_scope(f.album_id, user_id)
@@ -157,7 +155,7 @@ def _where(f: Filters, user_id: UUID, p: dict, skip: str = "", sparse: bool = Fa
             w.append("m.geo_cell is not null and (" + " or ".join(
                 f"m.geo_cell between %(cell_lo{i})s and %(cell_hi{i})s" for i in range(len(ranges))) + ")")
         if f.no_gps:
-            w.append(f"({LAT} + 0) is null" if sparse else f"{LAT} is null")
+            w.append(f"{LAT} is null")
     if skip != "label" and f.labels:
         # label_tags holds 'dog:k' for a detection of dog with confidence >= k/10 (kept by triggers, see 002_*.sql)
         bucket = min(9, max(0, int(f.min_confidence * 10 + 1e-9)))
@@ -189,7 +187,7 @@ def _where(f: Filters, user_id: UUID, p: dict, skip: str = "", sparse: bool = Fa
             w.append("m.camera_model = %(model)s")
     if skip != "kind" and f.kind:
         p["kind"] = f.kind
-        w.append("(m.kind || '') = %(kind)s" if sparse else "m.kind = %(kind)s")
+        w.append("m.kind = %(kind)s")
     if skip != "format" and f.format:
         p["format"] = f.format.lower()
         w.append("m.format = %(format)s")
@@ -224,9 +222,7 @@ def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc
     p["limit"] = limit + 1
     sql = (f"select {LIST_COLUMNS}, {key} as sort_value from media m where {' and '.join(w)} "
            f"order by {key} {order}, m.id {order} limit %(limit)s")
-    ws = w
-    if f.no_gps or f.kind:  # the bitmap path's own spelling of those filters (see _where)
-        ws = _where(f, user_id, p, sparse=True) + ([w[-1]] if cursor else [])
+    ws = [_UNINDEXED.get(c, c) for c in w]
     sparse_sql = (f"select {LIST_COLUMNS}, {key} as sort_value from media m where {' and '.join(ws)} "
                   f"order by {key} {order}, m.id {order} limit %(limit)s")
     with transaction() as cur:
@@ -271,6 +267,11 @@ RARE_MIN = 2000
 # MERGE_FAST_MS before falling back.
 MERGE_MIN_SHARE = 0.01
 MERGE_FAST_MS = 80
+
+
+# On the bitmap path the filters that match most of a library are spelled so that no index serves them: ANDing a
+# bitmap of 40-90% of the rows costs more than re-checking them on the few rows the other filters find.
+_UNINDEXED = {f"{LAT} is null": f"({LAT} + 0) is null", "m.kind = %(kind)s": "(m.kind || '') = %(kind)s"}
 
 
 def _cell_walk_sql(w: list[str], key: str, order: str) -> str:

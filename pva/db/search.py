@@ -410,9 +410,10 @@ def facets(user_id: UUID, f: Filters) -> dict:
         for name, fields in _FACET_FILTERS.items():
             without = replace(f, **fields)
             if without != f:
-                counted = _counted_facets(cur, user_id, without)
+                facet = "year" if name == "date" else name
+                counted = _counted_facets(cur, user_id, without, only=facet)
                 if counted is not None:
-                    exact[name] = counted["year" if name == "date" else name]
+                    exact[name] = counted[facet]
         _prepare(cur, f)
         rows: list[dict] = []
         shared = [n for n, (_, active) in facet_sets.items() if not active]
@@ -504,9 +505,15 @@ def _album_facet(cur, user_id: UUID, f: Filters, rel: str = "media m") -> list[d
     return cur.fetchall()
 
 
-def _counted_facets(cur, user_id: UUID, f: Filters) -> dict | None:
-    """The facets from the library counters (media_counts) when the only filter is a date range of whole months:
-    the library page's case, which would otherwise count every item.  None when the counters cannot answer."""
+FACETS = ("kind", "format", "camera", "year", "gps", "label", "person", "album")
+_FACET_DIM = {"kind": "kind", "format": "format", "camera": "camera", "gps": "gps", "label": "tag",
+              "person": "person", "album": "album"}  # year: per year of the kind counts
+
+
+def _counted_facets(cur, user_id: UUID, f: Filters, only: str | None = None) -> dict | None:
+    """The facets (or the one named `only`) from the library counters (media_counts) when the only filter is a
+    date range of whole months: the library page's case, which would otherwise count every item.  None when the
+    counters cannot answer."""
     from . import counts
 
     bucket = min(9, max(0, int(f.min_confidence * 10 + 1e-9)))
@@ -514,32 +521,36 @@ def _counted_facets(cur, user_id: UUID, f: Filters) -> dict | None:
             or f.min_confidence > bucket / 10 + 1e-9
             or not (counts.is_month_start(f.date_from) and counts.is_month_start(f.date_to))):
         return None
-    rows = counts.totals(user_id, counts.DIMS, f.date_from, f.date_to, cur=cur)
-    top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
-    by: dict[str, list[dict]] = {d: [] for d in counts.DIMS}
-    for r in rows:
+    names = [only] if only else list(FACETS)
+    dims = [_FACET_DIM[n] for n in names if n in _FACET_DIM]
+    by: dict[str, list[dict]] = {d: [] for d in dims}
+    for r in counts.totals(user_id, dims, f.date_from, f.date_to, cur=cur) if dims else []:
         by[r["dim"]].append(r)
-    out: dict = {
-        "approximate": False,
-        "kind": top({"value": r["v1"], "n": r["n"]} for r in by["kind"]),
-        "format": top({"value": r["v1"], "n": r["n"]} for r in by["format"]),
-        "camera": top({"make": r["v1"], "model": r["v2"], "n": r["n"]} for r in by["camera"]),
-        "year": [{"value": r["period"].year, "n": r["n"]} for r in counts.per_period(user_id, "y", "kind", cur=cur)],
-        "gps": {"with": sum(r["n"] for r in by["gps"] if r["v1"] == "with"),
-                "without": sum(r["n"] for r in by["gps"] if r["v1"] == "without")},
-        "label": top({"value": r["v1"][:-2], "n": r["n"]} for r in by["tag"] if r["v1"].endswith(f":{bucket}")),
-    }
-    # per_period gives one row per (year, kind): add the kinds up
-    years: dict[int, int] = {}
-    for r in out["year"]:
-        years[r["value"]] = years.get(r["value"], 0) + r["n"]
-    out["year"] = [{"value": y, "n": n} for y, n in sorted(years.items(), reverse=True)]
-    counted = {r["v1"]: r["n"] for r in by["person"]}
-    cur.execute("select id, name from people where id = any(%s::uuid[]) and not hidden", (list(counted),))
-    out["person"] = top({"id": r["id"], "name": r["name"], "n": counted[str(r["id"])]} for r in cur.fetchall())
-    counted = {r["v1"]: r["n"] for r in by["album"]}
-    cur.execute("select id, name from albums where id = any(%s::uuid[]) and owner_id = %s", (list(counted), user_id))
-    out["album"] = top({"id": r["id"], "name": r["name"], "n": counted[str(r["id"])]} for r in cur.fetchall())
+    top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
+    out: dict = {"approximate": False}
+    for name in names:
+        rows = by.get(_FACET_DIM.get(name, ""), [])
+        if name in ("kind", "format"):
+            out[name] = top({"value": r["v1"], "n": r["n"]} for r in rows)
+        elif name == "camera":
+            out[name] = top({"make": r["v1"], "model": r["v2"], "n": r["n"]} for r in rows)
+        elif name == "gps":
+            out[name] = {k: sum(r["n"] for r in rows if r["v1"] == k) for k in ("with", "without")}
+        elif name == "label":
+            out[name] = top({"value": r["v1"][:-2], "n": r["n"]} for r in rows if r["v1"].endswith(f":{bucket}"))
+        elif name == "year":  # all time, whatever the date range: the facet does not narrow itself
+            years: dict[int, int] = {}
+            for r in counts.per_period(user_id, "y", "kind", cur=cur):  # a row per (year, kind)
+                years[r["period"].year] = years.get(r["period"].year, 0) + r["n"]
+            out[name] = [{"value": y, "n": n} for y, n in sorted(years.items(), reverse=True)]
+        else:  # person, album: names from their tables (hidden people and others' albums left out)
+            counted = {r["v1"]: r["n"] for r in rows}
+            if name == "person":
+                cur.execute("select id, name from people where id = any(%s::uuid[]) and not hidden", (list(counted),))
+            else:
+                cur.execute("select id, name from albums where id = any(%s::uuid[]) and owner_id = %s",
+                            (list(counted), user_id))
+            out[name] = top({"id": r["id"], "name": r["name"], "n": counted[str(r["id"])]} for r in cur.fetchall())
     return out
 
 

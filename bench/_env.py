@@ -18,9 +18,6 @@ sys.path.insert(0, str(REPO))
 
 @contextlib.contextmanager
 def isolated_env(name: str, keep: bool = False):
-    import psycopg2
-    from psycopg2.extensions import make_dsn
-
     from pva import db, stack
     from pva.config import get_settings, reload_settings
     from pva.db.migrate import migrate
@@ -30,11 +27,7 @@ def isolated_env(name: str, keep: bool = False):
     run = secrets.token_hex(3)
     base = get_settings().effective_database_url
     dbname = f"pva_bench_{name}_{run}"
-    admin = psycopg2.connect(base)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{dbname}"')
-    url = make_dsn(base, dbname=dbname)
+    url = db.create_database(dbname, base)
     migrate(url, log=lambda *a: None)
     saved = {k: os.environ.get(k) for k in ("PVA_DATABASE_URL", "PVA_BUCKET_ORIGINALS", "PVA_BUCKET_THUMBS",
                                              "PVA_BUCKET_INBOX")}
@@ -62,9 +55,7 @@ def isolated_env(name: str, keep: bool = False):
                     st.client.remove_bucket(b)
                 except Exception:
                     pass
-            with admin.cursor() as cur:
-                cur.execute(f'drop database if exists "{dbname}" with (force)')
-        admin.close()
+            db.drop_database(dbname, base)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

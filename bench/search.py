@@ -162,31 +162,18 @@ alter table comments enable trigger user;
 """
 
 
-def connect_admin():
-    import psycopg2
-
-    from pva.config import get_settings
-
-    conn = psycopg2.connect(get_settings().effective_database_url)
-    conn.autocommit = True
-    return conn
-
-
 def prepare(rows: int, reuse: bool) -> str:
     import psycopg2
     from psycopg2.extensions import make_dsn
 
-    from pva import stack
+    from pva import db, stack
     from pva.config import get_settings, reload_settings
     from pva.db.migrate import migrate
 
     stack.up(log=lambda *a, **k: None)
     reload_settings()
-    admin = connect_admin()
     url = make_dsn(get_settings().effective_database_url, dbname=DBNAME)
-    with admin.cursor() as cur:
-        cur.execute("select 1 from pg_database where datname = %s", (DBNAME,))
-        exists = cur.fetchone() is not None
+    exists = db.query_one("select 1 as x from pg_database where datname = %s", (DBNAME,)) is not None
     if reuse and exists:
         conn = psycopg2.connect(url)
         with conn.cursor() as cur:
@@ -196,10 +183,8 @@ def prepare(rows: int, reuse: bool) -> str:
         migrate(url, log=lambda *a: None)  # a newer index migration applies to the kept data
         print(f"reusing {DBNAME} with {n} media")
         return url
-    with admin.cursor() as cur:
-        cur.execute(f'drop database if exists "{DBNAME}" with (force)')
-        cur.execute(f'create database "{DBNAME}"')
-    admin.close()
+    db.drop_database(DBNAME)
+    db.create_database(DBNAME)
     migrate(url, log=lambda *a: None)
     conn = psycopg2.connect(url)
     conn.autocommit = True
@@ -285,10 +270,7 @@ def main() -> int:
             os.environ["PVA_DATABASE_URL"] = saved
         reload_settings()
         if not args.keep:
-            admin = connect_admin()
-            with admin.cursor() as cur:
-                cur.execute(f'drop database if exists "{DBNAME}" with (force)')
-            admin.close()
+            db.drop_database(DBNAME)
 
 
 def measure(args) -> int:

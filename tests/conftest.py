@@ -68,19 +68,15 @@ def stack():
 
 @pytest.fixture(scope="session")
 def db_url(stack):
-    import psycopg2
-    from psycopg2.extensions import make_dsn, parse_dsn
+    from psycopg2.extensions import parse_dsn
 
     from pva.config import get_settings
+    from pva.db import create_database, drop_database
     from pva.db.migrate import migrate
 
     base = get_settings().effective_database_url
     name = f"pva_test_{RUN_ID}"
-    admin = psycopg2.connect(base)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    url = make_dsn(base, dbname=name)
+    url = create_database(name, base)
     migrate(url, log=lambda *a: None)
     old = os.environ.get("PVA_DATABASE_URL")
     os.environ["PVA_DATABASE_URL"] = url
@@ -93,9 +89,7 @@ def db_url(stack):
         os.environ.pop("PVA_DATABASE_URL", None)
     else:
         os.environ["PVA_DATABASE_URL"] = old
-    with admin.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    admin.close()
+    drop_database(name, base)
     assert parse_dsn(url)["dbname"] == name
 
 

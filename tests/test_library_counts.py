@@ -341,22 +341,16 @@ def test_upgrading_a_library_from_003_fills_people_albums_cells_and_counters(ser
 
     import psycopg2
     import psycopg2.extras
-    from psycopg2.extensions import make_dsn
 
-    from pva.config import get_settings
+    from pva.db import create_database, drop_database
     from pva.db.migrate import MIGRATIONS_DIR, migrate
 
     old_dir = tmp_path / "migrations"
     old_dir.mkdir()
     for p in sorted(MIGRATIONS_DIR.glob("00[123]_*.sql")):
         shutil.copy(p, old_dir / p.name)
-    base = get_settings().effective_database_url
     name = f"pva_upgrade_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(base)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    url = make_dsn(base, dbname=name)
+    url = create_database(name)
     try:
         assert migrate(url, directory=old_dir, log=lambda *a: None) == [1, 2, 3]
         conn = psycopg2.connect(url, cursor_factory=psycopg2.extras.RealDictCursor)
@@ -400,6 +394,4 @@ def test_upgrading_a_library_from_003_fills_people_albums_cells_and_counters(ser
         assert (n("album", str(album)), n("person", str(ann)), n("kind", "photo")) == (5, 4, 39)
         conn.close()
     finally:
-        with admin.cursor() as c:
-            c.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
+        drop_database(name)

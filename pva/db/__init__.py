@@ -50,6 +50,38 @@ def connect(url: str | None = None, **kw):
     return conn
 
 
+def _admin(base_url: str | None):
+    conn = psycopg2.connect(base_url or get_settings().effective_database_url, connect_timeout=10,
+                            application_name="pva-admin")
+    conn.autocommit = True
+    return conn
+
+
+def create_database(name: str, base_url: str | None = None) -> str:
+    """Create an empty database on the server of `base_url` (default: the configured one); returns its URL.
+    For test sessions, benchmarks and upgrade checks, which each want a database of their own."""
+    from psycopg2.extensions import make_dsn
+
+    base = base_url or get_settings().effective_database_url
+    conn = _admin(base)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'create database "{name}"')
+    finally:
+        conn.close()
+    return make_dsn(base, dbname=name)
+
+
+def drop_database(name: str, base_url: str | None = None) -> None:
+    """Drop a database made by create_database (its connections are closed first); no error when it is gone."""
+    conn = _admin(base_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        conn.close()
+
+
 def pool(maxconn: int = 16) -> psycopg2.pool.ThreadedConnectionPool:
     """The per-process pool (recreated after fork and when the database URL changes)."""
     global _pool, _pool_pid, _pool_url

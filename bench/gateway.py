@@ -8,21 +8,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from _env import REPO, isolated_env, make_user, table
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(REPO / "tests"))
+from net_helpers import http_service  # noqa: E402
 
 
 def seed(owner, n: int) -> None:
@@ -89,25 +85,6 @@ def drive(url: str, token: str, clients: int, seconds: float) -> tuple[list[floa
     return times, errors[0]
 
 
-def serve(workers: int):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pva.cli", "serve", "--port", str(port), "--workers", str(workers)],
-                            cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    import httpx
-
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise SystemExit("pva serve did not start")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--media", type=int, default=20000)
@@ -131,13 +108,13 @@ def main() -> int:
         errors = {k: 0 for k in configs}
         for _ in range(args.rounds):
             for name, workers in configs.items():
-                proc, url = serve(workers)
-                try:
+                command = lambda port, w=workers: [  # noqa: E731
+                    sys.executable, "-m", "pva.cli", "serve", "--port", str(port), "--workers", str(w)]
+                with tempfile.TemporaryDirectory() as tmp, http_service(
+                        command, env=dict(os.environ), log_path=Path(tmp) / "serve.log", cwd=REPO,
+                        what="pva serve") as (url, _):
                     drive(url, token, 2, 2)  # warm up
                     times, errs = drive(url, token, args.clients, args.seconds)
-                finally:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(30)
                 results[name] += times
                 errors[name] += errs
         rows = []

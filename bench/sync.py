@@ -14,8 +14,6 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,31 +22,7 @@ from pathlib import Path
 from _env import REPO, isolated_env, make_user, table
 
 sys.path.insert(0, str(REPO / "tests"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gateway(port: int) -> subprocess.Popen:
-    import httpx
-
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                            cwd=REPO, env={**os.environ, "PVA_LOG_LEVEL": "WARNING"})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the gateway exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the gateway did not start within 60 s")
+from net_helpers import http_service  # noqa: E402
 
 
 def main() -> int:
@@ -77,14 +51,17 @@ def main() -> int:
         from pva.ingest import service
         from pva.sync.engine import SyncOptions, run_sync
 
-        port = _free_port()
-        gw = start_gateway(port)
-        try:
+        def gateway(port: int) -> list[str]:
+            return [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--host", "127.0.0.1",
+                    "--port", str(port), "--log-level", "warning", "--no-access-log"]
+
+        with http_service(gateway, env={**os.environ, "PVA_LOG_LEVEL": "WARNING"}, log_path=work / "gateway.log",
+                          cwd=REPO, timeout=60, what="the gateway") as (url, _):
             user = make_user(f"bench-{env.run}")
             token, _ = create_token(user["id"], ["upload"], name="bench")
 
             def sync(state: Path):
-                opts = SyncOptions(roots=[root], server=f"http://127.0.0.1:{port}", token=token, state_path=state,
+                opts = SyncOptions(roots=[root], server=url, token=token, state_path=state,
                                    concurrency=args.concurrency, wait=60)
                 t0 = time.perf_counter()
                 s = run_sync(opts)
@@ -109,9 +86,6 @@ def main() -> int:
                 r = ing.ingest_file(p, floor_user, f"Photos/{p.name}", source="upload")
                 assert r.status == "added", r
             t_floor = time.perf_counter() - t0
-        finally:
-            gw.terminate()
-            gw.wait(20)
 
     n = args.files
     rows = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -13,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from net_helpers import free_port
 from test_gateway_helpers import (add_detection, add_job, app, client_for, insert_media,  # noqa: F401
                                   new_user)
 
@@ -291,16 +291,10 @@ def test_jobs_states_failed_retry_and_reanalyse(app):
 
 
 # ---------------------------------------------------------------- function invocation
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_function_invoke_forwards_with_the_callers_identity(tmp_path, alice, services):
     from gateway.app import create_app
 
-    port = _free_port()
+    port = free_port()
     fdir = tmp_path / "echo"
     fdir.mkdir()
     (fdir / "handler.py").write_text("def handler(context, event):\n    return ''\n")
@@ -425,7 +419,7 @@ def test_health_readiness_and_metrics(app):
 def test_readiness_reports_a_dead_dependency(app, monkeypatch):
     from pva.config import reload_settings
 
-    monkeypatch.setenv("PVA_AMQP_URL", f"amqp://guest:guest@127.0.0.1:{_free_port()}/")
+    monkeypatch.setenv("PVA_AMQP_URL", f"amqp://guest:guest@127.0.0.1:{free_port()}/")
     reload_settings()
     try:
         r = client_for(app).get("/readyz")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,44 +12,18 @@ import httpx
 import psutil
 import pytest
 
+from net_helpers import http_service
+
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("services")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path):
-    port = _free_port()
     env = dict(os.environ, PVA_HTTP_WORKERS="2", PVA_LOGIN_RATE_LIMIT="4")
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "pva.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail(f"pva serve did not answer: {(tmp_path / 'serve.log').read_text()[-2000:]}")
-        time.sleep(0.3)
-    try:
-        yield url, proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with http_service(lambda port: [sys.executable, "-m", "pva.cli", "serve", "--port", str(port)], env=env,
+                      log_path=tmp_path / "serve.log", cwd=REPO, what="pva serve") as served:
+        yield served
 
 
 def test_several_gateway_processes_share_one_login_rate_limit(served):

@@ -21,16 +21,12 @@ import pytest
 from pva.config import REPO_ROOT, get_settings
 from pva.stack import nginx
 
+from net_helpers import free_port
+
 pytestmark = pytest.mark.skipif(nginx.nginx_binary() is None,
                                 reason="nginx is not installed (scripts/install.sh installs Debian's nginx)")
 
 MB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:

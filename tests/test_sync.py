@@ -8,7 +8,6 @@ import hashlib
 import os
 import secrets
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,20 +20,16 @@ import pytest
 
 from media_fixtures import make_jpeg
 
+from net_helpers import free_port
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Gateway:
     """The gateway app served by a real uvicorn process; stop() kills it hard, start() brings it back."""
 
     def __init__(self, port: int | None = None, ssl: tuple[Path, Path] | None = None):
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.ssl = ssl
         self.proc: subprocess.Popen | None = None
         scheme = "https" if ssl else "http"
@@ -363,7 +358,7 @@ def test_server_that_stays_down_ends_with_exit_3_after_the_wait(tmp_path, accoun
     root = tmp_path / "Lonely"
     _photos(root, 1)
     t0 = time.monotonic()
-    s = run_sync(SyncOptions(roots=[root], server=f"http://127.0.0.1:{_free_port()}", token=account["token"],
+    s = run_sync(SyncOptions(roots=[root], server=f"http://127.0.0.1:{free_port()}", token=account["token"],
                              state_path=tmp_path / "s.db", wait=1.0))
     assert s.exit_code == 3 and "unreachable" in str(s.error)
     assert time.monotonic() - t0 < 10

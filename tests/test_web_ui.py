@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import secrets
-import socket
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SHARED
+
+from net_helpers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
 
@@ -52,12 +53,6 @@ def jpeg(color=(40, 120, 200), size=(640, 480), gps: tuple[float, float] | None 
     return buf.getvalue()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def server(services):
@@ -68,7 +63,7 @@ def server(services):
     from gateway.routers import web
 
     app = web.install(create_app())
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()

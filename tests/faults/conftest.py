@@ -18,9 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SHARED, _reload
+from net_helpers import http_service
 
 SUMMARY_FILE = REPO / "artifacts" / "faults-summary.json"
 _ROWS: list[dict] = []
@@ -43,12 +41,6 @@ FAULT_SETTINGS = {
     "PVA_LOG_JSON": "false",
     "PVA_LOG_LEVEL": "WARNING",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -166,35 +158,13 @@ def serve_functions(iso: IsoStack, names: list[str] | None = None, cron: str = "
 @contextlib.contextmanager
 def gateway_server(iso: IsoStack, workers: int = 1):
     """The gateway app on a real uvicorn process; yields the base URL."""
-    import httpx
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
 
-    port = _free_port()
-    logf = open(iso.root / f"gateway-{port}.log", "ab")
-    cmd = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=iso.env, stdout=logf, stderr=logf, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start: {(iso.root / f'gateway-{port}.log').read_text()[-3000:]}")
-            time.sleep(0.2)
+    with http_service(command, env=iso.env, log_path=iso.root / "gateway.log", cwd=REPO, timeout=60,
+                      what="gateway") as (url, _):
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        logf.close()
 
 
 @pytest.fixture

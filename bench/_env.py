@@ -78,3 +78,19 @@ def table(rows: list[tuple], headers: tuple) -> str:
     out = [fmt.format(*headers), fmt.format(*["-" * w for w in widths])]
     out += [fmt.format(*[str(x) for x in r]) for r in rows]
     return "\n".join(out)
+
+
+def vipsthumbnail_run(files, sizes: dict[str, int], out: Path) -> float | None:
+    """Seconds for vipsthumbnail to make every size of every file (the reference thumbnailer), None without it."""
+    import shutil
+    import subprocess
+    import time
+
+    if not shutil.which("vipsthumbnail"):
+        return None
+    t0 = time.perf_counter()
+    for p in files:
+        for name, size in sizes.items():
+            subprocess.run(["vipsthumbnail", str(p), "-s", str(size), "-o", str(out / f"{p.stem}-{name}.jpg[Q=85]")],
+                           check=True, capture_output=True)
+    return time.perf_counter() - t0

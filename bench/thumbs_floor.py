@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from _env import vipsthumbnail_run
 
 
 def make_photo(path: Path, i: int) -> None:
@@ -78,17 +75,6 @@ def ours(files, sizes) -> float:
     return time.perf_counter() - t0
 
 
-def vips(files, sizes, out: Path) -> float | None:
-    if not shutil.which("vipsthumbnail"):
-        return None
-    t0 = time.perf_counter()
-    for p in files:
-        for name, size in sizes.items():
-            subprocess.run(["vipsthumbnail", str(p), "-s", str(size), "-o", str(out / f"{p.stem}-{name}.jpg[Q=85]")],
-                           check=True, capture_output=True)
-    return time.perf_counter() - t0
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=int, default=6)
@@ -108,7 +94,7 @@ def main() -> int:
         results = {"floor (Pillow draft + encode)": floor(files, sizes),
                    "pva.media extract_photo + make_thumbnails": ours(files, sizes),
                    "no draft (full decode + resize)": no_draft(files, sizes)}
-        v = vips(files, sizes, work)
+        v = vipsthumbnail_run(files, sizes, work)
         if v is not None:
             results["vipsthumbnail (both sizes)"] = v
     n = len(files)

@@ -48,50 +48,61 @@ def period_clause(date_from: datetime | None, date_to: datetime | None, p: dict)
                                  or (period >= %(c_m2)s::date and period < %(c_m3)s::date))))"""
 
 
+def _rows(sql: str, p: dict, cur=None) -> list[dict]:
+    """Run a read in the caller's transaction when given its cursor, else on its own."""
+    if cur is None:
+        return query(sql, p)
+    cur.execute(sql, p)
+    return cur.fetchall()
+
+
 def totals(owner_id: UUID, dims: tuple[str, ...] | list[str] = DIMS, date_from: datetime | None = None,
            date_to: datetime | None = None, cur=None) -> list[dict]:
     """[{dim, v1, v2, n, bytes}] of the owner's live media in the date range (month-aligned bounds)."""
     p: dict = {"o": owner_id, "dims": list(dims)}
     periods = period_clause(date_from, date_to, p)
-    sql = f"""select dim, v1, v2, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
-                select dim, v1, v2, n, bytes from media_counts
-                 where owner_id = %(o)s and dim = any(%(dims)s) and {periods}
-                union all
-                select dim, v1, v2, n, bytes from media_count_deltas
-                 where owner_id = %(o)s and dim = any(%(dims)s) and {periods}) s
-              group by dim, v1, v2 having sum(n) > 0"""
-    if cur is not None:
-        cur.execute(sql, p)
-        return cur.fetchall()
-    return query(sql, p)
+    return _rows(f"""select dim, v1, v2, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
+                       select dim, v1, v2, n, bytes from media_counts
+                        where owner_id = %(o)s and dim = any(%(dims)s) and {periods}
+                       union all
+                       select dim, v1, v2, n, bytes from media_count_deltas
+                        where owner_id = %(o)s and dim = any(%(dims)s) and {periods}) s
+                     group by dim, v1, v2 having sum(n) > 0""", p, cur)
 
 
 def per_period(owner_id: UUID, grain: str = "m", dim: str = "kind", cur=None) -> list[dict]:
     """[{period, v1, n, bytes}] per month ('m') or year ('y'), oldest first."""
-    p = {"o": owner_id, "g": grain, "dim": dim}
-    sql = """select period, v1, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
-               select period, v1, n, bytes from media_counts where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s
-               union all
-               select period, v1, n, bytes from media_count_deltas
-                where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s) s
-             group by period, v1 having sum(n) > 0 order by period, v1"""
-    if cur is not None:
-        cur.execute(sql, p)
-        return cur.fetchall()
-    return query(sql, p)
+    return _rows("""select period, v1, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
+                      select period, v1, n, bytes from media_counts
+                       where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s
+                      union all
+                      select period, v1, n, bytes from media_count_deltas
+                       where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s) s
+                    group by period, v1 having sum(n) > 0 order by period, v1""",
+                 {"o": owner_id, "g": grain, "dim": dim}, cur)
+
+
+def value_counts(owner_id: UUID, keys: list[tuple[str, str, str | None]], cur=None) -> tuple[list[int], int]:
+    """All-time counts of several values at once, [(dim, v1, v2 or None for any)] -> ([n, ...], library size),
+    in one round trip (search asks this of every query with counted filters)."""
+    p = {"o": owner_id, "dims": [k[0] for k in keys], "v1s": [k[1] for k in keys]}
+    rows = _rows("""select dim, v1, v2, sum(n)::bigint as n from (
+                      select dim, v1, v2, n from media_counts
+                       where owner_id = %(o)s and grain = 'a'
+                         and (dim = 'kind' or (dim, v1) in (select * from unnest(%(dims)s::text[], %(v1s)s::text[])))
+                      union all
+                      select dim, v1, v2, n from media_count_deltas
+                       where owner_id = %(o)s and grain = 'a'
+                         and (dim = 'kind' or (dim, v1) in (select * from unnest(%(dims)s::text[], %(v1s)s::text[]))))
+                    s group by dim, v1, v2""", p, cur)
+    found = [sum(r["n"] for r in rows if (r["dim"], r["v1"]) == (dim, v1) and (v2 is None or r["v2"] == v2))
+             for dim, v1, v2 in keys]
+    return found, sum(r["n"] for r in rows if r["dim"] == "kind")
 
 
 def value_count(owner_id: UUID, dim: str, v1: str, v2: str | None = None, cur=None) -> int:
     """All-time count of one value (e.g. ('tag', 'dog:5'), ('camera', 'Canon', 'EOS R')); 0 when none."""
-    p = {"o": owner_id, "dim": dim, "v1": v1, "v2": v2}
-    cond = "owner_id = %(o)s and grain = 'a' and dim = %(dim)s and v1 = %(v1)s" + (
-        " and v2 = %(v2)s" if v2 is not None else "")
-    sql = f"""select coalesce(sum(n), 0)::bigint as n from (
-                select n from media_counts where {cond} union all select n from media_count_deltas where {cond}) s"""
-    if cur is not None:
-        cur.execute(sql, p)
-        return cur.fetchone()["n"]
-    return query_one(sql, p)["n"]
+    return value_counts(owner_id, [(dim, v1, v2)], cur)[0][0]
 
 
 def fold() -> int:

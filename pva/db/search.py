@@ -301,25 +301,25 @@ def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
         return None
     from . import counts
 
-    parts = []
+    keys: list[tuple[str, str, str | None]] = []
     if f.labels:
         bucket = min(9, max(0, int(f.min_confidence * 10 + 1e-9)))
-        parts += [counts.value_count(owner, "tag", f"{label}:{bucket}", cur=cur) for label in f.labels]
+        keys += [("tag", f"{label}:{bucket}", None) for label in f.labels]
     if f.person_id is not None:
-        parts.append(counts.value_count(owner, "person", str(f.person_id), cur=cur))
+        keys.append(("person", str(f.person_id), None))
     if f.camera_make and f.camera_model:
-        parts.append(counts.value_count(owner, "camera", f.camera_make, f.camera_model, cur=cur))
+        keys.append(("camera", f.camera_make, f.camera_model))
     if f.format:
-        parts.append(counts.value_count(owner, "format", f.format.lower(), cur=cur))
+        keys.append(("format", f.format.lower(), None))
     if f.kind:
-        parts.append(counts.value_count(owner, "kind", f.kind, cur=cur))
+        keys.append(("kind", f.kind, None))
     if f.no_gps:
-        parts.append(counts.value_count(owner, "gps", "without", cur=cur))
+        keys.append(("gps", "without", None))
     if f.album_id is not None:
-        parts.append(counts.value_count(owner, "album", str(f.album_id), cur=cur))
-    if not parts:
+        keys.append(("album", str(f.album_id), None))
+    if not keys:
         return None
-    total = sum(r["n"] for r in counts.totals(owner, ["kind"], cur=cur))
+    parts, total = counts.value_counts(owner, keys, cur)
     share = 1.0
     for n in parts:
         share *= n / total if total else 0.0

@@ -67,10 +67,7 @@ RANGES = [(None, None), (dt(2021, 1, 1), dt(2022, 1, 1)), (dt(2020, 11, 1), dt(2
 
 def check(owner_id) -> None:
     for f, t in RANGES:
-        want = truth(owner_id, f, t)
-        for k in [k for k in want if k[0] == "person"]:
-            want[k] = (want[k][0], None)
-        assert counted(owner_id, f, t) == want, (f, t)
+        assert counted(owner_id, f, t) == truth(owner_id, f, t), (f, t)
     from pva.db import counts, stats
 
     months = {}

@@ -25,4 +25,4 @@ def clear_all() -> None:
 
 
 def prune(before: float) -> int:
-    return len(query("delete from login_failures where at <= %s returning 1", (before,)))
+    return execute("delete from login_failures where at <= %s", (before,))

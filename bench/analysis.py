@@ -52,8 +52,6 @@ class BenchEnv:
     """The embedded stack with a database, RabbitMQ vhost and buckets of our own (removed on exit)."""
 
     def __enter__(self) -> "BenchEnv":
-        import psycopg2
-        from psycopg2.extensions import make_dsn
 
         from pva import stack
         from pva.db.migrate import migrate
@@ -66,11 +64,9 @@ class BenchEnv:
         s = _reload()
         self.base_db = s.effective_database_url
         self.dbname = f"pva_bench_{RUN}"
-        self.admin = psycopg2.connect(self.base_db)
-        self.admin.autocommit = True
-        with self.admin.cursor() as cur:
-            cur.execute(f'create database "{self.dbname}"')
-        url = make_dsn(self.base_db, dbname=self.dbname)
+        from pva import db
+
+        url = db.create_database(self.dbname, self.base_db)
         migrate(url, log=lambda *a: None)
         os.environ["PVA_DATABASE_URL"] = url
         amqp = s.effective_amqp_url
@@ -106,15 +102,11 @@ class BenchEnv:
         st = get_storage()
         for b in (s.bucket_originals, s.bucket_thumbs, s.bucket_inbox):
             try:
-                for obj in st.list(b, "", recursive=True):
-                    st.delete(b, obj.key)
-                st.client.remove_bucket(b)
-            except Exception:
+                st.remove_bucket(b)
+            except Exception:  # best effort: a leftover scratch bucket harms nothing
                 pass
         db.close_pool()
-        with self.admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{self.dbname}" with (force)')
-        self.admin.close()
+        db.drop_database(self.dbname, self.base_db)
         if self.vhost:
             subprocess.run([shutil.which("rabbitmqctl"), "delete_vhost", self.vhost], capture_output=True,
                            timeout=60)

@@ -267,6 +267,16 @@ class Storage:
             if e.key is None:
                 raise
 
+    def remove_bucket(self, bucket: str) -> None:
+        """Delete every object of a bucket, then the bucket (scratch buckets of tests and benchmarks); a missing
+        bucket is not an error."""
+        try:
+            for o in self.list(bucket, ""):
+                self.delete(bucket, o.key)
+        except NotFound:
+            return
+        self._call("remove bucket", lambda: self.client.remove_bucket(bucket), bucket, None)
+
     # ------------------------------------------------------------------ reads
     def stat(self, bucket: str, key: str) -> ObjectInfo | None:
         """(size, etag, content_type, metadata) or None when the object is missing."""

@@ -50,11 +50,16 @@ def connect(url: str | None = None, **kw):
     return conn
 
 
-def _admin(base_url: str | None):
+def _admin_execute(sql: str, base_url: str | None) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE) on the server of base_url."""
     conn = psycopg2.connect(base_url or get_settings().effective_database_url, connect_timeout=10,
                             application_name="pva-admin")
     conn.autocommit = True
-    return conn
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
 
 
 def create_database(name: str, base_url: str | None = None) -> str:
@@ -63,23 +68,13 @@ def create_database(name: str, base_url: str | None = None) -> str:
     from psycopg2.extensions import make_dsn
 
     base = base_url or get_settings().effective_database_url
-    conn = _admin(base)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'create database "{name}"')
-    finally:
-        conn.close()
+    _admin_execute(f'create database "{name}"', base)
     return make_dsn(base, dbname=name)
 
 
 def drop_database(name: str, base_url: str | None = None) -> None:
     """Drop a database made by create_database (its connections are closed first); no error when it is gone."""
-    conn = _admin(base_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        conn.close()
+    _admin_execute(f'drop database if exists "{name}" with (force)', base_url)
 
 
 def pool(maxconn: int = 16) -> psycopg2.pool.ThreadedConnectionPool:

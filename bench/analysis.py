@@ -33,6 +33,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+from function_helpers import runtime_copy  # noqa: E402
+
 SHARED = REPO.parent / "shared"
 WORKERS = 2
 RUN = secrets.token_hex(4)
@@ -142,21 +145,7 @@ class BenchEnv:
 
 def function_copy(name: str, dst_root: Path) -> Path:
     """functions/<name> with WORKERS workers per trigger, an ephemeral HTTP port and a queue of its own."""
-    import yaml
-
-    src = REPO / "functions" / name
-    spec = yaml.safe_load((src / "function.yaml").read_text())
-    for t in spec["spec"]["triggers"].values():
-        t["numWorkers"] = WORKERS
-        if t["kind"] == "http":
-            t["attributes"].pop("port", None)
-        if t["kind"] == "rabbit-mq":
-            t["attributes"]["queueName"] += f"-bench-{RUN}"
-    dst = dst_root / name
-    dst.mkdir(parents=True)
-    (dst / "function.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    shutil.copy(src / "handler.py", dst / "handler.py")
-    return dst
+    return runtime_copy(REPO / "functions" / name, dst_root, workers=WORKERS, queue_suffix=f"-bench-{RUN}")
 
 
 # ------------------------------------------------------------------ images

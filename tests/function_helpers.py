@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.error
 import urllib.request
 import uuid
@@ -10,19 +11,27 @@ from pathlib import Path
 import yaml
 
 
-def runtime_copy(src: Path, dst_root: Path, *, workers: int = 1) -> Path:
-    """A copy of a function directory for an isolated run: its own queue, an ephemeral HTTP port."""
+def runtime_copy(src: Path, dst_root: Path, *, workers: int | None = 1, queue_suffix: str | None = None,
+                 cron: str | None = None, queue_workers: int | None = None) -> Path:
+    """A copy of a function directory for an isolated run, its HTTP trigger on an ephemeral port.
+    workers: numWorkers of every trigger (None: as in the spec); queue_workers: of the queue trigger only.
+    queue_suffix: appended to the queue name (None: a random one, so runs never share a queue; "": unchanged,
+    for a test that has a RabbitMQ vhost of its own).  cron: the cron triggers' interval."""
     spec = yaml.safe_load((src / "function.yaml").read_text())
     for t in spec["spec"]["triggers"].values():
-        t["numWorkers"] = workers
+        if workers is not None:
+            t["numWorkers"] = workers
         if t["kind"] == "http":
             t["attributes"].pop("port", None)
+        if t["kind"] == "cron" and cron is not None:
+            t["attributes"]["interval"] = cron
         if t["kind"] == "rabbit-mq":
-            t["attributes"]["queueName"] += f"-{uuid.uuid4().hex[:8]}"
+            t["attributes"]["queueName"] += f"-{uuid.uuid4().hex[:8]}" if queue_suffix is None else queue_suffix
+            if queue_workers is not None:
+                t["numWorkers"] = queue_workers
     dst = dst_root / src.name
-    dst.mkdir(parents=True)
+    shutil.copytree(src, dst)
     (dst / "function.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    (dst / "handler.py").write_text((src / "handler.py").read_text())
     return dst
 
 

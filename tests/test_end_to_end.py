@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import media_fixtures as mf
 from conftest import REPO, SHARED
+from function_helpers import runtime_copy
 
 pytestmark = [pytest.mark.usefixtures("services"), pytest.mark.slow]
 
@@ -46,23 +47,12 @@ def _speech_video(path: Path) -> Path | None:
 @pytest.fixture(scope="module")
 def runtime(services, tmp_path_factory):
     """All functions of the repository, served by `pva functions serve` with free HTTP ports."""
-    import yaml
-
     from pva.runtime import ServeProcess
 
     fdir = tmp_path_factory.mktemp("functions")
     for src in sorted((REPO / "functions").iterdir()):
-        if not (src / "function.yaml").exists():
-            continue
-        dst = fdir / src.name
-        shutil.copytree(src, dst)
-        doc = yaml.safe_load((dst / "function.yaml").read_text())
-        for t in doc["spec"]["triggers"].values():
-            if t["kind"] == "http":
-                t["attributes"].pop("port", None)  # an ephemeral port
-            if t["kind"] == "cron":
-                t["attributes"]["interval"] = "2s"
-        (dst / "function.yaml").write_text(yaml.safe_dump(doc))
+        if (src / "function.yaml").exists():  # the session's own vhost: queue names as they are
+            runtime_copy(src, fdir, workers=None, queue_suffix="", cron="2s")
     env = dict(os.environ, PVA_REQUEUE_AFTER_SECONDS="5")
     with ServeProcess(fdir, [], env=env, log_dir=fdir / "logs") as proc:
         yield proc

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SHARED, _reload
+from function_helpers import runtime_copy
 from net_helpers import http_service
 
 SUMMARY_FILE = REPO / "artifacts" / "faults-summary.json"
@@ -129,8 +130,6 @@ def serve_functions(iso: IsoStack, names: list[str] | None = None, cron: str = "
                     queue_workers: dict[str, int] | None = None):
     """The repository's functions (all, or `names`) on the local runtime, with ephemeral HTTP ports, the
     reconcile cron every `cron`, and optionally more queue workers for some functions ({"ocr": 2})."""
-    import yaml
-
     from pva.runtime import ServeProcess
 
     fdir = Path(tempfile.mkdtemp(prefix="functions-", dir=iso.root))
@@ -138,17 +137,8 @@ def serve_functions(iso: IsoStack, names: list[str] | None = None, cron: str = "
         if not (src / "function.yaml").exists() or (names and f"pva-{src.name}" not in names
                                                      and src.name not in names):
             continue
-        dst = fdir / src.name
-        shutil.copytree(src, dst)
-        doc = yaml.safe_load((dst / "function.yaml").read_text())
-        for t in doc["spec"]["triggers"].values():
-            if t["kind"] == "http":
-                t["attributes"].pop("port", None)
-            if t["kind"] == "cron":
-                t["attributes"]["interval"] = cron
-            if t["kind"] == "rabbit-mq" and src.name in (queue_workers or {}):
-                t["numWorkers"] = queue_workers[src.name]
-        (dst / "function.yaml").write_text(yaml.safe_dump(doc))
+        runtime_copy(src, fdir, workers=None, queue_suffix="", cron=cron,
+                     queue_workers=(queue_workers or {}).get(src.name))
     proc = ServeProcess(fdir, [], env={**iso.env, **(env or {})}, log_dir=fdir / "logs", ready_timeout=180,
                         drain_timeout=10)
     with proc:

@@ -81,6 +81,18 @@ class Settings:
     public_url: str = field(default="", metadata={"env": "PVA_PUBLIC_URL"})
     secret_key: str = field(default="", metadata={"env": "PVA_SECRET_KEY"})  # empty: generated into data_dir
     webhook_secret: str = field(default="", metadata={"env": "PVA_WEBHOOK_SECRET"})  # empty: generated
+    # --- the functions' HTTP triggers: the gateway signs its calls with this secret (HMAC-SHA256); every process
+    # that runs a function must see the same value (on one machine: generated into data_dir/secrets)
+    function_secret: str = field(default="", metadata={"env": "PVA_FUNCTION_SECRET"})  # empty: generated
+    # where the gateway reaches each function: "ocr=http://host:8080,detect=..." (by directory or metadata name);
+    # a function not listed there uses PVA_FUNCTION_URL_TEMPLATE ({name} = metadata name, {dir} = directory),
+    # and without a template the local trigger port from function.yaml on 127.0.0.1
+    function_urls: str = field(default="", metadata={"env": "PVA_FUNCTION_URLS"})
+    function_url_template: str = field(default="", metadata={"env": "PVA_FUNCTION_URL_TEMPLATE"})
+    function_timeout_seconds: int = field(default=1800, metadata={"env": "PVA_FUNCTION_TIMEOUT_SECONDS"})
+    # folders whose files a `media.ingest` message with a "path" may name (os.pathsep-separated); `pva load`
+    # declares its own root too (see pva.ingest)
+    load_roots: str = field(default="", metadata={"env": "PVA_LOAD_ROOTS"})
     session_ttl_hours: int = field(default=24 * 14, metadata={"env": "PVA_SESSION_TTL_HOURS"})
     login_rate_limit: int = field(default=10, metadata={"env": "PVA_LOGIN_RATE_LIMIT"})  # failures / 15 min
     tile_url: str = field(default="", metadata={"env": "PVA_TILE_URL"})  # empty: offline plain background
@@ -216,7 +228,8 @@ class Settings:
 
     def secret(self, name: str) -> str:
         """A persistent random secret kept in data_dir (used when the setting is empty)."""
-        explicit = {"secret_key": self.secret_key, "webhook_secret": self.webhook_secret}.get(name)
+        explicit = {"secret_key": self.secret_key, "webhook_secret": self.webhook_secret,
+                    "function_secret": self.function_secret}.get(name)
         if explicit:
             return explicit
         import secrets

@@ -6,6 +6,8 @@ may be worth retrying (an overloaded machine or a missing ffmpeg), the rest are 
 """
 from __future__ import annotations
 
+import re
+
 
 class MediaError(ValueError):
     """Base class: the file (or name) cannot be used; ``str(err)`` is the reason to show the user."""
@@ -33,3 +35,17 @@ class MediaTimeoutError(MediaError):
 
 class MediaToolError(MediaError):
     """An external tool (ffprobe/ffmpeg) is missing or failed for a reason that is not the file's fault."""
+
+
+# A quoted absolute path ('/var/tmp/ingest-x'), a file object's repr (<_io.BufferedReader name='...'>) or a bare
+# absolute path of two or more components: what decoders and the OS put in their messages about our own files.
+_PATH = re.compile(r"""(['"])/[^'"]*\1|<_io\.[^>]*>|(?<![\w.:/])/(?:[^\s'",;:()<>/]+/)+[^\s'",;:()<>]*""")
+
+
+def public_reason(error: BaseException | str, limit: int = 300) -> str:
+    """The text of a decoder/OS error made fit for the user: server paths replaced by "the file", one line,
+    at most ``limit`` characters.  Reasons are made here, where they are produced, so none reaches a client with
+    the name of our temporary file in it."""
+    text = error if isinstance(error, str) else (str(error).strip() or type(error).__name__)
+    text = _PATH.sub("the file", " ".join(text.split()))
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -16,7 +16,8 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from ..config import get_settings
 from .detect import HEAD_BYTES, FormatInfo, detect_format, unsupported_reason
-from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError
+from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError, public_reason
+from .limits import check_image_header, check_pixels
 from .sanitize import clean_text, rational_to_float, to_jsonable
 from .xmp import XmpError, parse_datetime, parse_offset, parse_xmp, parse_xmp_coordinate, parse_xmp_rational
 
@@ -77,26 +78,13 @@ class PhotoMeta:
 
 
 # ---------------------------------------------------------------------------------------------------- opening
-def pixel_limit(max_pixels: int | None = None) -> int:
-    return int(max_pixels if max_pixels is not None else get_settings().max_image_pixels)
-
-
-def check_pixels(size: tuple[int, int], max_pixels: int | None = None) -> None:
-    """Raise ImageTooLargeError when width*height is over the limit (settings.max_image_pixels by default)."""
-    limit = pixel_limit(max_pixels)
-    w, h = size
-    if limit > 0 and w * h > limit:
-        raise ImageTooLargeError(
-            f"image is {w}x{h} = {w * h / 1e6:.1f} megapixels, over the limit of {limit / 1e6:.1f} megapixels "
-            "(decompression-bomb protection, PVA_MAX_IMAGE_PIXELS); raise the limit if this photo is genuine")
-
-
 def open_image(path: str | os.PathLike, info: FormatInfo | None = None, *, max_pixels: int | None = None
                ) -> tuple[Image.Image, FormatInfo]:
     """Open a photo lazily (header only) with the Pillow plugin its content calls for, after the pixel check.
 
-    Returns (image, FormatInfo).  Raises UnsupportedFormatError, CorruptMediaError or ImageTooLargeError.
-    The caller closes the image.
+    The size is read from the header by pva.media.limits before Pillow sees the file, and Pillow's size is checked
+    again before anything is decoded.  Returns (image, FormatInfo).  Raises UnsupportedFormatError,
+    CorruptMediaError or ImageTooLargeError.  The caller closes the image.
     """
     if info is None:
         with open(path, "rb") as f:
@@ -108,24 +96,23 @@ def open_image(path: str | os.PathLike, info: FormatInfo | None = None, *, max_p
         raise UnsupportedFormatError(f"this is a {info.format} video, not a photo")
     if info.format in ("heic", "heif") and not _HEIF_OK:  # pragma: no cover
         raise UnsupportedFormatError("HEIC/HEIF support is not installed (pip install pillow-heif)")
-    # Pillow's own guard (process-wide) errors at twice its value: make sure it never refuses what the setting
-    # allows; the setting itself is enforced by check_pixels below.  Only ever raised, never lowered.
-    limit = max(pixel_limit(max_pixels), get_settings().max_image_pixels)
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
-        Image.MAX_IMAGE_PIXELS = limit
+    check_image_header(path, info, max_pixels=max_pixels)
     try:
         with _warnings.catch_warnings():  # EXIF complaints are collected by extract_photo; the size is checked below
             _warnings.simplefilter("ignore")
             im = Image.open(path, formats=PIL_FORMATS.get(info.format))
-    except Image.DecompressionBombError as e:
-        raise ImageTooLargeError(f"image is too large to open safely ({e}); raise PVA_MAX_IMAGE_PIXELS if it is "
-                                 "genuine") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
-            TypeError, MemoryError) as e:
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError("image is too large to open safely (decompression-bomb protection, "
+                                 "PVA_MAX_IMAGE_PIXELS)") from None
+    except UnidentifiedImageError:
+        raise CorruptMediaError(f"cannot read this {info.format.upper()} image: the decoder does not recognise its "
+                                "data; the file is damaged or truncated — re-export or re-copy it from the original"
+                                ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, MemoryError) as e:
         raise CorruptMediaError(f"cannot read this {info.format.upper()} image: {_short(e)}; the file is damaged "
                                 "or truncated — re-export or re-copy it from the original") from None
     try:
-        check_pixels(im.size, max_pixels)
+        check_pixels(*im.size, max_pixels=max_pixels)
     except ImageTooLargeError:
         im.close()
         raise
@@ -133,8 +120,7 @@ def open_image(path: str | os.PathLike, info: FormatInfo | None = None, *, max_p
 
 
 def _short(e: BaseException) -> str:
-    msg = str(e).strip() or type(e).__name__
-    return clean_text(msg, 200)
+    return clean_text(public_reason(e, 200), 200)
 
 
 # ---------------------------------------------------------------------------------------------------- EXIF

@@ -11,8 +11,9 @@ from PIL import Image, ImageCms
 
 from ..config import get_settings
 from .detect import HEAD_BYTES, detect_format, unsupported_reason
-from .errors import CorruptMediaError, MediaError, UnsupportedFormatError
-from .photo import check_pixels, open_image
+from .errors import CorruptMediaError, MediaError, UnsupportedFormatError, public_reason
+from .limits import check_pixels
+from .photo import open_image
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def _encode(im: Image.Image, quality: int) -> bytes:
 def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Image, int, bytes | None]:
     """(loaded pixels as stored, EXIF orientation, ICC profile) from a path (photo or video) or a PIL image."""
     if isinstance(source, Image.Image):
-        check_pixels(source.size, max_pixels)
+        check_pixels(*source.size, max_pixels=max_pixels)
         if getattr(source, "is_animated", False):
             source.seek(0)
         return source, _orientation(source), source.info.get("icc_profile")
@@ -123,8 +124,8 @@ def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Im
         try:
             im.load()
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as e:
-            raise CorruptMediaError(f"cannot decode this {info.format.upper()} image ({str(e)[:200]}); the file "
-                                    "is damaged or truncated — re-copy it from the original") from None
+            raise CorruptMediaError(f"cannot decode this {info.format.upper()} image ({public_reason(e, 200)}); "
+                                    "the file is damaged or truncated — re-copy it from the original") from None
         return im.copy(), orientation, icc  # im itself is closed below
     finally:
         im.close()
@@ -161,7 +162,7 @@ def make_thumbnails(source: str | os.PathLike | Image.Image, sizes: dict[str, in
     except MediaError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise CorruptMediaError(f"cannot make a thumbnail: {str(e)[:200]}") from None
+        raise CorruptMediaError(f"cannot make a thumbnail: {public_reason(e, 200)}") from None
     out: dict[str, bytes] = {}
     for name, size in order:
         if max(current.size) > size:

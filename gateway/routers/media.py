@@ -231,8 +231,19 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """If-None-Match as RFC 9110 13.1.2 reads it: '*', or a list of (weak or strong) tags compared weakly."""
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 def _stream_object(request: Request, bucket: str, key: str, *, content_type: str | None, filename: str | None,
-                   etag_hint: str, inline: bool = True, max_age: int = 3600) -> Response:
+                   etag_hint: str, inline: bool = True, max_age: int | None = None) -> Response:
+    """Serve an object with its ETag.  max_age None (media files): `no-cache`, so the browser asks again on every
+    view and a share that was revoked stops showing at once; the access check runs before the 304, and a 304 is
+    one row read and one HEAD on the store.  A number: cacheable for that long (only for owner-only files)."""
     from pva.storage import get_storage
 
     st = get_storage()
@@ -240,13 +251,14 @@ def _stream_object(request: Request, bucket: str, key: str, *, content_type: str
     if info is None:
         raise not_found("file")
     etag = f'"{info.etag or etag_hint}"'
-    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": f"private, max-age={max_age}"}
+    cache = "private, no-cache" if max_age is None else f"private, max-age={max_age}"
+    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": cache}
     if filename:
         quoted = urllib.parse.quote(filename, safe="")
         ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
         headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; "
                                           f"filename*=UTF-8''{quoted}")
-    if request.headers.get("if-none-match") == etag:
+    if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     size = info.size
     rng = _parse_range(request.headers.get("range"), size)
@@ -278,7 +290,7 @@ def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "pre
     if not key:
         raise HTTPException(404, "this item has no thumbnail (yet)")
     return _stream_object(request, get_settings().bucket_thumbs, key, content_type=None, filename=None,
-                          etag_hint=f"{media_id}-{size}", max_age=86400)
+                          etag_hint=f"{media_id}-{size}")
 
 
 @router.get("/media/{media_id}/original")

@@ -435,7 +435,9 @@ def facets(user_id: UUID, f: Filters) -> dict:
             out["label"] = _label_facet(cur, user_id, f, rel)
         p = {}
         w = _where(f, user_id, p, skip="person")
-        if "person" not in exact:
+        if str(p["owner"]) != str(user_id):  # a shared album: the owner's people are not the recipient's to see
+            out["person"] = []
+        elif "person" not in exact:
             cur.execute(f"""select pe.id, pe.name, count(*) as n
                               from {rel} cross join unnest(m.person_ids) pid
                               join people pe on pe.id = pid and not pe.hidden
@@ -604,7 +606,21 @@ def detail(media_id: UUID, user_id: UUID) -> dict | None:
                               (select 1 from album_shares s where s.album_id = a.id and s.user_id = %(u)s))
                         order by a.name""", {"m": media_id, "u": user_id})
         m["albums"] = cur.fetchall()
+    if m["access"] != "owner":
+        _for_recipient(m)
     return m
+
+
+def _for_recipient(m: dict) -> None:
+    """A share recipient sees the shared item, not how its owner organises their library: the owner's album and
+    people ids (derived columns of the row), who the faces are and the face crops (whose route is owner-only)
+    are left out.  Albums shared with the recipient are still listed in m["albums"]."""
+    m.pop("album_ids", None)
+    m.pop("person_ids", None)
+    for f in m["faces"]:
+        f["person_id"] = None
+        f["person_name"] = None
+        f["has_crop"] = False
 
 
 # ---------------------------------------------------------------- edits (owner only)

@@ -17,6 +17,7 @@ Every function takes the owner's id and never reaches another owner's rows.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -30,6 +31,18 @@ from .db import faces as faces_q
 from .db import people as people_q
 
 log = logging.getLogger("pva.faces")
+
+#: photos decoded at once for similar-face queries in one process: a decode holds up to the pixel limit in memory
+#: (PNG and other formats cannot be decoded at a reduced scale), so a burst of queries waits here instead of
+#: multiplying that memory in the gateway
+QUERY_DECODE_SLOTS = 2
+QUERY_WAIT_SECONDS = 30
+_query_slots = threading.BoundedSemaphore(QUERY_DECODE_SLOTS)
+
+
+class Busy(RuntimeError):
+    """Every decode slot stayed taken for QUERY_WAIT_SECONDS: answer 503 and let the client retry."""
+
 
 DEFAULT_EF_SEARCH = 100   # hnsw.ef_search for similar-face queries (bench/faces.py: recall@10 vs latency)
 LOCK_IOU = 0.5            # a new box overlapping a locked old box this much is "the same face" on a rerun
@@ -242,11 +255,21 @@ def similar_to_embedding(owner_id, embedding, k: int = 10, *, threshold: float |
 def similar_to_image(owner_id, image, k: int = 10, *, engine=None, threshold: float | None = None) -> dict:
     """Faces in the owner's library like the (largest) face in an uploaded photo.
 
-    Raises pva.analysis.BadInput when the upload is not an image or holds no face."""
-    from .analysis import BadInput
+    The photo passes the one pixel limit of every entry point (read from its header before any decode) and a
+    JPEG is decoded at a reduced scale (DCT scaling) to the size the face detector works at, so a 14000 x 14000
+    JPEG costs a 1750 x 1750 decode; at most QUERY_DECODE_SLOTS photos are decoded at once per process.
+    Raises pva.analysis.BadInput when the upload is not an image, is too large or holds no face, Busy when the
+    decode slots stay taken."""
+    from .analysis import BadInput, load_image
 
     engine = engine or _engine()
-    found = engine.detect(image)
+    side = int(getattr(engine, "detect_max_side", 0) or 1600)
+    if not _query_slots.acquire(timeout=QUERY_WAIT_SECONDS):
+        raise Busy("the server is busy decoding other photos: retry in a few seconds")
+    try:
+        found = engine.detect(load_image(image, draft=(side, side)))
+    finally:
+        _query_slots.release()
     if not found:
         raise BadInput("no face found in the uploaded photo: upload a photo where one face is clearly visible")
     q = found[0]

@@ -158,9 +158,9 @@ async def _query_image(request: Request) -> bytes:
         files = []
         parser = FormParser("multipart/form-data", lambda f: None, files.append, boundary=params[b"boundary"],
                             config={"MAX_MEMORY_FILE_SIZE": MAX_QUERY_IMAGE_BYTES + 1, "MAX_FIELD_SIZE": 64 * 1024})
-        try:
-            parser.write(body)
-            parser.finalize()
+        try:  # up to 32 MiB of parsing: off the event loop
+            await run_in_threadpool(parser.write, body)
+            await run_in_threadpool(parser.finalize)
         except Exception as e:  # malformed multipart
             raise HTTPException(400, f"could not parse the multipart body: {e}") from None
         if len(files) != 1:
@@ -188,7 +188,8 @@ _IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
 async def similar_to_photo(request: Request, k: int = Query(10, ge=1, le=1000),
                            user: Principal = Depends(current_user)):
     """Faces of your library like the one face in an uploaded photo (multipart file part, or the raw image as
-    the body).  A photo with no face or with several faces is refused (400): crop it to the one face you mean."""
+    the body).  A photo with no face or with several faces is refused (400): crop it to the one face you mean.
+    A photo over the server's pixel limit (the same for every entry point) is refused (400) from its header."""
     from pva.analysis import BadInput, ModelError
 
     image = await _query_image(request)
@@ -196,6 +197,8 @@ async def similar_to_photo(request: Request, k: int = Query(10, ge=1, le=1000),
         out = await run_in_threadpool(faces_service.similar_to_image, user.user_id, image, k)
     except BadInput as e:
         raise HTTPException(400, str(e)) from None
+    except faces_service.Busy as e:
+        raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
     except ModelError as e:
         raise HTTPException(503, f"face recognition is not available on this server: {e}") from None
     if out["faces_in_upload"] > 1:

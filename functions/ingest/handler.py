@@ -24,4 +24,7 @@ def handler(context, event):
     for r in results:
         context.logger.info_with("ingested", status=r["status"], name=r["name"], media_id=r["media_id"],
                                  reason=r["reason"])
-    return results
+    # one dict per event, also when nothing was ingested (rejected/ copies, reason notes, redeliveries): Nuclio's
+    # wrapper turns a returned list into a batch reply, and for an empty one its Go side reads a result that is
+    # not there, so the message is never acked and the queue stalls
+    return {"results": results}

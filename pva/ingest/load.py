@@ -8,6 +8,8 @@ are committed.  Outcomes:
 - failed: a service error; the file stays in DIR and a rerun picks it up.
 A rerun after a crash or Ctrl-C continues: files already committed by the earlier run are recognised by their
 SHA-512 and original path and simply leave DIR.
+Each run declares DIR (resolved) as a load root of the owner: media.ingest messages with a "path" are honoured
+only for files under such roots (see pva.ingest.events).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..db import load_roots as load_roots_q
 from .service import IngestResult, get_ingestor, resolve_owner
 
 SPECIAL_DIRS = ("rejected", "duplicates")
@@ -105,6 +108,7 @@ def load(root: Path, owner, workers: int | None = None, progress: bool = True, c
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a directory")
     owner = resolve_owner(owner)
+    load_roots_q.declare(owner["id"], os.path.realpath(root))
     files = list(iter_files(root))
     summary = LoadSummary(total=len(files))
     workers = workers or max(1, min(len(files), (os.cpu_count() or 2)))

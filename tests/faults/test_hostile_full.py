@@ -152,7 +152,8 @@ def _http_outcomes(owner, cases, port: int) -> tuple[dict, list[str]]:
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
         for case in cases:
             name = urllib.parse.quote(hc.fs_name(case), safe="")
-            r = c.post("/", content=case.data, headers={"X-PVA-Owner": owner["username"], "X-PVA-Filename": name,
+            r = c.post("/", content=case.data, headers={"Authorization": f"Bearer {owner['token']}",
+                                                         "X-PVA-Filename": name,
                                                          "Content-Type": "application/octet-stream"})
             try:
                 body = r.json()
@@ -228,7 +229,9 @@ def _sync_outcomes(owner, cases, url: str, tmp_path) -> tuple[dict, list[str]]:
 def test_hostile_corpus_through_every_entry_point_gets_reasons_and_kills_no_worker(iso, tmp_path, fault_report):
     salt = secrets.token_hex(3)
     results, problems, owners = {}, [], {}
-    with serve_functions(iso, ["ingest"]) as serve, gateway_server(iso) as url:
+    # the queue entry's files sit in tmp_path/queue: a load root, as path messages are honoured only there
+    with serve_functions(iso, ["ingest"], env={"PVA_LOAD_ROOTS": str(tmp_path / "queue")}) as serve, \
+            gateway_server(iso) as url:
         before = _workers(serve)
         for entry in ("queue", "drop", "http", "upload", "sync"):
             owners[entry] = iso.user()

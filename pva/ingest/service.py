@@ -86,12 +86,20 @@ class Ingestor:
         try:
             reader = media.HashingReader(stream)
             limit = self.s.max_upload_bytes
+            head = b""
             with os.fdopen(fd, "wb") as out:
                 while True:
-                    chunk = reader.read(1024 * 1024)
+                    chunk = reader.read(1024 * 1024 if len(head) >= HEAD_BYTES else HEAD_BYTES - len(head))
                     if not chunk:
                         break
                     out.write(chunk)
+                    if len(head) < HEAD_BYTES:
+                        head += chunk
+                        if len(head) >= HEAD_BYTES:
+                            # wrong type or too many pixels: say so now instead of receiving the rest first
+                            early = head_reason(head)
+                            if early:
+                                return self._reject(owner, source, name, early, size=None)
                     if reader.bytes_read > limit:
                         return self._reject(owner, source, name, f"file is larger than the limit of "
                                             f"{limit} bytes (PVA_MAX_UPLOAD_BYTES)", size=reader.bytes_read)
@@ -117,8 +125,10 @@ class Ingestor:
                 res = self._reject(owner, source, relative_path, str(e), size=_size(path))
         except Exception as e:  # a service is down or broke: nothing stored, the file stays, retry later
             log.exception("ingest failed", extra={"file": relative_path})
-            res = IngestResult("failed", relative_path, reason=f"{type(e).__name__}: {e} — nothing was stored; "
-                               "check `pva status` and run the same command again")
+            res = IngestResult("failed", relative_path, reason=f"{type(e).__name__}: {media.public_reason(e)} — "
+                               "nothing was stored; check `pva status` and run the same command again")
+        if res.reason:  # the reason goes to the client: our file's location never does
+            res.reason = media.public_reason(res.reason.replace(str(path), "the file"), 1000)
         res.seconds = time.perf_counter() - t0
         log.info("ingest", extra={"file": relative_path, "status": res.status, "media_id": res.media_id,
                                   "reason": res.reason, "seconds": round(res.seconds, 3)})
@@ -142,6 +152,8 @@ class Ingestor:
         fmt = media.detect_format(head)
         if fmt is None:
             raise Rejected(media.unsupported_reason(head))
+        if fmt.kind == "photo":  # the one pixel limit, from the header, before hashing or decoding anything
+            media.check_image_header(path, fmt)
         digest = sha512 or bytes.fromhex(media.sha512_file(path))
         sha_hex = digest.hex()
         owner_id = owner["id"]
@@ -243,6 +255,20 @@ class Ingestor:
             except Exception:
                 log.exception("could not delete an object after a failed ingest; reconcile will find it",
                               extra={"bucket": bucket, "key": key})
+
+
+def head_reason(head: bytes) -> str | None:
+    """Why a file can be refused from its first bytes alone (HEAD_BYTES of them, or the whole file when shorter):
+    not a supported format, or a photo whose header already shows it is over the pixel limit.  None: read on."""
+    fmt = media.detect_format(head)
+    if fmt is None:
+        return media.unsupported_reason(head)
+    if fmt.kind == "photo":
+        try:
+            media.check_image_header(head, fmt)
+        except MediaError as e:
+            return str(e)
+    return None
 
 
 def _db_text(text: str) -> str:

@@ -8,7 +8,9 @@ from .errors import UnsafePathError
 
 MAX_COMPONENT_BYTES = 255    # every common filesystem's limit for one name
 MAX_PATH_BYTES = 1024        # S3 key limit; storage keys add a short prefix
-_DRIVE = re.compile(r"^[A-Za-z]:")
+# A Windows drive path ('C:/x', 'C:\\x' or a bare 'C:').  A colon elsewhere is an ordinary character on Linux
+# and in S3 keys: 'a:b|c?d*.jpg' is a legal file name and is kept as it is.
+_DRIVE = re.compile(r"^[A-Za-z]:(/|$)")
 _HINT = "send a plain relative path such as 'holiday/2024/IMG_0001.jpg'"
 
 
@@ -47,8 +49,10 @@ def safe_relative_path(name: str | bytes, *, max_bytes: int = MAX_PATH_BYTES) ->
     if len(name) > 4 * max_bytes:  # cheap guard before normalising very long input
         raise UnsafePathError(f"file name is too long ({len(name)} characters, limit {max_bytes} bytes)")
     path = unicodedata.normalize("NFC", name).replace("\\", "/")
-    if path.startswith("/") or _DRIVE.match(path):
+    if path.startswith("/"):
         raise UnsafePathError(f"unsafe file name {shown}: absolute paths are not accepted; {_HINT}")
+    if _DRIVE.match(path):
+        raise UnsafePathError(f"unsafe file name {shown}: a Windows drive path (absolute) is not accepted; {_HINT}")
     parts = []
     for part in path.split("/"):
         part = part.strip()

@@ -4,6 +4,7 @@ A request is authenticated by `Authorization: Bearer <token>` (API token) or by 
 Cookie-authenticated writes (any method but GET/HEAD/OPTIONS) must carry the session's CSRF token in the
 X-CSRF-Token header.  Scopes: with `current_user`, GET needs `read` and other methods `write`;
 `require("upload")` / `require("admin")` need exactly that scope instead (an upload-only sync token can upload).
+HTML pages use `viewer`, which applies the same rule as `current_user`.
 
     @router.get("/things/{id}")
     def get_thing(id: UUID, user: Principal = Depends(current_user)): ...
@@ -64,6 +65,12 @@ async def current_user(request: Request, principal: Principal = Depends(authenti
     return principal
 
 
+async def viewer(request: Request) -> Principal:
+    """The caller of an HTML page: authenticated exactly like the API and held to the same scope (`read` for
+    GET), so a page never shows what the API would refuse (an upload- or write-only token gets 403 on both)."""
+    return await current_user(request, await authenticated(request))
+
+
 def require(scope: str):
     """A dependency requiring exactly `scope` (e.g. 'upload', 'admin') instead of the method's scope."""
 
@@ -86,5 +93,5 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-__all__ = ["authenticated", "current_user", "require", "not_found", "Principal", "UUID", "client_address",
+__all__ = ["authenticated", "current_user", "viewer", "require", "not_found", "Principal", "UUID", "client_address",
            "SESSION_COOKIE", "CSRF_COOKIE", "CSRF_HEADER"]

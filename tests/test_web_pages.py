@@ -192,3 +192,38 @@ def test_vendor_serves_only_whitelisted_library_files(ca):
     for name, rel in VENDOR.items():
         assert (NODE_MODULES / rel).is_file(), f"{name} -> {rel} is not in node_modules (package layout changed?)"
     assert ca.get("/static/js/api.js").status_code == 200
+
+
+def _page_routes():
+    """Every HTML page of the web router (from its route table, so a new page is checked without listing it)."""
+    from gateway.routers import web
+
+    public = {"/login", "/vendor/{name:path}"}
+    return [r.path for r in web.router.routes if "GET" in getattr(r, "methods", ()) and r.path not in public]
+
+
+def test_every_page_needs_the_read_scope_like_the_api(app, alice):
+    from pva.db import albums
+
+    from test_gateway_helpers import client_for, token_for
+
+    m = insert_media(alice["id"], filename="scoped-secret.jpg")
+    a = albums.create(alice["id"], "scoped-secret-album")
+    ids = {"media_id": m["id"], "album_id": a["id"]}
+    pages = _page_routes()
+    assert len(pages) >= 11 and "/media/{media_id}" in pages
+    for path in pages:
+        params = re.findall(r"{(\w+)}", path)
+        assert all(p in ids for p in params), f"{path}: give this test an id for {params}"
+        url = path.format(**ids)
+        for scopes in (("upload",), ("write",), ("write", "upload")):
+            c = client_for(app, token=token_for(alice, scopes=scopes))
+            for headers in (HTML, {}):
+                r = c.get(url, headers=headers)
+                assert r.status_code == 403, (url, scopes, r.status_code)
+                assert "lacks the 'read' scope" in r.json()["message"] and "scoped-secret" not in r.text
+        r = client_for(app, token=token_for(alice, scopes=("read",))).get(url, headers=HTML)
+        assert r.status_code == 200, (url, r.text[:300])
+    # the API answers the same to the same token
+    upload_only = client_for(app, token=token_for(alice, scopes=("upload",)))
+    assert upload_only.get(f"/api/v1/media/{m['id']}").status_code == 403

@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from pva.auth import Principal
 from pva.config import REPO_ROOT, get_settings
 
-from ..deps import authenticated
+from ..deps import viewer
 
 WEB_DIR = REPO_ROOT / "web"
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -112,9 +112,10 @@ class _LoginRedirect(Exception):
 
 
 async def _viewer(request: Request) -> Principal:
-    """The logged-in user for a page; raises _LoginRedirect (browsers) or 401 (others)."""
+    """The logged-in user for a page, with the `read` scope (else 403 like the API); raises _LoginRedirect
+    (browsers) or 401 (others) when nobody is logged in."""
     try:
-        return await authenticated(request)
+        return await viewer(request)
     except HTTPException as e:
         if e.status_code == 401 and _wants_html(request):
             raise _LoginRedirect() from None
@@ -122,8 +123,36 @@ async def _viewer(request: Request) -> Principal:
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = safe_next(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     return RedirectResponse("/login?next=" + urllib.parse.quote(target, safe=""), status_code=303)
+
+
+# what WHATWG URL parsing ignores or rewrites: C0 controls and space trimmed at both ends, tab/LF/CR dropped
+# anywhere, and (for http/https) a backslash read as a slash in the path
+_URL_TRIM = "".join(map(chr, range(0x21)))
+_URL_DROP = str.maketrans("", "", "\t\n\r")
+# dot segments browsers resolve, percent-encoded or not ("/%2e%2e//evil" becomes "//evil" once resolved)
+_DOT_SEGMENTS = {".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"}
+
+
+def safe_next(raw: str | None) -> str:
+    """The same-origin path to go to after login, or "/" when `raw` could lead anywhere else.
+
+    Checked after normalising `raw` the way a browser will when the login page assigns it to location.href:
+    "/\\evil.example/" and "/<tab>/evil.example/" both become "//evil.example/", a link to another host.  Only a
+    path starting with exactly one slash survives, without dot segments or control characters."""
+    if not raw or len(raw) > 2000:
+        return "/"
+    s = raw.strip(_URL_TRIM).translate(_URL_DROP)
+    cut = min([i for i in (s.find("?"), s.find("#")) if i >= 0], default=len(s))
+    path, rest = s[:cut].replace("\\", "/"), s[cut:]
+    if not path.startswith("/") or path.startswith("//"):
+        return "/"  # a scheme ("http:", "javascript:"), an authority ("//host") or a relative path
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in s):
+        return "/"
+    if any(seg.lower() in _DOT_SEGMENTS for seg in path.split("/")):
+        return "/"
+    return path + rest
 
 
 def _not_found_page(request: Request, what: str):
@@ -165,9 +194,7 @@ def page(template: str | None = None):
 # ---------------------------------------------------------------- pages
 @router.get("/login")
 async def login_page(request: Request, next: str = "/"):
-    if not next.startswith("/") or next.startswith("//"):
-        next = "/"  # only local redirects after login
-    return render(request, "login.html", next=next)
+    return render(request, "login.html", next=safe_next(next))
 
 
 @router.get("/")
@@ -367,4 +394,4 @@ def install(app: FastAPI) -> FastAPI:
     return app
 
 
-__all__ = ["router", "install", "csp_header", "VENDOR", "render"]
+__all__ = ["router", "install", "csp_header", "VENDOR", "render", "safe_next"]

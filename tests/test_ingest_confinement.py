@@ -277,12 +277,16 @@ def test_path_message_without_a_known_owner_is_a_bad_event(tmp_path):
 @pytest.fixture
 def ingest_worker(services):
     """functions/ingest's handler loaded and called by the local runtime's worker, in this process."""
+    from pva.runtime import load_function
     from pva.runtime.worker import Worker
 
     fdir = str(REPO / "functions" / "ingest")
+    spec = load_function(fdir)
+    queue = next(t for t in spec.triggers.values() if t.kind != "http")
     sys.modules.pop("handler", None)
-    w = Worker({"function": "pva-ingest", "trigger": "queue", "kind": "rabbit-mq", "worker_id": 0,
-                "num_workers": 1, "attributes": {}, "function_dir": fdir, "handler": "handler:handler"})
+    w = Worker({"function": spec.name, "trigger": queue.name, "kind": getattr(queue, "event_kind", queue.kind),
+                "worker_id": 0, "num_workers": 1, "attributes": queue.attributes, "function_dir": fdir,
+                "handler": spec.handler})
     w.setup()
     yield w
     sys.modules.pop("handler", None)

@@ -12,7 +12,8 @@ def init_context(context):
 def handler(context, event):
     if event.trigger.kind == "http":
         body = event.body if isinstance(event.body, (bytes, bytearray)) else json.dumps(event.body).encode()
-        status, payload = events.handle_http(body, dict(event.headers or {}), dict(event.fields or {}))
+        status, payload = events.handle_http(body, dict(event.headers or {}), dict(event.fields or {}),
+                                             method=event.method or "POST", path=event.path or "/")
         return context.Response(body=json.dumps(payload), headers={}, content_type="application/json",
                                 status_code=status)
     routing_key = (event.path or "").rsplit("/", 1)[-1]

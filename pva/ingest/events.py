@@ -17,7 +17,8 @@ a wrong or forged one must not make it read or delete anything else.
   (originals, thumbs, anything) is logged and ignored: nothing is read, stat'ed, copied or deleted.  Keys under
   ``rejected/``, in an ``.uploads/`` folder (SeaweedFS keeps multipart parts at ``.uploads/<id>/000N_*.part``
   until the upload completes) and ``*.reason.txt`` notes are never ingested nor moved;
-- HTTP POST with the file as the body: ``X-PVA-Owner`` names the owner, ``X-PVA-Filename`` (or ``?name=``) the
+- HTTP POST with the file as the body, authenticated (pva.function_auth: a user's API token or the gateway's
+  signature, with the ``upload`` scope; the caller is the owner), ``X-PVA-Filename`` (or ``?name=``) the
   file name; answers the ingest result as JSON.
 """
 from __future__ import annotations
@@ -216,16 +217,21 @@ def handle_message(routing_key: str, body) -> list[dict]:
     raise BadEvent("media.ingest message needs either path+owner or bucket+key")
 
 
-def handle_http(body: bytes, headers: dict, query: dict) -> tuple[int, dict]:
-    hdr = {str(k).lower(): v for k, v in (headers or {}).items()}
-    owner = hdr.get("x-pva-owner") or query.get("owner")
-    name = hdr.get("x-pva-filename") or query.get("name") or "upload"
-    if not owner:
-        return 400, {"error": "say who owns the file with the X-PVA-Owner header"}
+def handle_http(body: bytes, headers: dict, query: dict, *, method: str = "POST", path: str = "/"
+                ) -> tuple[int, dict]:
+    """A file POSTed to the ingest trigger, for the authenticated caller (a user's API token or the gateway's
+    signature, pva.function_auth) holding the `upload` scope; the owner is always that caller."""
+    from .. import function_auth as fa
+
+    query = query or {}
     try:
-        user = resolve_owner(owner)
-    except LookupError as e:
-        return 404, {"error": str(e)}
+        caller = fa.verify(method, path, headers, body, query=query)
+        fa.require(caller, "upload")
+    except fa.AuthFailed as e:
+        return e.status, {"error": str(e)}
+    hdr = {str(k).lower(): v for k, v in (headers or {}).items()}
+    name = hdr.get("x-pva-filename") or query.get("name") or "upload"
+    user = {"id": caller.user_id, "username": caller.username}
     import io
 
     res = get_ingestor().ingest_stream(io.BytesIO(body or b""), user, urllib.parse.unquote(name),

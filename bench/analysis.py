@@ -249,9 +249,12 @@ def bench_queue(env: BenchEnv, kind: str, images: list[tuple[str, bytes]], pids:
 
 
 def bench_http(port: int, images: list[tuple[str, bytes]], pids: list[int]) -> tuple[float, float]:
-    def post(data: bytes) -> None:
+    from pva import function_auth
+
+    def post(data: bytes) -> None:  # signed as the gateway signs, for the bench's user (BenchEnv)
+        auth = function_auth.sign("POST", "/", f"bench-{RUN}", data, content_type="application/octet-stream")
         req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=data, method="POST",
-                                     headers={"Content-Type": "application/octet-stream"})
+                                     headers={"Content-Type": "application/octet-stream", **auth})
         with urllib.request.urlopen(req, timeout=300) as r:
             json.loads(r.read())
 

@@ -251,11 +251,14 @@ def test_runtime_http_answers_json_for_posted_bytes_and_stored_media(detect_runt
     status, body = post(port, b"\x00\x01 not an image", "application/octet-stream")
     assert status == 422 and "not an image" in body["error"]
 
-    mid = add_media(make_user()["id"], bus_bytes, name="bus.jpg")
-    status, body = post(port, json.dumps({"media_id": str(mid)}).encode(), "application/json")
+    owner = make_user()
+    mid = add_media(owner["id"], bus_bytes, name="bus.jpg")
+    status, body = post(port, json.dumps({"media_id": str(mid)}).encode(), "application/json",
+                        owner=owner["username"])
     assert status == 200 and body["outcome"] == "done", body
     assert len(body["results"]) == len(stored(mid)) >= 4
-    status, body = post(port, json.dumps({"media_id": str(uuid.uuid4())}).encode(), "application/json")
+    status, body = post(port, json.dumps({"media_id": str(uuid.uuid4())}).encode(), "application/json",
+                        owner=owner["username"])
     assert status == 404
 
 

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import REPO, SHARED
+from function_helpers import signed_headers
 
 skdata = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut photo")
 
@@ -397,10 +398,12 @@ class _Ctx:
         self.user_data = type("UserData", (), {})()
 
 
-def _event(body, content_type: str, fields=None):
+def _event(body, content_type: str, fields=None, owner: str | None = None):
+    """An HTTP event as Nuclio hands it over, signed as the gateway signs (for `owner`, default a spare user)."""
     import nuclio_sdk
 
     return nuclio_sdk.Event(body=body, content_type=content_type, fields=fields or {},
+                            headers=signed_headers(body, content_type, owner=owner, query=fields),
                             trigger=nuclio_sdk.TriggerInfo("http", "http"), method="POST", path="/")
 
 
@@ -441,14 +444,16 @@ def test_http_post_bytes_answers_faces_without_storing(handler_module, photos):
 def test_http_post_media_id_reanalyses_stored_media(handler_module, photos, make_user):
     user = make_user()
     mid = add_media(user["id"], photos["orig"])
-    status, body = _call(handler_module, _event({"media_id": str(mid)}, "application/json"))
+    status, body = _call(handler_module, _event({"media_id": str(mid)}, "application/json",
+                                                owner=user["username"]))
     assert status == 200 and body["outcome"] == "done", body
     stored = faces_of(mid)
     assert [r["id"] for r in body["results"]] == [f["id"] for f in stored]
     assert body["results"][0]["person_id"] == str(stored[0]["person_id"])
-    status, body = _call(handler_module, _event({"media_id": str(uuid.uuid4())}, "application/json"))
+    status, body = _call(handler_module, _event({"media_id": str(uuid.uuid4())}, "application/json",
+                                                owner=user["username"]))
     assert status == 404
-    status, body = _call(handler_module, _event({"media_id": "nope"}, "application/json"))
+    status, body = _call(handler_module, _event({"media_id": "nope"}, "application/json", owner=user["username"]))
     assert status == 400 and "UUID" in body["error"]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import hostile_corpus as hc
+from function_helpers import signed_headers
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -221,7 +222,8 @@ def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps
     problems, outcomes = [], {}
     for case in cases:
         name = urllib.parse.quote(hc.fs_name(case), safe="")
-        code, body = events.handle_http(case.data, {"X-PVA-Owner": owner["username"], "X-PVA-Filename": name}, {})
+        auth = signed_headers(case.data, "", owner=owner["username"], scopes=["upload"])
+        code, body = events.handle_http(case.data, {**auth, "X-PVA-Filename": name}, {})
         outcomes[case.id] = (code, body["status"], body.get("reason"))
         expected_code = {"added": 201, "duplicate": 200, "rejected": 422, "failed": 503}[body["status"]]
         if code != expected_code:

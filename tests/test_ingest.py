@@ -18,6 +18,7 @@ import pytest
 
 import media_fixtures as mf
 from conftest import shared_path
+from function_helpers import signed_headers
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -330,14 +331,18 @@ def test_drop_of_a_bad_file_is_moved_aside_with_its_reason(owner, buckets):
 def test_http_ingest_answers_json_per_outcome(owner, tmp_path):
     from pva.ingest import events
 
+    def signed(body: bytes, query: dict | None = None) -> dict:
+        return signed_headers(body, "image/jpeg", owner=owner["username"], scopes=["upload"], query=query)
+
     data = mf.make_jpeg(tmp_path / "h.jpg", make="Http").read_bytes()
-    code, body = events.handle_http(data, {"X-PVA-Owner": owner["username"], "X-PVA-Filename": "h.jpg"}, {})
+    code, body = events.handle_http(data, {**signed(data), "X-PVA-Filename": "h.jpg"}, {})
     assert code == 201 and body["status"] == "added"
-    code, body2 = events.handle_http(data, {"X-PVA-Owner": owner["username"]}, {"name": "again.jpg"})
+    code, body2 = events.handle_http(data, signed(data, {"name": "again.jpg"}), {"name": "again.jpg"})
     assert code == 200 and body2["status"] == "duplicate" and body2["media_id"] == body["media_id"]
-    code, body3 = events.handle_http(b"nope", {"X-PVA-Owner": owner["username"]}, {})
+    code, body3 = events.handle_http(b"nope", signed(b"nope"), {})
     assert code == 422 and body3["reason"]
-    assert events.handle_http(data, {}, {})[0] == 400
+    assert events.handle_http(data, {}, {})[0] == 401
+    assert events.handle_http(data, {"X-PVA-Owner": owner["username"]}, {})[0] == 401  # a name is no credential
 
 
 # ---------------------------------------------------------------- batch load

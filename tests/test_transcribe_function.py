@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from function_helpers import signed_headers
 from speech_fixtures import KEY_WORDS, SENTENCE, duration, run, vosk_ko_dir, words
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("espeak-ng")),
@@ -71,12 +72,15 @@ def _logger():
     return nuclio_sdk.Logger(logging.INFO, name="test.transcribe")
 
 
-def _event(kind: str, body, content_type: str = ""):
+def _event(kind: str, body, content_type: str = "", owner: str | None = None):
+    """An event as Nuclio hands it over; an HTTP one signed as the gateway signs (for `owner`, default a spare
+    user)."""
     import nuclio_sdk
 
+    headers = signed_headers(body, content_type, owner=owner) if kind == "http" else {}
     return nuclio_sdk.Event(body=body, content_type=content_type, trigger=nuclio_sdk.TriggerInfo(kind, kind),
-                            fields={}, headers={}, _id=str(uuid.uuid4()), method="POST" if kind == "http" else "",
-                            path="/", url="")
+                            fields={}, headers=headers, _id=str(uuid.uuid4()),
+                            method="POST" if kind == "http" else "", path="/", url="")
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +95,8 @@ def fn(services):
                                  worker_id=0, trigger=nuclio_sdk.TriggerInfo("rabbit-mq", "queue"))
     module.init_context(context)
 
-    def call(kind: str, body, content_type: str = ""):
-        return module.handler(context, _event(kind, body, content_type))
+    def call(kind: str, body, content_type: str = "", owner: str | None = None):
+        return module.handler(context, _event(kind, body, content_type, owner))
 
     call.task = context.user_data.task
     return call
@@ -187,12 +191,14 @@ def test_speech_video_is_transcribed_timed_and_found_by_text_search(fn, media, m
 def test_rerun_and_duplicate_message_leave_one_transcript(fn, media, make_user):
     from pva import db
 
-    media_id = _store_video(make_user(), media["video"])
+    user = make_user()
+    media_id = _store_video(user, media["video"])
     assert fn("rabbit-mq", _wake(media_id))["outcome"] == "done"
     first = _transcript(media_id)
     assert fn("rabbit-mq", _wake(media_id))["outcome"] == "skipped"  # a duplicate wake-up of a finished job
 
-    status, payload = _http_json(fn("http", {"media_id": str(media_id)}, "application/json"))  # re-analyse
+    status, payload = _http_json(fn("http", {"media_id": str(media_id)}, "application/json",
+                                    user["username"]))  # re-analyse
     assert status == 200 and payload["outcome"] == "done" and payload["status"] == "done"
     assert words(payload["results"]["text"]) & KEY_WORDS
     assert payload["results"]["engine"] == "faster-whisper"
@@ -234,11 +240,12 @@ def test_corrupt_video_fails_its_job_with_the_reason_and_the_next_job_runs(fn, m
 def test_photo_is_rejected_with_the_reason(fn, media, make_user, tmp_path):
     from pva import db
 
-    media_id = _store_video(make_user(), media["silent"])
+    user = make_user()
+    media_id = _store_video(user, media["silent"])
     db.execute("update media set kind = 'photo' where id = %s", (media_id,))
     assert fn("rabbit-mq", _wake(media_id))["outcome"] == "failed"
     assert "videos only" in _job(media_id)["error"]
-    status, payload = _http_json(fn("http", {"media_id": str(media_id)}, "application/json"))
+    status, payload = _http_json(fn("http", {"media_id": str(media_id)}, "application/json", user["username"]))
     assert status == 400 and "does not apply to a photo" in payload["error"]
 
 
@@ -368,8 +375,10 @@ def test_runtime_worker_takes_jobs_from_rabbitmq_and_lives_on_after_a_corrupt_vi
         while time.monotonic() < deadline and _job(good)["status"] != "done":
             time.sleep(0.2)
         assert proc.worker_pids("pva-transcribe") == pids  # the same worker process did both
-        req = urllib.request.Request(f"http://127.0.0.1:{proc.http_port('pva-transcribe')}/",
-                                     data=media["wav"].read_bytes(), headers={"Content-Type": "audio/wav"})
+        wav = media["wav"].read_bytes()
+        req = urllib.request.Request(f"http://127.0.0.1:{proc.http_port('pva-transcribe')}/", data=wav,
+                                     headers={"Content-Type": "audio/wav",
+                                              **signed_headers(wav, "audio/wav", owner=owner["username"])})
         with urllib.request.urlopen(req, timeout=60) as resp:  # audio posted over HTTP: answered, not stored
             assert resp.status == 200
             answer = json.loads(resp.read())

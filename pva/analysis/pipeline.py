@@ -10,6 +10,9 @@ Events:
   lives on;
 - HTTP POST of image/video bytes: analyse and answer JSON, storing nothing;
 - HTTP POST ``{"media_id": ...}`` (application/json): (re)analyse stored media now (force) and answer the result.
+
+Every HTTP request is authenticated (a user's API token or the gateway's signature, pva.function_auth): 401
+without, `read` for posted bytes, `write` and the caller's own media for a media id.
 """
 from __future__ import annotations
 
@@ -69,7 +72,8 @@ class Inputs:
             try:
                 img = open_image(data, max_side=max_side)
             except BadInput as e:  # a damaged keyframe: the job fails with the reason instead of retrying
-                raise BadInput(f"keyframe {kf['key']} at {kf['t']}s: {e}") from None
+                # the reason without the storage key: it reaches the job's error and HTTP answers
+                raise BadInput(f"keyframe at {kf['t']}s: {e}") from None
             out.append((float(kf["t"]), img))
         return out
 
@@ -139,9 +143,10 @@ class Task:
         raise NotImplementedError
 
 
-def _load_media(media_id) -> dict | None:
+def _load_media(media_id, owner_id=None) -> dict | None:
+    """The media row; with owner_id only when that user owns it."""
     with db.transaction() as cur:
-        return media_q.get(cur, media_id)
+        return media_q.get(cur, media_id, owner_id)
 
 
 def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
@@ -201,9 +206,20 @@ def handle(task: Task, context, event):
 
 
 def _handle_http(task: Task, context, event):
+    """Authenticated first (pva.function_auth): a stored media id needs `write` and must be the caller's own
+    (404 otherwise, as the gateway answers), posted bytes need `read`."""
+    from .. import function_auth as fa
+
     ctype = (getattr(event, "content_type", "") or "").split(";")[0].strip().lower()
     options = {str(k): v for k, v in dict(getattr(event, "fields", None) or {}).items()}
     body = event.body
+    try:
+        caller = fa.verify(getattr(event, "method", "") or "POST", getattr(event, "path", "") or "/",
+                           getattr(event, "headers", None), body, content_type=getattr(event, "content_type", ""),
+                           query=getattr(event, "fields", None))
+    except fa.AuthFailed as e:
+        return _json(context, e.status, {"error": str(e)},
+                     {"WWW-Authenticate": 'Bearer realm="pva"'} if e.status == 401 else None)
     if isinstance(body, dict) or ctype == "application/json":
         if isinstance(body, (bytes, bytearray)):
             try:
@@ -217,7 +233,10 @@ def _handle_http(task: Task, context, event):
         except ValueError as e:
             return _json(context, 400, {"error": str(e)})
         options.update({str(k): v for k, v in body.items() if k != "media_id"})
-        m = _load_media(media_id)
+        if not caller.has("write"):
+            return _json(context, 403, {"error": "re-analysing stored media stores its results: this needs the "
+                                                 "'write' scope, which the caller lacks"})
+        m = _load_media(media_id, caller.user_id)
         if m is None:
             return _json(context, 404, {"error": f"no media {media_id}"})
         if m["kind"] not in task.media_kinds:
@@ -236,6 +255,8 @@ def _handle_http(task: Task, context, event):
         if results is not None:
             payload["results"] = task.to_http_json(results, options)
         return _json(context, 200 if outcome == "done" else 422, payload)
+    if not caller.has("read"):
+        return _json(context, 403, {"error": "analysing posted bytes needs the 'read' scope, which the caller lacks"})
     if not isinstance(body, (bytes, bytearray)) or not body:
         return _json(context, 400, {"error": "POST the image bytes as the request body"})
     try:
@@ -246,6 +267,6 @@ def _handle_http(task: Task, context, event):
                                 "results": task.to_http_json(results, options)})
 
 
-def _json(context, status: int, payload) -> Any:
-    return context.Response(body=json.dumps(payload, default=str), headers={},
+def _json(context, status: int, payload, headers: dict | None = None) -> Any:
+    return context.Response(body=json.dumps(payload, default=str), headers=headers or {},
                             content_type="application/json", status_code=status)

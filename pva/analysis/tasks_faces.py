@@ -92,7 +92,12 @@ class FacesTask(Task):
         return out
 
     def to_http_json(self, results: FacesResults, options: dict) -> list[dict]:
-        return self.to_json(results, embeddings=_truthy(options.get("embeddings", "")))
+        """As to_json, without the crops' storage keys: those never leave the server (the gateway serves a crop
+        at /api/v1/faces/<id>/crop to whoever may see it)."""
+        out = self.to_json(results, embeddings=_truthy(options.get("embeddings", "")))
+        for d in out:
+            d.pop("crop_key", None)
+        return out
 
     def summary(self, results: FacesResults) -> dict[str, Any]:
         out: dict[str, Any] = {"count": len(results.items)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -19,18 +20,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from .config import get_settings
 from .db import tokens as tokens_db
 from .db import users as users_db
+from .log import get_logger
 
 SCOPES = ("read", "write", "upload", "admin")
 API_PREFIX = "pva_"
 SESSION_PREFIX = "pvs_"
 MIN_PASSWORD_LENGTH = 8
 RATE_WINDOW_SECONDS = 15 * 60
+ADDRESS_LIMIT_FACTOR = 3  # an address may fail this many times the per-(address, name) limit over all names
+SLOWDOWN_STEP_SECONDS = 0.5  # added per failure past the limit, for every attempt on a name under attack...
+SLOWDOWN_MAX_SECONDS = 3.0  # ...up to this: the owner is never kept out longer
+SHARE_LOOKUP_LIMIT = 10  # shares naming an unknown user, per user per window
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 _DUMMY_HASH = _hasher.hash("pva-dummy-password-for-timing")
@@ -40,9 +48,13 @@ class AuthError(ValueError):
     """Bad input to an auth operation; the message says what to do."""
 
 
+class ScopeNotHeld(Exception):
+    """A token asked to create a token with scopes it does not hold itself (HTTP 403)."""
+
+
 class RateLimited(Exception):
-    def __init__(self, retry_after: int):
-        super().__init__(f"too many failed logins; try again in {retry_after} seconds")
+    def __init__(self, retry_after: int, what: str = "failed logins"):
+        super().__init__(f"too many {what}; try again in {retry_after} seconds")
         self.retry_after = retry_after
 
 
@@ -90,61 +102,138 @@ def create_user(username: str, password: str, *, is_admin: bool = False, display
 
 
 # ------------------------------------------------------------------ rate limiting
-class LoginRateLimiter:
-    """Counts failed logins per user name and per client address over a sliding 15-minute window.
+class Throttle:
+    """Counts events per subject over a sliding window in Postgres (login_failures, so every gateway process
+    shares one count) and raises RateLimited once a subject has `limit` of them.  The clock is wall time
+    (comparable across processes); tests pass a fake one."""
 
-    The failures live in Postgres (login_failures), so every gateway process enforces one limit together.  The
-    clock is wall time (comparable across processes); tests pass a fake one."""
+    def __init__(self, prefix: str, limit: int, what: str, window: float = RATE_WINDOW_SECONDS,
+                 clock: Callable[[], float] = time.time):
+        self.prefix, self.limit, self.what, self.window, self._clock = prefix, limit, what, window, clock
+
+    def check(self, subject: str) -> None:
+        from .db import logins
+
+        now = self._clock()
+        key = self.prefix + subject
+        for r in logins.recent([key], now - self.window):
+            if r["n"] >= self.limit:
+                raise RateLimited(_retry_after(r["first"] + self.window - now), self.what)
+
+    def record(self, subject: str) -> None:
+        from .db import logins
+
+        now = self._clock()
+        logins.record([self.prefix + subject], now, now - self.window)
+
+
+def _retry_after(wait: float) -> int:
+    return max(1, int(wait) + 1)
+
+
+class LoginRateLimiter:
+    """Slows password guessing without handing an attacker a way to lock the owner out.
+
+    Failed logins are counted over a sliding 15-minute window under three keys (rows of login_failures, so
+    every gateway process enforces one limit together):
+      - per (address, user name): `limit` failures, then 429 for that name from that address;
+      - per address: ADDRESS_LIMIT_FACTOR x `limit` failures over all names, then 429 for that address (one
+        machine spraying many names); larger than the pair limit so one person's typos behind a shared NAT
+        address do not block the household;
+      - per user name, from anywhere: never a 429.  Past `limit` failures each attempt for the name waits
+        SLOWDOWN_STEP_SECONDS more per failure, at most `max_delay`: guesses spread over many addresses cost
+        time, and the owner, from an address that has not failed, still logs in within a few seconds.  (A 429
+        here let anyone lock an account for 15 minutes with ten wrong passwords from ten addresses.)"""
 
     def __init__(self, limit: int | None = None, window: float = RATE_WINDOW_SECONDS,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, max_delay: float = SLOWDOWN_MAX_SECONDS):
         self._limit = limit
         self.window = window
         self._clock = clock
+        self.max_delay = max_delay
 
     @property
     def limit(self) -> int:
         return self._limit if self._limit is not None else get_settings().login_rate_limit
 
-    def _keys(self, username: str, client: str) -> list[str]:
-        return [f"u:{username.lower()}", f"c:{client}"]
+    def _keys(self, username: str, client: str) -> dict[str, str]:
+        name = username.lower()
+        # an address never contains a space, so "p:<address> <name>" cannot collide between two pairs
+        return {"user": f"u:{name}", "address": f"c:{client}", "pair": f"p:{client} {name}"}
 
-    def check(self, username: str, client: str) -> None:
-        """Raise RateLimited when either key has used up its failures."""
+    def check(self, username: str, client: str) -> float:
+        """Raise RateLimited when this address has used up its failures (for this name, or over all names);
+        else return the seconds this attempt must wait first (the name's slowdown; 0 when it is not under
+        attack)."""
         from .db import logins
 
+        keys = self._keys(username, client)
         now = self._clock()
-        waits = [r["first"] + self.window - now for r in logins.recent(self._keys(username, client), now - self.window)
-                 if r["n"] >= self.limit]
+        counts = {r["key"]: r for r in logins.recent(list(keys.values()), now - self.window)}
+        limits = {keys["pair"]: self.limit, keys["address"]: self.limit * ADDRESS_LIMIT_FACTOR}
+        waits = [counts[k]["first"] + self.window - now for k, n in limits.items()
+                 if k in counts and counts[k]["n"] >= n]
         if waits:
-            raise RateLimited(max(1, int(max(waits)) + 1))
+            raise RateLimited(_retry_after(max(waits)))
+        return self.delay_for(counts[keys["user"]]["n"] if keys["user"] in counts else 0)
+
+    def delay_for(self, failures: int) -> float:
+        """The slowdown for a name with `failures` recent failures from all addresses together."""
+        if failures < self.limit:
+            return 0.0
+        return min(self.max_delay, SLOWDOWN_STEP_SECONDS * (failures - self.limit + 1))
 
     def failed(self, username: str, client: str) -> None:
         from .db import logins
 
         now = self._clock()
-        logins.record(self._keys(username, client), now, now - self.window)
+        logins.record(list(self._keys(username, client).values()), now, now - self.window)
 
     def succeeded(self, username: str, client: str) -> None:
+        """The right password clears this address's count for the name; the name's own count stays, so an
+        attack from elsewhere stays slowed after the owner logs in."""
         from .db import logins
 
-        logins.clear(self._keys(username, client)[:1])  # the name's count; the address keeps its own
+        logins.clear([self._keys(username, client)["pair"]])
 
     def reset(self) -> None:
+        """Forget every counted failure (tests; the table also holds the share-lookup counts)."""
         from .db import logins
 
         logins.clear_all()
 
 
 login_limiter = LoginRateLimiter()
+_log = get_logger("pva.auth")
 
 
-def authenticate(username: str, password: str, client: str = "?",
-                 limiter: LoginRateLimiter | None = None) -> dict | None:
-    """The user row when the password is right, else None.  Raises RateLimited after too many failures."""
+def _log_attempt(username: str, client: str, outcome: str, **extra) -> None:
+    level = logging.INFO if outcome == "ok" else logging.WARNING
+    _log.log(level, f"login {outcome}", extra={"user": username[:200], "address": client, "outcome": outcome,
+                                               **extra})
+
+
+async def login(username: str, password: str, client: str = "?",
+                limiter: LoginRateLimiter | None = None) -> dict | None:
+    """The user row when the password is right, else None; every attempt is logged (user, address, outcome).
+
+    Raises RateLimited when this address has failed too often; an attempt for a name under attack waits the
+    limiter's slowdown first (awaited here in the event loop, so a waiting attempt holds no worker thread)."""
     limiter = limiter or login_limiter
     username = (username or "").strip()
-    limiter.check(username, client)
+    try:
+        delay = await anyio.to_thread.run_sync(limiter.check, username, client)
+    except RateLimited as e:
+        _log_attempt(username, client, "throttled", retry_after=e.retry_after)
+        raise
+    if delay:
+        await anyio.sleep(delay)
+    user = await anyio.to_thread.run_sync(_verify_login, username, password, client, limiter)
+    _log_attempt(username, client, "ok" if user else "failed", delay=delay)
+    return user
+
+
+def _verify_login(username: str, password: str, client: str, limiter: LoginRateLimiter) -> dict | None:
     user = users_db.get_by_username(username) if 0 < len(username) <= 64 else None
     if user is None:
         verify_password(_DUMMY_HASH, password)  # same cost whether or not the user exists
@@ -157,6 +246,27 @@ def authenticate(username: str, password: str, client: str = "?",
     limiter.succeeded(username, client)
     if _hasher.check_needs_rehash(user["password_hash"]):
         users_db.set_password_hash(user["id"], _hasher.hash(password))
+    user = dict(user)
+    user.pop("password_hash", None)
+    return user
+
+
+# Sharing names its recipient, so an answer tells whether a user name exists.  Names are not secret from a
+# library's users (they share with each other by name, and the owner must hear about a typo), but listing
+# them by probing is capped: each name that matches nobody counts, SHARE_LOOKUP_LIMIT per user per window.
+share_lookups = Throttle("s:", SHARE_LOOKUP_LIMIT, "shares naming unknown users")
+
+
+def share_recipient(requester_id: UUID, username: str, throttle: Throttle | None = None) -> dict | None:
+    """The enabled user called `username` (without its password hash), or None; raises RateLimited once the
+    requester has named too many unknown users recently."""
+    throttle = throttle or share_lookups
+    throttle.check(str(requester_id))
+    name = (username or "").strip()
+    user = users_db.get_by_username(name) if 0 < len(name) <= 64 else None
+    if user is None or user["disabled"]:
+        throttle.record(str(requester_id))
+        return None
     user = dict(user)
     user.pop("password_hash", None)
     return user
@@ -184,12 +294,21 @@ def normalize_scopes(scopes, *, is_admin: bool) -> list[str]:
     return out
 
 
-def create_token(user_id: UUID, scopes, *, name: str = "", expires_in_days: int | None = None) -> tuple[str, dict]:
-    """A new API token for the user: returns (the token, shown once; its row)."""
+def create_token(user_id: UUID, scopes, *, name: str = "", expires_in_days: int | None = None,
+                 within: frozenset[str] | None = None) -> tuple[str, dict]:
+    """A new API token for the user: returns (the token, shown once; its row).
+
+    `within` is the ceiling when a token creates a token: its own scopes (else a write-only token could mint
+    itself read, write and upload); None (a login session, the CLI) allows any scope the user may hold."""
     user = users_db.get(user_id)
     if user is None:
         raise AuthError("no such user")
     scopes = normalize_scopes(scopes, is_admin=user["is_admin"])
+    if within is not None and not set(scopes) <= within:
+        extra = ", ".join(s for s in scopes if s not in within)
+        held = ", ".join(s for s in SCOPES if s in within) or "none"
+        raise ScopeNotHeld(f"a token can only create tokens with scopes it holds itself (this one holds: {held}; "
+                           f"not: {extra}); log in to create a token with more")
     token = API_PREFIX + secrets.token_urlsafe(32)
     expires = (datetime.now(timezone.utc) + timedelta(days=expires_in_days)) if expires_in_days else None
     row = tokens_db.insert(user_id, token_hash(token), token[:12], scopes, name=name[:200], kind="api",

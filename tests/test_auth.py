@@ -195,24 +195,24 @@ def test_login_rate_limit_engages_and_blocks_even_the_right_password(app, monkey
 def test_rate_limiter_window_expires(services):
     import secrets
 
-    from pva.auth import LoginRateLimiter, RateLimited
+    from pva.auth import SLOWDOWN_STEP_SECONDS, LoginRateLimiter, RateLimited
 
     # a fake clock: with a real one and a short window, a slow machine could let the window pass before
     # the checks below run
     now = [1000.0]
-    bob, carol, ip = f"bob{secrets.token_hex(3)}", f"carol{secrets.token_hex(3)}", f"10.9.{secrets.randbelow(250)}.1"
+    bob, ip = f"bob{secrets.token_hex(3)}", f"10.9.{secrets.randbelow(250)}.1"
     lim = LoginRateLimiter(limit=2, window=0.2, clock=lambda: now[0])
+    assert lim.check(bob, ip) == 0
     lim.failed(bob, ip)
     lim.failed(bob, ip)
     with pytest.raises(RateLimited):
-        lim.check(bob, "9.9.9.9")  # per user name, from any address
-    with pytest.raises(RateLimited):
-        lim.check(carol, ip)  # and per address, for any user name
+        lim.check(bob, ip)  # that name from that address
+    assert lim.check(bob, "9.9.9.9") == SLOWDOWN_STEP_SECONDS  # from elsewhere: slowed, not refused
     now[0] += 0.19
     with pytest.raises(RateLimited):
         lim.check(bob, ip)  # still inside the window
     now[0] += 0.06
-    lim.check(bob, ip)
+    assert lim.check(bob, ip) == 0
 
 
 def test_rate_limit_is_shared_by_every_gateway_process(services):
@@ -222,18 +222,51 @@ def test_rate_limit_is_shared_by_every_gateway_process(services):
 
     from pva.auth import LoginRateLimiter, RateLimited
 
-    name, ip1, ip2 = f"eve{secrets.token_hex(3)}", "10.1.1.1", "10.2.2.2"
+    name, ip1 = f"eve{secrets.token_hex(3)}", f"10.1.{secrets.randbelow(250)}.1"
     worker1, worker2 = LoginRateLimiter(limit=4), LoginRateLimiter(limit=4)
     worker1.failed(name, ip1)
-    worker2.failed(name, ip2)
-    worker1.failed(name, ip2)
-    worker2.check(name, ip1)
+    worker2.failed(name, ip1)
+    worker1.failed(name, ip1)
+    assert worker2.check(name, ip1) == 0
     worker2.failed(name, ip1)
     with pytest.raises(RateLimited) as e:
-        worker1.check(name, "10.3.3.3")
+        worker1.check(name, ip1)
     assert 0 < e.value.retry_after <= 15 * 60 + 1
-    worker1.succeeded(name, ip1)  # a right password clears the name, not the addresses
-    worker2.check(name, "10.3.3.3")
+    assert worker1.check(name, "10.3.3.3") > 0  # the name is slowed everywhere, refused nowhere else
+    worker1.succeeded(name, ip1)  # a right password clears that address's count for the name...
+    assert worker2.check(name, ip1) > 0  # ...but not the name's slowdown
+
+
+def test_a_token_can_only_create_tokens_within_its_own_scopes(app):
+    u = new_user()
+    write_only = client_for(app, token=token_for(u, scopes=("write",)))
+    r = write_only.post("/api/v1/tokens", json={"scopes": ["read", "write", "upload"]})
+    assert r.status_code == 403, r.text
+    assert "holds itself" in r.json()["message"] and "read, upload" in r.json()["message"]
+    made = write_only.post("/api/v1/tokens", json={"scopes": ["write"]})
+    assert made.status_code == 201 and made.json()["scopes"] == ["write"]
+    rw = client_for(app, token=token_for(u, scopes=("read", "write")))
+    assert rw.post("/api/v1/tokens", json={"scopes": ["read"]}).status_code == 201
+    assert rw.post("/api/v1/tokens", json={"scopes": ["read", "upload"]}).status_code == 403
+    from pva import auth
+
+    admin = new_user(admin=True)
+    admin_token_without_admin, _ = auth.create_token(admin["id"], ["read", "write"])
+    r = client_for(app, token=admin_token_without_admin).post("/api/v1/tokens", json={"scopes": ["admin"]})
+    assert r.status_code == 403 and "not: admin" in r.json()["message"]
+    # the refused requests created nothing: the user holds the three tokens made above and the two test ones
+    assert sorted(t["scopes"] for t in rw.get("/api/v1/tokens").json()) == [["read"], ["read", "write"], ["write"],
+                                                                             ["write"]]
+
+
+def test_a_login_session_can_create_tokens_with_any_of_the_users_scopes(app):
+    u = new_user()
+    c = client_for(app)
+    csrf = login(c, u).json()["csrf_token"]
+    r = c.post("/api/v1/tokens", json={"scopes": ["read", "write", "upload"]}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201 and r.json()["scopes"] == ["read", "write", "upload"]
+    r = c.post("/api/v1/tokens", json={"scopes": ["admin"]}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 400 and "administrators" in r.json()["message"]
 
 
 def test_admin_creates_users_and_others_cannot(app):

@@ -6,9 +6,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from pva import auth as pva_auth
 from pva.db import albums as albums_db
 from pva.db import search as search_db
-from pva.db import users as users_db
 
 from ..deps import Principal, current_user, not_found
 
@@ -118,10 +118,17 @@ def list_album_shares(album_id: UUID, user: Principal = Depends(current_user)):
 
 @router.post("/albums/{album_id}/shares", status_code=201)
 def share_album(album_id: UUID, body: ShareIn, user: Principal = Depends(current_user)):
-    """Share read-only with another user (by user name)."""
+    """Share read-only with another user (by user name).
+
+    404 tells the owner that no user has that name: user names are not secret from a library's users (sharing
+    needs them, and a typo must be reported), but probing for them is capped: after 10 shares naming unknown
+    users within 15 minutes the caller gets 429 (with Retry-After), whatever name it sends."""
     _owned(album_id, user)
-    other = users_db.get_by_username(body.username.strip())
-    if other is None or other["disabled"]:
+    try:
+        other = pva_auth.share_recipient(user.user_id, body.username)
+    except pva_auth.RateLimited as e:
+        raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+    if other is None:
         raise HTTPException(404, f"no user named {body.username!r}")
     if other["id"] == user.user_id:
         raise HTTPException(422, "you own this album already; share it with someone else")

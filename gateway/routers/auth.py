@@ -73,9 +73,12 @@ def _secure(request: Request) -> bool:
 
 @router.post("/auth/login", response_model=LoginOut)
 async def login(body: LoginIn, request: Request, response: Response):
-    """Password login: sets an HttpOnly session cookie; send the returned csrf_token as X-CSRF-Token on writes."""
+    """Password login: sets an HttpOnly session cookie; send the returned csrf_token as X-CSRF-Token on writes.
+
+    429 (with Retry-After) when this address has failed too often, for this name or over all names; failures
+    for a name from many addresses only slow its logins by a few seconds, never lock its owner out."""
     try:
-        user = await run_in_threadpool(pva_auth.authenticate, body.username, body.password, client_address(request))
+        user = await pva_auth.login(body.username, body.password, client_address(request))
     except pva_auth.RateLimited as e:
         raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
     if user is None:
@@ -116,12 +119,16 @@ def list_tokens(user: Principal = Depends(current_user)):
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
 def create_token(body: TokenIn, user: Principal = Depends(current_user)):
-    """A new API token for yourself; scopes among read, write, upload (and admin for administrators)."""
+    """A new API token for yourself; scopes among read, write, upload (and admin for administrators).  A login
+    session may give any of them; a token only scopes it holds itself (403 otherwise)."""
     try:
         token, row = pva_auth.create_token(user.user_id, body.scopes, name=body.name,
-                                           expires_in_days=body.expires_days)
+                                           expires_in_days=body.expires_days,
+                                           within=user.scopes if user.kind == "api" else None)
     except pva_auth.AuthError as e:
         raise HTTPException(400, str(e)) from None
+    except pva_auth.ScopeNotHeld as e:
+        raise HTTPException(403, str(e)) from None
     return {**row, "token": token}
 
 

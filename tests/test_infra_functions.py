@@ -1,9 +1,11 @@
-"""Every functions/*/function.yaml loads with the local runtime's strict loader and uses only keys that Nuclio's
-function-configuration reference documents, so the same directory deploys unchanged with `nuctl deploy`.
+"""Every functions/*/function.yaml loads with the local runtime's strict loader and uses only keys that Nuclio
+reads, so the same directory deploys unchanged with `nuctl deploy`.
 
-The key sets below are written from Nuclio's documentation (docs/reference/function-configuration/
-function-configuration-reference.md and docs/reference/triggers/{rabbitmq,http,cron}.md in nuclio/nuclio; the http
-trigger's port/maxRequestBodySize/readBufferSize from its configuration type), independently of pva.runtime.spec.
+The key sets below are written from Nuclio 1.14.1's structs (nuclio/nuclio at 9e837f6a07fc: the json tags of
+Config/Meta/Spec/Trigger in pkg/functionconfig/types.go; the attribute fields of pkg/processor/trigger/
+{rabbitmq,http,cron}/types.go) and its trigger docs (docs/reference/triggers/{rabbitmq,http,cron}.md),
+independently of pva.runtime.spec.  Keys only the docs or older versions mention (avatar, streamChunkTimeout,
+onError, requeueOnError) are not in the structs, so Nuclio would ignore them.
 """
 from __future__ import annotations
 
@@ -23,22 +25,24 @@ NUCLIO_METADATA = {"name", "namespace", "labels", "annotations"}
 NUCLIO_SPEC = {
     "description", "handler", "runtime", "image", "env", "envFrom", "volumes", "replicas", "minReplicas",
     "maxReplicas", "platform", "targetCPU", "dataBindings", "triggers", "build", "runRegistry", "runtimeAttributes",
-    "resources", "readinessTimeoutSeconds", "waitReadinessTimeoutBeforeFailure", "avatar", "eventTimeout",
-    "streamChunkTimeout", "securityContext", "serviceType", "affinity", "nodeSelector", "nodeName",
-    "runtimeClassName", "priorityClassName", "preemptionPolicy",
+    "resources", "readinessTimeoutSeconds", "waitReadinessTimeoutBeforeFailure", "eventTimeout",
+    "securityContext", "serviceType", "affinity", "nodeSelector", "nodeName", "priorityClassName",
+    "preemptionPolicy",
 }
 NUCLIO_RUNTIMES = {"golang", "python:3.10", "python:3.11", "python:3.12", "shell", "java", "nodejs"}
 NUCLIO_TRIGGER = {
     "kind", "url", "username", "password", "numWorkers", "workerTerminationTimeout", "annotations",
-    "workerAvailabilityTimeoutMilliseconds", "attributes", "batch", "mode", "async",
+    "workerAvailabilityTimeoutMilliseconds", "attributes", "batch",
 }
-NUCLIO_TRIGGER_KINDS = {"cron", "eventhub", "http", "kafka-cluster", "kinesis", "nats", "rabbit-mq"}
+NUCLIO_TRIGGER_KINDS = {"cron", "eventhub", "http", "kafka-cluster", "kinesis", "nats", "rabbit-mq", "rabbitMq"}
 NUCLIO_ATTRIBUTES = {
     "rabbit-mq": {"exchangeName", "queueName", "topics", "reconnectDuration", "reconnectInterval", "prefetchCount",
-                  "durableExchange", "durableQueue", "onError", "requeueOnError"},
-    "http": {"ingresses", "port", "maxRequestBodySize", "readBufferSize"},
+                  "durableExchange", "durableQueue"},
+    "rabbitMq": set(),  # filled below: the same trigger (rabbitmq/factory.go registers both spellings)
+    "http": {"ingresses", "port", "maxRequestBodySize", "readBufferSize", "reduceMemoryUsage", "cors", "mode"},
     "cron": {"schedule", "interval", "concurrencyPolicy", "jobBackoffLimit", "event"},
 }
+NUCLIO_ATTRIBUTES["rabbitMq"] = NUCLIO_ATTRIBUTES["rabbit-mq"]
 KUBERNETES_ENV_VAR = {"name", "value", "valueFrom"}
 # DESIGN.md "Queues and events"
 ROUTING_KEYS = {"media.ingest", "storage.inbox"} | {f"analysis.{k}" for k in ("detect", "faces", "ocr", "transcribe")}

@@ -64,7 +64,7 @@ class _Handle:
 class Processor:
     def __init__(self, specs: list[FunctionSpec], *, host: str = "127.0.0.1", log_dir: str | Path | None = None,
                  ready_file: str | Path | None = None, drain_timeout: float = 30.0,
-                 python: str = sys.executable):
+                 python: str = sys.executable, reply_dir: str | Path | None = None):
         if not specs:
             raise ProcessorError("no functions to serve")
         self.specs = specs
@@ -73,6 +73,9 @@ class Processor:
         self.ready_file = Path(ready_file) if ready_file else None
         self.drain_timeout = drain_timeout
         self.python = python
+        # where workers record each reply as Nuclio's processor would read it (worker.py _record_reply); the
+        # PVA_FUNCTIONS_REPLY_DIR environment variable does the same for `pva functions serve`
+        self.reply_dir = str(reply_dir) if reply_dir else None
         self.handles: list[_Handle] = [_Handle(s, t, i) for s in specs for t in s.triggers.values()
                                        for i in range(t.num_workers)]
         self._sockets: dict[tuple[str, str], socket.socket] = {}
@@ -171,6 +174,8 @@ class Processor:
         cfg = {
             "function": h.spec.name, "function_dir": str(h.spec.path), "handler": h.spec.handler,
             "trigger": h.trigger.name, "kind": h.trigger.kind, "attributes": h.trigger.attributes,
+            "event_kind": h.trigger.event_kind, "declared_kind": h.trigger.declared_kind or h.trigger.kind,
+            "reply_dir": self.reply_dir,
             "worker_id": h.worker_id, "num_workers": h.trigger.num_workers, "ready_fd": w,
             "parent_pid": os.getpid(), "cron_base": self._cron_base,
         }

@@ -15,36 +15,54 @@ from typing import Any
 
 import yaml
 
+# Every key set below is the json tags / attribute fields of Nuclio 1.14.1 (github.com/nuclio/nuclio at
+# 9e837f6a07fc), so a function.yaml passes here exactly when Nuclio would read every key of it:
+#   pkg/functionconfig/types.go: Config (metadata, spec; status in ConfigWithStatus) l.630-633, Meta l.581-590,
+#     Spec l.384-476, Trigger l.69-101, BatchConfiguration l.103-107;
+#   pkg/processor/trigger/rabbitmq/types.go l.30-43, http/types.go l.33-48 (+ port, ingresses, serviceType read
+#     by functionconfig/types.go l.217, l.239, l.520), cron/types.go l.28-33 with cron/event.go l.26-32
+#     (concurrencyPolicy/jobBackoffLimit: platform/kube/functionres/lazy.go l.2036-2037).
+# Nuclio itself ignores unknown keys (sigs.k8s.io/yaml, mapstructure), which is why a typo is an error here: on
+# Nuclio it would silently do nothing.  apiVersion/kind are not struct fields but every Nuclio example has them.
 SUPPORTED_KINDS = ("http", "rabbit-mq", "cron")
-# Trigger kinds real Nuclio knows but the local runtime does not run.
-NUCLIO_ONLY_KINDS = ("kafka-cluster", "kinesis", "nats", "eventhub", "v3ioStream", "mqtt", "poller",
-                     "pubsub", "webadmin", "mqtt-iot-core")
+# pkg/processor/trigger/rabbitmq/factory.go l.78-79 registers both spellings for the same trigger.
+KIND_ALIASES = {"rabbitMq": "rabbit-mq"}
+# What the handler sees in event.trigger.kind: the kind each Go trigger passes to NewAbstractTrigger
+# (rabbitmq/trigger.go l.58 "rabbitMq", http/trigger.go l.87 "http", cron/trigger.go l.55 "cron"), which
+# rpc/encoder/encode.go l.32-35 sends to the python wrapper.
+EVENT_KINDS = {"rabbit-mq": "rabbitMq", "http": "http", "cron": "cron"}
+# Trigger kinds real Nuclio registers (RegistrySingleton.Register in pkg/processor/trigger/*/factory.go) but the
+# local runtime does not run.
+NUCLIO_ONLY_KINDS = ("kafka", "kafka-cluster", "kinesis", "nats", "eventhub", "v3ioStream", "v3ioItemPoller",
+                     "mqtt", "iotCoreMqtt", "pubsub", "kickstart")
 
-# spec keys from Nuclio's function-configuration reference; all accepted, only some are used locally.
 _SPEC_KEYS = {
-    "description", "handler", "runtime", "image", "env", "envFrom", "volumes", "replicas", "minReplicas",
-    "maxReplicas", "platform", "targetCPU", "dataBindings", "triggers", "build", "runRegistry",
-    "runtimeAttributes", "resources", "readinessTimeoutSeconds", "waitReadinessTimeoutBeforeFailure", "avatar",
-    "eventTimeout", "streamChunkTimeout", "securityContext", "serviceType", "affinity", "nodeSelector",
-    "nodeName", "runtimeClassName", "priorityClassName", "preemptionPolicy", "tolerations", "imagePullSecrets",
-    "loggerSinks", "disable", "scaleToZero", "autoScaleMetrics", "customScalingMetricSpecs", "sidecars",
-    "initContainers", "disableDefaultHTTPTrigger", "imageHash", "alias", "version", "publish", "handlerName",
-    "podSecurityContext", "serviceAccount", "topologySpreadConstraints", "deploymentSelector",
+    "description", "disable", "publish", "handler", "runtime", "env", "envFrom", "resources", "image", "imageHash",
+    "replicas", "minReplicas", "maxReplicas", "targetCPU", "dataBindings", "triggers", "volumes", "version",
+    "alias", "build", "runRegistry", "imagePullSecrets", "runtimeAttributes", "loggerSinks", "dealerURI",
+    "platform", "readinessTimeoutSeconds", "serviceType", "imagePullPolicy", "securityContext", "serviceAccount",
+    "scaleToZero", "disableDefaultHTTPTrigger", "disableSensitiveFieldsMasking", "devices", "affinity",
+    "nodeSelector", "nodeName", "tolerations", "priorityClassName", "preemptionPolicy", "deploymentStrategy",
+    "hostIPC", "customScalingMetricSpecs", "autoScaleMetrics", "waitReadinessTimeoutBeforeFailure",
+    "eventTimeout", "preemptionMode", "sidecars", "initContainers",
 }
-_METADATA_KEYS = {"name", "namespace", "labels", "annotations"}
+_METADATA_KEYS = {"name", "namespace", "labels", "annotations", "resourceVersion"}
 _TOP_KEYS = {"apiVersion", "kind", "metadata", "spec", "status"}
 _TRIGGER_KEYS = {
-    "kind", "class", "name", "url", "username", "password", "secret", "numWorkers", "maxWorkers", "attributes",
-    "annotations", "workerAvailabilityTimeoutMilliseconds", "workerTerminationTimeout", "workerAllocatorName",
-    "batch", "mode", "async", "disabled", "explicitAckMode", "waitExplicitAckDuringRebalanceTimeout",
+    "class", "kind", "name", "disabled", "numWorkers", "url", "paths", "username", "password", "secret",
+    "partitions", "annotations", "workerTerminationTimeout", "workerAvailabilityTimeoutMilliseconds",
+    "workerAllocatorName", "explicitAckMode", "waitExplicitAckDuringRebalanceTimeout", "batch", "total_tasks",
+    "max_task_allocation", "attributes", "maxWorkers",
 }
+_BATCH_KEYS = {"mode", "batchSize", "timeout"}
 _ATTRIBUTE_KEYS = {
-    "rabbit-mq": {"exchangeName", "queueName", "topics", "prefetchCount", "durableExchange", "durableQueue",
-                  "reconnectDuration", "reconnectInterval", "onError", "requeueOnError"},
-    "http": {"port", "maxRequestBodySize", "readBufferSize", "ingresses", "serviceType", "cors",
-             "reduceMemoryUsage", "maxRequestHeaderSize"},
-    "cron": {"interval", "schedule", "event", "concurrencyPolicy", "jobBackoffLimit"},
+    "rabbit-mq": {"exchangeName", "queueName", "topics", "reconnectDuration", "reconnectInterval", "prefetchCount",
+                  "durableExchange", "durableQueue"},
+    "http": {"port", "ingresses", "serviceType", "readBufferSize", "maxRequestBodySize", "reduceMemoryUsage",
+             "cors", "disablePortPublishing", "mode"},
+    "cron": {"schedule", "interval", "event", "concurrencyPolicy", "jobBackoffLimit"},
 }
+_CRON_EVENT_KEYS = {"body", "path", "method", "headers"}
 _HANDLER_RE = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):([A-Za-z_]\w*)$")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -63,6 +81,12 @@ class TriggerSpec:
     attributes: dict[str, Any]
     num_workers: int = 1
     url: str = ""
+    declared_kind: str = ""  # as written in function.yaml ("rabbitMq" or "rabbit-mq"); ``kind`` is normalised
+
+    @property
+    def event_kind(self) -> str:
+        """The trigger kind Nuclio puts in ``event.trigger.kind`` (``rabbitMq`` for either yaml spelling)."""
+        return EVENT_KINDS[self.kind]
 
     def effective_url(self) -> str:
         """The broker URL a rabbit-mq trigger connects to locally.
@@ -254,7 +278,8 @@ def _load_trigger(c: _Checker, tname: str, t) -> TriggerSpec:
         raise c.fail(base, "trigger names must be letters, digits, '-', '_' or '.'")
     t = c.mapping(t, base, required=True)
     c.known(t, _TRIGGER_KEYS, base, "trigger")
-    kind = c.string(t.get("kind"), f"{base}.kind", required=True)
+    declared_kind = c.string(t.get("kind"), f"{base}.kind", required=True)
+    kind = KIND_ALIASES.get(declared_kind, declared_kind)
     if kind in NUCLIO_ONLY_KINDS:
         raise c.fail(f"{base}.kind", f"{kind!r} triggers run only on real Nuclio; the local runtime supports "
                                      f"{', '.join(SUPPORTED_KINDS)}")
@@ -266,6 +291,15 @@ def _load_trigger(c: _Checker, tname: str, t) -> TriggerSpec:
     elif "maxWorkers" in t:  # deprecated alias in Nuclio
         num_workers = c.integer(t["maxWorkers"], f"{base}.maxWorkers", 1, 64)
     url = c.string(t.get("url"), f"{base}.url")
+    batch = c.mapping(t.get("batch"), f"{base}.batch")
+    c.known(batch, _BATCH_KEYS, f"{base}.batch", "batch")
+    if batch.get("mode", "disable") not in ("enable", "disable"):
+        raise c.fail(f"{base}.batch.mode", "must be \"enable\" or \"disable\"")
+    if batch.get("mode") == "enable":
+        # Batching hands the handler a list of events and reads a list of results back (rpc/abstract.go
+        # ProcessBatch); the local runtime runs one event at a time, so it cannot stand in for it.
+        raise c.fail(f"{base}.batch.mode", "batching runs only on real Nuclio; the local runtime hands the "
+                                           "handler one event at a time (leave batch out or set mode: disable)")
     attrs = c.mapping(t.get("attributes"), f"{base}.attributes")
     akey = f"{base}.attributes"
     c.known(attrs, _ATTRIBUTE_KEYS[kind], akey, f"{kind} attribute")
@@ -281,18 +315,25 @@ def _load_trigger(c: _Checker, tname: str, t) -> TriggerSpec:
             raise c.fail(f"{akey}.topics", "must be a list of strings")
         attrs["topics"] = list(topics)
         attrs["prefetchCount"] = c.integer(attrs.get("prefetchCount", 0), f"{akey}.prefetchCount", 0, 65535)
-        for b in ("durableExchange", "durableQueue", "requeueOnError"):
+        for b in ("durableExchange", "durableQueue"):
             attrs[b] = c.boolean(attrs.get(b, False), f"{akey}.{b}")
         for d in ("reconnectDuration", "reconnectInterval"):
             if d in attrs:
                 c.duration(attrs[d], f"{akey}.{d}")
-        if attrs.get("onError", "nack") not in ("ack", "nack"):
-            raise c.fail(f"{akey}.onError", "must be \"ack\" or \"nack\"")
     elif kind == "http":
         if "port" in attrs:
             c.integer(attrs["port"], f"{akey}.port", 1, 65535)
         attrs["maxRequestBodySize"] = c.integer(attrs.get("maxRequestBodySize", DEFAULT_MAX_BODY),
                                                 f"{akey}.maxRequestBodySize", 1, 2**40)
+        # http/types.go l.50-57: sync (the default) or async; the 1.14.1 processor parses it but serves both
+        # the same way, as the local runtime does.
+        if attrs.get("mode", "sync") not in ("sync", "async"):
+            raise c.fail(f"{akey}.mode", "must be \"sync\" or \"async\"")
+        for b in ("reduceMemoryUsage", "disablePortPublishing"):
+            if b in attrs:
+                c.boolean(attrs[b], f"{akey}.{b}")
+        if "readBufferSize" in attrs:
+            c.integer(attrs["readBufferSize"], f"{akey}.readBufferSize", 1, 2**31 - 1)
     elif kind == "cron":
         has_i, has_s = "interval" in attrs, "schedule" in attrs
         if has_i == has_s:
@@ -309,13 +350,15 @@ def _load_trigger(c: _Checker, tname: str, t) -> TriggerSpec:
             except ValueError as e:
                 raise c.fail(f"{akey}.schedule", str(e)) from None
         ev = c.mapping(attrs.get("event"), f"{akey}.event")
-        c.known(ev, {"body", "headers"}, f"{akey}.event", "cron event")
-        c.string(ev.get("body"), f"{akey}.event.body")
+        c.known(ev, _CRON_EVENT_KEYS, f"{akey}.event", "cron event")
+        for k in ("body", "path", "method"):
+            c.string(ev.get(k), f"{akey}.event.{k}")
         hdrs = c.mapping(ev.get("headers"), f"{akey}.event.headers")
         for hk, hv in hdrs.items():
             if isinstance(hv, bool) or not isinstance(hv, (str, int)):
                 raise c.fail(f"{akey}.event.headers.{hk}", "must be a string or an integer")
-    return TriggerSpec(name=tname, kind=kind, attributes=attrs, num_workers=num_workers, url=url)
+    return TriggerSpec(name=tname, kind=kind, attributes=attrs, num_workers=num_workers, url=url,
+                       declared_kind=declared_kind)
 
 
 def discover(functions_dir: str | Path) -> list[FunctionSpec]:

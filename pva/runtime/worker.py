@@ -3,8 +3,10 @@
 Started by the supervisor as ``python -m pva.runtime.worker '<json config>'`` with spec.env already in its
 environment.  It imports the handler the way Nuclio's python wrapper does (``module:function`` from the function
 directory, which is put first on sys.path), calls ``init_context(context)`` once, then takes events from its
-trigger and hands the handler nuclio_sdk ``Context``/``Event`` objects.  Return values are turned into a response
-with nuclio_sdk's own ``Response.from_entrypoint_output``; an exception becomes a 500 and is logged.
+trigger and hands the handler nuclio_sdk ``Context``/``Event`` objects.  Return values are encoded as Nuclio's
+python wrapper encodes them and read back as its Go processor reads them (nuclio_wire.py): anything that is not
+exactly one result (a list, a generator of several items, ...) is refused as a failed event and logged naming the
+function, because on Nuclio it would stall or silently drop work.  An exception becomes a 500 and is logged.
 
 SIGTERM (or SIGINT) drains: the event in progress finishes (and is acked), nothing new is taken, the process
 exits 0.  Handler code runs on the worker's main thread, one event at a time (as in Nuclio, where each
@@ -34,7 +36,10 @@ import uuid
 import zlib
 from urllib.parse import parse_qsl, urlsplit
 
+from . import nuclio_wire
+
 EXIT_INIT_FAILED = 3
+_GENERATORS = (types.GeneratorType, types.AsyncGeneratorType)
 log = logging.getLogger("pva.runtime.worker")
 
 
@@ -42,10 +47,14 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+# Cron events carry no timestamp on Nuclio: pkg/processor/trigger/cron/event.go GetTimestamp returns the epoch.
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
 def _parse_body(body: bytes, content_type: str | None):
-    """Nuclio's rule: a body is decoded from JSON when the content type is application/json, else bytes."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media == "application/json" and body:
+    """Nuclio's rule: a body is decoded from JSON only when the content type is exactly ``application/json``
+    (nuclio_sdk/event.py, the wrapper's event deserializer), else it stays bytes; so does a charset suffix."""
+    if content_type == "application/json" and body:
         try:
             return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
@@ -79,6 +88,11 @@ class Worker:
         self.function = cfg["function"]
         self.trigger_name = cfg["trigger"]
         self.kind = cfg["kind"]
+        # event.trigger.kind is what the Go trigger calls itself ("rabbitMq"); context.trigger.kind is the kind as
+        # written in function.yaml (trigger/registry.go l.65 passes it to the wrapper's --trigger-kind).
+        self.event_kind = cfg.get("event_kind") or self.kind
+        self.declared_kind = cfg.get("declared_kind") or self.kind
+        self.reply_dir = cfg.get("reply_dir") or os.environ.get("PVA_FUNCTIONS_REPLY_DIR") or None
         self.worker_id = int(cfg["worker_id"])
         self.num_workers = int(cfg["num_workers"])
         self.attrs = cfg["attributes"]
@@ -104,9 +118,9 @@ class Worker:
         self.encoder = nuclio_sdk.json_encoder.Encoder()
         sdk_logger = nuclio_sdk.Logger(logging.getLogger().level or logging.INFO, name=f"pva.function.{self.function}")
         self.platform = nuclio_sdk.Platform("local", namespace="pva")
-        self.trigger_info = nuclio_sdk.TriggerInfo(self.kind, self.trigger_name)
+        self.trigger_info = nuclio_sdk.TriggerInfo(self.event_kind, self.trigger_name)
         self.context = nuclio_sdk.Context(logger=sdk_logger, platform=self.platform, worker_id=self.worker_id,
-                                          trigger=self.trigger_info)
+                                          trigger=nuclio_sdk.TriggerInfo(self.declared_kind, self.trigger_name))
         init = getattr(module, "init_context", None)
         if callable(init):
             self._call(init, self.context)
@@ -140,25 +154,50 @@ class Worker:
             headers=headers or {}, _id=_id or str(uuid.uuid4()), method=method, path=path,
             size=size, timestamp=timestamp or _utcnow(), url=url)
 
-    def invoke(self, event) -> tuple[dict, bool]:
-        """Run the handler; returns (Nuclio response dict, succeeded)."""
-        import nuclio_sdk
-
+    def invoke(self, event) -> tuple[dict, str]:
+        """Run the handler; returns (Nuclio response dict, outcome): outcome is "ok", "raised" (the handler
+        raised: a 500, as Nuclio's wrapper answers) or "refused" (its return is not exactly one result)."""
         started = time.monotonic()
+        wire, what = None, "a generator"
         try:
             out = self._call_handler(event)
-            resp = nuclio_sdk.Response.from_entrypoint_output(self.encoder.encode, out)
-            ok = True
+            what = nuclio_wire.describe(out)
+            wire = nuclio_wire.encode(self.encoder.encode, out)
+            resp, outcome = nuclio_wire.single_result(wire), "ok"
+        except nuclio_wire.ReplyRefused as e:
+            log.error("%s: the handler returned %s for one %s event, which Nuclio's processor does not read as "
+                      "exactly one result (%s); return one dict, str, bytes, (status, body) or context.Response",
+                      self.function, what, self.event_kind, e, extra={"event_id": event.id, "path": event.path})
+            resp = {"body": f"{self.function}: the handler returned {what}, not exactly one result ({e}); "
+                            f"see the function's log", "body_encoding": "text", "content_type": "text/plain",
+                    "headers": {}, "status_code": 500}
+            outcome = "refused"
         except Exception as e:  # noqa: BLE001 - the handler's error is reported, never crashes the worker
             tb = traceback.format_exc()
             log.error("handler raised %s: %s", type(e).__name__, e,
                       extra={"event_id": event.id, "path": event.path, "traceback": tb})
             resp = {"body": f"Exception caught in handler: {type(e).__name__}: {e}", "body_encoding": "text",
                     "content_type": "text/plain", "headers": {}, "status_code": 500}
-            ok = False
+            outcome = "raised"
+        if self.reply_dir:
+            self._record_reply(event, wire if wire is not None else "r" + json.dumps(resp), outcome)
         log.debug("event handled", extra={"event_id": event.id, "status": resp.get("status_code"),
+                                          "outcome": outcome,
                                           "duration_ms": round((time.monotonic() - started) * 1000, 2)})
-        return resp, ok
+        return resp, outcome
+
+    def _record_reply(self, event, wire: str, outcome: str) -> None:
+        """Append the reply line Nuclio's processor would have read to <reply_dir>/<function>.<trigger>.<id>.jsonl
+        (PVA_FUNCTIONS_REPLY_DIR; conformance tests read it back as Nuclio's Go side does)."""
+        rec = {"function": self.function, "trigger": self.trigger_name, "trigger_kind": self.event_kind,
+               "event_id": event.id, "path": event.path, "outcome": outcome, "reply": wire}
+        try:
+            os.makedirs(self.reply_dir, exist_ok=True)
+            name = os.path.join(self.reply_dir, f"{self.function}.{self.trigger_name}.{self.worker_id}.jsonl")
+            with open(name, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+        except OSError as e:
+            log.warning("cannot record the reply in %s: %s", self.reply_dir, e)
 
     def _call_handler(self, event):
         out = self.entry(self.context, event)
@@ -166,13 +205,18 @@ class Worker:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
             out = self._loop.run_until_complete(out)
-        if isinstance(out, (types.GeneratorType, types.AsyncGeneratorType)):
-            out = self._collect(out)
-        return out
+        return self._single_item(out)
 
-    def _collect(self, gen):
+    def _single_item(self, out):
+        """A generator (or a Response whose body is one) stands for one result only when it yields exactly one
+        item: the 1.14.1 wrapper does not iterate it at all (it would send ``str(generator)``) and newer ones
+        stream every item as a chunk of one HTTP answer, which no queue or cron trigger reads."""
         import nuclio_sdk
 
+        body_gen = isinstance(out, nuclio_sdk.Response) and isinstance(out.body, _GENERATORS)
+        gen = out.body if body_gen else out
+        if not isinstance(gen, _GENERATORS):
+            return out
         if isinstance(gen, types.AsyncGeneratorType):
             async def drain():
                 return [x async for x in gen]
@@ -181,13 +225,13 @@ class Worker:
             items = self._loop.run_until_complete(drain())
         else:
             items = list(gen)
-        first = items[0] if items else ""
-        chunks = [x.body if isinstance(x, nuclio_sdk.Response) else x for x in items]
-        body = b"".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks)
-        if isinstance(first, nuclio_sdk.Response):
-            first.body = body
-            return first
-        return body
+        if len(items) != 1:
+            raise nuclio_wire.ReplyRefused(f"it yielded {len(items)} items")
+        if body_gen:
+            item = items[0]
+            out.body = item.body if isinstance(item, nuclio_sdk.Response) else item
+            return out
+        return items[0]
 
     def finish(self) -> None:
         cb = getattr(self.platform, "_termination_callback", None) if self.context else None
@@ -213,8 +257,6 @@ class Worker:
         a = self.attrs
         exchange, queue, topics = a["exchangeName"], a["queueName"], a["topics"]
         prefetch = int(a.get("prefetchCount") or 0)
-        on_error_ack = a.get("onError") == "ack"
-        requeue = bool(a.get("requeueOnError"))
         backoff = 0.5
         while not self.stopping:
             conn = None
@@ -253,11 +295,16 @@ class Worker:
                         headers=dict(props.headers or {}), _id=props.message_id, method=props.type or "",
                         path=f"{method.exchange}/{method.routing_key}", url=props.reply_to or "", timestamp=ts,
                         size=len(body))
-                    _, ok = self.invoke(event)
-                    if ok or on_error_ack:
-                        ch.basic_ack(method.delivery_tag)
+                    _, outcome = self.invoke(event)
+                    # Nuclio acks once the handler has run, whether it returned or raised (rabbitmq/trigger.go
+                    # l.341-358: only a failure to submit the event leaves it unacked), so a raising handler
+                    # loses the message there too.  A refused reply is nacked without requeue instead: the
+                    # event counts as failed (and is dead-lettered where a policy says so) without coming
+                    # back to the same handler forever.
+                    if outcome == "refused":
+                        ch.basic_nack(method.delivery_tag, requeue=False)
                     else:
-                        ch.basic_nack(method.delivery_tag, requeue=requeue)
+                        ch.basic_ack(method.delivery_tag)
                     if self.stopping:
                         break
                 ch.cancel()  # prefetched but unhandled messages go back to the queue
@@ -326,7 +373,7 @@ class Worker:
         ev = a.get("event") or {}
         body_s = ev.get("body") or ""
         headers = {str(k): v for k, v in (ev.get("headers") or {}).items()}
-        ctype = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+        tick = {"body": body_s, "headers": headers, "path": ev.get("path") or "", "method": ev.get("method") or ""}
         self.signal_ready()
         if "interval" in a:
             interval = parse_duration(a["interval"])
@@ -338,7 +385,7 @@ class Worker:
                 self.sleep(base + k * interval - time.time())
                 if self.stopping:
                     break
-                self._tick(body_s, ctype, headers)
+                self._tick(**tick)
                 k = max(k + 1, int((time.time() - base) // interval) + 1)  # skip ticks missed while busy
         else:
             sched = CronSchedule(a["schedule"])
@@ -351,13 +398,16 @@ class Worker:
                 self.sleep((nxt - dt.datetime.now()).total_seconds())
                 if self.stopping:
                     break
-                self._tick(body_s, ctype, headers)
+                self._tick(**tick)
                 after = max(after, dt.datetime.now())
 
-    def _tick(self, body_s: str, ctype: str, headers: dict) -> None:
-        raw = body_s.encode("utf-8")
-        event = self.make_event(body=_parse_body(raw, ctype), content_type=ctype, headers=dict(headers),
-                                size=len(raw))
+    def _tick(self, body: str, headers: dict, path: str, method: str) -> None:
+        """One cron event as Nuclio's cron trigger builds it (cron/event.go): the configured body, headers, path
+        and method; no content type (AbstractEvent's is empty), so the body stays bytes even when a
+        Content-Type header says JSON; the epoch as timestamp."""
+        raw = body.encode("utf-8")
+        event = self.make_event(body=raw, content_type="", headers=dict(headers), path=path, method=method,
+                                size=len(raw), timestamp=_EPOCH)
         self.invoke(event)
 
 

@@ -38,6 +38,7 @@ def _record(context, event, phase, extra=None):
         "trigger_kind": event.trigger.kind,
         "trigger_name": event.trigger.name,
         "context_trigger_name": context.trigger_name,
+        "context_trigger_kind": context.trigger.kind,
         "worker_id": context.worker_id,
         "greeting": context.user_data.greeting,
         "pid": os.getpid(),

@@ -1,4 +1,8 @@
-"""SQL for login_failures (the login rate limiter's memory, shared by every gateway process)."""
+"""SQL for login_failures: the throttles' memory, shared by every gateway process (see pva.auth).
+
+Keys: 'u:<name>' (a name's failures from anywhere: slows, never refuses), 'c:<address>' (an address's failures
+over all names), 'p:<address> <name>' (one address against one name) and 's:<user id>' (shares naming unknown
+users).  All use the same 15-minute window, so the reconcile cron's prune serves them all."""
 from __future__ import annotations
 
 from . import execute, query, transaction

@@ -154,7 +154,12 @@ class Worker:
             headers=headers or {}, _id=_id or str(uuid.uuid4()), method=method, path=path,
             size=size, timestamp=timestamp or _utcnow(), url=url)
 
-    def invoke(self, event) -> tuple[dict, str]:
+    def invoke(self, event) -> tuple[dict, bool]:
+        """Run the handler; returns (Nuclio response dict, succeeded)."""
+        resp, outcome = self.handle(event)
+        return resp, outcome == "ok"
+
+    def handle(self, event) -> tuple[dict, str]:
         """Run the handler; returns (Nuclio response dict, outcome): outcome is "ok", "raised" (the handler
         raised: a 500, as Nuclio's wrapper answers) or "refused" (its return is not exactly one result)."""
         started = time.monotonic()
@@ -295,7 +300,7 @@ class Worker:
                         headers=dict(props.headers or {}), _id=props.message_id, method=props.type or "",
                         path=f"{method.exchange}/{method.routing_key}", url=props.reply_to or "", timestamp=ts,
                         size=len(body))
-                    _, outcome = self.invoke(event)
+                    _, outcome = self.handle(event)
                     # Nuclio acks once the handler has run, whether it returned or raised (rabbitmq/trigger.go
                     # l.341-358: only a failure to submit the event leaves it unacked), so a raising handler
                     # loses the message there too.  A refused reply is nacked without requeue instead: the

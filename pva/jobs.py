@@ -194,9 +194,11 @@ class ReconcileReport:
     expired: int = 0
     published: int = 0
     counters_folded: int = 0
+    drops_announced: int = 0
 
     def as_dict(self) -> dict:
-        return {"expired": self.expired, "published": self.published, "counters_folded": self.counters_folded}
+        return {"expired": self.expired, "published": self.published, "counters_folded": self.counters_folded,
+                "drops_announced": self.drops_announced}
 
 
 def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> ReconcileReport:
@@ -214,7 +216,12 @@ def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> Re
     from .db import logins
 
     logins.prune(time.time() - RATE_WINDOW_SECONDS)  # failed logins past the limiter's window
-    if rep.expired or rep.published:
+    from . import drops
+
+    # drops whose storage event was lost (gateway or broker down when the filer posted): announced again once
+    # they have waited as long as a queued job does, and never sooner than the event path could have handled them
+    rep.drops_announced = drops.sweep_inbox(max(after, drops.SWEEP_MIN_AGE_SECONDS))
+    if rep.expired or rep.published or rep.drops_announced:
         log.info("reconciled analysis jobs", extra=rep.as_dict())
     return rep
 

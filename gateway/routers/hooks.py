@@ -1,21 +1,21 @@
 """POST /api/v1/hooks/seaweedfs: SeaweedFS filer webhook -> MinIO-format s3:ObjectCreated event on storage.inbox.
 
-SeaweedFS has no AMQP notifier, so its filer posts file events here (filer.toml [notification.webhook] with
-bearer_token = the webhook secret).  Only loopback clients with the secret are accepted; only new files in the
-inbox bucket are republished."""
+SeaweedFS has no AMQP notifier, so its filer posts file events here: `pva up` writes its notification.toml
+([notification.webhook], bearer_token = the webhook secret, event_types create and rename, path_prefixes the inbox
+bucket; see pva/stack/seaweed.py).  Only loopback clients with the secret are accepted.  Only new files in the
+inbox bucket are republished, never SeaweedFS's multipart parts (.uploads/) nor ingest's own rejected/ copies and
+.reason.txt notes (pva.drops.announced): the filer's filter knows path prefixes only, so those are dropped here."""
 from __future__ import annotations
 
 import hmac
 import ipaddress
 import json
 import posixpath
-import urllib.parse
-import uuid
-from datetime import datetime, timezone
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from pva import drops
 from pva.config import get_settings
 from pva.log import get_logger
 
@@ -49,60 +49,52 @@ def _get(d: dict, *names, default=None):
     return default
 
 
+def _full_path(parent, name: str) -> str:
+    return posixpath.join(str(parent), name) if parent else ""
+
+
 def parse_filer_event(body: dict) -> tuple[str, str, int, str] | None:
-    """(bucket, key, size, mime) of a newly created file, or None for events that are not file creations."""
+    """(bucket, key, size, mime) of a file that newly appeared under /buckets/, or None.
+
+    The filer's webhook (weed/notification/webhook/http.go) posts {"key": <full path of the old entry, else the
+    new one>, "event_type": create|update|rename|delete, "message": EventNotification as JSON (old_entry,
+    new_entry, new_parent_path)}.  A file appears by a create (no old entry: a PutObject, or the single entry
+    CompleteMultipartUpload writes for the whole object) or by a rename to a new path.  Updates (an overwrite in
+    place, a tagging change) and deletes are not new files; directories are never files."""
     msg = _get(body, "message", "event_notification", "eventNotification", "notification", default=body)
     if isinstance(msg, str):
         try:
             msg = json.loads(msg)
         except ValueError:
             return None
+    if not isinstance(msg, dict):
+        return None
     new = _get(msg, "new_entry", "newEntry")
     if not isinstance(new, dict) or _get(new, "is_directory", "isDirectory", default=False):
         return None
-    etype = str(_get(body, "event_type", "eventType", default="create")).lower()
-    if etype not in ("create", "update", "rename", "") and _get(msg, "old_entry", "oldEntry"):
-        return None
     name = str(_get(new, "name", default=""))
-    path = str(_get(body, "key", "path", default=""))
-    parent = _get(msg, "new_parent_path", "newParentPath")
-    if parent:
-        path = posixpath.join(str(parent), name)
-    elif name and posixpath.basename(path) != name:
-        path = posixpath.join(path or "/", name)
+    if not name:
+        return None
+    key_path = str(_get(body, "key", "path", default=""))
+    parent = _get(msg, "new_parent_path", "newParentPath") or posixpath.dirname(key_path)
+    path = _full_path(parent, name)
+    old = _get(msg, "old_entry", "oldEntry")
+    if isinstance(old, dict) and old:
+        old_path = key_path or path
+        if old_path == path:  # an update in place, not a new file
+            return None
     if not path.startswith(BUCKETS_DIR):
         return None
     bucket, _, key = path[len(BUCKETS_DIR):].partition("/")
     if not bucket or not key:
         return None
     attrs = _get(new, "attributes", default={}) or {}
-    size = int(_get(attrs, "file_size", "fileSize", default=0) or 0)
+    try:
+        size = int(_get(attrs, "file_size", "fileSize", default=0) or 0)
+    except (TypeError, ValueError):
+        size = 0
     mime = str(_get(attrs, "mime", default="") or "")
     return bucket, key, size, mime
-
-
-def minio_event(bucket: str, key: str, size: int, mime: str) -> dict:
-    """The event as MinIO's notify_amqp would publish it."""
-    now = datetime.now(timezone.utc)
-    quoted = urllib.parse.quote_plus(key, safe="/")
-    return {
-        "EventName": "s3:ObjectCreated:Put",
-        "Key": f"{bucket}/{quoted}",
-        "Records": [{
-            "eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "",
-            "eventTime": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "eventName": "s3:ObjectCreated:Put",
-            "userIdentity": {"principalId": "seaweedfs"},
-            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {},
-            "s3": {"s3SchemaVersion": "1.0", "configurationId": "pva-seaweedfs-relay",
-                   "bucket": {"name": bucket, "ownerIdentity": {"principalId": "seaweedfs"},
-                              "arn": f"arn:aws:s3:::{bucket}"},
-                   "object": {"key": quoted, "size": size, "contentType": mime or "application/octet-stream",
-                              "sequencer": f"{int(now.timestamp() * 1e9):X}"}},
-            "source": {"host": "127.0.0.1", "port": "", "userAgent": "seaweedfs-filer"},
-        }],
-    }
 
 
 @router.post("/hooks/seaweedfs", include_in_schema=False)
@@ -119,15 +111,13 @@ async def seaweedfs_hook(request: Request):
     if not isinstance(body, dict):
         raise HTTPException(400, "the body must be a JSON object")
     ev = parse_filer_event(body)
-    if ev is None or ev[0] != get_settings().bucket_inbox:
-        return {"relayed": False}
+    if ev is None or ev[0] != get_settings().bucket_inbox or not drops.announced(ev[1]):
+        return {"relayed": False}  # answered 200 all the same: the filer must not retry it
     bucket, key, size, mime = ev
-    event = minio_event(bucket, key, size, mime)
     from pva import bus
 
-    msg_id = f"seaweedfs:{bucket}/{key}:{uuid.uuid4().hex[:12]}"
     try:
-        await run_in_threadpool(bus.publish_many, [("storage.inbox", event, msg_id)])
+        await run_in_threadpool(bus.publish_many, [drops.message(bucket, key, size, mime, source="seaweedfs")])
     except Exception as e:
         log.warning("could not relay a drop event", extra={"key": key, "error": str(e)})
         raise HTTPException(503, "the message broker is not reachable; the filer will retry") from None

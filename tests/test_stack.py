@@ -139,6 +139,21 @@ def test_up_twice_status_restart_and_down_leaves_nothing_running(scratch):
         assert r.stdout.count("already up") == 3, r.stdout
         assert {k: v["pid"] for k, v in _state(data).items()} == {k: v["pid"] for k, v in state.items()}
 
+        # the filer announces drops to the gateway: its notification.toml (secret inside: owner-only) names the
+        # gateway's port; another port means a restart of the S3 `up` started, once, so the filer reads it again
+        toml = data / "run" / "seaweed-config" / "notification.toml"
+        assert toml.stat().st_mode & 0o077 == 0
+        assert f'endpoint = "http://127.0.0.1:{env.get("PVA_HTTP_PORT", 8000)}/api/v1/hooks/seaweedfs"' \
+            in toml.read_text()
+        env = dict(env, PVA_HTTP_PORT=str(free_port((0, 10000), set())))
+        r = pva(env, "up", "--only", "s3")
+        assert r.returncode == 0 and "restarting SeaweedFS" in r.stdout, r.stdout + r.stderr
+        assert f'127.0.0.1:{env["PVA_HTTP_PORT"]}/api/v1/hooks/seaweedfs"' in toml.read_text()
+        assert _state(data)["s3"]["pid"] != state["s3"]["pid"]
+        r = pva(env, "up")
+        assert r.returncode == 0 and r.stdout.count("already up") == 3, r.stdout + r.stderr
+        state = _state(data)
+
         # our S3 alive but slow to answer (frozen for 4 s): `up` waits for it instead of starting a second one
         os.kill(state["s3"]["pid"], signal.SIGSTOP)
         try:

@@ -24,4 +24,7 @@ PORT=$(.venv/bin/python -c 'from pva.config import get_settings; print(get_setti
 URL=$(.venv/bin/python -c 'from pva.config import get_settings as g; s=g(); print(s.public_url or f"http://{s.http_host}:{s.http_port}/")')
 if [ -f var/run/nginx.pid ]; then URL=$(.venv/bin/python -c 'from pva.config import get_settings as g; s=g(); print(f"https://localhost:{s.https_port}/")'); fi
 echo "PhotoAndVideoAnalysis is starting: open $URL   (functions log: var/logs/functions.log; Ctrl-C to stop)"
+# drops: the filer's webhook (written by `pva up`) reaches the gateway on PVA_HTTP_PORT, which `pva serve` uses
+DROPS=$(.venv/bin/python -c 'from pva.config import get_settings as g; s=g(); print(f"s3://{s.bucket_inbox}/<username>/ at {s.effective_s3_endpoint}")')
+echo "Drop files into $DROPS with any S3 client (keys PVA_S3_ACCESS_KEY / PVA_S3_SECRET_KEY)"
 $PVA serve

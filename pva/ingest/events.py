@@ -237,4 +237,5 @@ def handle_http(body: bytes, headers: dict, query: dict, *, method: str = "POST"
     res = get_ingestor().ingest_stream(io.BytesIO(body or b""), user, urllib.parse.unquote(name),
                                        source="http")
     code = {"added": 201, "duplicate": 200, "rejected": 422, "failed": 503}[res.status]
-    return code, res.as_dict()
+    # storage keys stay inside (as in the upload route's answer): the media id is what a client uses
+    return code, {k: v for k, v in res.as_dict().items() if k != "storage_key"}

@@ -41,9 +41,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         msg = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and msg == "Not Found":
             msg = f"nothing at {request.url.path} (see /api/docs for the API)"
-        elif exc.status_code == 405 and msg == "Method Not Allowed":
-            msg = f"{request.method} is not allowed on {request.url.path}"
-        return error_response(exc.status_code, msg, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette's Allow lists only the first route that matched the path; RFC 9110 wants every method
+            # the resource answers, which may come from several routes (GET and DELETE /media/{id} are two)
+            from .openapi import allowed_methods
+
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path)) or headers.get("Allow", "")
+            if msg == "Method Not Allowed":
+                msg = f"{request.method} is not allowed on {request.url.path} (allowed: {headers['Allow']})"
+        return error_response(exc.status_code, msg, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -149,6 +156,9 @@ def create_app(*, functions_dir: Path | None = None, background: bool = False) -
 
     for router in ALL_ROUTERS:
         app.include_router(router)
+    from . import openapi
+
+    openapi.install(app)  # every status each route can answer, in the document (gateway/openapi.py)
     return app
 
 

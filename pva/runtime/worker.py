@@ -452,8 +452,13 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for k, v in (headers or {}).items():
+            # Nuclio's http trigger sets only string (or Go int) header values (http/trigger.go l.593-610); a
+            # number arrives from the JSON reply as a float64, so on Nuclio it is silently dropped: here too
+            if not isinstance(v, str):
+                log.warning("response header %s dropped: its value %r is not a string (Nuclio drops it too)", k, v)
+                continue
             if k.lower() not in ("content-length", "content-type", "connection", "transfer-encoding"):
-                self.send_header(str(k), str(v))
+                self.send_header(str(k), v)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()

@@ -159,6 +159,8 @@ def test_drops_from_an_s3_client_are_ingested_once_within_ten_seconds(drop_stack
              (unicode_photo, "Reise 2024/Straßenfest in Köln — 夏.jpg")]
     tap = Tap(settings)
     multipart = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024)
+    parts: list[int] = []  # the video must really travel in parts, as aws-cli sends anything above 8 MB
+    client.meta.events.register("before-call.s3.UploadPart", lambda params, **kw: parts.append(1))
     try:
         took = {}
         for path, rel in drops:
@@ -174,6 +176,7 @@ def test_drops_from_an_s3_client_are_ingested_once_within_ten_seconds(drop_stack
             assert len(rows) == 1 and rows[0]["source"] == "drop", (rel, rows)
             assert rows[0]["size"] == path.stat().st_size
         assert _ingested(user["id"], "trip/big video.mp4")[0]["kind"] == "video"
+        assert len(parts) >= 3
         # announced exactly once each; multipart parts never
         announced = tap.drain()
         assert sorted(announced) == sorted(f"{user['username']}/{rel}" for _, rel in drops), announced

@@ -67,6 +67,7 @@ class Principal:
     kind: str  # 'api' | 'session'
     token_id: UUID
     csrf_hash: bytes | None = field(default=None, repr=False)
+    expires_at: datetime | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -295,11 +296,13 @@ def normalize_scopes(scopes, *, is_admin: bool) -> list[str]:
 
 
 def create_token(user_id: UUID, scopes, *, name: str = "", expires_in_days: int | None = None,
-                 within: frozenset[str] | None = None) -> tuple[str, dict]:
+                 within: frozenset[str] | None = None, not_after: datetime | None = None) -> tuple[str, dict]:
     """A new API token for the user: returns (the token, shown once; its row).
 
     `within` is the ceiling when a token creates a token: its own scopes (else a write-only token could mint
-    itself read, write and upload); None (a login session, the CLI) allows any scope the user may hold."""
+    itself read, write and upload); None (a login session, the CLI) allows any scope the user may hold.
+    `not_after` is that token's own expiry: the new token expires no later (a stolen short-lived token cannot
+    mint a lasting one); the row's expires_at shows the result."""
     user = users_db.get(user_id)
     if user is None:
         raise AuthError("no such user")
@@ -311,9 +314,20 @@ def create_token(user_id: UUID, scopes, *, name: str = "", expires_in_days: int 
                            f"not: {extra}); log in to create a token with more")
     token = API_PREFIX + secrets.token_urlsafe(32)
     expires = (datetime.now(timezone.utc) + timedelta(days=expires_in_days)) if expires_in_days else None
+    if not_after is not None and (expires is None or expires > not_after):
+        expires = not_after
     row = tokens_db.insert(user_id, token_hash(token), token[:12], scopes, name=name[:200], kind="api",
                            expires_at=expires)
     return token, row
+
+
+def create_token_by(caller: Principal, scopes, *, name: str = "",
+                    expires_in_days: int | None = None) -> tuple[str, dict]:
+    """A new API token for the caller's user, as create_token: a login session may give any of the user's
+    scopes; a token only scopes it holds (ScopeNotHeld otherwise), expiring no later than itself."""
+    by_token = caller.kind == "api"
+    return create_token(caller.user_id, scopes, name=name, expires_in_days=expires_in_days,
+                        within=caller.scopes if by_token else None, not_after=caller.expires_at if by_token else None)
 
 
 def user_scopes(user: dict) -> list[str]:
@@ -344,7 +358,8 @@ def resolve_token(token: str, *, kind: str | None = None) -> Principal | None:
         scopes.discard("admin")  # an admin demoted later loses the scope on old tokens
     return Principal(user_id=row["user_id"], username=row["username"], is_admin=row["is_admin"],
                      scopes=frozenset(scopes), kind=row["kind"], token_id=row["id"],
-                     csrf_hash=bytes(row["csrf_hash"]) if row["csrf_hash"] is not None else None)
+                     csrf_hash=bytes(row["csrf_hash"]) if row["csrf_hash"] is not None else None,
+                     expires_at=row["expires_at"])
 
 
 def check_csrf(principal: Principal, csrf_token: str | None) -> bool:

@@ -259,6 +259,26 @@ def test_a_token_can_only_create_tokens_within_its_own_scopes(app):
                                                                              ["write"]]
 
 
+def test_a_token_cannot_create_a_token_that_outlives_it(app):
+    from datetime import datetime, timedelta, timezone
+
+    from pva import auth
+
+    u = new_user()
+    short, row = auth.create_token(u["id"], ["read", "write"], expires_in_days=2)
+    c = client_for(app, token=short)
+    for body in ({"scopes": ["read"]}, {"scopes": ["read"], "expires_days": 365}):
+        made = c.post("/api/v1/tokens", json=body)
+        assert made.status_code == 201, made.text
+        assert datetime.fromisoformat(made.json()["expires_at"]) == row["expires_at"]
+    sooner = c.post("/api/v1/tokens", json={"scopes": ["read"], "expires_days": 1}).json()
+    assert datetime.fromisoformat(sooner["expires_at"]) < row["expires_at"]
+    # a token without an expiry (or a session) passes on whatever is asked
+    lasting = client_for(app, token=token_for(u)).post("/api/v1/tokens", json={"scopes": ["read"]}).json()
+    assert lasting["expires_at"] is None
+    assert row["expires_at"] - datetime.now(timezone.utc) < timedelta(days=2, minutes=1)
+
+
 def test_a_login_session_can_create_tokens_with_any_of_the_users_scopes(app):
     u = new_user()
     c = client_for(app)

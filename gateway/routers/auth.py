@@ -120,11 +120,10 @@ def list_tokens(user: Principal = Depends(current_user)):
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
 def create_token(body: TokenIn, user: Principal = Depends(current_user)):
     """A new API token for yourself; scopes among read, write, upload (and admin for administrators).  A login
-    session may give any of them; a token only scopes it holds itself (403 otherwise)."""
+    session may give any of them; a token only scopes it holds itself (403 otherwise), and what it creates
+    expires no later than it does (see expires_at in the answer)."""
     try:
-        token, row = pva_auth.create_token(user.user_id, body.scopes, name=body.name,
-                                           expires_in_days=body.expires_days,
-                                           within=user.scopes if user.kind == "api" else None)
+        token, row = pva_auth.create_token_by(user, body.scopes, name=body.name, expires_in_days=body.expires_days)
     except pva_auth.AuthError as e:
         raise HTTPException(400, str(e)) from None
     except pva_auth.ScopeNotHeld as e:

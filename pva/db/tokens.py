@@ -20,7 +20,7 @@ def insert(user_id: UUID, token_hash: bytes, prefix: str, scopes: list[str], *, 
 def find_active(token_hash: bytes) -> dict | None:
     """The live token with this hash joined to its (enabled) user, or None."""
     return query_one(
-        """select t.id, t.user_id, t.name, t.prefix, t.scopes, t.kind, t.csrf_hash, t.last_used_at,
+        """select t.id, t.user_id, t.name, t.prefix, t.scopes, t.kind, t.csrf_hash, t.last_used_at, t.expires_at,
                    u.username, u.is_admin
               from api_tokens t join users u on u.id = t.user_id
              where t.token_hash = %s and t.revoked_at is null and not u.disabled

@@ -244,35 +244,46 @@ def test_filer_events_for_parts_bookkeeping_and_other_buckets_are_not_relayed(dr
     assert r.json() == {"relayed": True, "bucket": inbox, "key": "bob/renamed.jpg"}
 
 
-def test_a_drop_whose_event_was_lost_is_announced_by_the_sweep(services, make_user):
-    """The session's buckets on the shared stack get no filer events at all (its webhook watches the inbox of
-    `make run`): exactly a drop whose event was lost.  The sweep announces it once it is old enough, not before,
-    not twice in a row, and never ingest's own bookkeeping; ingest then takes it from the announcement."""
+def test_a_drop_whose_event_was_lost_is_announced_by_the_sweep(services, make_user, monkeypatch):
+    """An inbox of its own on the shared stack gets no filer events at all (the shared filer's webhook watches the
+    inbox of `make run`): exactly a drop whose event was lost.  The sweep announces it once it is old enough, not
+    before, not twice in a row, a bounded number per call, and never ingest's own bookkeeping; ingest then takes
+    the drop from the announcement."""
+    from conftest import _reload
+
     from pva import drops
     from pva.config import get_settings
     from pva.ingest import events
     from pva.storage import get_storage
 
-    s = get_settings()
+    inbox = f"{get_settings().bucket_inbox}-sweep"
+    monkeypatch.setenv("PVA_BUCKET_INBOX", inbox)
+    s = _reload()
     st = get_storage()
+    st.ensure_buckets([inbox])
     user = make_user(f"sweep-{secrets.token_hex(3)}")
-    key = f"{user['username']}/left behind.jpg"
-    data = Path(mf.make_jpeg(Path(s.tmp_dir) / f"sweep-{secrets.token_hex(3)}.jpg", make="Sweep")).read_bytes()
-    st.put(s.bucket_inbox, key, data, length=len(data), content_type="image/jpeg")
-    for k in (f"rejected/{key}", f"rejected/{key}.reason.txt"):
-        st.put(s.bucket_inbox, k, b"x", length=1)
+    keys = [f"{user['username']}/left behind.jpg", f"{user['username']}/trip/also left.jpg"]
     tap = Tap(s)
     try:
-        assert drops.sweep_inbox(older_than_seconds=3600) == 0  # too young: the event path has it
+        for i, key in enumerate(keys):
+            data = mf.make_jpeg(Path(s.tmp_dir) / f"sweep-{secrets.token_hex(3)}.jpg", make=f"Sweep{i}").read_bytes()
+            st.put(inbox, key, data, length=len(data), content_type="image/jpeg")
+        for k in (f"rejected/{keys[0]}", f"rejected/{keys[0]}.reason.txt"):
+            st.put(inbox, k, b"x", length=1)
+        assert drops.sweep_inbox(3600) == 0  # too young: the event path has it
         later = time.time() + 60
-        assert drops.sweep_inbox(older_than_seconds=30, now=later) == 1
-        assert drops.sweep_inbox(older_than_seconds=30, now=later) == 0  # not again on the next tick
-        assert _wait(lambda: tap.drain(), 5) == [key]
-        events.handle_message("storage.inbox", tap.bodies[0])  # what functions/ingest does with it
+        assert drops.sweep_inbox(30, now=later, limit=1) == 1  # bounded per call
+        assert drops.sweep_inbox(30, now=later, limit=1) == 1  # the other one
+        assert drops.sweep_inbox(30, now=later) == 0  # not again on the next tick
+        assert sorted(_wait(lambda: len(tap.drain()) >= 2 and tap.keys, 5)) == sorted(keys)
+        for body in tap.bodies:  # what functions/ingest does with each announcement
+            events.handle_message("storage.inbox", body)
         assert len(_ingested(user["id"], "left behind.jpg")) == 1
-        assert not st.exists(s.bucket_inbox, key)
-        assert drops.sweep_inbox(older_than_seconds=30, now=later + 7200) == 0  # gone: nothing to announce
+        assert len(_ingested(user["id"], "trip/also left.jpg")) == 1
+        assert [o.key for o in st.list(inbox)] == [f"rejected/{keys[0]}", f"rejected/{keys[0]}.reason.txt"]
+        assert drops.sweep_inbox(30, now=later + 7200) == 0  # gone: nothing more to announce
     finally:
         tap.close()
-        for k in (f"rejected/{key}", f"rejected/{key}.reason.txt", key):
-            st.delete(s.bucket_inbox, k)
+        st.remove_bucket(inbox)
+        monkeypatch.undo()
+        _reload()

@@ -120,6 +120,40 @@ def _jpeg_huge_sof(salt: str) -> bytes:
     return bytes(data)
 
 
+def jpeg_bomb(salt: str, width: int = 14000, height: int = 14000) -> bytes:
+    """The bomb of issue 16: well under 1 KB, a SOF0 that claims 14000 x 14000 (196 MP, under the 200 MP
+    limit) in front of a 16 x 16 scan.  Decoded in full it takes ~600 MB; at 1/8 scale (JPEG draft) ~9 MB."""
+    data = bytearray(photo(salt, (16, 16)))
+    i = data.find(b"\xff\xc0")
+    struct.pack_into(">HH", data, i + 5, height, width)
+    return bytes(data)
+
+
+def _webp_huge_canvas(salt: str) -> bytes:
+    """A WebP whose VP8X header claims a 16384 x 16384 canvas (268 MP) around a 16 x 16 frame."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, "WEBP", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x00\x00"
+                                                      + salt.encode())
+    data = bytearray(buf.getvalue())
+    assert data[12:16] == b"VP8X"  # an EXIF chunk makes Pillow write the extended header
+    data[24:27] = data[27:30] = (16384 - 1).to_bytes(3, "little")
+    return bytes(data)
+
+
+def _heif_huge_ispe(salt: str) -> bytes:
+    """A HEIC whose image spatial extent (ispe) claims 30000 x 30000 (900 MP) for a 64 x 64 picture."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    h = zlib.crc32(salt.encode())
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (h & 255, (h >> 8) & 255, (h >> 16) & 255)).save(buf, "HEIF")
+    data = bytearray(buf.getvalue())
+    i = data.find(b"ispe")
+    struct.pack_into(">II", data, i + 8, 30000, 30000)  # after the box type: 4 bytes version/flags, then w, h
+    return bytes(data)
+
+
 def _tiff_huge(salt: str) -> bytes:
     data = bytearray(photo(salt, (8, 8), "TIFF"))
     # patch ImageWidth / ImageLength (tags 256 / 257) in IFD0 to 100000 x 100000
@@ -221,6 +255,12 @@ def content_cases(salt: str = "", *, heavy: bool = False) -> list[Case]:
              "SOF0 claims 65500 x 65500 pixels"),
         Case("tiff-huge", "hostile/huge.tiff", _tiff_huge(f"{s}:tiff"), REJECTED,
              "TIFF IFD claims 100000 x 100000 pixels"),
+        Case("jpeg-bomb-under-limit", "hostile/bomb-196mp.jpg", jpeg_bomb(f"{s}:bomb"), EITHER,
+             "a 0.8 KB JPEG claiming 14000 x 14000 (under the limit: must be read at reduced scale, never in full)"),
+        Case("webp-huge-canvas", "hostile/huge-canvas.webp", _webp_huge_canvas(f"{s}:webp"), REJECTED,
+             "WebP VP8X canvas of 16384 x 16384 around a 16 x 16 frame"),
+        Case("heif-huge-ispe", "hostile/huge-ispe.heic", _heif_huge_ispe(f"{s}:heif"), REJECTED,
+             "HEIC whose ispe property claims 30000 x 30000"),
         Case("polyglot-jpeg-zip", "hostile/polyglot.jpg",
              photo(f"{s}:poly", (64, 48)) + _zip_bytes({"evil.sh": b"#!/bin/sh\nrm -rf /\n"}), EITHER,
              "a valid JPEG with a ZIP archive appended (opens as both)"),

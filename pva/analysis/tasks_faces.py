@@ -17,7 +17,7 @@ from typing import Any
 from .. import faces_service
 from . import BadInput
 from .faces import Face, FaceEngine
-from .pipeline import Inputs, Task
+from .pipeline import Inputs, Task, open_image
 
 log = logging.getLogger("pva.analysis.faces")
 
@@ -66,7 +66,9 @@ class FacesTask(Task):
         return FacesResults(items, len(frames))
 
     def analyze_bytes(self, data: bytes, content_type: str) -> FacesResults:
-        return FacesResults([(None, f) for f in self.engine.detect(data)])
+        # posted bytes decode like stored photos: a JPEG at reduced scale, never beyond what the engine encodes
+        img = open_image(data, max_side=getattr(self.engine, "encode_max_side", None) or None)
+        return FacesResults([(None, f) for f in self.engine.detect(img)])
 
     def analyze_images(self, images) -> FacesResults:
         images = list(images)

@@ -185,7 +185,9 @@ def ensure(settings, prev: dict, log) -> dict:
         # something answers on our port: use it when our keys work there, else say who holds the port
         ok, detail = _credentials_ok(settings, url)
         if ok:
-            log(f"s3: {url} already answers with our keys (not started by this `pva up`); using it")
+            log(f"s3: {url} already answers with our keys (not started by this `pva up`); using it. Its filer "
+                "announces drops only if it was started with our notification.toml (the reconcile sweep still "
+                "ingests them, minutes later)")
             return {"url": url, "pid": None, "started_by_us": False, "log": None}
         from .proc import port_in_use_message
 

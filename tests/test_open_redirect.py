@@ -83,3 +83,63 @@ def test_page_login_redirect_round_trips_through_next(app):  # noqa: F811
     assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fsearch%3Flabel%3Dbus"
     page = c.get(r.headers["location"])
     assert 'data-next="/search?label=bus"' in page.text
+
+
+@pytest.mark.browser
+def test_a_real_browser_stays_on_the_site_after_login(services):
+    """Headless Chromium logs in on /login?next=<payload> and must land on this site ("/" for the payloads, the
+    page itself for a legitimate path); any request to another host is recorded and aborted (nothing leaves the
+    machine)."""
+    import urllib.parse
+
+    from test_web_ui import CHROMIUM, free_port  # the same browser and port helper as the UI tests
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from gateway.app import create_app
+    from gateway.routers import web
+    from test_gateway_helpers import new_user
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(web.install(create_app()), host="127.0.0.1", port=port,
+                                        log_level="warning", lifespan="off"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    base = f"http://127.0.0.1:{port}"
+    user = new_user()
+    elsewhere: list[str] = []
+
+    def only_this_site(route):
+        if urllib.parse.urlsplit(route.request.url).netloc == f"127.0.0.1:{port}":
+            return route.continue_()
+        elsewhere.append(route.request.url)
+        return route.abort()
+
+    try:
+        for _ in range(200):
+            if srv.started:
+                break
+            __import__("time").sleep(0.05)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.set_default_timeout(15000)
+            page.route("**/*", only_this_site)
+            for raw, lands in [("/%5Cevil.example/", "/"), ("/%09/evil.example/", "/"), ("/%2e%2e//evil", "/"),
+                               ("%2F%2Fevil", "/"), ("javascript:alert(1)", "/"),
+                               ("%2Fsearch%3Flabel%3Dbus%23y", "/search?label=bus#y")]:
+                page.goto(f"{base}/login?next={raw}")
+                page.fill("#username", user["username"])
+                page.fill("#password", user["password"])
+                page.click("button[type=submit]")
+                page.wait_for_url(base + lands)
+                assert not elsewhere, (raw, elsewhere)
+            browser.close()
+    finally:
+        srv.should_exit = True
+        t.join(10)

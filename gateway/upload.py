@@ -41,7 +41,7 @@ def clean_relative_path(name: str) -> str:
     """A client-supplied name as a safe relative path ('../x', '/abs', backslashes, NULs removed)."""
     name = name.replace("\\", "/").replace("\x00", "")
     parts = [p for p in posixpath.normpath("/" + name).split("/") if p not in ("", ".", "..")]
-    return "/".join(parts)[:1024] or "upload"
+    return "/".join(parts) or "upload"  # a name too long is refused by ingest, with its true length
 
 
 @dataclass
@@ -147,9 +147,9 @@ class MultipartReader:
             self.state = "headers"
             return True
         if self.state == "headers":
-            end = 0 if buf[:2] == b"\r\n" else buf.find(b"\r\n\r\n")
+            end = 0 if buf[:2] == b"\r\n" else buf.find(b"\r\n\r\n", 0, MAX_PART_HEADERS + 4)
             if end < 0:
-                if len(buf) > MAX_PART_HEADERS:
+                if len(buf) > MAX_PART_HEADERS:  # the rest of the headers and the data are skipped as data
                     self._start_part(None, "the headers of this part are over 64 KB (a file name that long cannot be "
                                            "stored): shorten the file name and send it again")
                     self.state = "body"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -103,6 +104,69 @@ def test_upload_needs_multipart_and_files(ca):
     r = ca.post("/api/v1/media/upload", content=b"--XyZ\r\ngarbage",
                 headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
     assert r.status_code in (400, 422) and r.json()["message"]
+
+
+def _part(name: bytes, data: bytes, field: bytes = b"files") -> bytes:
+    """One multipart part written by hand, the file name byte for byte (raw CR, kilobytes of it...)."""
+    return (b"--B0undary\r\nContent-Disposition: form-data; name=\"" + field + b"\"; filename=\"" + name
+            + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n" + data + b"\r\n")
+
+
+def _post_parts(client, parts: list[bytes]):
+    return client.post("/api/v1/media/upload", content=b"".join(parts) + b"--B0undary--\r\n",
+                       headers={"Content-Type": "multipart/form-data; boundary=B0undary"})
+
+
+def test_a_part_with_unreadable_headers_rejects_that_file_only_and_the_others_are_stored(ca):
+    """Issue 16: a raw CR in one file name, or a 6 KB name, answered 400 for the whole request."""
+    goods = [jpeg_bytes((i * 40, 90, 10)) for i in range(3)]
+    r = _post_parts(ca, [_part(b"first.jpg", goods[0]), _part(b"raw\rcr.jpg", goods[1]),
+                         _part(b"n" * 6000 + b".jpg", goods[2]), _part(b"h" * 70_000 + b".jpg", goods[2]),
+                         _part(b"last.jpg", goods[2])])
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [x["status"] for x in res] == ["added", "rejected", "rejected", "rejected", "added"], res
+    assert "control character U+000D" in res[1]["reason"]
+    assert "file name is too long (6004 characters" in res[2]["reason"]
+    assert "over 64 KB" in res[3]["reason"] and res[3]["name"] == "upload-part-4"
+    assert r.json()["counts"] == {"added": 2, "rejected": 3}
+
+
+def test_junk_is_refused_with_415_from_its_first_bytes_and_the_rest_is_never_written(ca, services, tmp_path):
+    from gateway.upload import MultipartReader
+    from pva.media import HEAD_BYTES
+
+    junk = os.urandom(3 << 20)
+    r = _post_parts(ca, [_part(b"junk.jpg", junk)])
+    assert r.status_code == 415, r.text
+    body = r.json()
+    assert body["message"].startswith("not a supported photo or video format")
+    assert body["results"][0]["status"] == "rejected" and body["results"][0]["name"] == "junk.jpg"
+    # beside a good file: a per-file rejection, the good one stored, 200
+    r = _post_parts(ca, [_part(b"junk.jpg", junk), _part(b"fine.jpg", jpeg_bytes((1, 2, 250)))])
+    assert r.status_code == 200 and [x["status"] for x in r.json()["results"]] == ["rejected", "added"], r.text
+    # while streaming, writing stops with the first 64 KB; the rest is only scanned for the next boundary
+    reader = MultipartReader(b"B0undary", tmp_path, 1 << 40)
+    reader.feed(b"--B0undary\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.jpg\"\r\n\r\n")
+    block = os.urandom(1 << 20)
+    for _ in range(64):  # 64 MiB of junk
+        reader.feed(block)
+    part = reader.parts[0]
+    assert part.reason and part.unsupported and part.path is None and list(tmp_path.iterdir()) == []
+    assert part.size <= HEAD_BYTES + (1 << 20)
+    reader.feed(b"\r\n--B0undary--\r\n")
+    reader.finish()
+    assert len(reader.parts) == 1
+
+
+def test_a_file_name_with_colons_pipes_and_wildcards_is_kept(ca):
+    """'a:b|c?d*.jpg' is a legal name on Linux and in S3 keys; it was refused as an absolute path."""
+    img = jpeg_bytes((33, 66, 99))
+    res = ca.post("/api/v1/media/upload", files=[("files", ("a:b|c?d*.jpg", img, "image/jpeg"))]).json()["results"]
+    assert res[0]["status"] == "added" and res[0]["name"] == "a:b|c?d*.jpg", res
+    assert ca.get(f"/api/v1/media/{res[0]['media_id']}/original").content == img
+    bad = ca.post("/api/v1/media/upload", files=[("files", ("C:\\Users\\x.jpg", img, "image/jpeg"))])
+    assert "Windows drive path" in bad.json()["results"][0]["reason"]
 
 
 def test_have_rejects_non_hex(ca):

@@ -284,7 +284,8 @@ def _load_trigger(c: _Checker, tname: str, t) -> TriggerSpec:
         raise c.fail(f"{base}.kind", f"{kind!r} triggers run only on real Nuclio; the local runtime supports "
                                      f"{', '.join(SUPPORTED_KINDS)}")
     if kind not in SUPPORTED_KINDS:
-        raise c.fail(f"{base}.kind", f"unknown trigger kind {kind!r} (use one of {', '.join(SUPPORTED_KINDS)})")
+        raise c.fail(f"{base}.kind", f"unknown trigger kind {kind!r} (use one of {', '.join(SUPPORTED_KINDS)}; "
+                                     f"Nuclio also takes rabbitMq for rabbit-mq)")
     num_workers = 1
     if "numWorkers" in t:
         num_workers = c.integer(t["numWorkers"], f"{base}.numWorkers", 1, 64)

@@ -4,8 +4,9 @@ FastAPI documents only a route's success and its 422, but the gateway answers mo
 `authenticated`, 403 from the scope checks (and CSRF on cookie writes), 404 for any id that is not the caller's,
 422 with our own error body, 503 when the database is away (gateway.app's handlers).  install() derives those
 from each route's dependencies and parameters, so a new route is documented the way it behaves without anyone
-remembering to; what only a handler knows (409, 413, 415, ...) is declared once in EXTRA below, and the binary
-answers (thumbnails, originals, face crops) in FILES.  tests/test_openapi_fuzz.py checks the result against the
+remembering to; what only a handler knows (409, 413, 415, ...) is declared once in EXTRA below, the binary
+answers (thumbnails, originals, face crops) in FILES, and the model of each JSON success body in MODELS (kept here
+rather than as response_model= on the routes: documenting must not filter or re-validate what a route returns).  tests/test_openapi_fuzz.py checks the result against the
 running app (Schemathesis) and against the authorization matrix.
 
     from gateway import openapi
@@ -19,6 +20,7 @@ from uuid import UUID
 
 from fastapi import FastAPI
 
+from . import schemas
 from .schemas import ErrorOut
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
@@ -65,6 +67,50 @@ FILES: dict[tuple[str, str], list[str]] = {
     ("GET", f"{V1}/media/{{media_id}}/thumbnail"): ["image/jpeg"],
     ("GET", f"{V1}/faces/{{face_id}}/crop"): ["image/jpeg"],
     ("GET", f"{V1}/media/{{media_id}}/original"): ["image/*", "video/*", "application/octet-stream"],
+}
+# The body of each JSON success answer (gateway/schemas.py); a list means a JSON array of that model.
+S = schemas
+MODELS: dict[tuple[str, str], tuple[int, Any]] = {
+    ("GET", "/healthz"): (200, S.Status),
+    ("GET", "/readyz"): (200, S.Ready),
+    ("GET", f"{V1}/auth/me"): (200, S.Me),
+    ("GET", f"{V1}/media"): (200, S.MediaPage),
+    ("GET", f"{V1}/search/facets"): (200, S.Facets),
+    ("GET", f"{V1}/media/{{media_id}}"): (200, S.MediaDetail),
+    ("POST", f"{V1}/media/upload"): (200, S.UploadOut),
+    ("POST", f"{V1}/media/have"): (200, S.HaveOut),
+    ("PUT", f"{V1}/media/{{media_id}}/gps"): (200, S.GpsOut),
+    ("DELETE", f"{V1}/media/{{media_id}}/gps"): (200, S.GpsOut),
+    ("POST", f"{V1}/media/{{media_id}}/trash"): (200, S.TrashOut),
+    ("POST", f"{V1}/media/{{media_id}}/restore"): (200, S.TrashOut),
+    ("POST", f"{V1}/trash/empty"): (200, S.Purged),
+    ("GET", f"{V1}/media/{{media_id}}/comments"): (200, [S.Comment]),
+    ("POST", f"{V1}/media/{{media_id}}/comments"): (201, S.Comment),
+    ("PATCH", f"{V1}/comments/{{comment_id}}"): (200, S.Comment),
+    ("GET", f"{V1}/albums"): (200, [S.Album]),
+    ("POST", f"{V1}/albums"): (201, S.Album),
+    ("GET", f"{V1}/albums/{{album_id}}"): (200, S.AlbumDetail),
+    ("PATCH", f"{V1}/albums/{{album_id}}"): (200, S.Album),
+    ("POST", f"{V1}/albums/{{album_id}}/media"): (200, S.AlbumAdded),
+    ("PUT", f"{V1}/albums/{{album_id}}/cover"): (200, S.Album),
+    ("GET", f"{V1}/albums/{{album_id}}/shares"): (200, [S.AlbumShare]),
+    ("POST", f"{V1}/albums/{{album_id}}/shares"): (201, S.Shared),
+    ("GET", f"{V1}/people"): (200, [S.Person]),
+    ("GET", f"{V1}/people/{{person_id}}"): (200, S.Person),
+    ("PATCH", f"{V1}/people/{{person_id}}"): (200, S.Person),
+    ("POST", f"{V1}/people/{{person_id}}/merge"): (200, S.Person),
+    ("GET", f"{V1}/people/{{person_id}}/faces"): (200, [S.FaceLinks]),
+    ("PUT", f"{V1}/faces/{{face_id}}/person"): (200, S.Face),
+    ("POST", f"{V1}/faces/{{face_id}}/move-out"): (200, S.MovedOut),
+    ("GET", f"{V1}/faces/{{face_id}}/similar"): (200, S.SimilarFaces),
+    ("POST", f"{V1}/faces/similar"): (200, S.PhotoFaces),
+    ("GET", f"{V1}/stats"): (200, S.Stats),
+    ("GET", f"{V1}/stats/timeline"): (200, [S.Month]),
+    ("GET", f"{V1}/jobs"): (200, S.JobCounts),
+    ("GET", f"{V1}/jobs/failed"): (200, [S.FailedJob]),
+    ("GET", f"{V1}/media/{{media_id}}/jobs"): (200, [S.Job]),
+    ("POST", f"{V1}/jobs/retry"): (200, S.Requeued),
+    ("POST", f"{V1}/jobs/reanalyse"): (200, S.Requeued),
 }
 # Routes that do not touch the database (no 503 from its handlers).
 NO_DATABASE = {("GET", "/healthz")}
@@ -127,9 +173,20 @@ def statuses_for(app: FastAPI, method: str, path: str) -> set[int]:
     return codes
 
 
+def _add_model(components: dict, model) -> dict:
+    """Put `model` (and the models it uses) into the components; its reference."""
+    doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in doc.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    if components.get(model.__name__, doc) != doc:  # a router's model of the same name: refuse, never overwrite
+        raise RuntimeError(f"two OpenAPI models are named {model.__name__}: rename one")
+    components[model.__name__] = doc
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 def _document(app: FastAPI, schema: dict) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["ErrorOut"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    _add_model(components, ErrorOut)
     # FastAPI's own validation models describe a body the gateway never sends (gateway.app answers 422 with ErrorOut)
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
@@ -145,6 +202,12 @@ def _document(app: FastAPI, schema: dict) -> None:
                 if code in HEADERS:
                     entry["headers"] = HEADERS[code]
                 responses[str(code)] = entry
+            if key in MODELS:
+                code, model = MODELS[key]
+                body = ({"type": "array", "items": _add_model(components, model[0])} if isinstance(model, list)
+                        else _add_model(components, model))
+                entry = responses.setdefault(str(code), {"description": "Successful Response"})
+                entry["content"] = {"application/json": {"schema": body}}
             if key in FILES:
                 binary = {"schema": {"type": "string", "format": "binary"}}
                 content = {ct: binary for ct in FILES[key]}
@@ -192,4 +255,4 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
-__all__ = ["install", "statuses_for", "allowed_methods", "EXTRA", "FILES"]
+__all__ = ["install", "statuses_for", "allowed_methods", "EXTRA", "FILES", "MODELS"]

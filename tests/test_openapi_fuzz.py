@@ -3,7 +3,9 @@
 - Schemathesis generates requests for every operation from the app's own /api/openapi.json (a real user's token,
   a fixed seed, a bounded number of examples) and calls the app: no 5xx, no status the document does not list,
   content types and error bodies as documented.
-- Every status the authorization matrix (tests/test_authz_matrix.py) expects from any caller is documented.
+- Every status the authorization matrix (tests/test_authz_matrix.py) expects from any caller is documented, and
+  each route's real success answer (called as the matrix's owner or administrator) has a documented status and
+  validates against the documented body (gateway/schemas.py).
 - A method a path does not answer gets 405 with an Allow header naming exactly the methods it does answer.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
                                  status_code_conformance)
 
-from test_authz_matrix import CALLERS, RULES, app_routes, expected, make_app
+from test_authz_matrix import CALLERS, OWNER, RULES, SAFE, app_routes, expected, make_app, world  # noqa: F401
 from test_gateway_helpers import new_user, token_for
 
 MAX_EXAMPLES = 25  # per operation: ~60 operations stay well under two minutes on two shared cores
@@ -105,3 +107,32 @@ def test_405_names_every_method_the_path_answers(services):
         assert r.json()["error"] == "method_not_allowed"
         checked += 1
     assert checked > 30
+
+
+def test_success_answers_match_their_documented_bodies(world):
+    import jsonschema_rs  # what Schemathesis validates with
+
+    doc = world.app.openapi()
+    checked, wrong = 0, []
+    for (method, path), rule in sorted(RULES.items()):
+        op = doc["paths"].get(path, {}).get(method.lower())
+        if op is None:
+            continue
+        caller = "admin" if rule.scope == "admin" else "owner"
+        objs = world.new_objects() if method not in SAFE and rule.access == OWNER else None
+        r = world.call(method, path, rule, caller, objs)
+        documented = op["responses"].get(str(r.status_code))
+        if documented is None:
+            wrong.append(f"{method} {path}: {r.status_code} is not documented")
+            continue
+        body_schema = documented.get("content", {}).get("application/json", {}).get("schema")
+        if not body_schema or not r.headers.get("content-type", "").startswith("application/json"):
+            continue
+        validator = jsonschema_rs.Draft202012Validator({**body_schema, "components": doc["components"]})
+        errors = list(validator.iter_errors(r.json()))
+        if errors:
+            wrong.append(f"{method} {path} {r.status_code}: " + "; ".join(
+                f"{'/'.join(map(str, e.instance_path))}: {e.message[:120]}" for e in errors[:3]))
+        checked += 1
+    assert not wrong, "answers that do not match the document:\n" + "\n".join(wrong)
+    assert checked >= 40

@@ -163,7 +163,7 @@ def test_the_same_photo_is_refused_with_the_same_reason_or_taken_at_every_entry_
     over = _entry_points(tmp_path, owner, hc.photo("over", (1001, 1000), "PNG"), "over.png")
     reasons = set(over.values())
     assert len(reasons) == 1 and None not in reasons, json.dumps(over, indent=1)
-    assert reasons.pop().startswith("image is 1001x1000 = 1.0 megapixels, over the limit of 1.0 megapixels")
+    assert reasons.pop().startswith("image is too large: 1001x1000 = 1.0 megapixels, over the limit of 1.0 megapixels")
     at = _entry_points(tmp_path, owner, hc.photo("at", (1000, 1000), "PNG"), "at.png")
     assert set(at.values()) == {None}, json.dumps(at, indent=1)
 

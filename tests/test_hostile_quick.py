@@ -1,7 +1,8 @@
 """Hostile input through every in-process entry point (batch load, gateway upload, object-store drop, the ingest
-function's HTTP handler): each broken or malicious file gets a clear reason (never 'failed'), valid photos with
-hostile metadata are added, and the good files of the same batch are added.  Afterwards every stored object has
-its row and every row its byte-identical object, under a safe key.
+function's HTTP handler, the analysis functions' posted bytes, faces/similar): each broken or malicious file gets a
+clear reason (never 'failed', never a server path), valid photos with hostile metadata are added, and the good
+files of the same batch are added.  Afterwards every stored object has its row and every row its byte-identical
+object, under a safe key.  Decode bombs are in the corpus; each entry point runs it within a bounded peak RSS.
 
 The same corpus goes through the real runtime, the gateway over HTTP and the sync client in tests/faults/."""
 from __future__ import annotations
@@ -23,6 +24,35 @@ pytestmark = pytest.mark.usefixtures("services")
 @pytest.fixture(scope="module")
 def salt():
     return secrets.token_hex(4)
+
+
+#: peak RSS an entry point may add while it takes the whole corpus (bombs included).  Before issue 16 one
+#: 14000 x 14000 JPEG bomb alone added ~1.5 GB in faces/similar.
+RSS_BOUND_MB = 500
+
+
+def _rss_mb() -> dict[str, int]:
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                k, v = line.split(":")
+                out[k] = int(v.split()[0]) // 1024
+    return out
+
+
+@pytest.fixture
+def bounded_rss():
+    """Peak RSS of this process during the test, relative to its RSS at the start, stays under RSS_BOUND_MB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM (the peak) to the current RSS
+    except OSError:
+        pytest.skip("cannot reset the peak RSS of this process (/proc/self/clear_refs)")
+    start = _rss_mb()["VmRSS"]
+    yield
+    growth = _rss_mb()["VmHWM"] - start
+    assert growth < RSS_BOUND_MB, f"peak RSS grew by {growth} MB (bound {RSS_BOUND_MB} MB)"
 
 
 def _user():
@@ -56,9 +86,10 @@ def _no_server_paths(outcomes: dict) -> list[str]:
     """Reasons go back to the client: they must not show the server's own temporary file names."""
     from pva.config import get_settings
 
-    data_dir = str(get_settings().data_dir)
+    s = get_settings()
+    marks = (str(s.data_dir), str(s.tmp_dir), "/ingest-", "/drop-", "/upload-", "/tmp/", "/var/", "_io.")
     return [f"{cid}: the reason shows a server path: {o!r}" for cid, o in outcomes.items()
-            if data_dir in repr(o) or "/ingest-" in repr(o) or "/drop-" in repr(o)]
+            if any(m in repr(o) for m in marks)]
 
 
 def _verdict(problems: list[str], results: dict) -> None:
@@ -66,7 +97,7 @@ def _verdict(problems: list[str], results: dict) -> None:
         f"  {k}: {v}" for k, v in results.items())
 
 
-def test_hostile_files_in_a_load_folder_are_rejected_with_reasons_and_good_ones_added(tmp_path, salt):
+def test_hostile_files_in_a_load_folder_are_rejected_with_reasons_and_good_ones_added(tmp_path, salt, bounded_rss):
     from pva import db
     from pva.ingest.load import REASON_SUFFIX, load
 
@@ -107,12 +138,12 @@ def test_hostile_files_in_a_load_folder_are_rejected_with_reasons_and_good_ones_
         if err:
             problems.append(err)
     assert (root / "hostile" / "passwd-link.jpg").is_symlink() and (root / "hostile" / "pipe.jpg").exists()
-    _verdict(problems, outcomes)
+    _verdict(problems + _no_server_paths(outcomes), outcomes)
     assert sum(c.good for c in cases) == sum(outcomes[c.id][0] == "added" for c in cases if c.good)
     _assert_library_consistent(owner)
 
 
-def test_hostile_uploads_get_a_reason_per_file_and_good_files_in_the_same_request_are_added(salt):
+def test_hostile_uploads_get_a_reason_per_file_and_good_files_in_the_same_request_are_added(salt, bounded_rss):
     from fastapi.testclient import TestClient
 
     from gateway.app import create_app
@@ -153,7 +184,7 @@ def test_hostile_uploads_get_a_reason_per_file_and_good_files_in_the_same_reques
     assert len(rows) == sum(1 for c in order if outcomes[c.id][0] == "added")
 
 
-def test_hostile_drops_are_moved_aside_with_reasons_in_one_event_and_good_drops_are_added(salt):
+def test_hostile_drops_are_moved_aside_with_reasons_in_one_event_and_good_drops_are_added(salt, bounded_rss):
     from pva.config import get_settings
     from pva.ingest import events
     from pva.storage import get_storage
@@ -214,7 +245,7 @@ def test_hostile_drops_are_moved_aside_with_reasons_in_one_event_and_good_drops_
     _assert_library_consistent(owner)
 
 
-def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps_going(salt):
+def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps_going(salt, bounded_rss):
     from pva.ingest import events
 
     owner = _user()
@@ -241,6 +272,60 @@ def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps
     recorded = db.query_one("select count(*) n from rejections where owner_id = %s and source = 'http'",
                             (owner["id"],))["n"]
     assert recorded == sum(1 for o in outcomes.values() if o[1] == "rejected")
+
+
+@pytest.fixture(scope="module")
+def face_engine(services):
+    """The real face engine, loaded once before any peak is measured (its models are ~150 MB)."""
+    from pva.analysis import ModelError
+
+    try:
+        from pva.analysis.faces import FaceEngine
+
+        return FaceEngine()
+    except ModelError as e:
+        pytest.skip(f"face recognition is not installed: {e}")
+
+
+def test_hostile_files_posted_to_analysis_and_faces_similar_get_a_clear_reason(salt, face_engine, monkeypatch,
+                                                                               bounded_rss):
+    """The analysis functions' posted-bytes path (what their HTTP trigger runs: Task.analyze_bytes, here the real
+    faces task) and the gateway's faces/similar get every file of the corpus: refused files give a clear reason
+    without a server path, photos are analysed (no face in them: 400 'no face found' from faces/similar), no 5xx."""
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from pva import faces_service
+    from pva.analysis import BadInput
+    from pva.analysis.tasks_faces import FacesTask
+    from test_gateway_helpers import token_for
+
+    monkeypatch.setattr(faces_service, "_ENGINE", face_engine)
+    task = FacesTask(face_engine)
+    client = TestClient(create_app(), raise_server_exceptions=False)
+    client.headers["Authorization"] = f"Bearer {token_for(_user())}"
+    cases = [c for c in hc.corpus(salt + "analysis") if not c.hostile_name] + hc.good_files(3, salt + "analysis")
+    problems, outcomes = [], {}
+    for case in cases:
+        try:
+            task.analyze_bytes(case.data, "application/octet-stream")
+            analysed, reason = "added", None
+        except BadInput as e:
+            analysed, reason = "rejected", str(e)
+        r = client.post("/api/v1/faces/similar", content=case.data, headers={"Content-Type": "image/jpeg"})
+        message = r.json().get("message", "")
+        outcomes[case.id] = (analysed, reason, r.status_code, message)
+        err = hc.check_result(case, analysed, reason)
+        if err:
+            problems.append(f"analysis posted bytes: {err}")
+        if r.status_code != 400 or len(message) < 10:
+            problems.append(f"{case.id}: faces/similar answered {r.status_code} {message!r}, expected 400 with a "
+                            "reason")
+        elif analysed == "added" and not message.startswith("no face found"):
+            problems.append(f"{case.id}: analysed, but faces/similar refused it: {message!r}")
+        elif analysed == "rejected" and message != reason and case.data:  # an empty body: the route says so
+            problems.append(f"{case.id}: faces/similar and analysis give different reasons: {message!r} / {reason!r}")
+    _verdict(problems + _no_server_paths(outcomes), outcomes)
 
 
 def test_api_fuzz_smoke_gives_no_5xx_and_no_schema_violations():

@@ -91,7 +91,7 @@ def load_image(src: ImageSource, *, draft: tuple[int, int] | None = None, exif_t
             raise BadInput("image too large to analyse (decompression-bomb protection, PVA_MAX_IMAGE_PIXELS)"
                            ) from None
         except UnidentifiedImageError:
-            raise BadInput("not an image (or an unsupported image format)") from None
+            raise BadInput(_not_an_image(fp)) from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise BadInput(f"unreadable or truncated image: {public_reason(e)}") from None
         finally:
@@ -103,6 +103,17 @@ def load_image(src: ImageSource, *, draft: tuple[int, int] | None = None, exif_t
         except Exception:  # a broken EXIF block must not stop the analysis: keep the stored orientation
             pass
     return img
+
+
+def _not_an_image(fp) -> str:
+    """The reason ingest gives for the same bytes ("looks like a PDF document"...), else a plain one."""
+    try:
+        from pva.media import HEAD_BYTES, unsupported_reason
+
+        fp.seek(0)
+        return f"not an image: {unsupported_reason(fp.read(HEAD_BYTES))}"
+    except Exception:  # an unreadable stream: the plain reason
+        return "not an image (or an unsupported image format)"
 
 
 def _seekable(f: Any) -> bool:

@@ -38,7 +38,7 @@ def check_pixels(width: int, height: int, max_pixels: int | None = None) -> None
     limit = pixel_limit(max_pixels)
     if limit > 0 and width * height > limit:
         raise ImageTooLargeError(
-            f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, over the limit of "
+            f"image is too large: {width}x{height} = {width * height / 1e6:.1f} megapixels, over the limit of "
             f"{limit / 1e6:.1f} megapixels (decompression-bomb protection, PVA_MAX_IMAGE_PIXELS); send a smaller "
             "image, or ask the administrator to raise the limit if this photo is genuine")
 

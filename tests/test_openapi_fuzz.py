@@ -136,3 +136,12 @@ def test_success_answers_match_their_documented_bodies(world):
         checked += 1
     assert not wrong, "answers that do not match the document:\n" + "\n".join(wrong)
     assert checked >= 40
+
+
+def test_every_json_success_answer_has_a_model():
+    doc = make_app().openapi()
+    untyped = [f"{m.upper()} {p} {code}" for p, item in doc["paths"].items() for m, op in item.items()
+               for code, resp in op.get("responses", {}).items() if code.startswith("2")
+               and resp.get("content", {}).get("application/json", {}).get("schema", None) == {}]
+    assert not untyped, ("JSON answers documented without a body model: add one to gateway/schemas.py and name it in "
+                         f"gateway/openapi.py MODELS (or response_model= on the route): {untyped}")

@@ -257,17 +257,21 @@ def similar_to_image(owner_id, image, k: int = 10, *, engine=None, threshold: fl
 
     The photo passes the one pixel limit of every entry point (read from its header before any decode) and a
     JPEG is decoded at a reduced scale (DCT scaling) to the size the face detector works at, so a 14000 x 14000
-    JPEG costs a 1750 x 1750 decode; at most QUERY_DECODE_SLOTS photos are decoded at once per process.
+    JPEG costs a 1750 x 1750 decode (other formats are shrunk right after decoding); at most QUERY_DECODE_SLOTS
+    photos are decoded at once per process.
     Raises pva.analysis.BadInput when the upload is not an image, is too large or holds no face, Busy when the
     decode slots stay taken."""
-    from .analysis import BadInput, load_image
+    from .analysis import BadInput
+    from .analysis.pipeline import open_image
 
     engine = engine or _engine()
     side = int(getattr(engine, "detect_max_side", 0) or 1600)
     if not _query_slots.acquire(timeout=QUERY_WAIT_SECONDS):
         raise Busy("the server is busy decoding other photos: retry in a few seconds")
     try:
-        found = engine.detect(load_image(image, draft=(side, side)))
+        # shrunk to the detector's size before the RGB conversion: a PNG (no reduced-scale decode) costs its
+        # decoded size once, not three more copies
+        found = engine.detect(open_image(image, max_side=side))
     finally:
         _query_slots.release()
     if not found:

@@ -272,3 +272,37 @@ def test_faces_similar_answers_503_with_retry_after_while_every_decode_slot_stay
             faces_service._query_slots.release()
     assert r.status_code == 503 and r.headers.get("retry-after") == "5", r.text
     assert "busy" in r.json()["message"]
+
+
+class _EndlessJunk(io.RawIOBase):
+    """A client that would send junk forever: counts what the server read."""
+
+    def __init__(self, first: bytes = b""):
+        self.first, self.read_bytes = first, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = len(b)
+        chunk = (self.first[self.read_bytes:] + b"\x5a" * n)[:n]
+        b[:n] = chunk
+        self.read_bytes += n
+        return n
+
+
+@pytest.mark.parametrize("first,reason", [
+    (b"", "not a supported photo or video format (looks like a text file)"),
+    (hc.png(100_000, 100_000, b""), "image is too large: 100000x100000"),
+], ids=["junk", "png-bomb-header"])
+def test_a_stream_is_refused_from_its_first_64_kb_without_reading_the_rest(services, first, reason):
+    """The ingest trigger's stream path: a file whose head already says no is not received in full."""
+    from pva.ingest.service import get_ingestor
+    from pva.media import HEAD_BYTES
+    from test_gateway_helpers import new_user
+
+    stream = _EndlessJunk(first)
+    res = get_ingestor().ingest_stream(io.BufferedReader(stream, 1 << 16), new_user(f"s-{uuid.uuid4().hex[:6]}"),
+                                       "endless.jpg", source="http")
+    assert res.status == "rejected" and res.reason.startswith(reason), res
+    assert stream.read_bytes <= 2 * HEAD_BYTES

@@ -62,7 +62,10 @@ function send({ file, path, row, bar, status }) {
     };
     xhr.addEventListener("load", () => {
       const body = xhr.response || {};
-      if (xhr.status !== 200) return finish("failed", body.message || `error ${xhr.status}`);
+      // 415 carries the per-file result too: the file was refused from its first bytes (not a photo or video)
+      if (xhr.status !== 200 && !(xhr.status === 415 && body.results)) {
+        return finish("failed", body.message || `error ${xhr.status}`);
+      }
       const r = (body.results || [])[0] || {};
       if (r.status === "added") {
         finish("added", "added — analysing…");

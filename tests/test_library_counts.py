@@ -373,7 +373,9 @@ def test_upgrading_a_library_from_003_fills_people_albums_cells_and_counters(ser
         cur.execute("""insert into detections(media_id, label, confidence, x, y, w, h, model)
                        select unnest(%s::uuid[]), 'boat', 0.7, 0, 0, 1, 1, 't'""", (ids[:12],))
 
-        assert migrate(url, log=lambda *a: None) == [4, 5]
+        # every later migration applies on top of 003 (their number grows as the schema does)
+        applied = migrate(url, log=lambda *a: None)
+        assert applied[:2] == [4, 5] and applied == list(range(4, 4 + len(applied)))
 
         def n(dim, v1, v2=None):
             cur.execute("""select coalesce(sum(n), 0) as n from (select n from media_counts where owner_id = %(o)s

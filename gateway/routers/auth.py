@@ -13,6 +13,7 @@ from pva.config import get_settings
 from pva.db import users as users_db
 
 from .. import metrics
+from ..schemas import User as UserOut  # one user model for the routes and the OpenAPI document
 from ..deps import (CSRF_COOKIE, SESSION_COOKIE, Principal, client_address, current_user, not_found,
                     require)
 
@@ -22,15 +23,6 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 class LoginIn(BaseModel):
     username: str = Field(max_length=200)
     password: str = Field(max_length=1024)
-
-
-class UserOut(BaseModel):
-    id: UUID
-    username: str
-    display_name: str = ""
-    is_admin: bool
-    disabled: bool = False
-    created_at: datetime | None = None
 
 
 class LoginOut(BaseModel):

@@ -31,8 +31,8 @@ def announced(key: str) -> bool:
     """Whether an object created at `key` in the inbox bucket is a drop to announce."""
     if not key or key.endswith("/"):
         return False
-    first = key.split("/", 1)[0]
-    return not (key.startswith(REJECTED_PREFIX) or first == UPLOADS_DIR or key.endswith(REASON_SUFFIX))
+    # an .uploads folder at any depth: SeaweedFS puts it at the bucket root, but a part must never pass for a file
+    return not (key.startswith(REJECTED_PREFIX) or key.endswith(REASON_SUFFIX) or UPLOADS_DIR in key.split("/")[:-1])
 
 
 def minio_event(bucket: str, key: str, size: int, mime: str = "", *, source: str = "seaweedfs") -> dict:

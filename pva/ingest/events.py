@@ -32,12 +32,10 @@ from pathlib import Path
 
 from ..config import get_settings
 from ..db import load_roots as load_roots_q
+from ..drops import REASON_SUFFIX, REJECTED_PREFIX, announced
 from .service import IngestResult, get_ingestor, resolve_owner  # noqa: F401 (re-exported for handlers)
 
 log = logging.getLogger("pva.ingest.events")
-REJECTED_PREFIX = "rejected/"
-REASON_SUFFIX = ".reason.txt"
-UPLOADS_DIR = ".uploads"  # SeaweedFS's multipart parts: <bucket>/.uploads/<upload id>/000N_*.part
 
 
 class BadEvent(ValueError):
@@ -46,12 +44,6 @@ class BadEvent(ValueError):
 
 class PathRefused(ValueError):
     """A media.ingest ``path`` the function must not read; the message is the reason shown to the owner."""
-
-
-def is_ingestible_key(key: str) -> bool:
-    """False for the inbox's own bookkeeping (rejected/ copies, reason notes) and unfinished multipart parts."""
-    return not (key.startswith(REJECTED_PREFIX) or key.endswith(REASON_SUFFIX)
-                or UPLOADS_DIR in key.split("/")[:-1])
 
 
 def load_roots_for(owner: dict) -> list[str]:
@@ -122,7 +114,7 @@ def ingest_object(bucket: str, key: str, owner=None) -> IngestResult | None:
         log.warning("event for a bucket other than the inbox ignored: nothing read or deleted",
                     extra={"bucket": bucket, "key": key, "inbox": s.bucket_inbox})
         return None
-    if not is_ingestible_key(key):
+    if not announced(key):  # the inbox's own bookkeeping and unfinished multipart parts
         log.info("inbox bookkeeping or multipart part ignored", extra={"bucket": bucket, "key": key})
         return None
     ing = get_ingestor()

@@ -171,6 +171,8 @@ def test_move_out_gives_the_face_its_own_person_and_merge_brings_it_back_with_co
     listed = c.get(f"/api/v1/people/{pid}/faces").json()
     assert {x["id"] for x in listed} == {x["id"] for x in f.values()}
     assert all(x["crop_url"] == f"/api/v1/faces/{x['id']}/crop" and "embedding" not in x for x in listed)
+    # storage keys are internal: a face is reached by its crop_url only
+    assert not any("crop_key" in x for x in listed) and "crop_key" not in r.text
 
 
 def test_assign_updates_both_centroids_and_removes_the_person_it_leaves_empty(app, lib):
@@ -227,6 +229,7 @@ def test_similar_to_a_face_returns_the_mirrored_copy_first_below_0_4(app, build)
     assert res[0]["distance"] < 0.4 and res[0]["same_person"] is True
     assert res[0]["crop_url"] == f"/api/v1/faces/{f['mirror']['id']}/crop"
     assert res[0]["media_url"] == f"/api/v1/media/{f['mirror']['media_id']}"
+    assert not any("crop_key" in x for x in res)
     assert [x["distance"] for x in res] == sorted(x["distance"] for x in res)
     # everything else in the library (the false faces on the suit) is past the threshold
     assert all(x["distance"] > 0.6 and x["same_person"] is False for x in res[1:]), res
@@ -244,6 +247,7 @@ def test_photo_search_finds_only_the_callers_faces(app, build, astronaut):
     body = r.json()
     assert body["faces_in_upload"] == 1 and len(body["query_box"]) == 4
     same = [x for x in body["results"] if x["same_person"]]
+    assert not any("crop_key" in x for x in body["results"])
     assert {x["id"] for x in same} == {x["id"] for x in f.values()}
     assert all(x["distance"] < 0.4 for x in same) and body["results"][:3] == same
     # the raw image as the body works the same

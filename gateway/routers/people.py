@@ -43,7 +43,8 @@ def _person_out(p: dict) -> dict:
 
 def _face_out(f: dict) -> dict:
     f.pop("embedding", None)
-    f["crop_url"] = f"/api/v1/faces/{f['id']}/crop" if f.get("crop_key") else None
+    # the crop's storage key is internal (as media's storage keys are): clients fetch it by crop_url
+    f["crop_url"] = f"/api/v1/faces/{f['id']}/crop" if f.pop("crop_key", None) else None
     f["media_url"] = f"/api/v1/media/{f['media_id']}"
     return f
 

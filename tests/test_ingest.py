@@ -161,6 +161,8 @@ def test_same_bytes_under_another_name_is_a_duplicate_of_the_first_media(tmp_pat
     assert first.status == "added"
     assert second.status == "duplicate" and second.media_id == first.media_id
     assert first.media_id in second.reason
+    # the reason names the first file as the owner put it, not where it is stored
+    assert "(2020/a.jpg)" in second.reason and first.storage_key not in second.reason
     assert count_rows(owner["id"]) == 1
     assert not any("b-copy" in k for k in all_keys(buckets["originals"], owner["username"] + "/"))
 

@@ -23,7 +23,7 @@ def insert(cur, row: dict) -> dict:
 
 
 def find_by_sha(cur, owner_id, sha512: bytes) -> dict | None:
-    cur.execute("select id, storage_key, trashed_at from media where owner_id = %s and sha512 = %s",
+    cur.execute("select id, storage_key, original_path, trashed_at from media where owner_id = %s and sha512 = %s",
                 (owner_id, sha512))
     return cur.fetchone()
 

@@ -237,7 +237,7 @@ class Ingestor:
     def _duplicate(self, existing: dict, rel: str, fmt, size: int, sha_hex: str) -> IngestResult:
         return IngestResult("duplicate", rel, media_id=str(existing["id"]), sha512=sha_hex, kind=fmt.kind,
                             format=fmt.format, size=size, storage_key=existing["storage_key"],
-                            reason=f"same bytes as media {existing['id']} ({existing['storage_key']})")
+                            reason=f"same bytes as media {existing['id']} ({existing['original_path']})")
 
     def reject(self, owner: dict | None, source: str, name: str, reason: str, size: int | None = None
                ) -> IngestResult:

@@ -90,7 +90,7 @@ def test_every_variable_is_documented_in_env_example_and_every_documented_one_is
     # secrets are required (${VAR:?...}) and shipped empty
     required = {m.group(1) for m in VAR.finditer(text) if m.group(2) in (":?", "?")}
     assert {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MINIO_ROOT_PASSWORD", "PVA_S3_SECRET_KEY",
-            "PVA_SECRET_KEY", "PVA_WEBHOOK_SECRET"} <= required
+            "PVA_SECRET_KEY", "PVA_WEBHOOK_SECRET", "PVA_FUNCTION_SECRET"} <= required
     for name in required - {"PVA_NGINX_CSP"}:
         assert documented[name] == "", f"{name} has a value in .env.example; secrets must be filled in by the user"
     # with the secrets filled in, every reference resolves (compose interpolates the parsed values)

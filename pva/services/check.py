@@ -1,0 +1,120 @@
+"""`pva check`: does the originals bucket hold exactly what the media rows say?
+
+    report = check()                        # every row's object: present, right size, right SHA-512
+    report = check(quick=True)              # sizes only (one bucket listing, no reads)
+    report = check(repair=True)             # orphans moved to lost+found/ (never deleted)
+
+Missing objects cannot be repaired here (the bytes are gone): the report says to restore them from a backup.
+An orphan (an object no row names) is only touched once it is older than `grace_seconds`, because ingest puts the
+original a moment before it commits the row: a younger object may be an ingest still under way.  The move is a
+server-side copy to ``lost+found/<key>``, checked, then removal of the old key; the row table is asked again
+right before, so an object whose row appeared meanwhile stays where it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .. import db
+from ..db import backup as backup_q
+from ..db import media as media_q
+
+LOST_FOUND = "lost+found/"
+
+
+@dataclass
+class CheckReport:
+    media: int = 0
+    objects: int = 0
+    bytes_read: int = 0
+    quick: bool = False
+    missing: list[dict] = field(default_factory=list)        # row without its object
+    wrong_size: list[dict] = field(default_factory=list)
+    wrong_sha512: list[dict] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)         # object without a row (old enough to be judged)
+    young_orphans: list[str] = field(default_factory=list)   # without a row, but maybe an ingest under way
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    in_lost_found: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.wrong_size or self.wrong_sha512 or self.orphans)
+
+
+def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 900, progress: bool = True,
+          console=None, label: str = "checking") -> CheckReport:
+    from ..storage import get_storage
+    from .backup import _list_quiet, _Progress
+
+    st = get_storage()
+    t0 = time.perf_counter()
+    rep = CheckReport(quick=quick)
+    # the rows first, then the listing: an object put and committed in between is then in the listing without
+    # its row only if it is younger than the grace period, which keeps it out of the orphans
+    with db.transaction() as cur:
+        rows = backup_q.originals_for_check(cur)
+    listed = {o.key: o for o in _list_quiet(st, st.originals)}
+    rep.media = len(rows)
+    rep.objects = len(listed)
+
+    to_hash = []
+    for r in rows:
+        o = listed.get(r["storage_key"])
+        item = {"media_id": str(r["id"]), "key": r["storage_key"], "size": r["size"]}
+        if o is None:
+            if st.stat(st.originals, r["storage_key"]) is None:  # not just put after the listing
+                rep.missing.append(item)
+            continue
+        if o.size != r["size"]:
+            rep.wrong_size.append({**item, "actual_size": o.size})
+        elif not quick:
+            to_hash.append((r, item))
+
+    if to_hash:
+        with _Progress(label, sum(r["size"] for r, _ in to_hash), len(to_hash), progress, console) as bar:
+            for r, item in to_hash:
+                h, n = hashlib.sha512(), 0
+                with st.get_stream(st.originals, r["storage_key"]) as body:
+                    for chunk in body:
+                        h.update(chunk)
+                        n += len(chunk)
+                rep.bytes_read += n
+                if h.digest() != bytes(r["sha512"]):
+                    rep.wrong_sha512.append({**item, "actual_sha512": h.hexdigest()})
+                bar.advance(n)
+
+    keys = {r["storage_key"] for r in rows}
+    now = datetime.now(timezone.utc)
+    for key, o in listed.items():
+        if key.startswith(LOST_FOUND):
+            rep.in_lost_found += 1
+        elif key not in keys:
+            age = (now - o.last_modified).total_seconds() if o.last_modified else float("inf")
+            (rep.orphans if age >= grace_seconds else rep.young_orphans).append(key)
+
+    if repair:
+        for key in rep.orphans:
+            target = _move_to_lost_found(st, key, listed)
+            if target:
+                rep.moved.append((key, target))
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def _move_to_lost_found(st, key: str, listed: dict) -> str | None:
+    with db.transaction() as cur:
+        if media_q.key_taken(cur, key):  # its row appeared since the listing: not an orphan after all
+            return None
+    target, n = LOST_FOUND + key, 1
+    while target in listed or st.stat(st.originals, target) is not None:
+        target, n = f"{LOST_FOUND}{key}~{n}", n + 1
+    st.copy(st.originals, key, st.originals, target)
+    src, dst = st.stat(st.originals, key), st.stat(st.originals, target)
+    if src is None or dst is None or src.size != dst.size:
+        return None  # the copy is not proven: keep the orphan where it is
+    st.delete(st.originals, key)
+    listed[target] = None
+    return target

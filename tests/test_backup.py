@@ -1,0 +1,320 @@
+"""Backup, restore and the library check on real Postgres and S3: a library with photos, a video, a comment, an
+album, a GPS override, detections and a face is backed up, restored onto a fresh database and fresh buckets, and
+compared; incremental runs copy only what is new; an interrupted run completes when run again; `pva check` finds
+what was changed behind the library's back and --repair moves orphans without deleting anything."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import media_fixtures as mf
+from conftest import REPO, RUN_ID, _reload
+
+pytestmark = pytest.mark.usefixtures("services")
+
+# rows compared after a restore: every table a user's library lives in (ids are kept by the dump)
+TABLES = {"users": "id", "media": "id", "comments": "id", "albums": "id", "album_media": "album_id, media_id",
+          "analysis": "media_id, kind", "detections": "id", "faces": "id", "people": "id"}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha512(data).hexdigest()
+
+
+def ingest(ingestor, owner, path: Path, rel: str) -> dict:
+    res = ingestor.ingest_file(path, owner, rel, source="load")
+    assert res.status == "added", res
+    from pva import db
+
+    return db.query_one("select * from media where id = %s", (res.media_id,))
+
+
+@pytest.fixture(scope="module")
+def library(services, tmp_path_factory):
+    """One user's library with every kind of item; returns what the comparisons need."""
+    from pva import db
+    from pva.db import albums, comments, detections
+    from pva.db import search as search_q
+    from pva.faces_service import NewFace, replace_media_faces
+    from pva.ingest.service import Ingestor
+    from pva.storage import get_storage
+
+    owner = db.query_one("insert into users(username, password_hash) values (%s, '!') returning id, username",
+                         (f"bk-{secrets.token_hex(3)}",))
+    src = tmp_path_factory.mktemp("library")
+    ing = Ingestor(publish=False)
+    photos = []
+    for i, (make, gps) in enumerate([("Canon", (48.8584, 2.2945)), ("Nikon", (40.6892, -74.0445)),
+                                     ("Canon", None), ("Sony", (35.6586, 139.7454))]):
+        p = mf.make_jpeg(src / f"p{i}.jpg", size=(120 + 8 * i, 80), make=make, model=f"M{i}",
+                         taken=f"2023:0{i + 1}:1{i} 10:00:00", gps=gps)
+        photos.append(ingest(ing, owner, p, f"trip/beach_{i}.jpg"))
+    png = mf.make_photo(src / "scan.png", "png", size=(90, 60))
+    photos.append(ingest(ing, owner, png, "scans/receipt.png"))
+    video = None
+    if mf.ffmpeg_available():
+        v = mf.make_video(src / "clip.mp4", duration=1.0, size=(96, 64), fps=5)
+        video = ingest(ing, owner, v, "clips/clip.mp4")
+
+    comments.create(photos[0]["id"], owner["id"], "sunset at the tower")
+    album = albums.create(owner["id"], "Holidays")
+    albums.add_media(album["id"], owner["id"], [photos[0]["id"], photos[1]["id"]])
+    search_q.set_gps_override(photos[2]["id"], owner["id"], 51.5007, -0.1246, None)
+    st = get_storage()
+    with db.transaction() as cur:  # an analysis as the detect and faces functions store one (crop in thumbs)
+        detections.replace(cur, photos[1]["id"], [{"label": "dog", "confidence": 0.9, "x": .1, "y": .1, "w": .3,
+                                                   "h": .3}], "yolov8n", "1")
+        cur.execute("update analysis set status = 'done', finished_at = now() where media_id = %s",
+                    (photos[1]["id"],))
+        crop = mf.make_jpeg(src / "crop.jpg", size=(32, 32)).read_bytes()
+        key = f"{photos[3]['id']}/faces/0.jpg"
+        st.put(st.thumbs, key, crop, content_type="image/jpeg")
+        replace_media_faces(cur, photos[3], [NewFace((.2, .2, .2, .2), [0.01 * k for k in range(128)],
+                                                     crop_key=key)], "dlib", "1")
+    face_id = db.query_one("select id from faces where media_id = %s", (photos[3]["id"],))["id"]
+    return {"owner": owner, "photos": photos, "video": video, "album": album, "face_id": face_id, "src": src,
+            "ingestor": ing}
+
+
+def searches(lib) -> dict:
+    """The answers compared before and after a restore (ids in order)."""
+    from pva.db import search as search_q
+    from pva.db.search import Filters
+
+    uid = lib["owner"]["id"]
+    queries = {"all": Filters(), "text": Filters(text="beach"), "comment": Filters(text="sunset"),
+               "label": Filters(labels=["dog"]), "album": Filters(album_id=lib["album"]["id"]),
+               "paris": Filters(bbox=(48, 2, 49, 3)), "london override": Filters(bbox=(51, -1, 52, 0)),
+               "camera": Filters(camera_make="Canon"), "face": Filters(similar_face_id=lib["face_id"]),
+               "videos": Filters(kind="video")}
+    return {name: [str(m["id"]) for m in search_q.search(uid, f)["items"]] for name, f in queries.items()}
+
+
+def table_rows() -> dict:
+    from pva import db
+
+    # as JSON text: vectors compare as text; a restore publishes the queued jobs, which stamps published_at
+    return {t: [r["j"] for r in db.query(f"select (to_jsonb(t) - 'published_at' - 'updated_at')::text as j "
+                                         f"from {t} t order by {order}")]
+            for t, order in TABLES.items()}
+
+
+def bucket_contents(lost_found: bool = False) -> dict:
+    """{bucket kind: {key: sha512}}; lost+found/ (what `pva check --repair` set aside) only when asked."""
+    from pva.storage import get_storage
+
+    st = get_storage()
+    return {kind: {o.key: sha(st.get_bytes(b, o.key)) for o in st.list(b, "")
+                   if lost_found or not o.key.startswith("lost+found/")}
+            for kind, b in (("originals", st.originals), ("thumbs", st.thumbs))}
+
+
+@contextlib.contextmanager
+def fresh_stack(migrated: bool = True):
+    """Point the library at a new empty database and new empty buckets (the 'wiped stack'), then back."""
+    from pva import db
+    from pva.config import get_settings
+    from pva.db.migrate import migrate
+    from pva.storage import get_storage
+
+    base = get_settings().effective_database_url
+    name = f"pva_test_{RUN_ID}_restore_{secrets.token_hex(2)}"
+    url = db.create_database(name, base)
+    if migrated:
+        migrate(url, log=lambda *a: None)
+    keys = ["PVA_DATABASE_URL", "PVA_BUCKET_ORIGINALS", "PVA_BUCKET_THUMBS", "PVA_BUCKET_INBOX"]
+    saved = {k: os.environ.get(k) for k in keys}
+    tag = secrets.token_hex(3)
+    os.environ["PVA_DATABASE_URL"] = url
+    for kind in ("originals", "thumbs", "inbox"):
+        os.environ[f"PVA_BUCKET_{kind.upper()}"] = f"t{RUN_ID}-{tag}-{kind}"
+    _reload()
+    st = get_storage()
+    st.ensure_buckets()
+    try:
+        yield url
+    finally:
+        for b in (st.originals, st.thumbs, st.inbox):
+            try:
+                st.remove_bucket(b)
+            except Exception:  # best effort: a leftover scratch bucket harms nothing
+                pass
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _reload()
+        db.drop_database(name, base)
+
+
+def backup_to(dest, **kw):
+    from pva.services.backup import backup
+
+    return backup(str(dest), progress=False, **kw)
+
+
+# ------------------------------------------------------------------ backup + restore
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_restore_onto_a_wiped_stack_gives_back_the_same_library(library, tmp_path, where):
+    from pva.services.backup import restore
+    from pva.services.backup_store import BackupError
+    from pva.storage import get_storage
+
+    dest = tmp_path / "bk" if where == "folder" else f"s3://t{RUN_ID}-bk-{secrets.token_hex(2)}/nightly"
+    rep = backup_to(dest)
+    assert rep.ok and not rep.vanished and rep.copied == rep.objects > 0
+    before = {"rows": table_rows(), "objects": bucket_contents(), "search": searches(library)}
+    assert all(before["search"][q] for q in before["search"] if q != "videos" or library["video"])  # not vacuous
+    assert before["search"]["label"] == [str(library["photos"][1]["id"])]
+    assert before["search"]["london override"] == [str(library["photos"][2]["id"])]
+    assert len(before["objects"]["thumbs"]) >= 2 * len(before["objects"]["originals"])
+
+    with pytest.raises(BackupError, match="already holds a library"):
+        restore(str(dest), progress=False)
+
+    try:
+        with fresh_stack():
+            r = restore(str(dest), progress=False)
+            assert r.ok and r.verify.media == len(before["rows"]["media"]) and not r.verify.orphans
+            after = {"rows": table_rows(), "objects": bucket_contents(), "search": searches(library)}
+    finally:
+        if where == "s3":
+            get_storage().remove_bucket(str(dest)[5:].split("/")[0])
+    # originals byte-identical under the same keys, sidecars too (thumbnails, previews, keyframes, face crop)
+    assert after["objects"] == before["objects"]
+    assert after["search"] == before["search"]
+    for t in TABLES:
+        assert after["rows"][t] == before["rows"][t], t
+
+
+def test_restore_refuses_buckets_holding_other_objects(library, tmp_path):
+    from pva.services.backup import restore
+    from pva.services.backup_store import BackupError
+    from pva.storage import get_storage
+
+    backup_to(tmp_path / "bk")
+    with fresh_stack(migrated=False):
+        st = get_storage()
+        st.put(st.originals, "someone/else.jpg", b"not from this backup")
+        with pytest.raises(BackupError, match="is not empty"):
+            restore(str(tmp_path / "bk"), progress=False)
+        assert st.get_bytes(st.originals, "someone/else.jpg") == b"not from this backup"
+
+
+def test_a_second_backup_copies_nothing_then_only_a_new_photo(library, tmp_path):
+    from pva.storage import get_storage
+
+    first = backup_to(tmp_path / "bk")
+    assert first.copied == first.objects and first.skipped == 0
+    again = backup_to(tmp_path / "bk")
+    assert (again.copied, again.bytes_copied, again.skipped) == (0, 0, first.objects)
+
+    new = ingest(library["ingestor"], library["owner"],
+                 mf.make_jpeg(library["src"] / "new.jpg", size=(200, 150), make="Fuji"), "trip/new.jpg")
+    third = backup_to(tmp_path / "bk")
+    st = get_storage()
+    expected = new["size"] + sum(st.stat(st.thumbs, k).size for k in (new["thumb_key"], new["preview_key"]))
+    assert (third.copied, third.bytes_copied) == (3, expected)  # the original, its thumbnail and its preview
+    assert third.objects == first.objects + 3
+    blob = tmp_path / "bk" / "blobs" / new["sha512"].hex()[:2] / new["sha512"].hex()
+    assert blob.read_bytes() == st.get_bytes(st.originals, new["storage_key"])
+
+
+def test_an_interrupted_backup_completes_when_run_again(library, tmp_path):
+    from pva import db
+
+    dest = tmp_path / "bk"
+    dest.mkdir()
+    originals = db.query("select sha512 from media order by storage_key")
+    victim = bytes(originals[len(originals) // 2]["sha512"]).hex()
+    # a real failure halfway: the victim's blob folder cannot be made (a file is in the way)
+    (dest / "blobs").mkdir()
+    (dest / "blobs" / victim[:2]).write_bytes(b"in the way")
+    with pytest.raises(OSError):
+        backup_to(dest, jobs=1)
+    assert not (dest / "manifest.json").exists()
+    written = [p for p in (dest / "blobs").rglob("*") if p.is_file() and len(p.name) == 128]
+    assert written, "the run died before writing any object: it did not fail halfway"
+
+    (dest / "blobs" / victim[:2]).unlink()
+    done = backup_to(dest, jobs=1)
+    assert done.ok and done.copied == done.objects - len(written) and done.skipped == len(written)
+    import json
+
+    manifest = json.loads((dest / "manifest.json").read_text())
+    for e in manifest["objects"]:
+        assert sha((dest / "blobs" / e["sha512"][:2] / e["sha512"]).read_bytes()) == e["sha512"]
+    assert not [p for p in dest.rglob(".*part-*")], "temporary files left behind"
+
+
+def test_backup_command_reports_rate_and_writes_a_manifest(library, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pva.cli", "backup", str(tmp_path / "bk"), "--no-progress"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "MB/s" in r.stdout and "copied" in r.stdout
+    assert (tmp_path / "bk" / "manifest.json").is_file()
+
+
+# ------------------------------------------------------------------ pva check
+
+
+def test_check_reports_an_original_deleted_or_changed_behind_the_librarys_back(library, tmp_path):
+    from pva.services.check import check
+    from pva.storage import get_storage
+
+    st = get_storage()
+    gone = ingest(library["ingestor"], library["owner"], mf.make_jpeg(tmp_path / "gone.jpg", size=(64, 64)),
+                  "check/gone.jpg")
+    changed = ingest(library["ingestor"], library["owner"], mf.make_jpeg(tmp_path / "changed.jpg", size=(66, 64)),
+                     "check/changed.jpg")
+    data, flipped = st.get_bytes(st.originals, gone["storage_key"]), st.get_bytes(st.originals, changed["storage_key"])
+    st.delete(st.originals, gone["storage_key"])
+    st.put(st.originals, changed["storage_key"], flipped[:-1] + bytes([flipped[-1] ^ 0xFF]))  # same size
+    try:
+        r = check(progress=False)
+        assert [m["key"] for m in r.missing] == [gone["storage_key"]]
+        assert [m["key"] for m in r.wrong_sha512] == [changed["storage_key"]]
+        assert not r.ok
+        quick = check(quick=True, progress=False)
+        assert [m["key"] for m in quick.missing] == [gone["storage_key"]] and not quick.wrong_sha512
+
+        cli = subprocess.run([sys.executable, "-m", "pva.cli", "check", "--no-progress"], capture_output=True,
+                             text=True, cwd=REPO, timeout=300)
+        assert cli.returncode == 1
+        assert f"MISSING      {gone['storage_key']}" in cli.stdout
+        assert f"WRONG SHA512 {changed['storage_key']}" in cli.stdout
+    finally:
+        st.put(st.originals, gone["storage_key"], data)
+        st.put(st.originals, changed["storage_key"], flipped)
+    assert check(progress=False).ok
+
+
+def test_check_repair_moves_an_orphan_to_lost_and_found_and_deletes_nothing(library):
+    from pva.services.check import check
+    from pva.storage import get_storage
+
+    st = get_storage()
+    orphan = f"{library['owner']['username']}/stray/{secrets.token_hex(3)}.jpg"
+    st.put(st.originals, orphan, b"bytes nobody recorded")
+    before = bucket_contents(lost_found=True)["originals"]
+
+    young = check(quick=True, progress=False, repair=True)  # default grace: it may be an ingest under way
+    assert orphan in young.young_orphans and not young.moved and st.exists(st.originals, orphan)
+
+    r = check(quick=True, progress=False, repair=True, grace_seconds=0)
+    assert r.orphans == [orphan] and r.moved == [(orphan, "lost+found/" + orphan)]
+    after = bucket_contents(lost_found=True)["originals"]
+    assert sorted(after.values()) == sorted(before.values())  # every byte still there, one key moved
+    assert after["lost+found/" + orphan] == sha(b"bytes nobody recorded") and orphan not in after
+    again = check(quick=True, progress=False, grace_seconds=0)
+    assert again.ok and again.in_lost_found == 1

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "pva.analysis.commands",   # models pull, faces recluster, jobs reconcile
     "pva.sync.commands",       # sync
     "pva.certs",               # certs
+    "pva.backup_commands",     # backup, restore, check
     "gateway.commands",        # serve (the gateway + web UI)
 ]
 

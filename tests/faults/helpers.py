@@ -54,9 +54,11 @@ def make_photos(root: Path, n: int, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def run_load(env: dict, root: Path, owner: str, workers: int = 1, timeout: float = 1800) -> dict:
-    """`pva load` in a subprocess; returns {"rc", "added", "duplicate", "rejected", "failed", "out"}."""
-    r = subprocess.run([sys.executable, "-m", "pva.cli", "load", str(root), "--owner", owner, "--no-progress",
+def run_load(env: dict, root: Path, owner: str, workers: int = 1, timeout: float = 1800,
+             prefix: list[str] | tuple = ()) -> dict:
+    """`pva load` in a subprocess (after `prefix`, e.g. `ip netns exec NS`: the loader on another host);
+    returns {"rc", "added", "duplicate", "rejected", "failed", "out"}."""
+    r = subprocess.run([*prefix, sys.executable, "-m", "pva.cli", "load", str(root), "--owner", owner, "--no-progress",
                         "--workers", str(workers)], cwd=REPO, env=env, capture_output=True, text=True,
                        timeout=timeout)
     m = re.search(r"(\d+) added, (\d+) duplicate, (\d+) rejected, (\d+) failed", r.stdout)

@@ -196,7 +196,7 @@ def backup(dest: str, *, endpoint: str | None = None, access_key: str | None = N
         try:
             if e["bucket"] == "originals":
                 with st.get_stream(bucket, e["key"]) as body:
-                    n = store.write_blob(e["sha512"], body)
+                    n = store.write_blob(e["sha512"], body, body.length if body.length is not None else -1)
                 return e, n
             if e["size"] > SIDECAR_MEMORY_LIMIT:
                 raise BackupError(f"s3://{bucket}/{e['key']} is {e['size']} bytes: not a thumbnail")
@@ -207,7 +207,7 @@ def backup(dest: str, *, endpoint: str | None = None, access_key: str | None = N
             return {**e, "corrupt": m.actual, "actual_size": m.size}, 0
         e = {**e, "sha512": hashlib.sha512(data).hexdigest(), "size": len(data)}
         if held.get(e["sha512"]) != len(data):  # the same picture already stored under another key
-            store.write_blob(e["sha512"], io.BytesIO(data))
+            store.write_blob(e["sha512"], io.BytesIO(data), len(data))
         return e, len(data)
 
     total = sum(e["size"] for e in todo)

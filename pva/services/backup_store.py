@@ -106,8 +106,9 @@ class FolderStore:
                         out[e.name] = e.stat().st_size
         return out
 
-    def write_blob(self, sha: str, stream: BinaryIO) -> int:
-        """Store a blob from `stream`, checking its SHA-512; returns its size.  Raises BlobMismatch (nothing kept)."""
+    def write_blob(self, sha: str, stream: BinaryIO, length: int = -1) -> int:
+        """Store a blob from `stream`, checking its SHA-512; returns its size.  Raises BlobMismatch (nothing kept).
+        (`length` is for S3, which sends a stream of known length in one request.)"""
         return self._write_stream(self.root / blob_path(sha), stream, expect=sha)
 
     def open_blob(self, sha: str) -> BinaryIO:

@@ -257,6 +257,45 @@ def test_an_interrupted_backup_completes_when_run_again(library, tmp_path):
     assert not [p for p in dest.rglob(".*part-*")], "temporary files left behind"
 
 
+def test_a_backup_killed_midway_completes_when_run_again(library, tmp_path):
+    import json
+    import time
+
+    from pva import db
+
+    # enough bytes that the copy lasts a while: noise photos do not compress
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for i in range(24):
+        px = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+        ingest(library["ingestor"], library["owner"],
+               mf.make_jpeg(tmp_path / f"noise{i}.jpg", image=Image.fromarray(px)), f"noise/{i}.jpg")
+    dest = tmp_path / "bk"
+    proc = subprocess.Popen([sys.executable, "-m", "pva.cli", "backup", str(dest), "--jobs", "1", "--no-progress"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not [p for p in (dest / "blobs").glob("*/*") if not p.name.startswith(".")]:
+            assert proc.poll() is None and time.monotonic() < deadline, "the backup ended before writing a blob"
+            time.sleep(0.002)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (dest / "manifest.json").exists(), "the backup finished before it was killed: not a mid-run kill"
+    written = [p for p in (dest / "blobs").glob("*/*") if not p.name.startswith(".")]
+
+    done = backup_to(dest)
+    assert done.ok and done.copied + done.skipped == done.objects and done.skipped >= len(written)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert len([e for e in manifest["objects"] if e["bucket"] == "originals"]) == \
+        db.query_one("select count(*) n from media")["n"]
+    for e in manifest["objects"]:
+        assert sha((dest / "blobs" / e["sha512"][:2] / e["sha512"]).read_bytes()) == e["sha512"]
+    assert not [p for p in dest.rglob(".*") if p.name != ".lock"], "the killed run's temporary files are left"
+
+
 def test_backup_command_reports_rate_and_writes_a_manifest(library, tmp_path):
     r = subprocess.run([sys.executable, "-m", "pva.cli", "backup", str(tmp_path / "bk"), "--no-progress"],
                        capture_output=True, text=True, cwd=REPO, timeout=300)

@@ -142,10 +142,17 @@ class BackupReport:
 
 def backup(dest: str, *, endpoint: str | None = None, access_key: str | None = None, secret_key: str | None = None,
            jobs: int = 4, progress: bool = True, console=None) -> BackupReport:
-    from ..storage import get_storage
-
     store = open_store(dest, endpoint, access_key, secret_key)
     store.prepare()
+    try:
+        return _backup(store, jobs, progress, console)
+    finally:
+        store.close()
+
+
+def _backup(store, jobs: int, progress: bool, console) -> BackupReport:
+    from ..storage import get_storage
+
     st = get_storage()
     s = get_settings()
     t0 = time.perf_counter()
@@ -206,8 +213,9 @@ def backup(dest: str, *, endpoint: str | None = None, access_key: str | None = N
         except BlobMismatch as m:
             return {**e, "corrupt": m.actual, "actual_size": m.size}, 0
         e = {**e, "sha512": hashlib.sha512(data).hexdigest(), "size": len(data)}
-        if held.get(e["sha512"]) != len(data):  # the same picture already stored under another key
-            store.write_blob(e["sha512"], io.BytesIO(data), len(data))
+        if held.get(e["sha512"]) == len(data):  # a killed run wrote it, or the same picture under another key
+            return {**e, "held": True}, len(data)
+        store.write_blob(e["sha512"], io.BytesIO(data), len(data))
         return e, len(data)
 
     total = sum(e["size"] for e in todo)
@@ -223,6 +231,9 @@ def backup(dest: str, *, endpoint: str | None = None, access_key: str | None = N
                 elif e.get("corrupt"):
                     rep.corrupt.append({"key": e["key"], "media_id": e["media_id"], "expected": e["sha512"],
                                         "actual": e["corrupt"]})
+                elif e.pop("held", False):
+                    entries.append(e)
+                    rep.skipped += 1
                 else:
                     entries.append(e)
                     rep.copied += 1
@@ -330,6 +341,7 @@ def restore(src: str, *, endpoint: str | None = None, access_key: str | None = N
     from ..storage import get_storage
 
     store = open_store(src, endpoint, access_key, secret_key)
+    # no lock and no writes: a backup may be read from read-only media, and blobs are never rewritten in place
     manifest = _read_manifest(store)
     st = get_storage()
     st.ensure_buckets()

@@ -60,10 +60,30 @@ class FolderStore:
         return str(self.root)
 
     def prepare(self) -> None:
+        """Create the folder and take its lock (one backup or restore at a time: a second would take the first
+        one's temporary files for leftovers); then remove what a killed run left half-written."""
+        import fcntl
+
         try:
             (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.root / ".lock", "a+")
         except OSError as e:
             raise BackupError(f"cannot create the backup folder {self.root}: {e}; choose a writable folder") from e
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(f"another pva backup or restore is using {self.root}; wait for it to finish") from None
+        for d in (self.root, self.root / "manifests", self.root / "db", *(self.root / "blobs").iterdir()):
+            if d.is_dir():
+                for e in os.scandir(d):
+                    if e.name.startswith(".") and (".part-" in e.name or ".tmp-" in e.name):
+                        os.unlink(e.path)
+
+    def close(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()  # releases the flock
+            self._lock = None
 
     def read(self, rel: str) -> bytes | None:
         try:
@@ -164,6 +184,9 @@ class S3Store:
 
     def prepare(self) -> None:
         self.st.ensure_buckets([self.bucket])
+
+    def close(self) -> None:
+        pass
 
     def read(self, rel: str) -> bytes | None:
         from ..storage import NotFound

@@ -211,6 +211,85 @@ def test_restore_refuses_buckets_holding_other_objects(library, tmp_path):
         assert st.get_bytes(st.originals, "someone/else.jpg") == b"not from this backup"
 
 
+def test_a_damaged_backup_is_refused_and_an_interrupted_restore_finishes_when_run_again(library, tmp_path):
+    import json
+
+    from pva.services.backup import restore
+    from pva.services.backup_store import BackupError
+    from pva.storage import get_storage
+
+    rep = backup_to(tmp_path / "bk")
+    before = bucket_contents()
+    manifest = json.loads((tmp_path / "bk" / "manifest.json").read_text())
+    victim = next(e for e in manifest["objects"] if e["bucket"] == "originals")
+    blob = tmp_path / "bk" / "blobs" / victim["sha512"][:2] / victim["sha512"]
+    good = blob.read_bytes()
+    blob.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # bit rot on the backup disk
+    with fresh_stack():
+        with pytest.raises(BackupError, match="damaged"):
+            restore(str(tmp_path / "bk"), progress=False, jobs=1)
+        st = get_storage()
+        assert not st.exists(st.originals, victim["key"]), "bytes that differ from the manifest were left in S3"
+        from pva import db
+
+        assert db.query_one("select count(*) n from media")["n"] == 0  # objects first, the database last
+        blob.write_bytes(good)
+        r = restore(str(tmp_path / "bk"), progress=False)
+        assert r.ok and r.already_there > 0 and r.copied + r.already_there == rep.objects
+        assert bucket_contents() == before
+
+
+def test_the_restore_command_refuses_a_stack_that_holds_a_library(library, tmp_path):
+    backup_to(tmp_path / "bk")
+    r = subprocess.run([sys.executable, "-m", "pva.cli", "restore", str(tmp_path / "bk"), "--no-progress"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 1 and "already holds a library" in r.stderr and "PVA_DATABASE_URL" in r.stderr
+
+
+def test_a_backup_taken_while_photos_arrive_restores_to_a_library_that_checks_clean(library, tmp_path):
+    """The dump and the object list come from one snapshot: whatever ingest commits meanwhile is either wholly
+    in the backup (row and objects) or wholly out of it."""
+    import threading
+
+    from pva.services.backup import restore
+    from pva.services.check import check
+
+    stop, added = threading.Event(), []
+
+    def keep_ingesting():
+        i = 0
+        while not stop.is_set() and i < 40:
+            p = mf.make_jpeg(tmp_path / f"live{i}.jpg", size=(100 + i, 70), model=f"live-{i}")
+            added.append(library["ingestor"].ingest_file(p, library["owner"], f"live/{i}.jpg").status)
+            i += 1
+
+    t = threading.Thread(target=keep_ingesting)
+    t.start()
+    try:
+        while len(added) < 2:
+            threading.Event().wait(0.01)
+        at_start = len(added)
+        rep = backup_to(tmp_path / "bk")
+        at_end = len(added)
+    finally:
+        stop.set()
+        t.join()
+    assert at_end > at_start, "no photo arrived while the backup ran: the test proved nothing"
+    assert rep.ok and not rep.vanished and set(added) == {"added"}
+    with fresh_stack():
+        r = restore(str(tmp_path / "bk"), progress=False)
+        assert r.ok
+        c = check(progress=False, grace_seconds=0)
+        assert c.ok and not c.young_orphans and c.media == len([e for e in r_manifest(tmp_path / "bk")
+                                                               if e["bucket"] == "originals"])
+
+
+def r_manifest(dest: Path) -> list[dict]:
+    import json
+
+    return json.loads((dest / "manifest.json").read_text())["objects"]
+
+
 def test_a_second_backup_copies_nothing_then_only_a_new_photo(library, tmp_path):
     from pva.storage import get_storage
 
@@ -357,3 +436,12 @@ def test_check_repair_moves_an_orphan_to_lost_and_found_and_deletes_nothing(libr
     assert after["lost+found/" + orphan] == sha(b"bytes nobody recorded") and orphan not in after
     again = check(quick=True, progress=False, grace_seconds=0)
     assert again.ok and again.in_lost_found == 1
+
+
+def test_dump_tools_older_than_the_server_are_refused_with_what_to_install():
+    from pva.services.backup import pg_tool
+    from pva.services.backup_store import BackupError
+
+    assert "pginstall" in pg_tool("pg_dump", 16)  # the embedded server's own, not Debian's older 15 on PATH
+    with pytest.raises(BackupError, match="postgresql-client-99"):
+        pg_tool("pg_dump", 99)

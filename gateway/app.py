@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pva.log import get_logger
 
 from . import metrics
+from .openapi import iter_routes  # noqa: F401 - moved to openapi (route introspection); re-exported for old callers
 
 log = get_logger("pva.gateway")
 API_PREFIX = "/api/v1"
@@ -179,18 +180,3 @@ def create_serving_app() -> FastAPI:
 
 
 __all__ = ["create_app", "error_response", "API_PREFIX", "HTTPException"]
-
-
-def iter_routes(app: FastAPI):
-    """(path, methods, endpoint) of every route, including those of included routers (FastAPI may keep included
-    routers as lazy branches in app.routes)."""
-    try:
-        from fastapi.routing import iter_route_contexts
-
-        contexts = iter_route_contexts(app.routes)
-    except ImportError:
-        contexts = app.routes
-    for r in contexts:
-        path = getattr(r, "path", None)
-        if path:
-            yield path, set(getattr(r, "methods", None) or ()), getattr(r, "endpoint", None)

@@ -246,8 +246,6 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """The methods some route answers at `path` (for the Allow header of a 405)."""
     from starlette.routing import compile_path
 
-    from .app import iter_routes
-
     methods: set[str] = set()
     for template, route_methods, _ in iter_routes(app):
         if route_methods and compile_path(template)[0].match(path):
@@ -255,4 +253,19 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
-__all__ = ["install", "statuses_for", "allowed_methods", "EXTRA", "FILES", "MODELS"]
+def iter_routes(app: FastAPI):
+    """(path, methods, endpoint) of every route, including those of included routers (FastAPI may keep included
+    routers as lazy branches in app.routes)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        contexts = iter_route_contexts(app.routes)
+    except ImportError:
+        contexts = app.routes
+    for r in contexts:
+        path = getattr(r, "path", None)
+        if path:
+            yield path, set(getattr(r, "methods", None) or ()), getattr(r, "endpoint", None)
+
+
+__all__ = ["install", "statuses_for", "allowed_methods", "iter_routes", "EXTRA", "FILES", "MODELS"]

@@ -307,7 +307,7 @@ def make_app():
 
 
 def app_routes(app) -> list[tuple[str, str]]:
-    from gateway.app import iter_routes
+    from gateway.openapi import iter_routes
 
     return sorted({(m, p) for p, methods, _ in iter_routes(app) for m in methods})
 

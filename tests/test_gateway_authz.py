@@ -97,7 +97,7 @@ def world(services):
 
 
 def _routes(app):
-    from gateway.app import iter_routes
+    from gateway.openapi import iter_routes
 
     for path, methods, _ in iter_routes(app):
         for m in sorted(methods):

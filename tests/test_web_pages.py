@@ -41,7 +41,8 @@ def ca(app, alice):
 
 
 def test_install_is_idempotent_and_serving_app_has_the_ui(app):
-    from gateway.app import create_serving_app, iter_routes
+    from gateway.app import create_serving_app
+    from gateway.openapi import iter_routes
     from gateway.routers import web
 
     n = len(list(iter_routes(app)))

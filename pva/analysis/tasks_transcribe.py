@@ -90,9 +90,21 @@ class TranscribeTask(Task):
                              has_audio=results.has_audio)
 
 
-def webvtt_for(media_id, owner_id=None) -> str | None:
-    """WebVTT for the player (see :func:`pva.db.transcripts.webvtt_for`)."""
-    return transcripts_q.webvtt_for(media_id, owner_id)
+def webvtt_for(media_id, owner_id=None, cur=None) -> str | None:
+    """The transcript as a WebVTT document for the video player, or None when the media has no transcript (not
+    transcribed yet, not a video, or — with owner_id — not that user's).  A video without an audio track gives a
+    valid WebVTT document without cues.  (It lived in pva.db.transcripts, which then imported this package
+    while this package imports pva.db: rendering belongs here, next to to_webvtt.)"""
+    if cur is None:
+        from .. import db
+
+        with db.transaction() as c:
+            row = transcripts_q.get(c, media_id, owner_id)
+    else:
+        row = transcripts_q.get(cur, media_id, owner_id)
+    if row is None:
+        return None
+    return to_webvtt(row["segments"] or [])
 
 
 __all__ = ["TranscribeTask", "webvtt_for"]

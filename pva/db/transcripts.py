@@ -1,4 +1,6 @@
-"""SQL for the transcripts table (speech in videos, one row per media item), plus the WebVTT export.
+"""SQL for the transcripts table (speech in videos, one row per media item).  The WebVTT rendering is
+:func:`pva.analysis.tasks_transcribe.webvtt_for` (pva.db is SQL; rendering here made it import the analysis
+package, which imports pva.db).
 
 A row with ``has_audio = false`` and an empty text is a real result: the video has no audio track.  ``text_tsv``
 is a generated column (``to_tsvector('simple', text)``) with a GIN index, so full-text search needs no work here.
@@ -48,22 +50,4 @@ def search(cur, owner_id, query: str, limit: int = 100) -> list[dict]:
     return list(cur.fetchall())
 
 
-def webvtt_for(media_id, owner_id=None, cur=None) -> str | None:
-    """The transcript as a WebVTT document for the video player, or None when the media has no transcript (not
-    transcribed yet, not a video, or — with owner_id — not that user's).  A video without an audio track gives a
-    valid WebVTT document without cues."""
-    from pva.analysis.transcribe import to_webvtt
-
-    if cur is None:
-        from pva import db
-
-        with db.transaction() as c:
-            row = get(c, media_id, owner_id)
-    else:
-        row = get(cur, media_id, owner_id)
-    if row is None:
-        return None
-    return to_webvtt(row["segments"] or [])
-
-
-__all__ = ["upsert", "get", "delete", "search", "webvtt_for"]
+__all__ = ["upsert", "get", "delete", "search"]

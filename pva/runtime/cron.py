@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from .duration import parse_duration
+
 _MONTHS = {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
 _DOWS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
 _DESCRIPTORS = {
@@ -53,8 +55,6 @@ class CronSchedule:
         e = expr.strip()
         self.every: float | None = None
         if e.startswith("@every"):
-            from .spec import parse_duration
-
             self.every = parse_duration(e[len("@every"):].strip())
             if self.every <= 0:
                 raise ValueError("@every needs a positive duration")

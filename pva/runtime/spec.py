@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+from .cron import CronSchedule
+from .duration import parse_duration  # re-exported: pva.runtime.spec.parse_duration is public API
+
 # Every key set below is the json tags / attribute fields of Nuclio 1.14.1 (github.com/nuclio/nuclio at
 # 9e837f6a07fc), so a function.yaml passes here exactly when Nuclio would read every key of it:
 #   pkg/functionconfig/types.go: Config (metadata, spec; status in ConfigWithStatus) l.630-633, Meta l.581-590,
@@ -65,8 +68,6 @@ _ATTRIBUTE_KEYS = {
 _CRON_EVENT_KEYS = {"body", "path", "method", "headers"}
 _HANDLER_RE = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):([A-Za-z_]\w*)$")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 DEFAULT_MAX_BODY = 4 * 1024 * 1024  # Nuclio's HTTP trigger default (fasthttp)
 
 
@@ -124,22 +125,6 @@ class FunctionSpec:
     @property
     def entrypoint(self) -> str:
         return self.handler.split(":", 1)[1]
-
-
-def parse_duration(text: str) -> float:
-    """Go ``time.ParseDuration`` syntax ("10s", "1m30s", "500ms") to seconds."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("must be a duration string like '10s', '1m' or '1h30m'")
-    s = text.strip()
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or pos == 0:
-        raise ValueError(f"{text!r} is not a duration (use e.g. '10s', '1m', '1h30m')")
-    return total
 
 
 class _Checker:
@@ -345,7 +330,6 @@ def _load_trigger(c: _Checker, tname: str, t) -> TriggerSpec:
                 raise c.fail(f"{akey}.interval", "must be positive")
         else:
             sched = c.string(attrs["schedule"], f"{akey}.schedule", required=True)
-            from .cron import CronSchedule
             try:
                 CronSchedule(sched)
             except ValueError as e:

@@ -372,7 +372,7 @@ class Worker:
 
     def run_cron(self) -> None:
         from .cron import CronSchedule
-        from .spec import parse_duration
+        from .duration import parse_duration
 
         a = self.attrs
         ev = a.get("event") or {}

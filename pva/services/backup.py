@@ -47,10 +47,11 @@ SIDECAR_MEMORY_LIMIT = 64 * 1024 * 1024
 
 
 # ------------------------------------------------------------------ pg_dump / pg_restore
-def pg_tool(name: str, server_major: int) -> str:
-    """The pg_dump/pg_restore to use against a server of `server_major`: pgserver's own (it ships the binaries of
-    the server it embeds), else the one on PATH — whichever is at least the server's version (pg_dump refuses an
-    older client; a pg_restore must be at least as new as the pg_dump that wrote the archive)."""
+def pg_tool(name: str, server_major: int, embedded: bool | None = None) -> str:
+    """The pg_dump/pg_restore to use against a server of `server_major`: for the embedded database pgserver's own
+    (it ships the binaries of the server it embeds), for an external one the one on PATH; either way one at least
+    as new as the server (pg_dump refuses an older client; a pg_restore must be at least as new as the pg_dump
+    that wrote the archive), falling back to the other when the first is too old."""
     candidates = []
     try:
         import pgserver
@@ -61,6 +62,8 @@ def pg_tool(name: str, server_major: int) -> str:
     on_path = shutil.which(name)
     if on_path:
         candidates.append(Path(on_path))
+    if not (_is_embedded_database() if embedded is None else embedded):
+        candidates.reverse()
     seen = []
     for c in candidates:
         if not c.is_file():
@@ -73,6 +76,18 @@ def pg_tool(name: str, server_major: int) -> str:
         f"no {name} of version {server_major} or newer (found: {', '.join(seen) or 'none'}); the database server "
         f"is PostgreSQL {server_major}: install its client tools (e.g. `apt install postgresql-client-{server_major}`) "
         f"and put their bin directory first on PATH")
+
+
+def _is_embedded_database() -> bool:
+    """Is the configured database on the server `pva up` started (its Unix socket directory)?"""
+    from psycopg2.extensions import parse_dsn
+
+    s = get_settings()
+    embedded = s.stack_state().get("postgres", {}).get("url")
+    try:
+        return bool(embedded) and parse_dsn(s.effective_database_url).get("host") == parse_dsn(embedded).get("host")
+    except Exception:  # an unparsable URL: pg_dump will say what is wrong with it
+        return False
 
 
 def _tool_major(path: Path) -> int | None:

@@ -30,6 +30,7 @@ def register(sub) -> None:
                    help="move orphan objects to lost+found/ in the originals bucket (nothing is deleted)")
     p.add_argument("--grace", type=float, default=900, metavar="SECONDS",
                    help="objects younger than this are not judged orphans: an ingest may be under way (default 900)")
+    p.add_argument("--jobs", type=int, default=4, help="objects read in parallel (default 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_check)
 
@@ -47,12 +48,17 @@ def _mb(n: int) -> str:
 def _backup(args) -> int:
     from .services.backup import backup
     from .services.backup_store import BackupError
+    from .storage import StorageError
 
     try:
         r = backup(args.dest, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
                    secret_key=args.s3_secret_key, jobs=args.jobs, progress=not args.no_progress, console=_console())
-    except BackupError as e:
+    except (BackupError, StorageError) as e:
         print(f"pva backup: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # the destination (disk full, unwritable): the previous backup is untouched
+        print(f"pva backup: cannot write {args.dest}: {e}; the previous backup there is intact — fix this and run "
+              "the same command again (it goes on from what was copied)", file=sys.stderr)
         return 1
     rate = r.bytes_copied / r.seconds / 1e6 if r.seconds else 0.0
     print(f"backup {r.run} in {r.destination}: {r.objects} objects ({_mb(r.bytes_total)}), {r.copied} copied "
@@ -70,13 +76,15 @@ def _backup(args) -> int:
 def _restore(args) -> int:
     from .services.backup import restore
     from .services.backup_store import BackupError
+    from .storage import StorageError
 
     try:
         r = restore(args.src, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
                     secret_key=args.s3_secret_key, jobs=args.jobs, verify=not args.no_verify,
                     progress=not args.no_progress, console=_console())
-    except BackupError as e:
-        print(f"pva restore: {e}", file=sys.stderr)
+    except (BackupError, StorageError, OSError) as e:
+        print(f"pva restore: {e}; once fixed, run the same command again: it goes on from what was restored",
+              file=sys.stderr)
         return 1
     print(f"restored backup {r.run} from {r.source}: {r.objects} objects ({r.copied} copied, {r.already_there} "
           f"already there), database restored; {r.jobs_requeued} interrupted job(s) requeued, "
@@ -95,8 +103,14 @@ def _restore(args) -> int:
 def _check(args) -> int:
     from .services.check import check
 
-    r = check(quick=args.quick, repair=args.repair, grace_seconds=args.grace, progress=not args.no_progress,
-              console=_console())
+    from .storage import StorageError
+
+    try:
+        r = check(quick=args.quick, repair=args.repair, grace_seconds=args.grace, jobs=args.jobs,
+                  progress=not args.no_progress, console=_console())
+    except StorageError as e:
+        print(f"pva check: {e}", file=sys.stderr)
+        return 1
     _print_check(r)
     return 0 if r.ok or (args.repair and not (r.missing or r.wrong_size or r.wrong_sha512)
                          and len(r.moved) == len(r.orphans)) else 1

@@ -12,6 +12,7 @@ right before, so an object whose row appeared meanwhile stays where it is.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -44,9 +45,9 @@ class CheckReport:
         return not (self.missing or self.wrong_size or self.wrong_sha512 or self.orphans)
 
 
-def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 900, progress: bool = True,
-          console=None, label: str = "checking") -> CheckReport:
-    from ..storage import get_storage
+def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 900, jobs: int = 4,
+          progress: bool = True, console=None, label: str = "checking") -> CheckReport:
+    from ..storage import NotFound, get_storage
     from .backup import _list_quiet, _Progress
 
     st = get_storage()
@@ -73,17 +74,26 @@ def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 9
         elif not quick:
             to_hash.append((r, item))
 
+    def digest(r: dict) -> tuple[bytes | None, int]:
+        h, n = hashlib.sha512(), 0
+        try:
+            with st.get_stream(st.originals, r["storage_key"]) as body:
+                for chunk in body:
+                    h.update(chunk)
+                    n += len(chunk)
+        except NotFound:  # deleted (with its row, or behind our back) since the listing
+            return None, 0
+        return h.digest(), n
+
     if to_hash:
-        with _Progress(label, sum(r["size"] for r, _ in to_hash), len(to_hash), progress, console) as bar:
-            for r, item in to_hash:
-                h, n = hashlib.sha512(), 0
-                with st.get_stream(st.originals, r["storage_key"]) as body:
-                    for chunk in body:
-                        h.update(chunk)
-                        n += len(chunk)
+        with _Progress(label, sum(r["size"] for r, _ in to_hash), len(to_hash), progress, console) as bar, \
+                cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for (r, item), (d, n) in zip(to_hash, pool.map(digest, [r for r, _ in to_hash])):
                 rep.bytes_read += n
-                if h.digest() != bytes(r["sha512"]):
-                    rep.wrong_sha512.append({**item, "actual_sha512": h.hexdigest()})
+                if d is None:
+                    rep.missing.append(item)
+                elif d != bytes(r["sha512"]):
+                    rep.wrong_sha512.append({**item, "actual_sha512": d.hex()})
                 bar.advance(n)
 
     keys = {r["storage_key"] for r in rows}

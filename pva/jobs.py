@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 from . import db
 from .config import get_settings
 from .db import analysis as q
+from .errors import is_permanent, is_transient
 
 log = logging.getLogger("pva.jobs")
 
@@ -128,37 +129,6 @@ def record_failure(job: Job, error: str, permanent: bool = False, transient: boo
     return status
 
 
-def _is_permanent(e: BaseException) -> bool:
-    """Errors about the input itself: retrying cannot help, so the job fails at once with the reason."""
-    from .analysis import BadInput
-    from .media.errors import MediaError, MediaTimeoutError, MediaToolError
-
-    if isinstance(e, (MediaTimeoutError, MediaToolError)):
-        return False
-    return isinstance(e, (BadInput, MediaError)) or bool(getattr(e, "permanent", False))
-
-
-def _is_transient(e: BaseException) -> bool:
-    """A service (object store, database, a model server) could not be reached or dropped the connection: the
-    job itself is fine.  A statement timeout is not transient (the same query would time out again)."""
-    import psycopg2
-    import psycopg2.errors
-    import urllib3
-
-    from .storage import StorageUnavailable
-
-    seen = 0
-    while e is not None and seen < 5:
-        if isinstance(e, psycopg2.errors.QueryCanceled):
-            return False
-        if isinstance(e, (StorageUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionError,
-                          urllib3.exceptions.NewConnectionError, urllib3.exceptions.MaxRetryError,
-                          urllib3.exceptions.ProtocolError)):
-            return True
-        e, seen = e.__cause__ or e.__context__, seen + 1
-    return False
-
-
 def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -> str:
     """Claim and run one job.  `work(job)` computes results and stores them inside `job.finishing(...)`.
     Returns 'done', 'skipped' (not ours / already done), 'queued' (will retry) or 'failed'."""
@@ -171,7 +141,8 @@ def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -
         log.warning("job lost", extra={"media_id": str(media_id), "kind": kind, "error": str(e)})
         return "skipped"
     except Exception as e:  # the job records the error; the worker lives on
-        permanent = _is_permanent(e)
+        # the error's base class decides (pva/errors.py): Permanent fails now, Transient waits for the service
+        permanent = is_permanent(e)
         reason = str(e) if permanent else f"{type(e).__name__}: {e}"
         if permanent:
             log.warning("analysis rejected its input", extra={"media_id": str(media_id), "kind": kind,
@@ -180,7 +151,7 @@ def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -
             log.exception("analysis error", extra={"media_id": str(media_id), "kind": kind})
         try:
             return record_failure(job, reason, permanent=permanent,
-                                  transient=not permanent and _is_transient(e)) or "skipped"
+                                  transient=not permanent and is_transient(e)) or "skipped"
         except Exception as db_error:  # the database itself is gone: the lease runs out and reconcile takes it
             log.warning("could not record the analysis error; the job returns when its lease expires",
                         extra={"media_id": str(media_id), "kind": kind, "error": str(db_error)})

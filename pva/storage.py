@@ -30,6 +30,7 @@ from minio.commonconfig import ComposeSource, CopySource
 from minio.error import S3Error
 
 from .config import get_settings
+from .errors import Transient
 
 PART_SIZE = 16 * 1024 * 1024  # multipart part size for streams of unknown length
 CHUNK = 256 * 1024
@@ -55,8 +56,8 @@ class NotFound(StorageError, KeyError):
         return self.args[0]
 
 
-class StorageUnavailable(StorageError):
-    """The S3 server did not answer (after retries)."""
+class StorageUnavailable(StorageError, Transient):
+    """The S3 server did not answer (after retries); a job waits for it (pva.errors)."""
 
 
 class ObjectInfo(NamedTuple):

@@ -16,15 +16,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from pva.errors import Permanent
+
 
 class AnalysisError(Exception):
     """Base class of the errors raised by the analysis wrappers."""
 
 
-class BadInput(AnalysisError, ValueError):
+class BadInput(AnalysisError, Permanent, ValueError):
     """The input is not something we can analyse (not an image, truncated, too large...).
 
-    Permanent for that input: retrying the job will not help.  The message says why.
+    Permanent for that input: retrying the job will not help (pva.errors).  The message says why.
     """
 
 

@@ -26,7 +26,8 @@ from ..config import Settings, get_settings
 from ..db import analysis as analysis_q
 from ..db import media as media_q
 from ..db import rejections as rejections_q
-from ..media.errors import MediaError, MediaTimeoutError, MediaToolError
+from ..errors import is_permanent
+from ..media.errors import MediaError
 
 log = logging.getLogger("pva.ingest")
 
@@ -119,10 +120,10 @@ class Ingestor:
         except Rejected as e:
             res = self._reject(owner, source, relative_path, str(e), size=_size(path))
         except MediaError as e:
-            if isinstance(e, (MediaTimeoutError, MediaToolError)):
-                res = IngestResult("failed", relative_path, reason=f"{e} (try again later)")
-            else:
+            if is_permanent(e):  # the file's fault (pva/errors.py): recorded as a rejection with the reason
                 res = self._reject(owner, source, relative_path, str(e), size=_size(path))
+            else:  # ffmpeg timed out or is missing: not the file's fault
+                res = IngestResult("failed", relative_path, reason=f"{e} (try again later)")
         except Exception as e:  # a service is down or broke: nothing stored, the file stays, retry later
             log.exception("ingest failed", extra={"file": relative_path})
             res = IngestResult("failed", relative_path, reason=f"{type(e).__name__}: {media.public_reason(e)} — "

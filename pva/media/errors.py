@@ -1,31 +1,34 @@
 """Errors raised by pva.media.  Every message says what is wrong with the input and, where it helps, what to do.
 
-All of them subclass :class:`MediaError` (itself a ``ValueError``), so a worker can catch one type and reject the
-file with ``str(err)`` as the reason.  :class:`MediaTimeoutError` and :class:`MediaToolError` are the only ones that
-may be worth retrying (an overloaded machine or a missing ffmpeg), the rest are about the file itself.
+All of them subclass :class:`MediaError` (itself a ``ValueError``), so a caller can catch one type.  Those about
+the file itself are also :class:`pva.errors.Permanent` (reject the file with ``str(err)`` as the reason; a job
+fails at once); :class:`MediaTimeoutError` and :class:`MediaToolError` are not (an overloaded machine or a missing
+ffmpeg: worth retrying), which is why MediaError itself is not Permanent and is never raised bare.
 """
 from __future__ import annotations
 
 import re
+
+from pva.errors import Permanent
 
 
 class MediaError(ValueError):
     """Base class: the file (or name) cannot be used; ``str(err)`` is the reason to show the user."""
 
 
-class UnsupportedFormatError(MediaError):
+class UnsupportedFormatError(MediaError, Permanent):
     """The content is not one of the supported photo or video formats (detected by content, not extension)."""
 
 
-class CorruptMediaError(MediaError):
+class CorruptMediaError(MediaError, Permanent):
     """The file claims a supported format but cannot be read (truncated, damaged, empty)."""
 
 
-class ImageTooLargeError(MediaError):
+class ImageTooLargeError(MediaError, Permanent):
     """The image has more pixels than settings.max_image_pixels (decompression-bomb protection)."""
 
 
-class UnsafePathError(MediaError):
+class UnsafePathError(MediaError, Permanent):
     """A file name or relative path that cannot be stored safely (``..``, absolute, control characters, ...)."""
 
 

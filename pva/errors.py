@@ -1,0 +1,49 @@
+"""What a failure means for the work that hit it: the one rule that decides whether a job fails or retries.
+
+- :class:`Permanent`: the input itself is at fault (not an image, damaged, too large, an unsafe name): retrying
+  cannot help, so the job fails at once and ``str(err)`` is the reason shown to the user.
+- :class:`Transient`: a service (object store, database, a model server) could not be reached or dropped the
+  connection: the work itself is fine, so the job is requeued without using up an attempt and an outage of any
+  length fails nothing.
+- anything else (a bug, an overloaded machine, a missing tool): retried up to ``max_attempts`` with a back-off.
+
+Errors of our own derive from a base (pva.analysis.BadInput and the file's-fault pva.media errors are
+Permanent, pva.storage.StorageUnavailable is Transient); the client libraries' connection errors cannot, so
+:func:`is_transient` names them.  This module imports nothing of pva, so every layer can raise these.
+"""
+from __future__ import annotations
+
+
+class Permanent(Exception):
+    """The input cannot be processed, now or later; the message says why (it is shown to the user)."""
+
+
+class Transient(Exception):
+    """A service the work needs is unreachable for now; the same work will succeed once it is back."""
+
+
+def is_permanent(e: BaseException) -> bool:
+    return isinstance(e, Permanent)
+
+
+def is_transient(e: BaseException) -> bool:
+    """``e``, or an error it was raised from, is a Transient or a lost connection of the database or S3 client.
+    A statement timeout is not transient: the same query would time out again."""
+    # imported here so that raising a Permanent does not load the database and HTTP clients
+    import psycopg2
+    import psycopg2.errors
+    import urllib3
+
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, psycopg2.errors.QueryCanceled):
+            return False
+        if isinstance(e, (Transient, psycopg2.OperationalError, psycopg2.InterfaceError, ConnectionError,
+                          urllib3.exceptions.NewConnectionError, urllib3.exceptions.MaxRetryError,
+                          urllib3.exceptions.ProtocolError)):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+__all__ = ["Permanent", "Transient", "is_permanent", "is_transient"]

@@ -94,7 +94,12 @@ def searches(lib) -> dict:
                "paris": Filters(bbox=(48, 2, 49, 3)), "london override": Filters(bbox=(51, -1, 52, 0)),
                "camera": Filters(camera_make="Canon"), "face": Filters(similar_face_id=lib["face_id"]),
                "videos": Filters(kind="video")}
-    return {name: [str(m["id"]) for m in search_q.search(uid, f)["items"]] for name, f in queries.items()}
+    from pva.db import counts
+
+    out = {name: [str(m["id"]) for m in search_q.search(uid, f)["items"]] for name, f in queries.items()}
+    # the counters the UI shows (kept by triggers, 004_*.sql); their order is not part of the answer
+    out["library counts"] = sorted(tuple(str(v) for v in r.values()) for r in counts.totals(uid))
+    return out
 
 
 def table_rows() -> dict:

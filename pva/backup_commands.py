@@ -89,8 +89,9 @@ def _restore(args) -> int:
     print(f"restored backup {r.run} from {r.source}: {r.objects} objects ({r.copied} copied, {r.already_there} "
           f"already there), database restored; {r.jobs_requeued} interrupted job(s) requeued, "
           f"{r.jobs_published} queued job(s) published; {r.seconds:.1f} s")
-    if r.publish_error:
-        print(f"  the broker did not take the queued jobs ({r.publish_error}): run `pva jobs reconcile` once it is up")
+    if r.jobs_published < r.jobs_queued:
+        print(f"  {r.jobs_queued - r.jobs_published} queued job(s) could not be published (is RabbitMQ up?); they stay "
+              "queued: run `pva jobs reconcile` once it is")
     if r.faces_requeued:
         print(f"  {r.faces_requeued} faces analyses requeued (their face crops were not in the backup)")
     for v in r.not_in_backup:

@@ -78,6 +78,8 @@ def library(services, tmp_path_factory):
         st.put(st.thumbs, key, crop, content_type="image/jpeg")
         replace_media_faces(cur, photos[3], [NewFace((.2, .2, .2, .2), [0.01 * k for k in range(128)],
                                                      crop_key=key)], "dlib", "1")
+        cur.execute("update analysis set status = 'done', finished_at = now() where media_id = %s and kind = 'faces'",
+                    (photos[3]["id"],))
     face_id = db.query_one("select id from faces where media_id = %s", (photos[3]["id"],))["id"]
     return {"owner": owner, "photos": photos, "video": video, "album": album, "face_id": face_id, "src": src,
             "ingestor": ing}
@@ -293,6 +295,29 @@ def r_manifest(dest: Path) -> list[dict]:
     import json
 
     return json.loads((dest / "manifest.json").read_text())["objects"]
+
+
+def test_a_face_crop_missing_from_the_backup_requeues_that_faces_analysis_on_restore(library, tmp_path):
+    from pva import db
+    from pva.services.backup import restore
+    from pva.storage import get_storage
+
+    st = get_storage()
+    media = library["photos"][3]
+    crop_key = f"{media['id']}/faces/0.jpg"
+    crop = st.get_bytes(st.thumbs, crop_key)
+    st.delete(st.thumbs, crop_key)  # lost behind the library's back before the backup
+    try:
+        rep = backup_to(tmp_path / "bk")
+    finally:
+        st.put(st.thumbs, crop_key, crop, content_type="image/jpeg")
+    assert rep.ok and rep.vanished == [{"bucket": "thumbs", "key": crop_key, "media_id": str(media["id"])}]
+    with fresh_stack():
+        r = restore(str(tmp_path / "bk"), progress=False)
+        assert r.ok and r.faces_requeued == 1
+        job = db.query_one("select status from analysis where media_id = %s and kind = 'faces'", (media["id"],))
+        assert job["status"] == "queued"
+        assert r.jobs_published == r.jobs_queued >= 1
 
 
 def test_a_second_backup_copies_nothing_then_only_a_new_photo(library, tmp_path):

@@ -133,6 +133,11 @@ def _print_check(r) -> None:
     for k in r.orphans:
         print(f"  ORPHAN       {k}: no media row names it" + (f"; moved to {moved[k]}" if k in moved else
                                                                " (`pva check --repair` moves it to lost+found/)"))
+    for m in r.missing_sidecars[:20]:
+        print(f"  no sidecar   {m['key']} (media {m['media_id']}): a thumbnail, preview, keyframe or face crop; the "
+              "original is fine (re-run the item's analyses to remake face crops)")
+    if len(r.missing_sidecars) > 20:
+        print(f"  … and {len(r.missing_sidecars) - 20} more missing sidecar object(s)")
     if r.young_orphans:
         print(f"  {len(r.young_orphans)} recent object(s) without a row left alone (an ingest may be under way)")
     if r.in_lost_found:

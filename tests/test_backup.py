@@ -308,6 +308,10 @@ def test_a_face_crop_missing_from_the_backup_requeues_that_faces_analysis_on_res
     crop = st.get_bytes(st.thumbs, crop_key)
     st.delete(st.thumbs, crop_key)  # lost behind the library's back before the backup
     try:
+        from pva.services.check import check
+
+        c = check(quick=True, progress=False)
+        assert c.missing_sidecars == [{"key": crop_key, "media_id": str(media["id"])}] and c.ok  # not an original
         rep = backup_to(tmp_path / "bk")
     finally:
         st.put(st.thumbs, crop_key, crop, content_type="image/jpeg")

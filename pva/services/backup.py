@@ -119,6 +119,8 @@ class _Progress:
         self.bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                             TextColumn("{task.fields[objects]}"), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), console=console, disable=not enabled, transient=False)
+        if not total_objects:  # nothing to copy (an incremental run with nothing new): no empty bar
+            self.bar.disable = True
         self.task = self.bar.add_task(label, total=max(total_bytes, 1), objects=f"0/{total_objects} objects")
 
     def __enter__(self):

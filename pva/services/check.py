@@ -38,6 +38,9 @@ class CheckReport:
     young_orphans: list[str] = field(default_factory=list)   # without a row, but maybe an ingest under way
     moved: list[tuple[str, str]] = field(default_factory=list)
     in_lost_found: int = 0
+    # thumbnails, previews, keyframes, face crops a row names but the thumbs bucket lacks: derived data, not a loss
+    # of anything original, so they do not make the check fail
+    missing_sidecars: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -57,7 +60,11 @@ def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 9
     # its row only if it is younger than the grace period, which keeps it out of the orphans
     with db.transaction() as cur:
         rows = backup_q.originals_for_check(cur)
+        sidecars = [r for r in backup_q.referenced_objects(cur) if r["bucket"] == "thumbs"]
     listed = {o.key: o for o in _list_quiet(st, st.originals)}
+    thumbs = {o.key for o in _list_quiet(st, st.thumbs)}
+    rep.missing_sidecars = [{"key": r["key"], "media_id": str(r["media_id"])} for r in sidecars
+                            if r["key"] not in thumbs and st.stat(st.thumbs, r["key"]) is None]
     rep.media = len(rows)
     rep.objects = len(listed)
 

@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="compare sizes only (no reading of the objects)")
     p.add_argument("--repair", action="store_true",
                    help="move orphan objects to lost+found/ in the originals bucket (nothing is deleted)")
+    p.add_argument("--from", dest="repair_from", metavar="BACKUP",
+                   help="with --repair: put missing or changed originals back from this backup (a folder or "
+                        "s3://bucket/prefix; changed bytes are kept in lost+found/)")
     p.add_argument("--grace", type=float, default=900, metavar="SECONDS",
                    help="objects younger than this are not judged orphans: an ingest may be under way (default 900)")
     p.add_argument("--jobs", type=int, default=4, help="objects read in parallel (default 4)")
@@ -102,14 +105,18 @@ def _restore(args) -> int:
 
 
 def _check(args) -> int:
+    from .services.backup_store import BackupError
     from .services.check import check
-
     from .storage import StorageError
 
     try:
-        r = check(quick=args.quick, repair=args.repair, grace_seconds=args.grace, jobs=args.jobs,
+        if args.repair_from and not args.repair:
+            print("pva check: --from BACKUP only applies with --repair", file=sys.stderr)
+            return 2
+        r = check(quick=args.quick, repair=args.repair, repair_from=args.repair_from, grace_seconds=args.grace,
+                  jobs=args.jobs,
                   progress=not args.no_progress, console=_console())
-    except StorageError as e:
+    except (StorageError, BackupError) as e:
         print(f"pva check: {e}", file=sys.stderr)
         return 1
     _print_check(r)
@@ -129,6 +136,10 @@ def _print_check(r) -> None:
     for m in r.wrong_sha512:
         print(f"  WRONG SHA512 {m['key']} (media {m['media_id']}): the bytes changed since ingest: restore it from "
               "a backup")
+    for m in r.restored:
+        print(f"  RESTORED     {m['key']} (media {m['media_id']}) from the backup, its SHA-512 checked")
+    for m in r.not_in_backup:
+        print(f"  not in the backup either: {m['key']} (media {m['media_id']}): try an older backup")
     moved = dict(r.moved)
     for k in r.orphans:
         print(f"  ORPHAN       {k}: no media row names it" + (f"; moved to {moved[k]}" if k in moved else

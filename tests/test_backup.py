@@ -420,7 +420,7 @@ def test_backup_command_reports_rate_and_writes_a_manifest(library, tmp_path):
 # ------------------------------------------------------------------ pva check
 
 
-def test_check_reports_an_original_deleted_or_changed_behind_the_librarys_back(library, tmp_path):
+def test_check_reports_an_original_deleted_or_changed_behind_the_librarys_back_and_repairs_it_from_a_backup(library, tmp_path):
     from pva.services.check import check
     from pva.storage import get_storage
 
@@ -429,9 +429,11 @@ def test_check_reports_an_original_deleted_or_changed_behind_the_librarys_back(l
                   "check/gone.jpg")
     changed = ingest(library["ingestor"], library["owner"], mf.make_jpeg(tmp_path / "changed.jpg", size=(66, 64)),
                      "check/changed.jpg")
+    backup_to(tmp_path / "bk")
     data, flipped = st.get_bytes(st.originals, gone["storage_key"]), st.get_bytes(st.originals, changed["storage_key"])
     st.delete(st.originals, gone["storage_key"])
-    st.put(st.originals, changed["storage_key"], flipped[:-1] + bytes([flipped[-1] ^ 0xFF]))  # same size
+    rotten = flipped[:-1] + bytes([flipped[-1] ^ 0xFF])
+    st.put(st.originals, changed["storage_key"], rotten)  # same size, other bytes
     try:
         r = check(progress=False)
         assert [m["key"] for m in r.missing] == [gone["storage_key"]]
@@ -445,8 +447,17 @@ def test_check_reports_an_original_deleted_or_changed_behind_the_librarys_back(l
         assert cli.returncode == 1
         assert f"MISSING      {gone['storage_key']}" in cli.stdout
         assert f"WRONG SHA512 {changed['storage_key']}" in cli.stdout
+
+        fixed = check(progress=False, repair=True, repair_from=str(tmp_path / "bk"))
+        assert sorted(m["key"] for m in fixed.restored) == sorted([gone["storage_key"], changed["storage_key"]])
+        assert fixed.ok and not fixed.not_in_backup
+        assert st.get_bytes(st.originals, gone["storage_key"]) == data
+        assert st.get_bytes(st.originals, changed["storage_key"]) == flipped
+        # the bytes it replaced are kept, not deleted
+        assert st.get_bytes(st.originals, "lost+found/" + changed["storage_key"]) == rotten
     finally:
-        st.put(st.originals, gone["storage_key"], data)
+        if not st.exists(st.originals, gone["storage_key"]):
+            st.put(st.originals, gone["storage_key"], data)
         st.put(st.originals, changed["storage_key"], flipped)
     assert check(progress=False).ok
 
@@ -459,6 +470,7 @@ def test_check_repair_moves_an_orphan_to_lost_and_found_and_deletes_nothing(libr
     orphan = f"{library['owner']['username']}/stray/{secrets.token_hex(3)}.jpg"
     st.put(st.originals, orphan, b"bytes nobody recorded")
     before = bucket_contents(lost_found=True)["originals"]
+    before_lost_found = len([k for k in before if k.startswith("lost+found/")])
 
     young = check(quick=True, progress=False, repair=True)  # default grace: it may be an ingest under way
     assert orphan in young.young_orphans and not young.moved and st.exists(st.originals, orphan)
@@ -469,7 +481,7 @@ def test_check_repair_moves_an_orphan_to_lost_and_found_and_deletes_nothing(libr
     assert sorted(after.values()) == sorted(before.values())  # every byte still there, one key moved
     assert after["lost+found/" + orphan] == sha(b"bytes nobody recorded") and orphan not in after
     again = check(quick=True, progress=False, grace_seconds=0)
-    assert again.ok and again.in_lost_found == 1
+    assert again.ok and again.in_lost_found == before_lost_found + 1
 
 
 def test_dump_tools_older_than_the_server_are_refused_with_what_to_install():

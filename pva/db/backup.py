@@ -69,8 +69,8 @@ def library_size(cur) -> dict:
 
 
 def originals_for_check(cur) -> list[dict]:
-    """(id, storage_key, size, sha512) of every media row, in key order."""
-    cur.execute("select id, storage_key, size, sha512 from media order by storage_key")
+    """(id, storage_key, size, sha512, mime) of every media row, in key order."""
+    cur.execute("select id, storage_key, size, sha512, mime from media order by storage_key")
     return list(cur.fetchall())
 
 

@@ -3,8 +3,11 @@
     report = check()                        # every row's object: present, right size, right SHA-512
     report = check(quick=True)              # sizes only (one bucket listing, no reads)
     report = check(repair=True)             # orphans moved to lost+found/ (never deleted)
+    report = check(repair=True, repair_from="/mnt/backup")   # missing or changed originals put back from a backup
 
-Missing objects cannot be repaired here (the bytes are gone): the report says to restore them from a backup.
+A missing or changed original can only come back from a backup: with `repair_from` its blob is found by the
+SHA-512 its row stores (backups are content-addressed), checked while it is put back, and the changed bytes it
+replaces are first set aside in lost+found/ like an orphan.
 An orphan (an object no row names) is only touched once it is older than `grace_seconds`, because ingest puts the
 original a moment before it commits the row: a younger object may be an ingest still under way.  The move is a
 server-side copy to ``lost+found/<key>``, checked, then removal of the old key; the row table is asked again
@@ -37,6 +40,8 @@ class CheckReport:
     orphans: list[str] = field(default_factory=list)         # object without a row (old enough to be judged)
     young_orphans: list[str] = field(default_factory=list)   # without a row, but maybe an ingest under way
     moved: list[tuple[str, str]] = field(default_factory=list)
+    restored: list[dict] = field(default_factory=list)      # put back from a backup by --repair --from
+    not_in_backup: list[dict] = field(default_factory=list)  # missing or changed, and the backup lacks it too
     in_lost_found: int = 0
     # thumbnails, previews, keyframes, face crops a row names but the thumbs bucket lacks: derived data, not a loss
     # of anything original, so they do not make the check fail
@@ -48,8 +53,8 @@ class CheckReport:
         return not (self.missing or self.wrong_size or self.wrong_sha512 or self.orphans)
 
 
-def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 900, jobs: int = 4,
-          progress: bool = True, console=None, label: str = "checking") -> CheckReport:
+def check(*, quick: bool = False, repair: bool = False, repair_from: str | None = None, grace_seconds: float = 900,
+          jobs: int = 4, progress: bool = True, console=None, label: str = "checking") -> CheckReport:
     from ..storage import NotFound, get_storage
     from .backup import _list_quiet, _Progress
 
@@ -71,7 +76,8 @@ def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 9
     to_hash = []
     for r in rows:
         o = listed.get(r["storage_key"])
-        item = {"media_id": str(r["id"]), "key": r["storage_key"], "size": r["size"]}
+        item = {"media_id": str(r["id"]), "key": r["storage_key"], "size": r["size"],
+                "sha512": bytes(r["sha512"]).hex(), "mime": r["mime"]}
         if o is None:
             if st.stat(st.originals, r["storage_key"]) is None:  # not just put after the listing
                 rep.missing.append(item)
@@ -117,14 +123,48 @@ def check(*, quick: bool = False, repair: bool = False, grace_seconds: float = 9
             target = _move_to_lost_found(st, key, listed)
             if target:
                 rep.moved.append((key, target))
+        if repair_from:
+            _restore_from_backup(st, rep, repair_from, listed)
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def _restore_from_backup(st, rep: CheckReport, src: str, listed: dict) -> None:
+    from .backup import _VerifyingReader
+    from .backup_store import open_store
+
+    store = open_store(src)
+    held = store.blobs()
+    for lst in (rep.missing, rep.wrong_size, rep.wrong_sha512):
+        for item in list(lst):
+            if held.get(item["sha512"]) != item["size"]:
+                rep.not_in_backup.append(item)
+                continue
+            if item in rep.wrong_size or item in rep.wrong_sha512:
+                if _set_aside(st, item["key"], listed) is None:
+                    continue  # the changed bytes could not be kept: leave them rather than lose them
+            with store.open_blob(item["sha512"]) as blob:
+                body = _VerifyingReader(blob, {**item, "bucket": "originals"})
+                st.put(st.originals, item["key"], body, length=item["size"], content_type=item["mime"],
+                       metadata={"sha512": item["sha512"], "media-id": item["media_id"]})
+            try:
+                body.check()
+            except Exception:
+                st.delete(st.originals, item["key"])  # the backup's copy is damaged: put nothing wrong back
+                raise
+            lst.remove(item)
+            rep.restored.append(item)
 
 
 def _move_to_lost_found(st, key: str, listed: dict) -> str | None:
     with db.transaction() as cur:
         if media_q.key_taken(cur, key):  # its row appeared since the listing: not an orphan after all
             return None
+    return _set_aside(st, key, listed)
+
+
+def _set_aside(st, key: str, listed: dict) -> str | None:
+    """Move an object to lost+found/ (copy, check, then remove the old key); None when the copy is not proven."""
     target, n = LOST_FOUND + key, 1
     while target in listed or st.stat(st.originals, target) is not None:
         target, n = f"{LOST_FOUND}{key}~{n}", n + 1

@@ -383,8 +383,9 @@ def measure(args) -> int:
 def explain(owner, f, sort, cursor) -> None:
     """EXPLAIN ANALYZE of the search SQL (for tuning indexes)."""
     from pva.db import search
+    from pva.db.search import planner
 
-    orig = search.transaction
+    orig = planner.transaction  # the page query's transaction (pva/db/search/planner.py)
 
     import contextlib
 
@@ -402,11 +403,11 @@ def explain(owner, f, sort, cursor) -> None:
             cur.execute = ex
             yield cur
 
-    search.transaction = spy
+    planner.transaction = spy
     try:
         search.search(owner, f, sort=sort, limit=100, cursor=cursor)
     finally:
-        search.transaction = orig
+        planner.transaction = orig
 
 
 if __name__ == "__main__":

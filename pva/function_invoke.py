@@ -147,14 +147,14 @@ def needed_scope(body: bytes, content_type: str) -> tuple[str, uuid.UUID | None]
 
 def authorize(principal: Principal, body: bytes, content_type: str) -> None:
     """InvokeError 403 without the scope the request needs, 404 for media the caller does not own."""
-    from .db import search as search_db
+    from .db import media as media_db
 
     scope, media_id = needed_scope(body, content_type)
     if not principal.has(scope):
         what = "re-analysing stored media stores its results" if scope == "write" else "invoking a function"
         raise InvokeError(403, f"{what}: this needs the '{scope}' scope, which this token lacks")
     if media_id is not None:
-        m = search_db.media_access(media_id, principal.user_id)
+        m = media_db.media_access(media_id, principal.user_id)
         if m is None or m["access"] != "owner":
             raise InvokeError(404, "no such media")
 

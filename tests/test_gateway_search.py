@@ -270,7 +270,7 @@ def test_search_follows_replaced_analysis_results_and_deleted_comments(services)
 
 def test_sparse_path_gives_the_same_pages(ca, lib, monkeypatch):
     """When date order is too slow the matches are collected through the filter indexes and sorted: same answer."""
-    from pva.db import search
+    from pva.db.search import planner
 
     cases = [{"q": "beach"}, {"label": "dog"}, {"label": "dog", "min_confidence": 0.35}, {"bbox": "-20,170,-10,-170"},
              {"person": str(lib["person"]["id"])}, {"album": str(lib["album"]["id"])}, {"q": "summer fest"},
@@ -279,7 +279,7 @@ def test_sparse_path_gives_the_same_pages(ca, lib, monkeypatch):
     expected = []
     for params in cases:
         expected.append([i["id"] for i in ca.get("/api/v1/media", params={**params, "limit": 500}).json()["items"]])
-    monkeypatch.setattr(search, "FAST_MS", 0)
+    monkeypatch.setattr(planner, "FAST_MS", 0)
     for params, want in zip(cases, expected):
         assert [i["id"] for i in ca.get("/api/v1/media", params={**params, "limit": 500}).json()["items"]] == want
         seen, cursor = [], None

@@ -87,7 +87,8 @@ def truth_months(owner_id):
 
 def test_counters_follow_every_change_of_a_library_and_survive_folding(services):
     from pva import db
-    from pva.db import albums, counts, people, search
+    from pva.db import albums, counts, people
+    from pva.db import media as media_db
 
     a, b = new_user(), new_user()
     A = a["id"]
@@ -115,14 +116,14 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
     assert db.query_one("select count(*) as n from media_count_deltas where owner_id = %s", (A,))["n"] == 0
     check(A)
 
-    search.set_gps_override(ms[1]["id"], A, 10.0, 20.0, None)          # gains a location
-    search.set_gps_override(ms[0]["id"], A, -33.9, 151.2, None)        # moves
+    media_db.set_gps_override(ms[1]["id"], A, 10.0, 20.0, None)        # gains a location
+    media_db.set_gps_override(ms[0]["id"], A, -33.9, 151.2, None)      # moves
     db.execute("update media set camera_model = 'EOS R6' where id = %s", (ms[3]["id"],))
     db.execute("update media set taken_at = %s where id = %s", (dt(2021, 7, 9), ms[4]["id"]))  # another month
     db.execute("update media set status = 'processing' where owner_id = %s", (A,))  # counts nothing
-    search.trash(ms[5]["id"], A)
-    search.trash(ms[6]["id"], A)
-    search.restore(ms[6]["id"], A)
+    media_db.trash(ms[5]["id"], A)
+    media_db.trash(ms[6]["id"], A)
+    media_db.restore(ms[6]["id"], A)
     db.execute("delete from detections where media_id = %s and confidence > 0.9", (ms[0]["id"],))
     check(A)
 
@@ -138,7 +139,7 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
     people.assign_face(f1, A, None)
     check(A)
     db.execute("delete from faces where media_id = %s", (ms[2]["id"],))
-    search.purge(A, media_id=ms[5]["id"])
+    media_db.purge(A, media_id=ms[5]["id"])
     db.execute("delete from media where id = %s", (ms[7]["id"],))
     check(A)
     counts.fold()
@@ -241,6 +242,7 @@ def pages(owner, f, order="desc", limit=7):
 def test_map_box_read_cell_by_cell_pages_exactly_like_the_plain_query(spread, monkeypatch, order):
     from pva import db
     from pva.db import search
+    from pva.db.search import planner
 
     owner = spread["id"]
     box = (40.5, -3.2, 44.9, 4.1)  # many 1-degree cells, cut through some
@@ -250,32 +252,33 @@ def test_map_box_read_cell_by_cell_pages_exactly_like_the_plain_query(spread, mo
             order by coalesce(taken_at, created_at) {order}, id {order}""", (owner,))]
     assert len(search.cells(box)) > 20 and len(want) > 30
     merged = pages(owner, search.Filters(bbox=box), order)
-    monkeypatch.setattr(search, "MERGE_CELLS", 0)
-    monkeypatch.setattr(search, "FAST_MS", 0)  # the cells as a bitmap, then sorted
+    monkeypatch.setattr(planner, "MERGE_CELLS", 0)
+    monkeypatch.setattr(planner, "FAST_MS", 0)  # the cells as a bitmap, then sorted
     sparse = pages(owner, search.Filters(bbox=box), order)
     assert merged == want and sparse == want
 
 
 def test_rare_filters_known_from_counts_page_exactly_like_the_date_order_path(spread, monkeypatch):
     from pva.db import counts, search
+    from pva.db.search import planner
 
     owner = spread["id"]
     counts.fold()
     f_rare = search.Filters(labels=["zebra"], min_confidence=0.5)
     f_common = search.Filters(labels=["person"], min_confidence=0.5, no_gps=False)
-    monkeypatch.setattr(search, "RARE_MIN", 0)
-    monkeypatch.setattr(search, "RARE_SHARE", 0.1)
+    monkeypatch.setattr(planner, "RARE_MIN", 0)
+    monkeypatch.setattr(planner, "RARE_SHARE", 0.1)
     rare_path = pages(owner, f_rare)
     common_path = pages(owner, f_common)
     spy = []
-    real = search._sparse
-    monkeypatch.setattr(search, "_sparse", lambda *a, **k: spy.append(1) or real(*a, **k))
+    real = planner._sparse
+    monkeypatch.setattr(planner, "_sparse", lambda *a, **k: spy.append(1) or real(*a, **k))
     pages(owner, f_rare)
     assert spy, "a label on 4 of 190 items must take the sparse path"
     spy.clear()
     pages(owner, f_common)
     assert not spy, "a label on most items must be read in date order"
-    monkeypatch.setattr(search, "RARE_SHARE", 0.0)  # now nothing counts as rare
+    monkeypatch.setattr(planner, "RARE_SHARE", 0.0)  # now nothing counts as rare
     assert pages(owner, f_rare) == rare_path and len(rare_path) == 4
     assert pages(owner, f_common) == common_path and len(common_path) == 160
 
@@ -298,6 +301,7 @@ def test_broad_filtered_facets_are_sampled_and_say_so(services, monkeypatch):
     pages and flagged approximate; the facets that only their own filter narrows stay exact (counters)."""
     from pva import db
     from pva.db import counts, search
+    from pva.db.search import facet_counts
 
     a = new_user()
     A = a["id"]
@@ -317,8 +321,8 @@ def test_broad_filtered_facets_are_sampled_and_say_so(services, monkeypatch):
     exact = search.facets(A, f)
     assert exact["approximate"] is False and {r["value"]: r["n"] for r in exact["format"]} == {"jpeg": 3200}
     reltuples = db.query_one("select reltuples from pg_class where oid = 'media'::regclass")["reltuples"]
-    monkeypatch.setattr(search, "FACET_EXACT_MAX", 1000)
-    monkeypatch.setattr(search, "FACET_SAMPLE_ROWS", int(reltuples * 0.4))  # about 40% of the pages
+    monkeypatch.setattr(facet_counts, "FACET_EXACT_MAX", 1000)
+    monkeypatch.setattr(facet_counts, "FACET_SAMPLE_ROWS", int(reltuples * 0.4))  # about 40% of the pages
     approx = search.facets(A, f)
     assert approx["approximate"] is True
     jpeg = {r["value"]: r["n"] for r in approx["format"]}["jpeg"]

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from pva import auth as pva_auth
 from pva.db import albums as albums_db
-from pva.db import search as search_db
+from pva.db import media as media_db
 
 from ..deps import Principal, current_user, not_found
 
@@ -87,7 +87,7 @@ def add_album_media(album_id: UUID, body: MediaIds, user: Principal = Depends(cu
     """Add your own media (all ids must be yours, else 404 and nothing is added)."""
     _owned(album_id, user)
     ids = list(dict.fromkeys(body.media_ids))
-    if len(search_db.owned_media_ids(user.user_id, ids, include_trashed=True)) != len(ids):
+    if len(media_db.owned_media_ids(user.user_id, ids, include_trashed=True)) != len(ids):
         raise not_found("media")
     added = albums_db.add_media(album_id, user.user_id, ids)
     return {"added": added, "album": albums_db.get_owned(album_id, user.user_id)}

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from pva.db import search as search_db
+from pva.db import media as media_db
 
 from ..deps import Principal, current_user, not_found
 
@@ -25,7 +25,7 @@ def _scope(all_users: bool, user: Principal):
 
 
 def _own_media(media_id: UUID, user: Principal) -> None:
-    m = search_db.media_access(media_id, user.user_id)
+    m = media_db.media_access(media_id, user.user_id)
     if m is None or m["access"] != "owner":
         raise not_found("media")
 
@@ -90,7 +90,7 @@ def reanalyse(body: ReanalyseIn, user: Principal = Depends(current_user)):
     n = 0
     if body.media_ids is not None:
         ids = list(dict.fromkeys(body.media_ids))
-        if len(search_db.owned_media_ids(user.user_id, ids)) != len(ids):
+        if len(media_db.owned_media_ids(user.user_id, ids)) != len(ids):
             raise not_found("media")
         for mid in ids:
             for k in kinds:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from pva import db
 from pva.config import get_settings
 from pva.db import comments as comments_db
+from pva.db import media as media_db
 from pva.db import people as people_db
 from pva.db import search as search_db
 
@@ -170,14 +171,14 @@ def search_facets(params: SearchParams = Depends(), user: Principal = Depends(cu
 
 # ---------------------------------------------------------------- detail and files
 def _visible(media_id: UUID, user: Principal) -> dict:
-    m = search_db.media_access(media_id, user.user_id)
+    m = media_db.media_access(media_id, user.user_id)
     if m is None:
         raise not_found("media")
     return m
 
 
 def _owned(media_id: UUID, user: Principal) -> dict:
-    m = search_db.media_access(media_id, user.user_id)
+    m = media_db.media_access(media_id, user.user_id)
     if m is None or m["access"] != "owner":
         raise not_found("media")
     return m
@@ -365,7 +366,6 @@ def have_sha512(body: ShaCheck, user: Principal = Depends(require("upload"))):
     bad = [h for h in body.sha512 if not _HEX128.match(h)]
     if bad:
         raise HTTPException(422, f"not a hex SHA-512 (128 hex digits): {bad[0][:140]!r}")
-    from pva.db import media as media_db
 
     with db.transaction() as cur:
         have = media_db.have_shas(cur, user.user_id, [bytes.fromhex(h) for h in body.sha512])
@@ -386,7 +386,7 @@ class GpsIn(BaseModel):
 @router.put("/media/{media_id}/gps")
 def set_gps(media_id: UUID, body: GpsIn, user: Principal = Depends(current_user)):
     """Set the location (an override shown instead of the EXIF one; the original file is not touched)."""
-    if not search_db.set_gps_override(media_id, user.user_id, body.lat, body.lon, body.alt):
+    if not media_db.set_gps_override(media_id, user.user_id, body.lat, body.lon, body.alt):
         raise not_found("media")
     return {"id": media_id, "gps": {"lat": body.lat, "lon": body.lon, "alt": body.alt, "source": "override"}}
 
@@ -394,9 +394,9 @@ def set_gps(media_id: UUID, body: GpsIn, user: Principal = Depends(current_user)
 @router.delete("/media/{media_id}/gps")
 def clear_gps(media_id: UUID, user: Principal = Depends(current_user)):
     """Remove the override: the EXIF location (if any) shows again."""
-    if not search_db.clear_gps_override(media_id, user.user_id):
+    if not media_db.clear_gps_override(media_id, user.user_id):
         raise not_found("media")
-    m = search_db.media_access(media_id, user.user_id)
+    m = media_db.media_access(media_id, user.user_id)
     return {"id": media_id, "gps": {"lat": m["lat"], "lon": m["lon"],
                                     "source": "exif" if m["lat"] is not None else None}}
 
@@ -404,14 +404,14 @@ def clear_gps(media_id: UUID, user: Principal = Depends(current_user)):
 @router.post("/media/{media_id}/trash")
 def trash_media(media_id: UUID, user: Principal = Depends(current_user)):
     """Move to the trash; purged after the retention period (PVA_TRASH_RETENTION_DAYS) unless restored."""
-    if not search_db.trash(media_id, user.user_id):
+    if not media_db.trash(media_id, user.user_id):
         raise not_found("media")
     return {"id": media_id, "trashed": True, "retention_days": get_settings().trash_retention_days}
 
 
 @router.post("/media/{media_id}/restore")
 def restore_media(media_id: UUID, user: Principal = Depends(current_user)):
-    if not search_db.restore(media_id, user.user_id):
+    if not media_db.restore(media_id, user.user_id):
         raise not_found("media")
     return {"id": media_id, "trashed": False}
 
@@ -435,7 +435,7 @@ def delete_objects(rows: list[dict]) -> int:
 
 def purge_expired_trash() -> int:
     """Purge everyone's trash older than the retention period; returns how many items went."""
-    rows = search_db.purge(None, older_than_days=get_settings().trash_retention_days)
+    rows = media_db.purge(None, older_than_days=get_settings().trash_retention_days)
     delete_objects(rows)
     return len(rows)
 
@@ -446,7 +446,7 @@ def purge_media(media_id: UUID, user: Principal = Depends(current_user)):
     m = _owned(media_id, user)
     if m["trashed_at"] is None:
         raise HTTPException(409, "move the item to the trash first (POST .../trash), then delete it")
-    rows = search_db.purge(user.user_id, media_id=media_id)
+    rows = media_db.purge(user.user_id, media_id=media_id)
     delete_objects(rows)
     return Response(status_code=204)
 
@@ -454,7 +454,7 @@ def purge_media(media_id: UUID, user: Principal = Depends(current_user)):
 @router.post("/trash/empty")
 def empty_trash(user: Principal = Depends(current_user)):
     """Delete everything in your trash now."""
-    rows = search_db.purge(user.user_id)
+    rows = media_db.purge(user.user_id)
     delete_objects(rows)
     return {"purged": len(rows)}
 

@@ -1,0 +1,207 @@
+"""Facet counts: for each filter, its values' counts under the other filters (from the library counters when
+they can answer, else GROUPING SETS scans, sampled when the filters match very many items).
+
+Named facet_counts, not facets, so that ``pva.db.search.facets`` stays the function callers import."""
+from __future__ import annotations
+
+from dataclasses import replace
+from uuid import UUID
+
+from .. import transaction
+from .filters import LAT, SORTS, Filters, _prepare, _where, finer_than_tag, tag_bucket
+from .planner import _estimate
+
+FACET_LIMIT = 50
+
+
+def facets(user_id: UUID, f: Filters) -> dict:
+    """Counts for each filter's values under the other filters (a filter does not narrow its own facet).
+
+    No filter, or a date range of whole months: exact, from the library counters.  Otherwise the column facets
+    whose own filter is not in use share one scan (GROUPING SETS); an active one is counted without its filter in
+    a scan of its own.  When the filters are known (exact counts) to match more than FACET_EXACT_MAX items, the
+    scans read a sample of the table's pages (about FACET_SAMPLE_ROWS rows) and the counts are scaled:
+    "approximate": true says so (a few hundred ms instead of seconds at a million items)."""
+    out: dict = {"approximate": False}
+    rel = "media m"
+    scale = 1.0
+    year = f"extract(year from {SORTS['taken']})::int"
+    has_gps = f"({LAT} is not null)"
+    facet_sets = {"kind": ("m.kind", f.kind), "format": ("m.format", f.format),
+                  "camera": ("m.camera_make, m.camera_model", f.camera_make or f.camera_model),
+                  "date": (year, f.date_from or f.date_to), "gps": (has_gps, f.bbox or f.no_gps)}
+    columns = {"kind": ["m.kind as kind"], "format": ["m.format as format"],
+               "camera": ["m.camera_make as camera_make", "m.camera_model as camera_model"],
+               "date": [f"{year} as year"], "gps": [f"{has_gps} as has_gps"]}
+    firsts = {"kind": "m.kind", "format": "m.format", "camera": "m.camera_make", "date": year, "gps": has_gps}
+
+    def scan(cur, skip: str, names: list[str]) -> list[dict]:
+        p: dict = {}
+        w = _where(f, user_id, p, skip=skip)
+        sets = ", ".join(f"({facet_sets[n][0]})" for n in names)
+        select = ", ".join([c for n in names for c in columns[n]] +
+                           [f"grouping({firsts[n]}) as g_{n}" for n in names])
+        cur.execute(f"select {select}, count(*) as n from {rel} where {' and '.join(w)} "
+                    f"group by grouping sets ({sets})", p)
+        return cur.fetchall()
+
+    with transaction() as cur:
+        fast = _counted_facets(cur, user_id, f)
+        if fast is not None:
+            return fast
+        pct = _facet_sample_percent(cur, f, user_id)
+        if pct is not None:
+            rel, scale = f"media m tablesample system ({pct:.4f}) repeatable (7)", 100.0 / pct
+            out["approximate"] = True
+        # a facet whose own filter is the only thing beyond a whole-month date range comes from the counters
+        exact: dict[str, object] = {}
+        for name, fields in _FACET_FILTERS.items():
+            without = replace(f, **fields)
+            if without != f:
+                facet = "year" if name == "date" else name
+                counted = _counted_facets(cur, user_id, without, only=facet)
+                if counted is not None:
+                    exact[name] = counted[facet]
+        _prepare(cur, f)
+        rows: list[dict] = []
+        shared = [n for n, (_, active) in facet_sets.items() if not active]
+        if shared:
+            rows += scan(cur, "", shared)
+        for n, (_, active) in facet_sets.items():
+            if active and n not in exact:
+                rows += scan(cur, n, [n])
+        by = {n: [r for r in rows if r.get(f"g_{n}", 1) == 0] for n in facet_sets}
+        top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
+        out["kind"] = top({"value": r["kind"], "n": r["n"]} for r in by["kind"])
+        out["format"] = top({"value": r["format"], "n": r["n"]} for r in by["format"])
+        out["camera"] = top({"make": r["camera_make"], "model": r["camera_model"], "n": r["n"]} for r in by["camera"])
+        out["year"] = sorted(({"value": r["year"], "n": r["n"]} for r in by["date"]),
+                             key=lambda r: -(r["value"] or 0))
+        out["gps"] = {"with": sum(r["n"] for r in by["gps"] if r["has_gps"]),
+                      "without": sum(r["n"] for r in by["gps"] if not r["has_gps"])}
+        if "label" not in exact:
+            out["label"] = _label_facet(cur, user_id, f, rel)
+        p = {}
+        w = _where(f, user_id, p, skip="person")
+        if str(p["owner"]) != str(user_id):  # a shared album: the owner's people are not the recipient's to see
+            out["person"] = []
+        elif "person" not in exact:
+            cur.execute(f"""select pe.id, pe.name, count(*) as n
+                              from {rel} cross join unnest(m.person_ids) pid
+                              join people pe on pe.id = pid and not pe.hidden
+                             where {' and '.join(w)}
+                             group by pe.id, pe.name order by n desc limit {FACET_LIMIT}""", p)
+            out["person"] = cur.fetchall()
+        out["album"] = [] if "album" in exact else _album_facet(cur, user_id, f, rel)
+    if scale != 1.0:
+        for name in ("kind", "format", "camera", "year", "label", "person", "album"):
+            for r in out.get(name, []):
+                r["n"] = max(1, round(r["n"] * scale))
+        out["gps"] = {k: round(v * scale) for k, v in out["gps"].items()}
+    out.update({"year" if n == "date" else n: v for n, v in exact.items()})
+    return out
+
+
+# the filters of each facet: a facet is counted with them cleared (it does not narrow itself)
+_FACET_FILTERS = {"kind": {"kind": None}, "format": {"format": None},
+                  "camera": {"camera_make": None, "camera_model": None},
+                  "date": {"date_from": None, "date_to": None}, "gps": {"bbox": None, "no_gps": False},
+                  "label": {"labels": []}, "person": {"person_id": None}, "album": {"album_id": None}}
+
+
+FACET_EXACT_MAX = 100_000   # filtered facets over more matches than this are counted on a sample ...
+FACET_SAMPLE_ROWS = 40_000  # ... of about this many rows of the table
+
+
+def _facet_sample_percent(cur, f: Filters, owner: UUID) -> float | None:
+    """The share of pages to sample (TABLESAMPLE SYSTEM percent) when the filters match many items, else None."""
+    est = _estimate(cur, f, owner)
+    if est is None or est[0] <= FACET_EXACT_MAX:
+        return None
+    cur.execute("select greatest(reltuples, 1) as n from pg_class where oid = 'media'::regclass")
+    rows = cur.fetchone()["n"]
+    pct = 100.0 * FACET_SAMPLE_ROWS / rows
+    return pct if pct < 50 else None
+
+
+def _label_facet(cur, user_id: UUID, f: Filters, rel: str) -> list[dict]:
+    p: dict = {}
+    w = _where(f, user_id, p, skip="label")
+    bucket = tag_bucket(f.min_confidence)
+    if not finer_than_tag(f.min_confidence):  # the tags answer it: no join with detections
+        p["tag_like"] = f"%:{bucket}"
+        cur.execute(f"""select left(t, length(t) - 2) as value, count(*) as n
+                          from {rel} cross join unnest(m.label_tags) t
+                         where {' and '.join(w)} and t like %(tag_like)s
+                         group by 1 order by n desc limit {FACET_LIMIT}""", p)
+    else:
+        p["minconf_facet"] = f.min_confidence
+        cur.execute(f"""select d.label as value, count(distinct d.media_id) as n from detections d
+                         where d.confidence >= %(minconf_facet)s::real and d.media_id in
+                               (select m.id from {rel} where {' and '.join(w)})
+                         group by d.label order by n desc limit {FACET_LIMIT}""", p)
+    return cur.fetchall()
+
+
+def _album_facet(cur, user_id: UUID, f: Filters, rel: str = "media m") -> list[dict]:
+    p: dict = {}
+    w = _where(f, user_id, p, skip="album")
+    p["viewer"] = user_id
+    cur.execute(f"""select a.id, a.name, count(*) as n
+                      from {rel} cross join unnest(m.album_ids) aid
+                      join albums a on a.id = aid and a.owner_id = %(viewer)s
+                     where {' and '.join(w)}
+                     group by a.id, a.name order by n desc limit {FACET_LIMIT}""", p)
+    return cur.fetchall()
+
+
+FACETS = ("kind", "format", "camera", "year", "gps", "label", "person", "album")
+_FACET_DIM = {"kind": "kind", "format": "format", "camera": "camera", "gps": "gps", "label": "tag",
+              "person": "person", "album": "album"}  # year: per year of the kind counts
+
+
+def _counted_facets(cur, user_id: UUID, f: Filters, only: str | None = None) -> dict | None:
+    """The facets (or the one named `only`) from the library counters (media_counts) when the only filter is a
+    date range of whole months: the library page's case, which would otherwise count every item.  None when the
+    counters cannot answer."""
+    from .. import counts
+
+    bucket = tag_bucket(f.min_confidence)
+    if (replace(f, date_from=None, date_to=None, min_confidence=0.0) != Filters()
+            or finer_than_tag(f.min_confidence)
+            or not (counts.is_month_start(f.date_from) and counts.is_month_start(f.date_to))):
+        return None
+    names = [only] if only else list(FACETS)
+    dims = [_FACET_DIM[n] for n in names if n in _FACET_DIM]
+    by: dict[str, list[dict]] = {d: [] for d in dims}
+    for r in counts.totals(user_id, dims, f.date_from, f.date_to, cur=cur) if dims else []:
+        by[r["dim"]].append(r)
+    top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
+    out: dict = {"approximate": False}
+    for name in names:
+        rows = by.get(_FACET_DIM.get(name, ""), [])
+        if name in ("kind", "format"):
+            out[name] = top({"value": r["v1"], "n": r["n"]} for r in rows)
+        elif name == "camera":
+            out[name] = top({"make": r["v1"], "model": r["v2"], "n": r["n"]} for r in rows)
+        elif name == "gps":
+            out[name] = {k: sum(r["n"] for r in rows if r["v1"] == k) for k in ("with", "without")}
+        elif name == "label":
+            out[name] = top({"value": r["v1"][:-2], "n": r["n"]} for r in rows if r["v1"].endswith(f":{bucket}"))
+        elif name == "year":  # all time, whatever the date range: the facet does not narrow itself
+            years: dict[int, int] = {}
+            for r in counts.per_period(user_id, "y", "kind", cur=cur):  # a row per (year, kind)
+                years[r["period"].year] = years.get(r["period"].year, 0) + r["n"]
+            out[name] = [{"value": y, "n": n} for y, n in sorted(years.items(), reverse=True)]
+        else:  # person, album: names from their tables (hidden people and others' albums left out)
+            counted = {r["v1"]: r["n"] for r in rows}
+            if name == "person":
+                cur.execute("select id, name from people where id = any(%s::uuid[]) and not hidden", (list(counted),))
+            else:
+                cur.execute("select id, name from albums where id = any(%s::uuid[]) and owner_id = %s",
+                            (list(counted), user_id))
+            out[name] = top({"id": r["id"], "name": r["name"], "n": counted[str(r["id"])]} for r in cur.fetchall())
+    return out
+
+
+__all__ = ["facets", "FACETS", "FACET_LIMIT", "FACET_EXACT_MAX", "FACET_SAMPLE_ROWS"]

@@ -21,6 +21,7 @@ def register(sub) -> None:
     p = sub.add_parser("restore", help="restore a backup onto an empty stack (empty database and buckets)")
     p.add_argument("src", help="the backup: a folder, or s3://bucket/prefix")
     s3_options(p)
+    p.add_argument("--run", help="restore an earlier run (a name from the backup's manifests/; default: the latest)")
     p.add_argument("--no-verify", action="store_true", help="skip re-reading every restored original")
     p.set_defaults(func=_restore)
 
@@ -82,7 +83,7 @@ def _restore(args) -> int:
     from .storage import StorageError
 
     try:
-        r = restore(args.src, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
+        r = restore(args.src, run=args.run, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
                     secret_key=args.s3_secret_key, jobs=args.jobs, verify=not args.no_verify,
                     progress=not args.no_progress, console=_console())
     except (BackupError, StorageError, OSError) as e:

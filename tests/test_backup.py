@@ -324,7 +324,7 @@ def test_a_face_crop_missing_from_the_backup_requeues_that_faces_analysis_on_res
         assert r.jobs_published == r.jobs_queued >= 1
 
 
-def test_a_second_backup_copies_nothing_then_only_a_new_photo(library, tmp_path):
+def test_a_second_backup_copies_nothing_then_only_a_new_photo_and_each_run_stays_restorable(library, tmp_path):
     from pva.storage import get_storage
 
     first = backup_to(tmp_path / "bk")
@@ -341,6 +341,16 @@ def test_a_second_backup_copies_nothing_then_only_a_new_photo(library, tmp_path)
     assert third.objects == first.objects + 3
     blob = tmp_path / "bk" / "blobs" / new["sha512"].hex()[:2] / new["sha512"].hex()
     assert blob.read_bytes() == st.get_bytes(st.originals, new["storage_key"])
+
+    # every finished run stays restorable: the first one comes back without the new photo
+    from pva import db
+    from pva.services.backup import restore
+
+    with fresh_stack():
+        r = restore(str(tmp_path / "bk"), run=first.run, progress=False)
+        assert r.ok and r.objects == first.objects
+        assert not db.query("select 1 from media where id = %s", (new["id"],))
+        assert db.query_one("select count(*) n from media")["n"] == r.verify.media > 0
 
 
 def test_an_interrupted_backup_completes_when_run_again(library, tmp_path):

@@ -299,16 +299,22 @@ def _dump_snapshot(out: Path) -> tuple[list[dict], list[int], str]:
     return refs, schema, version
 
 
-def _read_manifest(store, required: bool = True) -> dict | None:
-    raw = store.read(MANIFEST)
+def _read_manifest(store, required: bool = True, run: str | None = None) -> dict | None:
+    """The latest manifest, or the one of an earlier `run` (blobs are never removed, so every run that finished
+    stays restorable)."""
+    rel = f"manifests/{run}.json" if run else MANIFEST
+    if run and not re.fullmatch(r"[0-9A-Za-z.]+", run):
+        raise BackupError(f"{run!r} is not a backup run name (like 20240501T020000.000000Z)")
+    raw = store.read(rel)
     if raw is None:
         if required:
-            raise BackupError(f"{store.describe()} holds no {MANIFEST}: not a pva backup, or no backup run "
-                              "finished there (run `pva backup` again)")
+            raise BackupError(f"{store.describe()} holds no {rel}: " + (
+                "no backup run of that name finished there (see manifests/ for the runs)" if run else
+                "not a pva backup, or no backup run finished there (run `pva backup` again)"))
         return None
     m = json.loads(raw)
     if m.get("format") != FORMAT or m.get("version", 0) > VERSION:
-        raise BackupError(f"{store.describe()}/{MANIFEST} is not a pva backup of version {VERSION} or older")
+        raise BackupError(f"{store.describe()}/{rel} is not a pva backup of version {VERSION} or older")
     return m
 
 
@@ -352,14 +358,15 @@ class RestoreReport:
         return self.verify is None or self.verify.ok
 
 
-def restore(src: str, *, endpoint: str | None = None, access_key: str | None = None, secret_key: str | None = None,
-            jobs: int = 4, verify: bool = True, progress: bool = True, console=None) -> RestoreReport:
+def restore(src: str, *, run: str | None = None, endpoint: str | None = None, access_key: str | None = None,
+            secret_key: str | None = None, jobs: int = 4, verify: bool = True, progress: bool = True,
+            console=None) -> RestoreReport:
     from ..db.migrate import migrate
     from ..storage import get_storage
 
     store = open_store(src, endpoint, access_key, secret_key)
     # no lock and no writes: a backup may be read from read-only media, and blobs are never rewritten in place
-    manifest = _read_manifest(store)
+    manifest = _read_manifest(store, run=run)
     st = get_storage()
     st.ensure_buckets()
     t0 = time.perf_counter()

@@ -316,7 +316,7 @@ def test_a_face_crop_missing_from_the_backup_requeues_that_faces_analysis_on_res
     finally:
         st.put(st.thumbs, crop_key, crop, content_type="image/jpeg")
     assert rep.ok and rep.vanished == [{"bucket": "thumbs", "key": crop_key, "media_id": str(media["id"])}]
-    with fresh_stack():
+    with fresh_stack(migrated=False):  # a bare `createdb` database: the dump brings the schema
         r = restore(str(tmp_path / "bk"), progress=False)
         assert r.ok and r.faces_requeued == 1
         job = db.query_one("select status from analysis where media_id = %s and kind = 'faces'", (media["id"],))

@@ -3,14 +3,12 @@ GPS override, comments, trash."""
 from __future__ import annotations
 
 import re
-import urllib.parse
 from datetime import date, datetime, time, timezone
 from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from pva import db
@@ -21,6 +19,7 @@ from pva.db import people as people_db
 from pva.db import search as search_db
 
 from ..deps import Principal, current_user, not_found, require
+from ..streaming import stream_object
 from ..upload import close_all, ingest_one, receive_files, upload_answer
 
 router = APIRouter(prefix="/api/v1", tags=["media"])
@@ -209,78 +208,6 @@ def media_detail(media_id: UUID, user: Principal = Depends(current_user)):
     return _links(m)
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(start, end inclusive) for a single satisfiable byte range; None for no/ignored Range; raises 416."""
-    if not header:
-        return None
-    m = _RANGE.match(header.strip())
-    if not m or (not m.group(1) and not m.group(2)):
-        return None  # multiple or malformed ranges: send the whole object (allowed by RFC 9110)
-    if not m.group(1):
-        n = int(m.group(2))
-        if n == 0:
-            raise HTTPException(416, "empty suffix range", headers={"Content-Range": f"bytes */{size}"})
-        return max(0, size - n), size - 1
-    start = int(m.group(1))
-    end = int(m.group(2)) if m.group(2) else size - 1
-    if start >= size or end < start:
-        raise HTTPException(416, f"range not satisfiable: the object has {size} bytes",
-                            headers={"Content-Range": f"bytes */{size}"})
-    return start, min(end, size - 1)
-
-
-def _etag_matches(header: str | None, etag: str) -> bool:
-    """If-None-Match as RFC 9110 13.1.2 reads it: '*', or a list of (weak or strong) tags compared weakly."""
-    if not header:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag.removeprefix("W/") in tags
-
-
-def _stream_object(request: Request, bucket: str, key: str, *, content_type: str | None, filename: str | None,
-                   etag_hint: str, inline: bool = True, max_age: int | None = None) -> Response:
-    """Serve an object with its ETag.  max_age None (media files): `no-cache`, so the browser asks again on every
-    view and a share that was revoked stops showing at once; the access check runs before the 304, and a 304 is
-    one row read and one HEAD on the store.  A number: cacheable for that long (only for owner-only files)."""
-    from pva.storage import get_storage
-
-    st = get_storage()
-    info = st.stat(bucket, key)
-    if info is None:
-        raise not_found("file")
-    etag = f'"{info.etag or etag_hint}"'
-    cache = "private, no-cache" if max_age is None else f"private, max-age={max_age}"
-    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": cache}
-    if filename:
-        quoted = urllib.parse.quote(filename, safe="")
-        ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-        headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; "
-                                          f"filename*=UTF-8''{quoted}")
-    if _etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    size = info.size
-    rng = _parse_range(request.headers.get("range"), size)
-    if rng and request.headers.get("if-range") not in (None, etag):
-        rng = None
-    ctype = content_type or info.content_type or "application/octet-stream"
-    if size == 0:
-        return Response(b"", media_type=ctype, headers=headers)
-    start, end = rng or (0, size - 1)
-    stream = st.get_stream(bucket, key, offset=start, length=end - start + 1)
-    headers["Content-Length"] = str(end - start + 1)
-    status = 200
-    if rng:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    if request.method == "HEAD":
-        stream.close()
-        return Response(status_code=status, headers=headers, media_type=ctype)
-    return StreamingResponse(stream.iter_chunks(), status_code=status, headers=headers, media_type=ctype)
-
-
 @router.get("/media/{media_id}/thumbnail")
 @router.head("/media/{media_id}/thumbnail", include_in_schema=False)
 def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "preview"] = "grid",
@@ -290,8 +217,8 @@ def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "pre
     key = key or m["thumb_key"]
     if not key:
         raise HTTPException(404, "this item has no thumbnail (yet)")
-    return _stream_object(request, get_settings().bucket_thumbs, key, content_type=None, filename=None,
-                          etag_hint=f"{media_id}-{size}")
+    return stream_object(request, get_settings().bucket_thumbs, key, content_type=None, filename=None,
+                         etag_hint=f"{media_id}-{size}")
 
 
 @router.get("/media/{media_id}/original")
@@ -300,8 +227,8 @@ def media_original(media_id: UUID, request: Request, download: bool = False,
                    user: Principal = Depends(current_user)):
     """The original file, byte for byte (Range requests supported for video seeking)."""
     m = _visible(media_id, user)
-    return _stream_object(request, get_settings().bucket_originals, m["storage_key"], content_type=m["mime"],
-                          filename=m["filename"], etag_hint=bytes(m["sha512"]).hex()[:32], inline=not download)
+    return stream_object(request, get_settings().bucket_originals, m["storage_key"], content_type=m["mime"],
+                         filename=m["filename"], etag_hint=bytes(m["sha512"]).hex()[:32], inline=not download)
 
 
 # ---------------------------------------------------------------- upload and sync

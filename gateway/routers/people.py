@@ -16,6 +16,7 @@ from pva.config import get_settings
 from pva.db import people as people_db
 
 from ..deps import Principal, current_user, not_found
+from ..streaming import stream_object
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
@@ -212,10 +213,8 @@ async def similar_to_photo(request: Request, k: int = Query(10, ge=1, le=1000),
 
 @router.get("/faces/{face_id}/crop")
 def face_crop(face_id: int, request: Request, user: Principal = Depends(current_user)):
-    from .media import _stream_object
-
     f = _own_face(face_id, user)
     if not f["crop_key"]:
         raise HTTPException(404, "this face has no crop image")
-    return _stream_object(request, get_settings().bucket_thumbs, f["crop_key"], content_type=None, filename=None,
-                          etag_hint=f"face-{face_id}", max_age=86400)
+    return stream_object(request, get_settings().bucket_thumbs, f["crop_key"], content_type=None, filename=None,
+                         etag_hint=f"face-{face_id}", max_age=86400)

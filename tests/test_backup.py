@@ -204,6 +204,47 @@ def test_restore_onto_a_wiped_stack_gives_back_the_same_library(library, tmp_pat
         assert after["rows"][t] == before["rows"][t], t
 
 
+def test_restore_works_for_a_database_role_that_is_not_a_superuser(library, tmp_path):
+    """Production databases belong to a plain role; an administrator installed pgvector.  pg_restore must then not
+    drop and create the extension (only a superuser may)."""
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    from pva import db
+    from pva.config import get_settings
+    from pva.db.migrate import migrate
+    from pva.services.backup import restore
+
+    backup_to(tmp_path / "bk")
+    base = get_settings().effective_database_url
+    role, name = f"pva_restore_{RUN_ID}", f"pva_test_{RUN_ID}_plainrole"
+    db._admin_execute(f"create role {role} login", base)
+    try:
+        db._admin_execute(f"create database {name} owner {role}", base)
+        db._admin_execute("create extension if not exists vector", make_dsn(base, dbname=name))
+        url = make_dsn(base, dbname=name, user=role)
+        migrate(url, log=lambda *a: None)
+        with fresh_stack() as scratch_url:
+            os.environ["PVA_DATABASE_URL"] = url  # fresh buckets, and this role's database
+            _reload()
+            try:
+                r = restore(str(tmp_path / "bk"), progress=False)
+                assert r.ok and r.verify.media == len(rep_originals(tmp_path / "bk"))
+                assert db.query_one("select current_user as u")["u"] == role
+            finally:
+                os.environ["PVA_DATABASE_URL"] = scratch_url
+                _reload()
+        assert parse_dsn(url)["user"] == role
+    finally:
+        db._admin_execute(f'drop database if exists "{name}" with (force)', base)
+        db._admin_execute(f"drop role if exists {role}", base)
+
+
+def rep_originals(dest: Path) -> list[dict]:
+    import json
+
+    return [e for e in json.loads((dest / "manifest.json").read_text())["objects"] if e["bucket"] == "originals"]
+
+
 def test_restore_refuses_buckets_holding_other_objects(library, tmp_path):
     from pva.services.backup import restore
     from pva.services.backup_store import BackupError

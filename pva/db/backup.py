@@ -96,3 +96,8 @@ def requeue_kind_for_media(cur, media_ids: list, kind: str) -> list[dict]:
                     where media_id = any(%s::uuid[]) and kind = %s and status <> 'queued'
                 returning media_id, kind, attempts""", ([str(m) for m in media_ids], kind))
     return list(cur.fetchall())
+
+
+def installed_extensions(cur) -> set[str]:
+    cur.execute("select extname from pg_extension")
+    return {r["extname"] for r in cur.fetchall()}

@@ -459,6 +459,7 @@ def _restore_database(store, manifest: dict) -> None:
     url = get_settings().effective_database_url
     with db.transaction() as cur:
         major, _ = backup_q.server_version(cur)
+        present = backup_q.installed_extensions(cur)
     db.close_pool()  # pg_restore --clean drops tables: no pooled connection may hold locks on them
     with tempfile.TemporaryDirectory(prefix="pva-restore-", dir=get_settings().tmp_dir) as tmpdir:
         dump = Path(tmpdir) / "db.dump"
@@ -472,8 +473,16 @@ def _restore_database(store, manifest: dict) -> None:
         tool = pg_tool("pg_restore", max(major, dumped_major))
         # --clean --if-exists: a freshly migrated (empty) database has the tables already; one transaction: a
         # failure leaves the database as it was
+        # extensions already installed (vector, by the migrations or an administrator) are left out: dropping and
+        # creating them again needs a superuser, which the library's database role usually is not
+        listing = subprocess.run([tool, "--list", str(dump)], capture_output=True, text=True, env=_libpq_env())
+        if listing.returncode != 0:
+            raise BackupError(f"pg_restore cannot read the dump: {listing.stderr.strip()[-2000:]}")
+        keep = [line for line in listing.stdout.splitlines()
+                if not (" EXTENSION " in f" {line} " and line.split()[-1] in present)]
+        (Path(tmpdir) / "list").write_text("\n".join(keep) + "\n")
         r = subprocess.run([tool, "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-                            "--exit-on-error", f"--dbname={url}", str(dump)],
+                            "--exit-on-error", f"--use-list={Path(tmpdir) / 'list'}", f"--dbname={url}", str(dump)],
                            capture_output=True, text=True, env=_libpq_env())
         if r.returncode != 0:
             raise BackupError(f"pg_restore failed: {r.stderr.strip()[-2000:]}")

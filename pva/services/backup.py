@@ -99,10 +99,20 @@ def _tool_major(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _libpq_env() -> dict:
+def _libpq(url: str | None = None) -> tuple[str, dict]:
+    """(connection string without the password, environment with PGPASSWORD): a password in the command line
+    would be readable by every user of the machine in the process list."""
+    from psycopg2.extensions import make_dsn, parse_dsn
+
     env = dict(os.environ)
     env.pop("PGOPTIONS", None)
-    return env
+    if url is None:
+        return "", env
+    params = parse_dsn(url)
+    password = params.pop("password", None)
+    if password:
+        env["PGPASSWORD"] = password
+    return make_dsn(**params), env
 
 
 # ------------------------------------------------------------------ progress
@@ -285,9 +295,10 @@ def _dump_snapshot(out: Path) -> tuple[list[dict], list[int], str]:
         snapshot = backup_q.begin_snapshot(cur)
         major, version = backup_q.server_version(cur)
         tool = pg_tool("pg_dump", major)
+        dsn, env = _libpq(url)
         proc = subprocess.Popen([tool, "--format=custom", f"--snapshot={snapshot}", "--no-owner",
-                                 f"--file={out}", f"--dbname={url}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_libpq_env())
+                                 f"--file={out}", f"--dbname={dsn}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         try:
             refs = backup_q.referenced_objects(cur)
             schema = backup_q.schema_versions(cur)
@@ -475,15 +486,16 @@ def _restore_database(store, manifest: dict) -> None:
         # failure leaves the database as it was
         # extensions already installed (vector, by the migrations or an administrator) are left out: dropping and
         # creating them again needs a superuser, which the library's database role usually is not
-        listing = subprocess.run([tool, "--list", str(dump)], capture_output=True, text=True, env=_libpq_env())
+        dsn, env = _libpq(url)
+        listing = subprocess.run([tool, "--list", str(dump)], capture_output=True, text=True, env=env)
         if listing.returncode != 0:
             raise BackupError(f"pg_restore cannot read the dump: {listing.stderr.strip()[-2000:]}")
         keep = [line for line in listing.stdout.splitlines()
                 if not (" EXTENSION " in f" {line} " and line.split()[-1] in present)]
         (Path(tmpdir) / "list").write_text("\n".join(keep) + "\n")
         r = subprocess.run([tool, "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-                            "--exit-on-error", f"--use-list={Path(tmpdir) / 'list'}", f"--dbname={url}", str(dump)],
-                           capture_output=True, text=True, env=_libpq_env())
+                            "--exit-on-error", f"--use-list={Path(tmpdir) / 'list'}", f"--dbname={dsn}", str(dump)],
+                           capture_output=True, text=True, env=env)
         if r.returncode != 0:
             raise BackupError(f"pg_restore failed: {r.stderr.strip()[-2000:]}")
 

@@ -197,7 +197,7 @@ def _backup(store, jobs: int, progress: bool, console) -> BackupReport:
     held = store.blobs()
     buckets = {"originals": st.originals, "thumbs": st.thumbs}
     # sizes and ETags of the sidecars, in one listing: a sidecar unchanged since the last run is not read again
-    listed = {(o.key): (o.size, o.etag) for o in _list_quiet(st, st.thumbs)}
+    listed = {o.key: (o.size, o.etag) for o in _list_quiet(st, st.thumbs)}
 
     entries: list[dict] = []
     todo: list[dict] = []

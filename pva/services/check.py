@@ -8,6 +8,7 @@
 A missing or changed original can only come back from a backup: with `repair_from` its blob is found by the
 SHA-512 its row stores (backups are content-addressed), checked while it is put back, and the changed bytes it
 replaces are first set aside in lost+found/ like an orphan.
+
 An orphan (an object no row names) is only touched once it is older than `grace_seconds`, because ingest puts the
 original a moment before it commits the row: a younger object may be an ingest still under way.  The move is a
 server-side copy to ``lost+found/<key>``, checked, then removal of the old key; the row table is asked again

@@ -294,7 +294,7 @@ def test_trash_is_purged_after_the_retention_period(services, alice):
     from pva.config import get_settings
     from pva.storage import get_storage
 
-    from gateway.routers.media import purge_expired_trash
+    from pva.services.media import purge_expired_trash
 
     days = get_settings().trash_retention_days
     old = insert_media(alice["id"], trashed_at=datetime.now(timezone.utc) - timedelta(days=days, hours=1))

@@ -17,15 +17,16 @@ from pva.db import comments as comments_db
 from pva.db import media as media_db
 from pva.db import people as people_db
 from pva.db import search as search_db
+from pva.services import media as media_service
+# moved to pva.services.media (issue 17); re-exported here for callers mid-edit
+from pva.services.media import delete_objects, purge_expired_trash  # noqa: F401
 
 from ..deps import Principal, current_user, not_found, require
+from ..media_view import detail_out, media_links
 from ..streaming import stream_object
 from ..upload import close_all, ingest_one, receive_files, upload_answer
 
 router = APIRouter(prefix="/api/v1", tags=["media"])
-API = "/api/v1"
-_INTERNAL = ("storage_key", "thumb_key", "preview_key", "name_tsv", "gps_override_lat", "gps_override_lon",
-             "gps_override_alt")
 
 
 # ---------------------------------------------------------------- helpers
@@ -59,15 +60,6 @@ def _parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
         raise HTTPException(422, "bbox: latitudes in -90..90 with south <= north, longitudes in -180..180 "
                                  "(west > east crosses the antimeridian)")
     return s, w, n, e
-
-
-def _links(row: dict) -> dict:
-    mid = row["id"]
-    row["thumbnail_url"] = f"{API}/media/{mid}/thumbnail" if row.pop("has_thumb", True) else None
-    row["original_url"] = f"{API}/media/{mid}/original"
-    for k in _INTERNAL:
-        row.pop(k, None)
-    return row
 
 
 class SearchParams:
@@ -155,7 +147,7 @@ def search_media(params: SearchParams = Depends(), sort: Literal["taken", "added
     _check_refs(params.filters, user)
     page = _run_search(search_db.search, user.user_id, params.filters, sort=sort, order=order, limit=limit,
                        cursor=cursor)
-    page["items"] = [_links(r) for r in page["items"]]
+    page["items"] = [media_links(r) for r in page["items"]]
     return page
 
 
@@ -186,26 +178,10 @@ def _owned(media_id: UUID, user: Principal) -> dict:
 @router.get("/media/{media_id}")
 def media_detail(media_id: UUID, user: Principal = Depends(current_user)):
     """Metadata, detections, faces, OCR words, transcript, comments, albums and analysis jobs."""
-    m = search_db.detail(media_id, user.user_id)
+    m = media_service.detail(media_id, user.user_id)
     if m is None:
         raise not_found("media")
-    m["has_thumb"] = m.get("thumb_key") is not None
-    m["has_preview"] = m.get("preview_key") is not None
-    m["preview_url"] = f"{API}/media/{media_id}/thumbnail?size=preview" if m["has_preview"] else None
-    m["gps"] = {"lat": m["lat"], "lon": m["lon"],
-                "alt": m["gps_override_alt"] if m["gps_override_lat"] is not None else m["gps_alt"],
-                "source": "override" if m["gps_override_lat"] is not None else ("exif" if m["gps_lat"] is not None
-                                                                                 else None),
-                "exif": {"lat": m["gps_lat"], "lon": m["gps_lon"], "alt": m["gps_alt"]}}
-    for f in m["faces"]:
-        f["crop_url"] = f"{API}/faces/{f['id']}/crop" if f.pop("has_crop") else None
-    if m["access"] == "owner":
-        from pva import jobs
-
-        m["jobs"] = jobs.for_media(media_id)
-    else:
-        m["jobs"] = []
-    return _links(m)
+    return detail_out(m)
 
 
 @router.get("/media/{media_id}/thumbnail")
@@ -343,47 +319,20 @@ def restore_media(media_id: UUID, user: Principal = Depends(current_user)):
     return {"id": media_id, "trashed": False}
 
 
-def delete_objects(rows: list[dict]) -> int:
-    """Remove the stored objects of purged media rows (missing objects are fine)."""
-    from pva.storage import get_storage
-
-    s = get_settings()
-    st = get_storage()
-    n = 0
-    for r in rows:
-        pairs = [(s.bucket_originals, r["storage_key"])]
-        pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), *r.get("crop_keys", []))
-                  if k]
-        for bucket, key in pairs:
-            st.delete(bucket, key)
-            n += 1
-    return n
-
-
-def purge_expired_trash() -> int:
-    """Purge everyone's trash older than the retention period; returns how many items went."""
-    rows = media_db.purge(None, older_than_days=get_settings().trash_retention_days)
-    delete_objects(rows)
-    return len(rows)
-
-
 @router.delete("/media/{media_id}", status_code=204)
 def purge_media(media_id: UUID, user: Principal = Depends(current_user)):
     """Delete a trashed item for good (its original too).  Move it to the trash first."""
     m = _owned(media_id, user)
     if m["trashed_at"] is None:
         raise HTTPException(409, "move the item to the trash first (POST .../trash), then delete it")
-    rows = media_db.purge(user.user_id, media_id=media_id)
-    delete_objects(rows)
+    media_service.purge_trash(user.user_id, media_id=media_id)
     return Response(status_code=204)
 
 
 @router.post("/trash/empty")
 def empty_trash(user: Principal = Depends(current_user)):
     """Delete everything in your trash now."""
-    rows = media_db.purge(user.user_id)
-    delete_objects(rows)
-    return {"purged": len(rows)}
+    return {"purged": media_service.purge_trash(user.user_id)}
 
 
 # ---------------------------------------------------------------- comments

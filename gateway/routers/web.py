@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from pva.auth import Principal
 from pva.config import REPO_ROOT, get_settings
 
-from ..deps import viewer
+from ..deps import not_found, viewer
 
 WEB_DIR = REPO_ROOT / "web"
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -304,10 +304,14 @@ def _jsonable(v):
 @page("detail.html")
 def detail_page(request: Request, user: Principal, media_id: UUID):
     from pva.db import albums as albums_db
+    from pva.services import media as media_service
 
-    from .media import media_detail
+    from ..media_view import detail_out
 
-    m = media_detail(media_id, user)
+    m = media_service.detail(media_id, user.user_id)
+    if m is None:
+        raise not_found("media")
+    m = detail_out(m)
     m["id"] = str(m["id"])
     owned = m.get("access") == "owner"
     albums = [a for a in albums_db.list_for(user.user_id) if not a.get("shared")] if owned else []

@@ -1,0 +1,29 @@
+"""How a media row is shown to clients of the API and the web UI: the URLs of its files, and the internal
+columns (object keys, the raw GPS override) left out.  Shared by the media router and the web pages, so the web
+UI no longer calls the API handler to get the same shape."""
+from __future__ import annotations
+
+API = "/api/v1"
+_INTERNAL = ("storage_key", "thumb_key", "preview_key", "name_tsv", "gps_override_lat", "gps_override_lon",
+             "gps_override_alt")
+
+
+def media_links(row: dict) -> dict:
+    """A search or detail row with its thumbnail and original URLs, internal columns removed (in place)."""
+    mid = row["id"]
+    row["thumbnail_url"] = f"{API}/media/{mid}/thumbnail" if row.pop("has_thumb", True) else None
+    row["original_url"] = f"{API}/media/{mid}/original"
+    for k in _INTERNAL:
+        row.pop(k, None)
+    return row
+
+
+def detail_out(m: dict) -> dict:
+    """pva.services.media.detail as the API answers it: preview and face-crop URLs too."""
+    m["preview_url"] = f"{API}/media/{m['id']}/thumbnail?size=preview" if m["has_preview"] else None
+    for f in m["faces"]:
+        f["crop_url"] = f"{API}/faces/{f['id']}/crop" if f.pop("has_crop") else None
+    return media_links(m)
+
+
+__all__ = ["media_links", "detail_out", "API"]

@@ -105,14 +105,22 @@ def _held(host: str, owner_id) -> list[dict]:
                          and a.worker like %s""", (owner_id, f"{host}:%"))
 
 
-def _wait_held(host: str, owner_id, timeout: float = 300) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _strike(host: str, owner_id, hit, undo, tries: int = 5, timeout: float = 300) -> list[dict]:
+    """Hit the host (`hit()`) while it holds a job; returns the jobs it still holds once it can no longer
+    commit — the ones the fault caught mid-job.  A hit that lands between two jobs is undone and tried again."""
+    for _ in range(tries):
+        deadline = time.monotonic() + timeout
+        while not _held(host, owner_id):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{host} never held a job within {timeout} s: nothing to inject into")
+            time.sleep(0.1)
+        hit()
+        time.sleep(0.5)  # a commit already on its way when the host went lands; after that the table is frozen
         rows = _held(host, owner_id)
         if rows:
             return rows
-        time.sleep(0.1)
-    raise AssertionError(f"{host} never held a job within {timeout} s: nothing to inject the fault into")
+        undo()
+    raise AssertionError(f"{tries} faults on {host} all landed between jobs")
 
 
 def _operator_view(owner_id) -> dict:
@@ -167,9 +175,7 @@ def _late_outcomes(log_dir: Path) -> dict[tuple[str, str], str]:
 def test_worker_hosts_cut_off_frozen_and_a_broker_crash_lose_nothing_and_run_nothing_twice(
         stack_host, tmp_path, fault_report):
     require_shared()
-    from pva import db
-
-    from pva import auth
+    from pva import auth, db
 
     hosts, stack, local = stack_host
     owner = auth.create_user("hosts-owner", "correct horse battery", is_admin=False)
@@ -187,11 +193,17 @@ def test_worker_hosts_cut_off_frozen_and_a_broker_crash_lose_nothing_and_run_not
             run_load(local, root, owner["username"], workers=1, prefix=on_stack)), daemon=True)
         loader.start()
 
-        held_cut = _wait_held("pva-w1", owner["id"])
-        hosts.link(1, up=False)
+        # mid-load: once a tenth of the photos are in, so the hosts have been working side by side for a while
+        deadline = time.monotonic() + 600
+        while (db.query_one("select count(*) n from media where owner_id = %s", (owner["id"],))["n"] < PHOTOS // 10
+               and loader.is_alive() and time.monotonic() < deadline):
+            time.sleep(0.5)
+        held_cut = _strike("pva-w1", owner["id"], lambda: hosts.link(1, up=False), lambda: hosts.link(1, up=True))
         t_cut = time.monotonic()
-        held_freeze = _wait_held("pva-w2", owner["id"])
-        frozen = hosts.signal_all(hosts.worker(2), signal.SIGSTOP)
+        frozen: list[int] = []
+        held_freeze = _strike("pva-w2", owner["id"],
+                              lambda: frozen.extend(hosts.signal_all(hosts.worker(2), signal.SIGSTOP)),
+                              lambda: hosts.signal_all(hosts.worker(2), signal.SIGCONT))
         t_freeze = time.monotonic()
         time.sleep(2)
         beam = stack.kill_rabbitmq()
@@ -212,6 +224,7 @@ def test_worker_hosts_cut_off_frozen_and_a_broker_crash_lose_nothing_and_run_not
         loader.join(1800)
         reruns = load_until_done(local, root, owner["username"], prefix=on_stack) if first.get("failed") else []
         counts = wait_analysed(owner["id"], timeout=1800)
+        all_done = time.monotonic() - t0
         # the attempts the hosts were in when they vanished end once a retransmission gets through: wait (bounded)
         # until each one's end is in its host's log
         key = lambda h: (str(h["media_id"]), h["kind"])  # noqa: E731
@@ -228,7 +241,6 @@ def test_worker_hosts_cut_off_frozen_and_a_broker_crash_lose_nothing_and_run_not
             """select split_part(a.worker, ':', 1) host, count(*) n from analysis a join media m
                  on m.id = a.media_id where m.owner_id = %s and a.status = 'done' and a.started_at > %s
                 group by 1""", (owner["id"], back_at))}
-    total = time.monotonic() - t0
 
     lib = check_library(owner, expected)
     res = check_analyses_once(owner["id"])
@@ -236,21 +248,21 @@ def test_worker_hosts_cut_off_frozen_and_a_broker_crash_lose_nothing_and_run_not
     late = {1: _late_outcomes(tmp_path / "host1" / "logs"), 2: _late_outcomes(tmp_path / "host2" / "logs")}
     refused_cut = [h for h in cut if key(h) in late[1]]
     refused_freeze = [h for h in freeze if key(h) in late[2]]
-    job_lost = sum(late[i].get(key(h)) == "job lost" for i, hs in ((1, cut), (2, freeze)) for h in hs)
+    job_lost = {i: sum(late[i].get(key(h)) == "job lost" for h in hs) for i, hs in ((1, cut), (2, freeze))}
     common = dict(files_in=PHOTOS, stored=lib["rows"], rejected=0, analyses=res["done"], failed=res["failed"],
                   lost=lib["lost"] + (3 * PHOTOS - res["done"]))
     fault_report(fault="worker host cut off (link down)", injected=1, **common,
                  note=f"{CUT_SECONDS}s away holding {len(cut)} job(s): {sum(h['taken_back'] for h in cut)} "
-                      f"taken back and done elsewhere, {len(refused_cut)} late attempt(s) refused; "
+                      f"taken back and done elsewhere, {len(refused_cut)} late attempt(s) refused ({job_lost[1]} 'job lost'); "
                       f"after it rejoined it did {after_back.get('pva-w1', 0)} jobs")
     fault_report(fault="worker host frozen (SIGSTOP)", injected=1, **common,
-                 note=f"{len(frozen)} processes stopped {FREEZE_SECONDS}s (lease {LEASE_SECONDS}s) holding "
+                 note=f"{len(set(frozen))} processes stopped {FREEZE_SECONDS}s (lease {LEASE_SECONDS}s) holding "
                       f"{len(freeze)} job(s): {sum(h['taken_back'] for h in freeze)} taken back, "
-                      f"{len(refused_freeze)} late attempt(s) refused ({job_lost} 'job lost' in all)")
+                      f"{len(refused_freeze)} late attempt(s) refused ({job_lost[2]} 'job lost')")
     fault_report(fault="RabbitMQ node SIGKILLed", injected=1, **common,
                  note=f"beam {beam} killed, answering again {RABBIT_DOWN_SECONDS + rabbit_back:.0f}s later; "
                       f"load rc {first.get('rc')}, reruns {len(reruns)}; done by host {by_host}; "
-                      f"serve up {started:.0f}s, all done {total:.0f}s; while hosts were gone: {during}")
+                      f"hosts up {started:.0f}s, all done {all_done:.0f}s; while hosts were gone: {during}")
 
     assert all(alive.values()), alive
     assert first.get("rc") == 0 or (reruns and reruns[-1]["rc"] == 0), first.get("out")

@@ -36,8 +36,17 @@ def ingest(ingestor, owner, path: Path, rel: str) -> dict:
     return db.query_one("select * from media where id = %s", (res.media_id,))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_stack(services):
+    """This module's own database and buckets: a backup takes the whole library of every user, so the session's
+    shared database (which other modules fill, and whose objects some of them delete on purpose) must not be in
+    it."""
+    with fresh_stack() as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def library(services, tmp_path_factory):
+def library(own_stack, tmp_path_factory):
     """One user's library with every kind of item; returns what the comparisons need."""
     from pva import db
     from pva.db import albums, comments, detections

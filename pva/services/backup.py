@@ -27,7 +27,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ from .. import db
 from ..config import get_settings
 from ..db import backup as backup_q
 from .backup_store import MANIFEST, BackupError, BlobMismatch, open_store
+from .transfer import ByteProgress, VerifyingReader, list_quiet
 
 log = logging.getLogger("pva.backup")
 
@@ -115,38 +115,6 @@ def _libpq(url: str | None = None) -> tuple[str, dict]:
     return make_dsn(**params), env
 
 
-# ------------------------------------------------------------------ progress
-class _Progress:
-    """A rich progress bar over bytes (rate in MB/s, objects done, ETA), as `pva load` shows one over files."""
-
-    def __init__(self, label: str, total_bytes: int, total_objects: int, enabled: bool, console=None):
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn, TransferSpeedColumn)
-
-        self._lock = threading.Lock()
-        self.done_objects = 0
-        self.total_objects = total_objects
-        self.bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                            TextColumn("{task.fields[objects]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                            TimeRemainingColumn(), console=console, disable=not enabled, transient=False)
-        if not total_objects:  # nothing to copy (an incremental run with nothing new): no empty bar
-            self.bar.disable = True
-        self.task = self.bar.add_task(label, total=max(total_bytes, 1), objects=f"0/{total_objects} objects")
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.bar.__exit__(*exc)
-
-    def advance(self, nbytes: int) -> None:
-        with self._lock:
-            self.done_objects += 1
-            self.bar.update(self.task, advance=nbytes,
-                            objects=f"{self.done_objects}/{self.total_objects} objects")
-
-
 # ------------------------------------------------------------------ backup
 @dataclass
 class BackupReport:
@@ -197,7 +165,7 @@ def _backup(store, jobs: int, progress: bool, console) -> BackupReport:
     held = store.blobs()
     buckets = {"originals": st.originals, "thumbs": st.thumbs}
     # sizes and ETags of the sidecars, in one listing: a sidecar unchanged since the last run is not read again
-    listed = {o.key: (o.size, o.etag) for o in _list_quiet(st, st.thumbs)}
+    listed = {o.key: (o.size, o.etag) for o in list_quiet(st, st.thumbs)}
 
     entries: list[dict] = []
     todo: list[dict] = []
@@ -246,7 +214,7 @@ def _backup(store, jobs: int, progress: bool, console) -> BackupReport:
         return e, len(data)
 
     total = sum(e["size"] for e in todo)
-    with _Progress("backing up", total, len(todo), progress, console) as bar, \
+    with ByteProgress("backing up", total, len(todo), progress, console) as bar, \
             cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futs = [pool.submit(copy_one, e) for e in todo]
         try:
@@ -329,15 +297,6 @@ def _read_manifest(store, required: bool = True, run: str | None = None) -> dict
     return m
 
 
-def _list_quiet(st, bucket: str):
-    from ..storage import NotFound
-
-    try:
-        yield from st.list(bucket, "")
-    except NotFound:
-        return
-
-
 def _sha512_file(path: Path) -> tuple[str, int]:
     h, n = hashlib.sha512(), 0
     with open(path, "rb") as f:
@@ -397,7 +356,7 @@ def restore(src: str, *, run: str | None = None, endpoint: str | None = None, ac
         bucket = buckets[e["bucket"]]
         meta = {"sha512": e["sha512"], "media-id": e["media_id"]} if e["bucket"] == "originals" else None
         with store.open_blob(e["sha512"]) as blob:
-            body = _VerifyingReader(blob, e)
+            body = VerifyingReader(blob, e)
             st.put(bucket, e["key"], body, length=e["size"], content_type=e.get("mime") or "application/octet-stream",
                    metadata=meta)
         try:
@@ -407,7 +366,7 @@ def restore(src: str, *, run: str | None = None, endpoint: str | None = None, ac
             raise
         return e["size"]
 
-    with _Progress("restoring", sum(e["size"] for e in todo), len(todo), progress, console) as bar, \
+    with ByteProgress("restoring", sum(e["size"] for e in todo), len(todo), progress, console) as bar, \
             cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for n in pool.map(put_one, todo):
             bar.advance(n)
@@ -426,24 +385,6 @@ def restore(src: str, *, run: str | None = None, endpoint: str | None = None, ac
     return rep
 
 
-class _VerifyingReader:
-    """Passes a blob to the S3 upload, hashing it: restore proves each object matches the manifest."""
-
-    def __init__(self, stream, entry: dict):
-        self._s, self.e, self.h, self.n = stream, entry, hashlib.sha512(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._s.read(n)
-        self.h.update(data)
-        self.n += len(data)
-        return data
-
-    def check(self) -> None:
-        if self.n != self.e["size"] or self.h.hexdigest() != self.e["sha512"]:
-            raise BackupError(f"the backup's copy of {self.e['bucket']}/{self.e['key']} is damaged (its SHA-512 or "
-                              "size differs from the manifest); restore from another backup")
-
-
 def _refuse_unless_empty(st, buckets: dict, manifest: dict) -> dict:
     """Refuse a stack that already holds a library.  Objects an interrupted restore of this same backup put are
     allowed (returned as {(bucket, key): size}) so that running restore again finishes the job."""
@@ -457,7 +398,7 @@ def _refuse_unless_empty(st, buckets: dict, manifest: dict) -> dict:
     expected = {(e["bucket"], e["key"]): e["size"] for e in manifest["objects"]}
     present = {}
     for kind, bucket in buckets.items():
-        for o in _list_quiet(st, bucket):
+        for o in list_quiet(st, bucket):
             if expected.get((kind, o.key)) is None:
                 raise BackupError(
                     f"bucket {bucket!r} is not empty (it holds {o.key!r}, which this backup does not): restore only "

@@ -57,7 +57,7 @@ class CheckReport:
 def check(*, quick: bool = False, repair: bool = False, repair_from: str | None = None, grace_seconds: float = 900,
           jobs: int = 4, progress: bool = True, console=None, label: str = "checking") -> CheckReport:
     from ..storage import NotFound, get_storage
-    from .backup import _list_quiet, _Progress
+    from .transfer import ByteProgress, list_quiet
 
     st = get_storage()
     t0 = time.perf_counter()
@@ -67,8 +67,8 @@ def check(*, quick: bool = False, repair: bool = False, repair_from: str | None 
     with db.transaction() as cur:
         rows = backup_q.originals_for_check(cur)
         sidecars = [r for r in backup_q.referenced_objects(cur) if r["bucket"] == "thumbs"]
-    listed = {o.key: o for o in _list_quiet(st, st.originals)}
-    thumbs = {o.key for o in _list_quiet(st, st.thumbs)}
+    listed = {o.key: o for o in list_quiet(st, st.originals)}
+    thumbs = {o.key for o in list_quiet(st, st.thumbs)}
     rep.missing_sidecars = [{"key": r["key"], "media_id": str(r["media_id"])} for r in sidecars
                             if r["key"] not in thumbs and st.stat(st.thumbs, r["key"]) is None]
     rep.media = len(rows)
@@ -100,7 +100,7 @@ def check(*, quick: bool = False, repair: bool = False, repair_from: str | None 
         return h.digest(), n
 
     if to_hash:
-        with _Progress(label, sum(r["size"] for r, _ in to_hash), len(to_hash), progress, console) as bar, \
+        with ByteProgress(label, sum(r["size"] for r, _ in to_hash), len(to_hash), progress, console) as bar, \
                 cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for (r, item), (d, n) in zip(to_hash, pool.map(digest, [r for r, _ in to_hash])):
                 rep.bytes_read += n
@@ -131,7 +131,7 @@ def check(*, quick: bool = False, repair: bool = False, repair_from: str | None 
 
 
 def _restore_from_backup(st, rep: CheckReport, src: str, listed: dict) -> None:
-    from .backup import _VerifyingReader
+    from .transfer import VerifyingReader
     from .backup_store import open_store
 
     store = open_store(src)
@@ -145,7 +145,7 @@ def _restore_from_backup(st, rep: CheckReport, src: str, listed: dict) -> None:
                 if _set_aside(st, item["key"], listed) is None:
                     continue  # the changed bytes could not be kept: leave them rather than lose them
             with store.open_blob(item["sha512"]) as blob:
-                body = _VerifyingReader(blob, {**item, "bucket": "originals"})
+                body = VerifyingReader(blob, {**item, "bucket": "originals"})
                 st.put(st.originals, item["key"], body, length=item["size"], content_type=item["mime"],
                        metadata={"sha512": item["sha512"], "media-id": item["media_id"]})
             try:

@@ -1,10 +1,11 @@
 """`pva db migrate`, `pva db status` and `pva db recount`."""
 from __future__ import annotations
 
+from ._common import group
+
 
 def register(sub) -> None:
-    p = sub.add_parser("db", help="database schema")
-    dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
+    _p, dsub = group(sub, "db", "database schema", "db_command")
     m = dsub.add_parser("migrate", help="apply pending migrations (safe to rerun)")
     m.set_defaults(func=_migrate)
     s = dsub.add_parser("status", help="list migrations and whether they are applied")
@@ -12,11 +13,10 @@ def register(sub) -> None:
     r = dsub.add_parser("recount", help="recount the library counters (stats, facets) from the media rows")
     r.add_argument("--user", default=None, help="only this user's library (user name); default everyone's")
     r.set_defaults(func=_recount)
-    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
 def _migrate(args) -> int:
-    from .migrate import migrate
+    from pva.db.migrate import migrate
 
     applied = migrate()
     print(f"database is up to date ({len(applied)} migration(s) applied now)")
@@ -24,7 +24,7 @@ def _migrate(args) -> int:
 
 
 def _status(args) -> int:
-    from .migrate import status
+    from pva.db.migrate import status
 
     for m, done in status():
         print(f"{m.version:03d} {m.name:30} {'applied' if done else 'pending'}")
@@ -34,7 +34,7 @@ def _status(args) -> int:
 def _recount(args) -> int:
     import time
 
-    from . import counts, query_one
+    from pva.db import counts, query_one
 
     owner = None
     if args.user:

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
+
+from ._common import fail, group
 
 log = logging.getLogger("pva.runtime")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("functions", help="run or list the serverless functions (local Nuclio-compatible runtime)")
-    fsub = p.add_subparsers(dest="functions_command", metavar="SUBCOMMAND")
+    _p, fsub = group(sub, "functions", "run or list the serverless functions (local Nuclio-compatible runtime)",
+                     "functions_command", metavar="SUBCOMMAND")
 
     s = fsub.add_parser("serve", help="run functions from their function.yaml until SIGTERM/Ctrl-C",
                         description="Run each function's triggers (rabbit-mq, http, cron) with numWorkers worker "
@@ -28,29 +29,27 @@ def register(sub) -> None:
                    help="write JSON (pid, ports, worker pids) here once every worker is ready")
     s.add_argument("--drain-timeout", type=float, default=30.0,
                    help="seconds a worker may take to finish its current event on shutdown (default 30)")
-    s.set_defaults(func=cmd_serve)
+    s.set_defaults(func=_serve)
 
     ls = fsub.add_parser("list", help="validate and list the functions and their triggers")
     ls.add_argument("--dir", type=Path, default=None, help="functions directory (default: ./functions)")
-    ls.set_defaults(func=cmd_list)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    ls.set_defaults(func=_list)
 
 
 def _specs(args):
-    from .processor import default_functions_dir
-    from .spec import discover, select
+    from pva.runtime.processor import default_functions_dir
+    from pva.runtime.spec import discover, select
 
     return select(discover(args.dir or default_functions_dir()), getattr(args, "names", None))
 
 
-def cmd_list(args) -> int:
-    from .spec import SpecError
+def _list(args) -> int:
+    from pva.runtime.spec import SpecError
 
     try:
         specs = _specs(args)
     except SpecError as e:
-        print(f"pva: {e}", file=sys.stderr)
-        return 2
+        return fail(f"pva: {e}", 2)
     if not specs:
         print("no functions found")
     for s in specs:
@@ -68,20 +67,18 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    from .processor import Processor, ProcessorError
-    from .spec import SpecError
+def _serve(args) -> int:
+    from pva.runtime.processor import Processor, ProcessorError
+    from pva.runtime.spec import SpecError
 
     try:
         specs = _specs(args)
         if not specs:
-            print("pva: no functions to serve (no */function.yaml found)", file=sys.stderr)
-            return 2
+            return fail("pva: no functions to serve (no */function.yaml found)", 2)
         proc = Processor(specs, host=args.host, log_dir=args.log_dir, ready_file=args.ready_file,
                          drain_timeout=args.drain_timeout)
     except (SpecError, ProcessorError) as e:
-        print(f"pva: {e}", file=sys.stderr)
-        return 2
+        return fail(f"pva: {e}", 2)
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -93,8 +90,7 @@ def cmd_serve(args) -> int:
     try:
         proc.start()
     except ProcessorError as e:
-        print(f"pva: {e}", file=sys.stderr)
-        return 1
+        return fail(f"pva: {e}")
     while not stop.wait(0.5):
         if proc.stopped.is_set():
             log.error("supervisor stopped unexpectedly")

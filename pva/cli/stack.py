@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
-from . import SERVICES, StackError, down, redact, status, up
+from pva.stack import SERVICES
+
+from ._common import fail
 
 
 def register(sub) -> None:
@@ -25,21 +26,24 @@ def _say(msg: str) -> None:
 
 
 def _up(args) -> int:
+    from pva.stack import StackError, up
+
     try:
         up(log=_say, only=args.only)
     except StackError as e:
-        print(f"pva up: {e}", file=sys.stderr)
+        fail(f"pva up: {e}")
         _print_status(only=args.only)
         return 1
     return _print_status(only=args.only)
 
 
 def _down(args) -> int:
+    from pva.stack import StackError, down
+
     try:
         outcome = down(log=_say, only=args.only)
     except StackError as e:
-        print(f"pva down: {e}", file=sys.stderr)
-        return 1
+        return fail(f"pva down: {e}")
     if not outcome:
         print("nothing to stop (no stack recorded)")
     for name, what in outcome.items():
@@ -49,6 +53,8 @@ def _down(args) -> int:
 
 
 def _print_status(only=None) -> int:
+    from pva.stack import redact, status
+
     rows = [r for r in status() if not only or r["service"] in only]
     width = max(len(redact(r["url"]) or "-") for r in rows)
     for r in rows:
@@ -60,7 +66,7 @@ def _print_status(only=None) -> int:
             for line in r["log_tail"].splitlines():
                 print(f"    | {line}")
     if not only:
-        from ..analysis.inventory import models_status
+        from pva.analysis.inventory import models_status
 
         for m in models_status():
             print(f"{m['analysis']:10} {'ok  ' if m['ok'] else 'MISSING'} {m['detail']}")
@@ -68,6 +74,8 @@ def _print_status(only=None) -> int:
 
 
 def _status(args) -> int:
+    from pva.stack import redact, status
+
     if args.json:
         rows = status()
         for r in rows:

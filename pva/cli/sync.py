@@ -49,8 +49,8 @@ def register(sub) -> None:
 
 
 def _cmd(args) -> int:
-    from .engine import SyncOptions, run_sync
-    from .progress import RichReporter
+    from pva.sync.engine import SyncOptions, run_sync
+    from pva.sync.progress import RichReporter
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -78,5 +78,3 @@ def _cmd(args) -> int:
     print(out, file=sys.stderr if summary.exit_code else sys.stdout)
     return summary.exit_code
 
-
-__all__ = ["register"]

@@ -1,7 +1,7 @@
 """`pva backup DEST`, `pva restore SRC`, `pva check [--quick] [--repair]` (behaviour in pva/services)."""
 from __future__ import annotations
 
-import sys
+from ._common import fail
 
 
 def register(sub) -> None:
@@ -50,20 +50,18 @@ def _mb(n: int) -> str:
 
 
 def _backup(args) -> int:
-    from .services.backup import backup
-    from .services.backup_store import BackupError
-    from .storage import StorageError
+    from pva.services.backup import backup
+    from pva.services.backup_store import BackupError
+    from pva.storage import StorageError
 
     try:
         r = backup(args.dest, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
                    secret_key=args.s3_secret_key, jobs=args.jobs, progress=not args.no_progress, console=_console())
     except (BackupError, StorageError) as e:
-        print(f"pva backup: {e}", file=sys.stderr)
-        return 1
+        return fail(f"pva backup: {e}")
     except OSError as e:  # the destination (disk full, unwritable): the previous backup is untouched
-        print(f"pva backup: cannot write {args.dest}: {e}; the previous backup there is intact — fix this and run "
-              "the same command again (it goes on from what was copied)", file=sys.stderr)
-        return 1
+        return fail(f"pva backup: cannot write {args.dest}: {e}; the previous backup there is intact — fix this and "
+                    "run the same command again (it goes on from what was copied)")
     rate = r.bytes_copied / r.seconds / 1e6 if r.seconds else 0.0
     print(f"backup {r.run} in {r.destination}: {r.objects} objects ({_mb(r.bytes_total)}), {r.copied} copied "
           f"({_mb(r.bytes_copied)}, {rate:.1f} MB/s), {r.skipped} already held; database dump {_mb(r.dump_bytes)}; "
@@ -78,18 +76,16 @@ def _backup(args) -> int:
 
 
 def _restore(args) -> int:
-    from .services.backup import restore
-    from .services.backup_store import BackupError
-    from .storage import StorageError
+    from pva.services.backup import restore
+    from pva.services.backup_store import BackupError
+    from pva.storage import StorageError
 
     try:
         r = restore(args.src, run=args.run, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
                     secret_key=args.s3_secret_key, jobs=args.jobs, verify=not args.no_verify,
                     progress=not args.no_progress, console=_console())
     except (BackupError, StorageError, OSError) as e:
-        print(f"pva restore: {e}; once fixed, run the same command again: it goes on from what was restored",
-              file=sys.stderr)
-        return 1
+        return fail(f"pva restore: {e}; once fixed, run the same command again: it goes on from what was restored")
     print(f"restored backup {r.run} from {r.source}: {r.objects} objects ({r.copied} copied, {r.already_there} "
           f"already there), database restored; {r.jobs_requeued} interrupted job(s) requeued, "
           f"{r.jobs_published} queued job(s) published; {r.seconds:.1f} s")
@@ -106,20 +102,18 @@ def _restore(args) -> int:
 
 
 def _check(args) -> int:
-    from .services.backup_store import BackupError
-    from .services.check import check
-    from .storage import StorageError
+    from pva.services.backup_store import BackupError
+    from pva.services.check import check
+    from pva.storage import StorageError
 
     try:
         if args.repair_from and not args.repair:
-            print("pva check: --from BACKUP only applies with --repair", file=sys.stderr)
-            return 2
+            return fail("pva check: --from BACKUP only applies with --repair", 2)
         r = check(quick=args.quick, repair=args.repair, repair_from=args.repair_from, grace_seconds=args.grace,
                   jobs=args.jobs,
                   progress=not args.no_progress, console=_console())
     except (StorageError, BackupError) as e:
-        print(f"pva check: {e}", file=sys.stderr)
-        return 1
+        return fail(f"pva check: {e}")
     _print_check(r)
     return 0 if r.ok or (args.repair and not (r.missing or r.wrong_size or r.wrong_sha512)
                          and len(r.moved) == len(r.orphans)) else 1

@@ -1,7 +1,7 @@
 """`pva load DIR [--owner USER]`."""
 from __future__ import annotations
 
-import sys
+from ._common import fail
 
 
 def register(sub) -> None:
@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 
 def _default_owner() -> str:
-    from .. import db
+    from pva import db
 
     rows = db.query("select username from users order by created_at limit 2")
     if len(rows) == 1:
@@ -27,15 +27,14 @@ def _default_owner() -> str:
 def _load(args) -> int:
     from rich.console import Console
 
-    from .load import load
-    from .service import resolve_owner
+    from pva.ingest.load import load
+    from pva.ingest.service import resolve_owner
 
     console = Console(stderr=True)
     try:
         owner = resolve_owner(args.owner or _default_owner())
     except LookupError as e:
-        print(f"pva load: {e}", file=sys.stderr)
-        return 2
+        return fail(f"pva load: {e}", 2)
     summary = load(args.dir, owner, workers=args.workers or None, progress=not args.no_progress,
                    console=console)
     c = summary.counts
@@ -48,7 +47,6 @@ def _load(args) -> int:
     if summary.rejected:
         print(f"rejected files are in {args.dir}/rejected/ with a .reason.txt beside each")
     if summary.failed:
-        print("some files could not be stored because of a service error; they are still in the load folder: "
-              "check `pva status` and run the same command again", file=sys.stderr)
-        return 1
+        return fail("some files could not be stored because of a service error; they are still in the load folder: "
+                    "check `pva status` and run the same command again")
     return 0

@@ -1,4 +1,6 @@
-"""`pva serve [--host --port]`: the gateway (API; the web UI adds its routers) on uvicorn."""
+"""`pva serve [--host --port]`: the gateway (API; the web UI adds its routers) on uvicorn.
+
+The gateway is named by a string for uvicorn: `pva` imports nothing of gateway/ until a worker starts."""
 from __future__ import annotations
 
 

@@ -184,11 +184,11 @@ _MODEL = None
 def _init_raw(kind: str) -> None:
     global _MODEL
     if kind == "detect":
-        from pva.analysis.detect import Detector
+        from pva.ml.objects import Detector
 
         _MODEL = Detector().detect
     else:
-        from pva.analysis.ocr import OcrEngine
+        from pva.ml.ocr import OcrEngine
 
         _MODEL = OcrEngine().recognize
 

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-vosk", action="store_true", help="skip the Vosk engine")
     args = ap.parse_args(argv)
 
-    from pva.analysis.transcribe import (
+    from pva.ml.transcribe import (
         VoskTranscriber, WhisperTranscriber, get_transcriber, probe_audio, read_audio,
     )
     from pva.config import get_settings

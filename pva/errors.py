@@ -7,7 +7,7 @@
   length fails nothing.
 - anything else (a bug, an overloaded machine, a missing tool): retried up to ``max_attempts`` with a back-off.
 
-Errors of our own derive from a base (pva.analysis.BadInput and the file's-fault pva.media errors are
+Errors of our own derive from a base (:class:`BadInput` below and the file's-fault pva.media errors are
 Permanent, pva.storage.StorageUnavailable is Transient); the client libraries' connection errors cannot, so
 :func:`is_transient` names them.  This module imports nothing of pva, so every layer can raise these.
 """
@@ -20,6 +20,27 @@ class Permanent(Exception):
 
 class Transient(Exception):
     """A service the work needs is unreachable for now; the same work will succeed once it is back."""
+
+
+class AnalysisError(Exception):
+    """Base class of the errors raised by the model wrappers (pva.ml) and the image decoder (pva.media.image).
+
+    Here rather than in pva.ml so that pva.media can raise BadInput without importing the model layer."""
+
+
+class BadInput(AnalysisError, Permanent, ValueError):
+    """The input is not something we can analyse (not an image, truncated, too large...).
+
+    Permanent for that input: retrying the job will not help.  The message says why.
+    """
+
+
+class ModelNotFound(AnalysisError, FileNotFoundError):
+    """No model file is installed; the message says how to get one."""
+
+
+class ModelError(AnalysisError, RuntimeError):
+    """A model file exists but cannot be used (wrong format, missing backend...)."""
 
 
 def is_permanent(e: BaseException) -> bool:
@@ -46,4 +67,5 @@ def is_transient(e: BaseException) -> bool:
     return False
 
 
-__all__ = ["Permanent", "Transient", "is_permanent", "is_transient"]
+__all__ = ["Permanent", "Transient", "AnalysisError", "BadInput", "ModelNotFound", "ModelError", "is_permanent",
+           "is_transient"]

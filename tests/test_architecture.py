@@ -201,3 +201,38 @@ def test_known_import_cycles_are_still_cycles():
     gone = [sorted(c) for c in KNOWN_CYCLES if c not in modules]
     gone += [sorted(c) for c in KNOWN_ROOM_CYCLES if c not in rooms]
     assert not gone, f"no longer cycles, remove them from KNOWN_CYCLES / KNOWN_ROOM_CYCLES: {gone}"
+
+
+# pva.ml is the pure layer (issue 17): model wrappers get images or local files and give answers; fetching the
+# input and storing the results is pva.jobs' work.  Nothing it reaches may talk to the database, object store or
+# bus, so a model can be loaded and tested (or benchmarked) without the stack.
+IO_MODULES = ("pva.db", "pva.storage", "pva.bus", "pva.jobs", "pva.infra", "pva.analysis", "pva.services",
+              "pva.faces_service", "pva.function_invoke", "gateway")
+IO_LIBRARIES = ("psycopg2", "pika", "minio", "boto3", "botocore", "httpx", "requests")
+
+
+def _third_party(path: Path) -> set[str]:
+    out = set()
+    for node in _imports(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_ml_imports_nothing_that_does_io():
+    graph = import_graph()
+    ml = {m for m in graph if m == "pva.ml" or m.startswith("pva.ml.")}
+    assert {"pva.ml.base", "pva.ml.objects", "pva.ml.faces", "pva.ml.ocr", "pva.ml.transcribe"} <= ml
+    reached, todo = set(ml), list(ml)
+    while todo:  # everything pva.ml imports, directly or through other modules of ours
+        for t in graph[todo.pop()] - reached:
+            reached.add(t)
+            todo.append(t)
+    bad = sorted(m for m in reached if m.startswith(IO_MODULES))
+    assert not bad, f"pva.ml reaches modules that do I/O: {bad}"
+    libs = {m: _third_party(ROOT / Path(*m.split(".")).with_suffix(".py")) if m != "pva.ml"
+            else _third_party(ROOT / "pva/ml/__init__.py") for m in ml}
+    bad_libs = {m: sorted(set(v) & set(IO_LIBRARIES)) for m, v in libs.items() if set(v) & set(IO_LIBRARIES)}
+    assert not bad_libs, f"pva.ml imports database, queue or object-store clients: {bad_libs}"

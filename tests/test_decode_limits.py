@@ -117,7 +117,7 @@ def _entry_points(tmp_path, owner, data: bytes, name: str) -> dict[str, str | No
 
     from gateway.app import create_app
     from pva import faces_service, media
-    from pva.analysis import BadInput, load_image
+    from pva.ml import BadInput, load_image
     from pva.analysis.pipeline import open_image
     from pva.ingest.service import get_ingestor
     from test_gateway_helpers import token_for
@@ -192,7 +192,7 @@ def test_stored_media_over_a_lowered_limit_fails_its_job_with_the_reason(tmp_pat
 def test_pillow_default_guard_never_refuses_a_photo_the_setting_allows(monkeypatch):
     """The 196 MP bomb is under the 200 MP default: every entry point takes it (at reduced scale), where Pillow's
     own default guard (178.96 MP) used to refuse it in the analysis functions only."""
-    from pva.analysis import load_image
+    from pva.ml import load_image
 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)  # Pillow's default: errors above 178.96 MP
     img = load_image(hc.jpeg_bomb("guard"), draft=(1600, 1600))

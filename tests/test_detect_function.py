@@ -91,7 +91,7 @@ def bus_bytes() -> bytes:
 
 @pytest.fixture(scope="module")
 def task(services, model_path):
-    from pva.analysis.detect import Detector
+    from pva.ml.objects import Detector
     from pva.analysis.tasks_detect import DetectTask
 
     return DetectTask(Detector(model_path))

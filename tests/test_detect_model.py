@@ -1,4 +1,4 @@
-"""YOLO detector (pva.analysis.detect) and model download (pva.analysis.models_pull) on the real dev model."""
+"""YOLO detector (pva.ml.objects) and model download (pva.analysis.models_pull) on the real dev model."""
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +38,7 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="module")
 def detector(model_path):
-    from pva.analysis.detect import Detector
+    from pva.ml.objects import Detector
 
     return Detector(model_path, conf=0.25, iou=0.45)
 
@@ -89,7 +89,7 @@ def test_confidences_match_the_reference_ultralytics_figures(detector):
 
 
 def test_confidence_threshold_drops_weak_detections(model_path):
-    from pva.analysis.detect import Detector
+    from pva.ml.objects import Detector
 
     strict = Detector(model_path, conf=0.5)
     dets = strict.detect(_photo("zidane.jpg"))
@@ -148,7 +148,7 @@ def _png_header(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize("kind", ["text", "empty", "truncated", "huge", "not-found", "wrong-type"])
 def test_bad_input_raises_badinput_with_a_reason(detector, kind, tmp_path):
-    from pva.analysis import BadInput
+    from pva.ml import BadInput
 
     data = _photo("bus.jpg").read_bytes()
     src = {
@@ -168,8 +168,8 @@ def test_bad_input_raises_badinput_with_a_reason(detector, kind, tmp_path):
 
 def test_missing_model_says_how_to_get_one(settings_env, monkeypatch, tmp_path):
     from pva import config
-    from pva.analysis import ModelNotFound
-    from pva.analysis.detect import Detector
+    from pva.ml import ModelNotFound
+    from pva.ml.objects import Detector
 
     monkeypatch.setattr(config, "_SHARED_MODELS", tmp_path / "no-shared")
     settings_env(PVA_MODELS_DIR=tmp_path / "models", PVA_DETECT_MODEL="")
@@ -182,7 +182,7 @@ def test_missing_model_says_how_to_get_one(settings_env, monkeypatch, tmp_path):
 
 
 def test_model_from_settings_and_threads_from_environment(settings_env, model_path, monkeypatch):
-    from pva.analysis.detect import Detector
+    from pva.ml.objects import Detector
 
     monkeypatch.setenv("PVA_DETECT_THREADS", "2")
     settings_env(PVA_DETECT_MODEL=model_path, PVA_DETECT_CONF="0.6", PVA_DETECT_IOU="0.5")
@@ -192,8 +192,8 @@ def test_model_from_settings_and_threads_from_environment(settings_env, model_pa
 
 
 def test_file_that_is_not_onnx_gives_a_model_error(tmp_path):
-    from pva.analysis import ModelError
-    from pva.analysis.detect import Detector
+    from pva.ml import ModelError
+    from pva.ml.objects import Detector
 
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a model")
@@ -207,8 +207,8 @@ def test_pt_model_without_ultralytics_says_what_to_install(tmp_path):
         pytest.skip("ultralytics is installed: the .pt backend is available")
     except ImportError:
         pass
-    from pva.analysis import ModelError
-    from pva.analysis.detect import Detector
+    from pva.ml import ModelError
+    from pva.ml.objects import Detector
 
     pt = tmp_path / "yolov8n.pt"
     pt.write_bytes(b"\0" * 16)

@@ -7,8 +7,8 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from pva.analysis import BadInput, ModelError, ModelNotFound
-from pva.analysis.transcribe import TranscribeError
+from pva.ml import BadInput, ModelError, ModelNotFound
+from pva.ml.transcribe import TranscribeError
 from pva.errors import Permanent, Transient, is_permanent, is_transient
 from pva.media.errors import (CorruptMediaError, ImageTooLargeError, MediaTimeoutError, MediaToolError,
                               UnsafePathError, UnsupportedFormatError)

@@ -58,7 +58,7 @@ def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "face.j
 def faces_of(media_id) -> list[dict]:
     from pva import db
 
-    from pva.db.faces import as_array
+    from pva.db.people import as_array
 
     rows = db.query("""select id, person_id, person_locked, crop_key, video_time, embedding, x, y, w, h
                          from faces where media_id = %s order by w * h desc, id""", (media_id,))
@@ -103,8 +103,8 @@ def need_zidane(photos):
 def task(services):
     """The real FacesTask on dlib.  Detection results are reused for pixel-identical images (the same photo goes
     through many tests' libraries); every distinct image is detected by dlib for real."""
-    from pva.analysis import load_image
-    from pva.analysis.faces import FaceEngine
+    from pva.ml import load_image
+    from pva.ml.faces import FaceEngine
     from pva.analysis.tasks_faces import FacesTask
 
     class ReusingEngine(FaceEngine):
@@ -184,7 +184,7 @@ def test_mirrored_and_rescaled_copies_are_nearest_below_0_4_and_other_people_abo
 
 def test_similar_to_an_uploaded_photo_finds_the_copies(library, astronaut, task):
     from pva import faces_service
-    from pva.analysis import BadInput
+    from pva.ml import BadInput
 
     user, ids = library
     upload = jpeg(astronaut.resize((700, 700), Image.Resampling.LANCZOS))
@@ -344,7 +344,7 @@ def test_two_faces_in_one_photo_never_join_the_same_person(task, astronaut, make
     assert run_stored(task, mid)[0] == "done"
     main = [f for f in faces_of(mid) if f["y"] < 0.3]
     assert len(main) == 2
-    from pva.analysis.faces import face_distances
+    from pva.ml.faces import face_distances
 
     assert face_distances(main[0]["embedding"], [main[1]["embedding"]])[0] < face_threshold()
     assert main[0]["person_id"] != main[1]["person_id"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from pva.analysis import BadInput
-from pva.analysis.faces import Face, FaceEngine, assign_to_person, centroid, cluster, face_distances
+from pva.ml import BadInput
+from pva.ml.faces import Face, FaceEngine, assign_to_person, centroid, cluster, face_distances
 
 skdata = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut photo")
 
@@ -207,7 +207,7 @@ def test_loading_the_face_engine_keeps_truncated_images_refused():
     still refuse truncated files."""
     from PIL import ImageFile
 
-    from pva.analysis.faces import FaceEngine
+    from pva.ml.faces import FaceEngine
 
     FaceEngine()
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False

@@ -41,8 +41,8 @@ def photos(astronaut) -> dict[str, bytes]:
 def task(services):
     """The real faces task; dlib's results are reused for pixel-identical images (each library below stores the
     same photos), every distinct image is detected for real."""
-    from pva.analysis import load_image
-    from pva.analysis.faces import FaceEngine
+    from pva.ml import load_image
+    from pva.ml.faces import FaceEngine
     from pva.analysis.tasks_faces import FacesTask
 
     class ReusingEngine(FaceEngine):
@@ -111,7 +111,7 @@ def lib(build):
 
 def _faces(media_id) -> list[dict]:
     from pva import db
-    from pva.db.faces import as_array
+    from pva.db.people import as_array
 
     rows = db.query("select id, media_id, person_id, person_locked, y, embedding from faces where media_id = %s "
                     "order by id", (media_id,))
@@ -128,7 +128,7 @@ def _face(face_id) -> dict:
 
 def _person(person_id) -> dict | None:
     from pva import db
-    from pva.db.faces import as_array
+    from pva.db.people import as_array
 
     p = db.query_one("select id, name, face_count, cover_face_id, centroid from people where id = %s", (person_id,))
     if p is not None:

@@ -277,10 +277,10 @@ def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps
 @pytest.fixture(scope="module")
 def face_engine(services):
     """The real face engine, loaded once before any peak is measured (its models are ~150 MB)."""
-    from pva.analysis import ModelError
+    from pva.ml import ModelError
 
     try:
-        from pva.analysis.faces import FaceEngine
+        from pva.ml.faces import FaceEngine
 
         return FaceEngine()
     except ModelError as e:
@@ -296,7 +296,7 @@ def test_hostile_files_posted_to_analysis_and_faces_similar_get_a_clear_reason(s
 
     from gateway.app import create_app
     from pva import faces_service
-    from pva.analysis import BadInput
+    from pva.ml import BadInput
     from pva.analysis.tasks_faces import FacesTask
     from test_gateway_helpers import token_for
 

@@ -83,7 +83,7 @@ def test_errors_retry_until_max_attempts_then_fail_with_the_error(media_id, monk
 
 def test_bad_input_fails_at_once_without_retries(media_id):
     from pva import jobs
-    from pva.analysis import BadInput
+    from pva.ml import BadInput
 
     def bad(job):
         raise BadInput("not an image: truncated")
@@ -128,7 +128,7 @@ def test_reconcile_republishes_unpublished_jobs_and_takes_back_dead_workers(medi
 
 def test_counts_and_failed_listing_are_scoped_to_the_owner(media_id, make_user):
     from pva import db, jobs
-    from pva.analysis import BadInput
+    from pva.ml import BadInput
 
     def bad(job):
         raise BadInput("nope")

@@ -124,7 +124,7 @@ def test_rerun_replaces_the_single_ocr_row(task, make_user):
 
 
 def test_blank_photo_records_the_skip_and_an_empty_row(task, make_user):
-    from pva.analysis.ocr import SKIPPED_NO_TEXT
+    from pva.ml.ocr import SKIPPED_NO_TEXT
     from pva.analysis.pipeline import run_stored
 
     mid = add_media(make_user()["id"], blank_image())

@@ -1,4 +1,4 @@
-"""Tesseract OCR wrapper (pva.analysis.ocr) on generated images rendered with DejaVu fonts."""
+"""Tesseract OCR wrapper (pva.ml.ocr) on generated images rendered with DejaVu fonts."""
 from __future__ import annotations
 
 import difflib
@@ -70,7 +70,7 @@ def word_box(result, text, size):
 
 @pytest.fixture(scope="module")
 def engine():
-    from pva.analysis.ocr import OcrEngine
+    from pva.ml.ocr import OcrEngine
 
     try:
         return OcrEngine(lang="eng")
@@ -121,7 +121,7 @@ def test_small_text_in_a_small_image_is_read(engine):
 
 
 def test_blank_image_is_skipped_with_the_reason_recorded(engine):
-    from pva.analysis.ocr import SKIPPED_NO_TEXT
+    from pva.ml.ocr import SKIPPED_NO_TEXT
 
     r = engine.recognize(Image.new("RGB", (1600, 1200), (250, 250, 250)))
     assert r.text == "" and r.words == [] and r.skipped_reason == SKIPPED_NO_TEXT == "no text-like regions"
@@ -138,7 +138,7 @@ def test_image_with_shapes_but_no_text_is_read_and_found_empty(engine):
 
 
 def test_precheck_never_skips_small_faint_or_inverted_text():
-    from pva.analysis.ocr import has_text_like_regions
+    from pva.ml.ocr import has_text_like_regions
 
     font = _font(12)
     for fg, bg in [((0, 0, 0), (255, 255, 255)), ((255, 255, 255), (15, 15, 25)),
@@ -152,7 +152,7 @@ def test_precheck_never_skips_small_faint_or_inverted_text():
 
 
 def test_minimum_confidence_drops_words(engine):
-    from pva.analysis.ocr import OcrEngine
+    from pva.ml.ocr import OcrEngine
 
     img, _ = render(LINES[:1])
     strict = OcrEngine(lang="eng", min_conf=99.9)
@@ -163,14 +163,14 @@ def test_minimum_confidence_drops_words(engine):
 
 @pytest.mark.parametrize("data", [b"", b"plain text, not an image", b"\xff\xd8\xff\xe0" + b"\0" * 50])
 def test_bad_input_raises_badinput(engine, data):
-    from pva.analysis import BadInput
+    from pva.ml import BadInput
 
     with pytest.raises(BadInput):
         engine.recognize(data)
 
 
 def test_identity_languages_and_thread_limit(engine, monkeypatch):
-    from pva.analysis.ocr import OcrEngine, installed_languages
+    from pva.ml.ocr import OcrEngine, installed_languages
 
     assert engine.name == "tesseract"
     assert engine.version[0].isdigit() and "." in engine.version
@@ -181,8 +181,8 @@ def test_identity_languages_and_thread_limit(engine, monkeypatch):
 
 
 def test_missing_language_says_what_to_install():
-    from pva.analysis import ModelNotFound
-    from pva.analysis.ocr import OcrEngine
+    from pva.ml import ModelNotFound
+    from pva.ml.ocr import OcrEngine
 
     with pytest.raises(ModelNotFound, match="apt-get install tesseract-ocr-xyz"):
         OcrEngine(lang="eng+xyz")

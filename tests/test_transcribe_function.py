@@ -337,7 +337,7 @@ def vosk_settings(services):
 def test_vosk_korean_model_through_the_task_stores_engine_vosk(vosk_settings, media, make_user):
     from pva.analysis import pipeline
     from pva.analysis.tasks_transcribe import TranscribeTask
-    from pva.analysis.transcribe import VoskTranscriber
+    from pva.ml.transcribe import VoskTranscriber
 
     task = TranscribeTask()  # PVA_VOSK_MODEL set: the configured engine is vosk
     assert isinstance(task.transcriber, VoskTranscriber)

@@ -8,8 +8,8 @@ import pytest
 
 from speech_fixtures import KEY_WORDS, SENTENCE, duration, run, vosk_ko_dir, words
 
-from pva.analysis import BadInput, ModelNotFound
-from pva.analysis.transcribe import (
+from pva.ml import BadInput, ModelNotFound
+from pva.ml.transcribe import (
     TranscribeError, VoskTranscriber, WhisperTranscriber, get_transcriber, group_words, probe_audio, to_webvtt,
 )
 from pva.config import get_settings
@@ -168,7 +168,7 @@ def test_webvtt_times_and_escaping():
 def test_chunks_end_in_a_pause_not_inside_a_word():
     import numpy as np
 
-    from pva.analysis.transcribe import SAMPLE_RATE, quiet_cut
+    from pva.ml.transcribe import SAMPLE_RATE, quiet_cut
 
     rng = np.random.default_rng(3)
     pcm = (rng.normal(scale=3000, size=60 * SAMPLE_RATE)).astype(np.int16)  # a minute of loud "speech"

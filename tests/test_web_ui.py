@@ -143,7 +143,7 @@ def ui(browser, server, user):
 def run_analyses(media_ids) -> None:
     """What the functions do for uploaded media, in-process: every queued analysis of each item."""
     from pva import jobs
-    from pva.analysis import ModelNotFound
+    from pva.ml import ModelNotFound
     from pva.analysis.pipeline import run_stored
     from pva.analysis.tasks_detect import DetectTask
     from pva.analysis.tasks_faces import FacesTask

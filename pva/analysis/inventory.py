@@ -17,7 +17,7 @@ def models_status(settings=None) -> list[dict]:
     else:
         rows.append({"analysis": "detect", "ok": False,
                      "detail": "no YOLO model: run `pva models pull` or set PVA_DETECT_MODEL=/path/to/model.onnx"})
-    from .ocr import installed_languages, tesseract_version
+    from ..ml.ocr import installed_languages, tesseract_version
 
     langs = installed_languages()
     if not langs:
@@ -41,7 +41,7 @@ def models_status(settings=None) -> list[dict]:
         rows.append({"analysis": "transcribe", "ok": ok, "detail": f"vosk model {s.vosk_model}" if ok else
                      f"PVA_VOSK_MODEL={s.vosk_model} is not a directory"})
     else:
-        from .transcribe import default_whisper_model
+        from ..ml.transcribe import default_whisper_model
 
         found = None if s.whisper_model else default_whisper_model()
         if s.whisper_model:

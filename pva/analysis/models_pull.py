@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-from . import AnalysisError
+from ..errors import AnalysisError
 
 CHUNK = 1 << 20
 

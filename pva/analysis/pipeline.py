@@ -29,7 +29,8 @@ from typing import Any
 from .. import db, jobs
 from ..config import get_settings
 from ..db import media as media_q
-from . import BadInput, load_image
+from ..errors import BadInput
+from ..media.image import load_image
 
 log = logging.getLogger("pva.analysis")
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..db import detections as detections_q
-from . import BadInput
-from .detect import Detection, Detector
+from ..errors import BadInput
+from ..ml.objects import Detection, Detector
 from .pipeline import Inputs, Task
 
 def _register_heif() -> None:

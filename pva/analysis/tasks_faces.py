@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import faces_service
-from . import BadInput
-from .faces import Face, FaceEngine
+from ..errors import BadInput
+from ..ml.faces import Face, FaceEngine
 from .pipeline import Inputs, Task, open_image
 
 log = logging.getLogger("pva.analysis.faces")

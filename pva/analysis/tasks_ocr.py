@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import ocr as ocr_q
-from . import BadInput
-from .ocr import OcrEngine, OcrResult
+from ..errors import BadInput
+from ..ml.ocr import OcrEngine, OcrResult
 from .pipeline import Inputs, Task
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from ..config import get_settings
 from ..db import transcripts as transcripts_q
-from . import BadInput
+from ..errors import BadInput
 from .pipeline import Inputs, Task
-from .transcribe import Transcriber, TranscriptResult, get_transcriber, to_webvtt
+from ..ml.transcribe import Transcriber, TranscriptResult, get_transcriber, to_webvtt
 
 _EXT_BY_TYPE = {"video/quicktime": ".mov", "video/x-matroska": ".mkv", "video/webm": ".webm",
                 "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/wav": ".wav",

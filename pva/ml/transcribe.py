@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from pva.analysis import AnalysisError, BadInput, ModelError, ModelNotFound
+from pva.errors import AnalysisError, BadInput, ModelError, ModelNotFound
+
+from .base import Model
 
 SAMPLE_RATE = 16000
 Progress = Callable[[float], None]
@@ -141,13 +143,18 @@ def read_audio(path: str | Path, start: float = 0.0, seconds: float | None = Non
 
 
 # ---------------------------------------------------------------------------------------------- interface
-class Transcriber(ABC):
+class Transcriber(Model, ABC):
     """Common chunking, progress and result assembly; engines implement `_transcribe_chunk`."""
 
     engine: str = ""
     model: str = ""
     version: str = ""
     language: str | None = None
+    loaded = True  # each engine loads its model in its constructor (pva.ml.base: once per worker)
+
+    @property
+    def name(self) -> str:  # pva.ml.base.Model's name: the model's (e.g. "tiny.en")
+        return self.model
 
     def __init__(self, chunk_seconds: int | None = None):
         if chunk_seconds is None:
@@ -216,6 +223,9 @@ class Transcriber(ABC):
         report(0.0, final=True)
         text = " ".join(s["text"] for s in segments)
         return self._result(text, segments, has_audio=True, duration=duration, language=language)
+
+    def predict(self, item: str | Path, /, progress: Progress | None = None) -> TranscriptResult:
+        return self.transcribe(item, progress)
 
     def _result(self, text: str, segments: list[dict], *, has_audio: bool, duration: float | None,
                 language: str | None = None) -> TranscriptResult:

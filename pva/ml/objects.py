@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from . import BadInput, ImageSource, ModelError, ModelNotFound, load_image
+from .base import Model
 
 MISSING_MODEL_MESSAGE = ("no YOLO model found: run `pva models pull` or set "
                          "PVA_DETECT_MODEL=/path/to/model.onnx")
@@ -97,7 +98,7 @@ def letterbox(rgb: np.ndarray, size: int = 640) -> tuple[np.ndarray, float, tupl
     return out, r, (left, top)
 
 
-class Detector:
+class Detector(Model):
     """A YOLO detector; load once per worker and call :meth:`detect` per image."""
 
     def __init__(self, model_path: str | os.PathLike | None = None, conf: float | None = None,
@@ -117,6 +118,9 @@ class Detector:
         self.name = self.model_path.stem
         self._yolo = None  # ultralytics backend
         self._session = None
+        self.load()
+
+    def _load(self) -> None:
         if self.model_path.suffix.lower() == ".pt":
             self._init_ultralytics()
         else:
@@ -189,9 +193,11 @@ class Detector:
     def detect(self, image: ImageSource) -> list[Detection]:
         """Objects in one image, best first.  ``image``: PIL image, RGB array, bytes, path or file object.
 
-        Raises :class:`pva.analysis.BadInput` when it is not a usable image.
+        Raises :class:`pva.errors.BadInput` when it is not a usable image.
         """
         return self.detect_batch([image])[0]
+
+    predict = detect
 
     def detect_batch(self, images: Sequence[ImageSource] | Iterable[ImageSource]) -> list[list[Detection]]:
         """Detections for each image, in order (one inference per image for a fixed-batch model)."""

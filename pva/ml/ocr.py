@@ -7,7 +7,7 @@
     r.rotation        # clockwise degrees the image was turned to read it (0, 90, 180, 270)
     r.skipped_reason  # "no text-like regions" when the pre-check found nothing worth reading, else None
 
-Boxes are relative to the image as displayed (EXIF orientation applied, as :func:`pva.analysis.load_image`
+Boxes are relative to the image as displayed (EXIF orientation applied, as :func:`pva.media.image.load_image`
 returns it), before any OCR rotation, so they overlay the thumbnail directly.
 
 Tesseract runs as a subprocess with OMP_THREAD_LIMIT=1 (its OpenMP threads only slow it down when several
@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from . import AnalysisError, BadInput, ImageSource, ModelNotFound, load_image
+from .base import Model
 
 SKIPPED_NO_TEXT = "no text-like regions"
 OSD_MIN_CONF = 1.5        # tesseract's orientation confidence below which we keep the image as it is
@@ -84,7 +85,7 @@ def has_text_like_regions(gray: np.ndarray) -> bool:
     return int(cv2.countNonZero(edges)) >= PRECHECK_MIN_EDGES
 
 
-class OcrEngine:
+class OcrEngine(Model):
     """Tesseract OCR; create once per worker, call :meth:`recognize` per image."""
 
     name = "tesseract"
@@ -100,7 +101,7 @@ class OcrEngine:
         self.precheck = precheck
         self.osd = osd
         self.timeout = timeout
-        self.version = tesseract_version()
+        self.load()
         have = set(installed_languages())
         missing = [lg for lg in self.lang.split("+") if lg not in have]
         if missing:
@@ -111,9 +112,13 @@ class OcrEngine:
         if self.osd and "osd" not in have:
             self.osd = False  # orientation detection needs osd.traineddata; read as-is without it
 
+    def _load(self) -> None:
+        # tesseract is an external program: nothing stays in memory; checking it runs is the load
+        self.version = tesseract_version()
+
     # ------------------------------------------------------------------ API
     def recognize(self, image: ImageSource) -> OcrResult:
-        """Read the text in one image.  Raises :class:`pva.analysis.BadInput` when it is not a usable image."""
+        """Read the text in one image.  Raises :class:`pva.errors.BadInput` when it is not a usable image."""
         img = load_image(image)
         gray = self._gray(img)
         h0, w0 = gray.shape
@@ -133,6 +138,8 @@ class OcrEngine:
         data = self._run("image_to_data", upright, "--psm 3", lang=self.lang)
         text, words = self._collect(data, rotation, gray.shape[1], gray.shape[0])
         return OcrResult(text, words, rotation, self.lang, None)
+
+    predict = recognize
 
     # ------------------------------------------------------------------ internals
     @staticmethod

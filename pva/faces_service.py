@@ -27,7 +27,6 @@ import numpy as np
 
 from . import db
 from .config import get_settings
-from .db import faces as faces_q
 from .db import people as people_q
 
 log = logging.getLogger("pva.faces")
@@ -100,11 +99,11 @@ def replace_media_faces(cur, media: dict, faces: Sequence[NewFace], model: str, 
     Returns one dict per stored face: id, person_id, person_locked, crop_key, new_person (bool)."""
     thr = face_threshold(threshold)
     owner = media["owner_id"]
-    faces_q.lock_owner(cur, owner)
-    old = faces_q.delete_for_media(cur, media["id"])
+    people_q.lock_owner(cur, owner)
+    old = people_q.delete_faces_of_media(cur, media["id"])
     touched = {o["person_id"] for o in old if o["person_id"]}
     old_locked = [o for o in old if o["person_locked"]]
-    alive = faces_q.existing_people(cur, owner, {o["person_id"] for o in old_locked})
+    alive = people_q.existing_people(cur, owner, {o["person_id"] for o in old_locked})
     rows, out = [], []
     in_frame: dict = {}  # video_time -> people already in that image: one person appears once per image
     for f in faces:
@@ -115,11 +114,11 @@ def replace_media_faces(cur, media: dict, faces: Sequence[NewFace], model: str, 
         if kept is not None and (kept["person_id"] is None or kept["person_id"] in alive):
             person, locked = kept["person_id"], True
         else:
-            near = faces_q.nearest_person(cur, owner, emb, exclude=frame)
+            near = people_q.nearest_person(cur, owner, emb, exclude=frame)
             if near is not None and near[1] < thr:
                 person = near[0]
             else:  # a new person; its centroid is this face until refresh, so later faces here can join it
-                person, new_person = faces_q.create_person(cur, owner, emb), True
+                person, new_person = people_q.create_person(cur, owner, emb), True
             locked = False
         if person:
             touched.add(person)
@@ -129,11 +128,11 @@ def replace_media_faces(cur, media: dict, faces: Sequence[NewFace], model: str, 
                      "person_locked": locked, "crop_key": f.crop_key, "video_time": f.video_time})
         out.append({"person_id": person, "person_locked": locked, "crop_key": f.crop_key,
                     "new_person": new_person})
-    ids = faces_q.insert(cur, media["id"], owner, rows, model, model_version)
+    ids = people_q.insert_faces(cur, media["id"], owner, rows, model, model_version)
     for o, i in zip(out, ids):
         o["id"] = i
-    faces_q.refresh_people(cur, owner, touched)
-    faces_q.delete_empty_unnamed(cur, owner, touched)
+    people_q.refresh_people(cur, owner, touched)
+    people_q.delete_empty_unnamed(cur, owner, touched)
     return out
 
 
@@ -155,14 +154,14 @@ class ReclusterReport:
 
 def recluster(owner_id, threshold: float | None = None) -> ReclusterReport:
     """Recluster all of an owner's faces (chinese whispers), keeping names, hidden flags and locked faces."""
-    from .analysis.faces import cluster
+    from .ml.faces import cluster
 
     thr = face_threshold(threshold)
     rep = ReclusterReport()
     with db.transaction() as cur:
-        faces_q.lock_owner(cur, owner_id)
-        faces = faces_q.owner_faces(cur, owner_id)
-        people = {p["id"]: p for p in faces_q.owner_people(cur, owner_id)}
+        people_q.lock_owner(cur, owner_id)
+        faces = people_q.owner_faces(cur, owner_id)
+        people = {p["id"]: p for p in people_q.owner_people(cur, owner_id)}
         rep.faces, rep.people_before = len(faces), len(people)
         labels = cluster(np.stack([f["embedding"] for f in faces]), thr) if faces else []
         rep.clusters = len(set(labels))
@@ -194,21 +193,21 @@ def recluster(owner_id, threshold: float | None = None) -> ReclusterReport:
                 continue
             pid = target.get(lbl)
             if pid is None:
-                pid = target[lbl] = faces_q.create_person(cur, owner_id, np.mean(members[lbl], axis=0))
+                pid = target[lbl] = people_q.create_person(cur, owner_id, np.mean(members[lbl], axis=0))
                 rep.people_created += 1
             if pid != f["person_id"]:
                 changes.append((f["id"], pid))
-        rep.faces_moved = faces_q.set_people_bulk(cur, owner_id, changes)
-        faces_q.refresh_people(cur, owner_id)
-        rep.people_removed = faces_q.delete_empty_unnamed(cur, owner_id)
-        rep.people_after = len(faces_q.owner_people(cur, owner_id))
+        rep.faces_moved = people_q.set_people_bulk(cur, owner_id, changes)
+        people_q.refresh_people(cur, owner_id)
+        rep.people_removed = people_q.delete_empty_unnamed(cur, owner_id)
+        rep.people_after = len(people_q.owner_people(cur, owner_id))
     log.info("reclustered faces", extra={"owner_id": str(owner_id), **rep.as_dict()})
     return rep
 
 
 def recluster_all(threshold: float | None = None) -> dict[str, ReclusterReport]:
     with db.transaction() as cur:
-        owners = faces_q.owners_with_faces(cur)
+        owners = people_q.owners_with_faces(cur)
     return {o["username"]: recluster(o["id"], threshold) for o in owners}
 
 
@@ -222,18 +221,18 @@ def _similar(owner_id, embedding, k: int, exclude_face_id: int, threshold: float
     ef = DEFAULT_EF_SEARCH if ef_search is None else int(ef_search)
     with db.transaction() as cur:
         if embedding is None:
-            face = faces_q.get(cur, exclude_face_id, owner_id)
+            face = people_q.get_face(cur, exclude_face_id, owner_id)
             if face is None:
                 return None
             embedding = face["embedding"]
         rows: list[dict] = []
         if not exact:
-            rows = faces_q.similar_ann(cur, owner_id, embedding, k, max(ef, 2 * k), exclude_face_id)
-            if len(rows) < k and max(ef, 2 * k) < faces_q.EF_SEARCH_MAX:
+            rows = people_q.similar_ann(cur, owner_id, embedding, k, max(ef, 2 * k), exclude_face_id)
+            if len(rows) < k and max(ef, 2 * k) < people_q.EF_SEARCH_MAX:
                 # the owner holds a small share of all faces: widen the candidate list once
-                rows = faces_q.similar_ann(cur, owner_id, embedding, k, faces_q.EF_SEARCH_MAX, exclude_face_id)
+                rows = people_q.similar_ann(cur, owner_id, embedding, k, people_q.EF_SEARCH_MAX, exclude_face_id)
         if exact or len(rows) < k:
-            rows = faces_q.similar_exact(cur, owner_id, embedding, k, exclude_face_id)
+            rows = people_q.similar_exact(cur, owner_id, embedding, k, exclude_face_id)
     for r in rows:
         r["distance"] = float(r["distance"])
         r["same_person"] = r["distance"] < threshold
@@ -261,7 +260,7 @@ def similar_to_image(owner_id, image, k: int = 10, *, engine=None, threshold: fl
     photos are decoded at once per process.
     Raises pva.analysis.BadInput when the upload is not an image, is too large or holds no face, Busy when the
     decode slots stay taken."""
-    from .analysis import BadInput
+    from .ml import BadInput
     from .analysis.pipeline import open_image
 
     engine = engine or _engine()
@@ -287,47 +286,69 @@ _ENGINE = None
 def _engine():
     global _ENGINE
     if _ENGINE is None:
-        from .analysis.faces import FaceEngine
+        from .ml.faces import FaceEngine
 
         _ENGINE = FaceEngine()
     return _ENGINE
 
 
-# ------------------------------------------------------------------ the user's edits (build on pva.db.people)
+# ------------------------------------------------------------------ the user's edits
 def list_people(owner_id, include_hidden: bool = False) -> list[dict]:
-    return people_q.list_for(owner_id, include_hidden)
+    with db.transaction() as cur:
+        return people_q.list_people(cur, owner_id, include_hidden)
+
+
+def get_person(owner_id, person_id) -> dict | None:
+    with db.transaction() as cur:
+        return people_q.get_person(cur, person_id, owner_id)
+
+
+_FACE_OUT = ("id", "media_id", "person_id", "crop_key", "x", "y", "w", "h")
+
+
+def get_face(owner_id, face_id: int) -> dict | None:
+    """One of the owner's faces on a live (not trashed) media item: id, media_id, person_id, crop_key and box
+    (None when there is no such face of theirs)."""
+    with db.transaction() as cur:
+        f = people_q.get_face(cur, face_id, owner_id, live=True)
+    return None if f is None else {k: f[k] for k in _FACE_OUT}
 
 
 def name_person(owner_id, person_id, name: str | None) -> dict | None:
     """Name a person (None or blank clears the name)."""
     name = (name or "").strip()
-    return people_q.update(person_id, owner_id, name=name or None, clear_name=not name)
+    with db.transaction() as cur:
+        return people_q.update_person(cur, person_id, owner_id, name=name or None, clear_name=not name)
 
 
 def hide_person(owner_id, person_id, hidden: bool = True) -> dict | None:
-    return people_q.update(person_id, owner_id, hidden=hidden)
+    with db.transaction() as cur:
+        return people_q.update_person(cur, person_id, owner_id, hidden=hidden)
 
 
 def merge_people(owner_id, target_id, source_ids: Sequence) -> dict | None:
-    """Merge people into target (faces locked there) and refresh the target's centroid, in one transaction
-    (under the owner's clustering lock, so a recluster never sees half a merge)."""
+    """Merge people into target (faces locked there) and refresh the target's centroid, count and cover, in one
+    transaction (under the owner's clustering lock, so a recluster never sees half a merge).  Returns the target,
+    or None when one of the people is not the owner's."""
     with db.transaction() as cur:
-        faces_q.lock_owner(cur, owner_id)
-        p = people_q.merge(target_id, list(source_ids), owner_id, cur=cur)
-        if p is not None:
-            faces_q.refresh_people(cur, owner_id, [target_id])
-    return p
+        people_q.lock_owner(cur, owner_id)
+        if not people_q.merge_people(cur, owner_id, target_id, list(source_ids)):
+            return None
+        people_q.refresh_people(cur, owner_id, [target_id])
+        return people_q.get_person(cur, target_id, owner_id)
 
 
 def assign_face(owner_id, face_id: int, person_id) -> bool:
     """Put a face in one of the owner's people (None: in nobody), locked against reclustering."""
     with db.transaction() as cur:
-        faces_q.lock_owner(cur, owner_id)
-        face = faces_q.get(cur, face_id, owner_id)
-        if face is None or not people_q.assign_face(face_id, owner_id, person_id, cur=cur):
+        people_q.lock_owner(cur, owner_id)
+        if person_id is not None and not people_q.existing_people(cur, owner_id, [person_id]):
             return False
-        faces_q.refresh_people(cur, owner_id, [person_id, face["person_id"]])
-        faces_q.delete_empty_unnamed(cur, owner_id, [face["person_id"]])
+        moved = people_q.set_face_person(cur, face_id, owner_id, person_id, locked=True)
+        if moved is None:
+            return False
+        people_q.refresh_people(cur, owner_id, [person_id, moved["old_person"]])
+        people_q.delete_empty_unnamed(cur, owner_id, [moved["old_person"]])
     return True
 
 
@@ -335,26 +356,26 @@ def move_face_out(owner_id, face_id: int) -> UUID | None:
     """"This face is not this person": the face gets a person of its own (locked).  Returns the new person's
     id, or None when the face is not one of the owner's."""
     with db.transaction() as cur:
-        faces_q.lock_owner(cur, owner_id)
-        face = faces_q.get(cur, face_id, owner_id)
+        people_q.lock_owner(cur, owner_id)
+        face = people_q.get_face(cur, face_id, owner_id)
         if face is None:
             return None
-        new = faces_q.create_person(cur, owner_id, face["embedding"])
-        faces_q.set_person(cur, face_id, owner_id, new, locked=True)
-        faces_q.refresh_people(cur, owner_id, [new, face["person_id"]])
-        faces_q.delete_empty_unnamed(cur, owner_id, [face["person_id"]])
+        new = people_q.create_person(cur, owner_id, face["embedding"])
+        people_q.set_face_person(cur, face_id, owner_id, new, locked=True)
+        people_q.refresh_people(cur, owner_id, [new, face["person_id"]])
+        people_q.delete_empty_unnamed(cur, owner_id, [face["person_id"]])
     return new
 
 
 def person_faces(owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
     with db.transaction() as cur:
-        return faces_q.of_person(cur, owner_id, person_id, limit, offset)
+        return people_q.faces_of_person(cur, owner_id, person_id, limit, offset)
 
 
 def person_media(owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
     """Search by person: the owner's media items in which the person appears."""
     with db.transaction() as cur:
-        return faces_q.media_of_person(cur, owner_id, person_id, limit, offset)
+        return people_q.media_of_person(cur, owner_id, person_id, limit, offset)
 
 
 def media_faces(owner_id, media_id) -> list[dict] | None:
@@ -364,4 +385,4 @@ def media_faces(owner_id, media_id) -> list[dict] | None:
     with db.transaction() as cur:
         if media_q.get(cur, media_id, owner_id) is None:
             return None
-        return faces_q.for_media(cur, media_id)
+        return people_q.faces_of_media(cur, media_id)

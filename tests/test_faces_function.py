@@ -58,7 +58,7 @@ def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "face.j
 def faces_of(media_id) -> list[dict]:
     from pva import db
 
-    from pva.db.faces import as_array
+    from pva.db.people import as_array
 
     rows = db.query("""select id, person_id, person_locked, crop_key, video_time, embedding, x, y, w, h
                          from faces where media_id = %s order by w * h desc, id""", (media_id,))

@@ -111,7 +111,7 @@ def lib(build):
 
 def _faces(media_id) -> list[dict]:
     from pva import db
-    from pva.db.faces import as_array
+    from pva.db.people import as_array
 
     rows = db.query("select id, media_id, person_id, person_locked, y, embedding from faces where media_id = %s "
                     "order by id", (media_id,))
@@ -128,7 +128,7 @@ def _face(face_id) -> dict:
 
 def _person(person_id) -> dict | None:
     from pva import db
-    from pva.db.faces import as_array
+    from pva.db.people import as_array
 
     p = db.query_one("select id, name, face_count, cover_face_id, centroid from people where id = %s", (person_id,))
     if p is not None:

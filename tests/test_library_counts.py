@@ -127,7 +127,8 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
     db.execute("delete from detections where media_id = %s and confidence > 0.9", (ms[0]["id"],))
     check(A)
 
-    people.merge(p2["id"], [p1["id"]], A)  # p1's faces move to p2 and p1 goes
+    with db.transaction() as cur:  # p1's faces move to p2 and p1 goes
+        people.merge_people(cur, A, p2["id"], [p1["id"]])
     check(A)
     al1, al2 = albums.create(A, "one"), albums.create(A, "two")
     albums.add_media(al1["id"], A, [ms[0]["id"], ms[1]["id"], ms[2]["id"], ms[6]["id"]])
@@ -136,7 +137,8 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
     albums.remove_media(al1["id"], A, ms[2]["id"])
     albums.delete(al2["id"], A)
     check(A)
-    people.assign_face(f1, A, None)
+    with db.transaction() as cur:
+        people.set_face_person(cur, f1, A, None, locked=True)
     check(A)
     db.execute("delete from faces where media_id = %s", (ms[2]["id"],))
     media_db.purge(A, media_id=ms[5]["id"])

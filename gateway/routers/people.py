@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 
 from pva import faces_service
 from pva.config import get_settings
-from pva.db import people as people_db
 
 from ..deps import Principal, current_user, not_found
 from ..streaming import stream_object
@@ -52,7 +51,7 @@ def _face_out(f: dict) -> dict:
 
 def _own_face(face_id: int, user: Principal) -> dict:
     """One of the caller's faces on a live (not trashed) media item, or 404."""
-    f = people_db.face(face_id, user.user_id)
+    f = faces_service.get_face(user.user_id, face_id)
     if f is None:
         raise not_found("face")
     return f
@@ -65,7 +64,7 @@ def list_people(include_hidden: bool = False, user: Principal = Depends(current_
 
 @router.get("/people/{person_id}")
 def get_person(person_id: UUID, user: Principal = Depends(current_user)):
-    p = people_db.get(person_id, user.user_id)
+    p = faces_service.get_person(user.user_id, person_id)
     if p is None:
         raise not_found("person")
     return _person_out(p)
@@ -74,7 +73,7 @@ def get_person(person_id: UUID, user: Principal = Depends(current_user)):
 @router.patch("/people/{person_id}")
 def update_person(person_id: UUID, body: PersonPatch, user: Principal = Depends(current_user)):
     """Name (an empty string clears it) and/or hide a person."""
-    p = people_db.get(person_id, user.user_id)
+    p = faces_service.get_person(user.user_id, person_id)
     if p is not None and body.name is not None:
         p = faces_service.name_person(user.user_id, person_id, body.name)
     if p is not None and body.hidden is not None:
@@ -89,7 +88,7 @@ def merge_people(person_id: UUID, body: MergeIn, user: Principal = Depends(curre
     """Merge the source people into this one (all must be yours); their faces stay here on reclustering."""
     if faces_service.merge_people(user.user_id, person_id, list(dict.fromkeys(body.source_ids))) is None:
         raise not_found("person")
-    p = people_db.get(person_id, user.user_id)  # after the centroid/cover refresh
+    p = faces_service.get_person(user.user_id, person_id)  # after the centroid/cover refresh
     if p is None:
         raise not_found("person")
     return _person_out(p)
@@ -99,7 +98,7 @@ def merge_people(person_id: UUID, body: MergeIn, user: Principal = Depends(curre
 def person_faces(person_id: UUID, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
                  user: Principal = Depends(current_user)):
     """A person's faces (newest media first), each with its crop and media URLs."""
-    if people_db.get(person_id, user.user_id) is None:
+    if faces_service.get_person(user.user_id, person_id) is None:
         raise not_found("person")
     return [_face_out(f) for f in faces_service.person_faces(user.user_id, person_id, limit, offset)]
 
@@ -110,7 +109,7 @@ def assign_face(face_id: int, body: FacePerson, user: Principal = Depends(curren
     _own_face(face_id, user)
     if not faces_service.assign_face(user.user_id, face_id, body.person_id):
         raise not_found("face or person")
-    return people_db.face(face_id, user.user_id)
+    return faces_service.get_face(user.user_id, face_id)
 
 
 @router.post("/faces/{face_id}/move-out")
@@ -119,10 +118,10 @@ def move_face_out(face_id: int, user: Principal = Depends(current_user)):
     Returns the face and its new person."""
     _own_face(face_id, user)
     new = faces_service.move_face_out(user.user_id, face_id)
-    person = people_db.get(new, user.user_id) if new is not None else None
+    person = faces_service.get_person(user.user_id, new) if new is not None else None
     if person is None:
         raise not_found("face")
-    return {"face": people_db.face(face_id, user.user_id), "person": _person_out(person)}
+    return {"face": faces_service.get_face(user.user_id, face_id), "person": _person_out(person)}
 
 
 @router.get("/faces/{face_id}/similar")
@@ -192,7 +191,7 @@ async def similar_to_photo(request: Request, k: int = Query(10, ge=1, le=1000),
     """Faces of your library like the one face in an uploaded photo (multipart file part, or the raw image as
     the body).  A photo with no face or with several faces is refused (400): crop it to the one face you mean.
     A photo over the server's pixel limit (the same for every entry point) is refused (400) from its header."""
-    from pva.analysis import BadInput, ModelError
+    from pva.ml import BadInput, ModelError
 
     image = await _query_image(request)
     try:

@@ -1,72 +1,272 @@
-"""SQL for people (face clusters) as the gateway shows and edits them.  Owner only."""
+"""The people aggregate's repository: faces, people (face clusters) and their embeddings.  Owner only.
+
+One module for the aggregate (issue 17): the faces of a media item, the people they are grouped into and the
+pgvector searches over both.  The behaviour (incremental assignment, recluster, merge, similar faces) is in
+pva/services/people.py.  Every function takes the caller's cursor, so one service call is one transaction, and
+every query is scoped by owner: one user never reaches another user's faces or people.
+
+``people.face_count``, centroid and cover face have one writer, :func:`refresh_people`: every write that moves
+faces between people ends with it (in the same transaction).
+
+Embeddings are numpy float32 arrays of 128 values (pgvector's psycopg2 adapter is registered on the pool).
+"""
 from __future__ import annotations
 
+from typing import Iterable, Sequence
 from uuid import UUID
 
-from . import query, query_one, transaction
+import numpy as np
+from psycopg2.extras import execute_values
 
-_COLS = "p.id, p.name, p.hidden, p.cover_face_id, p.face_count, p.created_at, p.updated_at"
+FACE_COLS = ("f.id, f.media_id, f.x, f.y, f.w, f.h, f.person_id, f.person_locked, f.crop_key, f.video_time, "
+             "f.model, f.model_version")
+PERSON_COLS = "p.id, p.name, p.hidden, p.cover_face_id, p.face_count, p.created_at, p.updated_at"
 
-
-def list_for(owner_id: UUID, include_hidden: bool = False) -> list[dict]:
-    return query(f"""select {_COLS} from people p where p.owner_id = %s {'' if include_hidden else 'and not p.hidden'}
-                      order by p.name is null, p.face_count desc, p.id""", (owner_id,))
-
-
-def get(person_id: UUID, owner_id: UUID) -> dict | None:
-    return query_one(f"select {_COLS} from people p where p.id = %s and p.owner_id = %s", (person_id, owner_id))
+EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 
 
-def update(person_id: UUID, owner_id: UUID, *, name: str | None = None, hidden: bool | None = None,
-           clear_name: bool = False) -> dict | None:
-    return query_one(f"""update people p set name = case when %(clear)s then null else coalesce(%(n)s, name) end,
-                                hidden = coalesce(%(h)s, hidden), updated_at = now()
-                          where p.id = %(id)s and p.owner_id = %(o)s returning {_COLS}""",
-                     {"clear": clear_name, "n": name, "h": hidden, "id": person_id, "o": owner_id})
+def _vec(embedding) -> np.ndarray:
+    v = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    if v.shape[0] != 128:
+        raise ValueError(f"a face embedding has 128 values, got {v.shape[0]}")
+    return v
 
 
-def merge(target_id: UUID, source_ids: list[UUID], owner_id: UUID, cur=None) -> dict | None:
-    """Move the faces of source people into target (all the owner's), delete the sources; locks the faces so
-    reclustering keeps the user's decision.  In the caller's transaction when `cur` is given."""
-    if cur is None:
-        with transaction() as cur:
-            return merge(target_id, source_ids, owner_id, cur)
-    cur.execute("select id from people where owner_id = %s and id = any(%s::uuid[])",
-                (owner_id, [target_id, *source_ids]))
-    found = {r["id"] for r in cur.fetchall()}
-    if target_id not in found or not set(source_ids) <= found:
-        return None
-    sources = [s for s in source_ids if s != target_id]
-    cur.execute("""update faces set person_id = %s, person_locked = true
-                    where owner_id = %s and person_id = any(%s::uuid[])""", (target_id, owner_id, sources))
-    cur.execute("delete from people where owner_id = %s and id = any(%s::uuid[])", (owner_id, sources))
-    cur.execute(f"""update people p set face_count = (select count(*) from faces f where f.person_id = p.id),
-                           updated_at = now() where p.id = %s returning {_COLS}""", (target_id,))
+def as_array(v) -> np.ndarray:
+    """A fetched vector column as a float32 numpy array (pgvector returns Vector objects or arrays)."""
+    if hasattr(v, "to_numpy"):
+        v = v.to_numpy()
+    return np.asarray(v, dtype=np.float32)
+
+
+def _with_array(row: dict | None, col: str = "embedding") -> dict | None:
+    if row is not None and row.get(col) is not None:
+        row[col] = as_array(row[col])
+    return row
+
+
+def _ids(person_ids: Iterable) -> list[str]:
+    return [str(p) for p in person_ids if p]
+
+
+def lock_owner(cur, owner_id) -> None:
+    """Serialize people writes of one owner (face assignment, recluster, merge, move out) until the transaction
+    ends."""
+    cur.execute("select pg_advisory_xact_lock(hashtextextended('pva.faces:' || %s::text, 0))", (str(owner_id),))
+
+
+# ------------------------------------------------------------------ faces of a media item
+def faces_of_media(cur, media_id, with_embedding: bool = False) -> list[dict]:
+    emb = ", f.embedding" if with_embedding else ""
+    cur.execute(f"select {FACE_COLS}{emb} from faces f where f.media_id = %s order by f.video_time nulls first, f.id",
+                (media_id,))
+    return [_with_array(r) for r in cur.fetchall()]
+
+
+def delete_faces_of_media(cur, media_id) -> list[dict]:
+    """Delete a media item's faces; returns what they were (box, video_time, person, lock)."""
+    cur.execute("""delete from faces where media_id = %s
+                   returning id, x, y, w, h, video_time, person_id, person_locked, crop_key""", (media_id,))
+    return list(cur.fetchall())
+
+
+def insert_faces(cur, media_id, owner_id, rows: Sequence[dict], model: str, model_version: str) -> list[int]:
+    """Insert faces (dicts with x, y, w, h, embedding, person_id, person_locked, crop_key, video_time);
+    returns their ids in order."""
+    if not rows:
+        return []
+    values = [(media_id, owner_id, r["x"], r["y"], r["w"], r["h"], _vec(r["embedding"]), r.get("person_id"),
+               bool(r.get("person_locked", False)), r.get("crop_key"), model, model_version, r.get("video_time"))
+              for r in rows]
+    out = execute_values(
+        cur, """insert into faces(media_id, owner_id, x, y, w, h, embedding, person_id, person_locked, crop_key,
+                                  model, model_version, video_time) values %s returning id""",
+        values, fetch=True)
+    return [r["id"] if isinstance(r, dict) else r[0] for r in out]
+
+
+# ------------------------------------------------------------------ one face
+def get_face(cur, face_id: int, owner_id, *, live: bool = False) -> dict | None:
+    """One of the owner's faces with its embedding (None when it is not theirs or does not exist); ``live``: only
+    when its media item is not in the trash.  The one "get a face" query."""
+    live_sql = " and exists (select 1 from media m where m.id = f.media_id and m.trashed_at is null)" if live else ""
+    cur.execute(f"select {FACE_COLS}, f.embedding from faces f where f.id = %s and f.owner_id = %s{live_sql}",
+                (face_id, owner_id))
+    return _with_array(cur.fetchone())
+
+
+def set_face_person(cur, face_id: int, owner_id, person_id, locked: bool) -> dict | None:
+    """Put one face in a person (or none); returns the face's previous person_id in {'old_person': ...}, or None
+    when the face is not the owner's.  The caller refreshes both people (refresh_people)."""
+    cur.execute("""update faces f set person_id = %s, person_locked = %s
+                     from faces old where old.id = f.id and f.id = %s and f.owner_id = %s
+                   returning old.person_id as old_person""", (person_id, locked, face_id, owner_id))
     return cur.fetchone()
 
 
-def face(face_id: int, owner_id: UUID) -> dict | None:
-    return query_one("""select f.id, f.media_id, f.person_id, f.crop_key, f.x, f.y, f.w, f.h
-                          from faces f join media m on m.id = f.media_id
-                         where f.id = %s and f.owner_id = %s and m.trashed_at is null""", (face_id, owner_id))
+def set_people_bulk(cur, owner_id, assignments: Sequence[tuple[int, UUID | None]]) -> int:
+    """Set person_id for many faces at once (unlocked assignments from a recluster)."""
+    if not assignments:
+        return 0
+    cur.execute("""update faces f set person_id = a.p
+                     from (select unnest(%s::bigint[]) i, unnest(%s::uuid[]) p) a
+                    where f.id = a.i and f.owner_id = %s and f.person_id is distinct from a.p""",
+                ([i for i, _ in assignments], [str(p) if p else None for _, p in assignments], owner_id))
+    return cur.rowcount
 
 
-def assign_face(face_id: int, owner_id: UUID, person_id: UUID | None, cur=None) -> bool:
-    """Put a face in one of the owner's people (or none); locked against reclustering.  In the caller's
-    transaction when `cur` is given."""
-    if cur is None:
-        with transaction() as cur:
-            return assign_face(face_id, owner_id, person_id, cur)
-    if person_id is not None:
-        cur.execute("select 1 from people where id = %s and owner_id = %s", (person_id, owner_id))
-        if cur.fetchone() is None:
-            return False
-    cur.execute("""update faces set person_id = %s, person_locked = true where id = %s and owner_id = %s
-                   returning (select person_id from faces where id = %s) as old_person""",
-                (person_id, face_id, owner_id, face_id))
-    row = cur.fetchone()
-    if row is None:
+def owner_faces(cur, owner_id) -> list[dict]:
+    """All of the owner's faces for clustering: id, embedding, person_id, person_locked (ordered by id)."""
+    cur.execute("""select id, embedding, person_id, person_locked from faces where owner_id = %s order by id""",
+                (owner_id,))
+    return [_with_array(r) for r in cur.fetchall()]
+
+
+def owners_with_faces(cur) -> list[dict]:
+    cur.execute("""select u.id, u.username from users u
+                    where exists (select 1 from faces f where f.owner_id = u.id) order by u.username""")
+    return list(cur.fetchall())
+
+
+def faces_of_person(cur, owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
+    """A person's faces (not on trashed media), newest media first."""
+    cur.execute(f"""select {FACE_COLS} from faces f join media m on m.id = f.media_id
+                     where f.owner_id = %s and f.person_id = %s and m.trashed_at is null
+                     order by coalesce(m.taken_at, m.created_at) desc, f.id limit %s offset %s""",
+                (owner_id, person_id, limit, offset))
+    return list(cur.fetchall())
+
+
+def media_of_person(cur, owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
+    """The media items a person appears in (not trashed), newest first, with how many of their faces."""
+    cur.execute("""select m.id, m.kind, m.filename, m.thumb_key, coalesce(m.taken_at, m.created_at) as taken,
+                          count(*) as faces
+                     from faces f join media m on m.id = f.media_id
+                    where f.owner_id = %s and f.person_id = %s and m.trashed_at is null and m.owner_id = %s
+                    group by m.id order by taken desc, m.id limit %s offset %s""",
+                (owner_id, person_id, owner_id, limit, offset))
+    return list(cur.fetchall())
+
+
+# ------------------------------------------------------------------ similar faces (embeddings)
+_SIMILAR_SELECT = """select f.id, f.media_id, f.person_id, f.x, f.y, f.w, f.h, f.crop_key, f.video_time,
+                            f.embedding <-> %(q)s as distance
+                       from faces f join media m on m.id = f.media_id
+                      where f.owner_id = %(o)s and m.trashed_at is null and f.id <> %(ex)s"""
+
+
+def similar_ann(cur, owner_id, embedding, k: int, ef_search: int, exclude_face_id: int = -1) -> list[dict]:
+    """Nearest faces by L2 through the HNSW index (approximate; the owner filter is applied to the index's
+    candidates, so fewer than k rows can come back when the owner holds a small share of all faces)."""
+    ef = max(int(k), min(int(ef_search), EF_SEARCH_MAX))
+    cur.execute(f"set local hnsw.ef_search = {ef}; " + _SIMILAR_SELECT + " order by f.embedding <-> %(q)s limit %(k)s",
+                {"q": _vec(embedding), "o": owner_id, "ex": exclude_face_id, "k": int(k)})
+    return list(cur.fetchall())
+
+
+def similar_exact(cur, owner_id, embedding, k: int, exclude_face_id: int = -1) -> list[dict]:
+    """Exact nearest faces among the owner's faces (a sequential scan of the owner's rows, no HNSW)."""
+    cur.execute(f"with c as materialized ({_SIMILAR_SELECT}) select * from c order by distance limit %(k)s",
+                {"q": _vec(embedding), "o": owner_id, "ex": exclude_face_id, "k": int(k)})
+    return list(cur.fetchall())
+
+
+# ------------------------------------------------------------------ people as the user sees and edits them
+def list_people(cur, owner_id, include_hidden: bool = False) -> list[dict]:
+    cur.execute(f"""select {PERSON_COLS} from people p
+                     where p.owner_id = %s {'' if include_hidden else 'and not p.hidden'}
+                     order by p.name is null, p.face_count desc, p.id""", (owner_id,))
+    return list(cur.fetchall())
+
+
+def get_person(cur, person_id, owner_id) -> dict | None:
+    cur.execute(f"select {PERSON_COLS} from people p where p.id = %s and p.owner_id = %s", (person_id, owner_id))
+    return cur.fetchone()
+
+
+def update_person(cur, person_id, owner_id, *, name: str | None = None, hidden: bool | None = None,
+                  clear_name: bool = False) -> dict | None:
+    cur.execute(f"""update people p set name = case when %(clear)s then null else coalesce(%(n)s, name) end,
+                           hidden = coalesce(%(h)s, hidden), updated_at = now()
+                     where p.id = %(id)s and p.owner_id = %(o)s returning {PERSON_COLS}""",
+                {"clear": clear_name, "n": name, "h": hidden, "id": person_id, "o": owner_id})
+    return cur.fetchone()
+
+
+def merge_people(cur, owner_id, target_id, source_ids: Sequence) -> bool:
+    """Move the faces of source people into target (all the owner's), locked so reclustering keeps the user's
+    decision, and delete the sources.  False (nothing changed) when one of them is not the owner's.  The caller
+    refreshes the target (refresh_people)."""
+    if not existing_people(cur, owner_id, [target_id, *source_ids]) >= {target_id, *source_ids}:
         return False
-    cur.execute("""update people p set face_count = (select count(*) from faces f where f.person_id = p.id)
-                    where p.id = any(%s::uuid[])""", ([x for x in (person_id, row["old_person"]) if x],))
+    sources = _ids(s for s in source_ids if s != target_id)
+    cur.execute("""update faces set person_id = %s, person_locked = true
+                    where owner_id = %s and person_id = any(%s::uuid[])""", (target_id, owner_id, sources))
+    cur.execute("delete from people where owner_id = %s and id = any(%s::uuid[])", (owner_id, sources))
     return True
+
+
+# ------------------------------------------------------------------ people: clustering writes
+def owner_people(cur, owner_id) -> list[dict]:
+    cur.execute("select id, name, hidden, face_count from people where owner_id = %s", (owner_id,))
+    return list(cur.fetchall())
+
+
+def nearest_person(cur, owner_id, embedding, exclude: Iterable = ()) -> tuple[UUID, float] | None:
+    """The owner's person whose centroid is nearest to the embedding (other than `exclude`), with the distance."""
+    cur.execute("""select id, centroid <-> %s as d from people
+                    where owner_id = %s and centroid is not null and not (id = any(%s::uuid[]))
+                    order by d limit 1""",
+                (_vec(embedding), owner_id, _ids(exclude)))
+    r = cur.fetchone()
+    return (r["id"], float(r["d"])) if r else None
+
+
+def create_person(cur, owner_id, centroid=None) -> UUID:
+    cur.execute("insert into people(owner_id, centroid) values (%s, %s) returning id",
+                (owner_id, None if centroid is None else _vec(centroid)))
+    return cur.fetchone()["id"]
+
+
+def existing_people(cur, owner_id, person_ids: Iterable) -> set:
+    ids = _ids(person_ids)
+    if not ids:
+        return set()
+    cur.execute("select id from people where owner_id = %s and id = any(%s::uuid[])", (owner_id, ids))
+    return {r["id"] for r in cur.fetchall()}
+
+
+def refresh_people(cur, owner_id, person_ids: Iterable | None = None) -> None:
+    """Recompute centroid (mean embedding), face_count and cover face of the given people (all the owner's when
+    None): the one writer of those columns.  A person left without faces keeps its last centroid, so a named
+    person is found again later."""
+    ids = None if person_ids is None else _ids(set(person_ids))
+    if ids == []:
+        return
+    cur.execute(
+        """update people p
+              set centroid = coalesce(s.c, p.centroid), face_count = s.n, updated_at = now(),
+                  cover_face_id = case
+                      when exists (select 1 from faces c where c.id = p.cover_face_id and c.person_id = p.id)
+                      then p.cover_face_id
+                      else (select c.id from faces c where c.owner_id = p.owner_id and c.person_id = p.id
+                             order by c.w * c.h desc, c.id limit 1) end
+             from (select pp.id, a.c, coalesce(a.n, 0) as n
+                     from people pp
+                     left join lateral (select avg(f.embedding) as c, count(*) as n from faces f
+                                         where f.owner_id = pp.owner_id and f.person_id = pp.id) a on true
+                    where pp.owner_id = %(o)s and (%(all)s or pp.id = any(%(ids)s::uuid[]))) s
+            where p.id = s.id""",
+        {"o": owner_id, "all": ids is None, "ids": ids or []})
+
+
+def delete_empty_unnamed(cur, owner_id, person_ids: Iterable | None = None) -> int:
+    """Remove people with no faces and no name (named people are kept: their name is the user's)."""
+    ids = None if person_ids is None else _ids(set(person_ids))
+    if ids == []:
+        return 0
+    cur.execute("""delete from people p
+                    where p.owner_id = %(o)s and p.name is null and (%(all)s or p.id = any(%(ids)s::uuid[]))
+                      and not exists (select 1 from faces f where f.owner_id = p.owner_id and f.person_id = p.id)""",
+                {"o": owner_id, "all": ids is None, "ids": ids or []})
+    return cur.rowcount

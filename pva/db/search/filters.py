@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from .. import query_one
+from .. import query_one, transaction
 from ..media import LAT, LON
 
 SORTS = {"taken": "coalesce(m.taken_at, m.created_at)", "added": "m.created_at"}
@@ -96,7 +96,10 @@ def finer_than_tag(min_confidence: float) -> bool:
 
 
 def _face_embedding(face_id: int, user_id: UUID):
-    row = query_one("select embedding from faces where id = %s and owner_id = %s", (face_id, user_id))
+    from .. import people
+
+    with transaction() as cur:
+        row = people.get_face(cur, face_id, user_id)
     if row is None:
         raise LookupError("face")
     return row["embedding"]

@@ -5,7 +5,7 @@
    their centroids, media rows, faces), then builds the HNSW index (m=24, ef_construction=128 as in the schema, or
    --m / --ef-construction) with
    a high maintenance_work_mem and parallel workers, and reports the load and build times.
-2. For each hnsw.ef_search value, runs Q similar-face queries through `pva.faces_service.similar_faces(owner,
+2. For each hnsw.ef_search value, runs Q similar-face queries through `pva.services.people.similar_faces(owner,
    face_id, k=10)` (the real code path: owner filter, trashed filter, ef_search) and reports p50/p95 latency and
    recall@10 against exact search computed in the same run (numpy, float64, over the same vectors).  The exact
    SQL path (owner-scoped sequential scan) is timed too, for the ratio.
@@ -186,7 +186,8 @@ def pct(xs, p):
 
 
 def query_bench(owner_id, emb, n_queries: int, efs: list[int], k: int = 10, seed: int = 11) -> list[dict]:
-    from pva import db, faces_service
+    from pva import db
+    from pva.services import people as people_service
 
     rng = np.random.default_rng(seed)
     q_idx = rng.choice(len(emb), size=n_queries, replace=False)
@@ -203,13 +204,13 @@ def query_bench(owner_id, emb, n_queries: int, efs: list[int], k: int = 10, seed
     log(f"plan uses faces_embedding_hnsw: {uses_index}")
     # warm-up: index pages into memory
     for qi in q_idx:
-        faces_service.similar_faces(owner_id, int(qi) + 1, k=k, ef_search=max(efs))
+        people_service.similar_faces(owner_id, int(qi) + 1, k=k, ef_search=max(efs))
     rows = []
     for ef in efs:
         lat, rec, found_same, n_same = [], [], 0, 0
         for qi, (want, want_same) in zip(q_idx, truth):
             t = time.perf_counter()
-            res = faces_service.similar_faces(owner_id, int(qi) + 1, k=k, ef_search=ef)
+            res = people_service.similar_faces(owner_id, int(qi) + 1, k=k, ef_search=ef)
             lat.append((time.perf_counter() - t) * 1000)
             got = {r["id"] for r in res}
             rec.append(len(got & want) / k)
@@ -222,7 +223,7 @@ def query_bench(owner_id, emb, n_queries: int, efs: list[int], k: int = 10, seed
     lat = []
     for qi in q_idx[:10]:
         t = time.perf_counter()
-        faces_service.similar_faces(owner_id, int(qi) + 1, k=k, exact=True)
+        people_service.similar_faces(owner_id, int(qi) + 1, k=k, exact=True)
         lat.append((time.perf_counter() - t) * 1000)
     rows.append({"ef_search": "exact SQL", "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "recall10": 1.0,
                  "min_recall": 1.0, "same_person_recall": 1.0, "uses_index": uses_index})

@@ -27,9 +27,10 @@ PACKAGES = ("pva", "gateway")
 KNOWN_CYCLES: list[frozenset[str]] = [
 ]
 KNOWN_ROOM_CYCLES: list[frozenset[str]] = [
-    # issue 17: pva.analysis holds both the model wrappers (which faces_service uses) and the pipeline and tasks
-    # (which use faces_service); it ends when the pipeline and tasks move to pva/jobs/
-    frozenset({"pva.analysis", "pva.faces_service"}),
+    # issue 17: pva.services.people_similar decodes an uploaded photo with pva.analysis.pipeline.open_image while
+    # pva.analysis.tasks_faces stores faces through pva.services.people_match; it ends when the decoder is
+    # pva.media.image's alone
+    frozenset({"pva.analysis", "pva.services"}),
 ]
 
 

@@ -51,7 +51,7 @@ def library(own_stack, tmp_path_factory):
     from pva import db
     from pva.db import albums, comments, detections
     from pva.db import search as search_q
-    from pva.faces_service import NewFace, replace_media_faces
+    from pva.services.people import NewFace, replace_media_faces
     from pva.ingest.service import Ingestor
     from pva.storage import get_storage
 

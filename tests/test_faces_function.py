@@ -162,7 +162,7 @@ def test_stored_photo_gets_box_128d_embedding_crop_thumbnail_and_person(task, ph
 
 
 def test_mirrored_and_rescaled_copies_are_nearest_below_0_4_and_other_people_above_0_6(library, photos):
-    from pva import faces_service
+    from pva.services import people as people_service
 
     need_zidane(photos)
     user, ids = library
@@ -170,7 +170,7 @@ def test_mirrored_and_rescaled_copies_are_nearest_below_0_4_and_other_people_abo
     copies = {faces_of(ids["mirror"])[0]["id"], faces_of(ids["scaled"])[0]["id"]}
     others = {f["id"] for f in faces_of(ids["zidane"])}
     assert others, "no face found in zidane.jpg"
-    res = faces_service.similar_faces(user["id"], orig_face["id"], k=10)
+    res = people_service.similar_faces(user["id"], orig_face["id"], k=10)
     assert orig_face["id"] not in {r["id"] for r in res}
     assert {r["id"] for r in res[:2]} == copies
     assert all(r["distance"] < 0.4 and r["same_person"] for r in res[:2]), res[:2]
@@ -178,26 +178,26 @@ def test_mirrored_and_rescaled_copies_are_nearest_below_0_4_and_other_people_abo
     rest = [r for r in res if r["id"] in others]
     assert rest and all(r["distance"] > 0.6 and not r["same_person"] for r in rest), rest
     # the index path and an exact scan agree
-    exact = faces_service.similar_faces(user["id"], orig_face["id"], k=10, exact=True)
+    exact = people_service.similar_faces(user["id"], orig_face["id"], k=10, exact=True)
     assert [r["id"] for r in exact] == [r["id"] for r in res]
 
 
 def test_similar_to_an_uploaded_photo_finds_the_copies(library, astronaut, task):
-    from pva import faces_service
+    from pva.services import people as people_service
     from pva.ml import BadInput
 
     user, ids = library
     upload = jpeg(astronaut.resize((700, 700), Image.Resampling.LANCZOS))
-    out = faces_service.similar_to_image(user["id"], upload, k=3, engine=task.engine)
+    out = people_service.similar_to_image(user["id"], upload, k=3, engine=task.engine)
     hits = out["results"]
     astro_media = {ids["orig"], ids["mirror"], ids["scaled"]}
     assert {h["media_id"] for h in hits} == astro_media and all(h["distance"] < 0.4 for h in hits)
     with pytest.raises(BadInput, match="no face"):
-        faces_service.similar_to_image(user["id"], jpeg(Image.new("RGB", (300, 300), "gray")), engine=task.engine)
+        people_service.similar_to_image(user["id"], jpeg(Image.new("RGB", (300, 300), "gray")), engine=task.engine)
 
 
 def test_copies_of_one_face_form_one_person_incrementally_and_after_recluster(library, photos):
-    from pva import faces_service
+    from pva.services import people as people_service
 
     need_zidane(photos)
     user, ids = library
@@ -207,24 +207,25 @@ def test_copies_of_one_face_form_one_person_incrementally_and_after_recluster(li
     assert astro["orig"] not in zidane_people
     assert person(astro["orig"])["face_count"] == 3
 
-    rep = faces_service.recluster(user["id"])
+    rep = people_service.recluster(user["id"])
     assert rep.faces == sum(len(faces_of(m)) for m in ids.values())
     after = {n: faces_of(ids[n])[0]["person_id"] for n in ("orig", "mirror", "scaled")}
     assert len(set(after.values())) == 1
     # the cluster continues the old person (same id), and zidane's faces stay apart
     assert after["orig"] == astro["orig"]
     assert after["orig"] not in {f["person_id"] for f in faces_of(ids["zidane"])}
-    media = faces_service.person_media(user["id"], after["orig"])
+    media = people_service.person_media(user["id"], after["orig"])
     assert {m["id"] for m in media} == {ids["orig"], ids["mirror"], ids["scaled"]}
 
 
 def test_rerun_replaces_faces_but_keeps_the_given_name(library, task):
-    from pva import db, faces_service
+    from pva import db
+    from pva.services import people as people_service
     from pva.analysis.pipeline import run_stored
 
     user, ids = library
     pid = faces_of(ids["orig"])[0]["person_id"]
-    assert faces_service.name_person(user["id"], pid, "Eileen Collins")["name"] == "Eileen Collins"
+    assert people_service.name_person(user["id"], pid, "Eileen Collins")["name"] == "Eileen Collins"
     before = {f["id"] for f in faces_of(ids["orig"])}
     for n in ("orig", "mirror", "scaled"):
         assert run_stored(task, ids[n], force=True)[0] == "done"
@@ -241,31 +242,31 @@ def test_rerun_replaces_faces_but_keeps_the_given_name(library, task):
 
 
 def test_named_person_keeps_name_when_all_its_faces_are_rerun_one_at_a_time(task, photos, make_user):
-    from pva import faces_service
+    from pva.services import people as people_service
     from pva.analysis.pipeline import run_stored
 
     user = make_user()
     mid = add_media(user["id"], photos["orig"])
     assert run_stored(task, mid)[0] == "done"
     pid = faces_of(mid)[0]["person_id"]
-    faces_service.name_person(user["id"], pid, "Astronaut")
+    people_service.name_person(user["id"], pid, "Astronaut")
     assert run_stored(task, mid, force=True)[0] == "done"
     assert faces_of(mid)[0]["person_id"] == pid and person(pid)["name"] == "Astronaut"
 
 
 def test_recluster_keeps_names_and_faces_the_user_moved(library, task):
-    from pva import faces_service
+    from pva.services import people as people_service
     from pva.analysis.pipeline import run_stored
 
     user, ids = library
     pid = faces_of(ids["orig"])[0]["person_id"]
-    faces_service.name_person(user["id"], pid, "Eileen")
+    people_service.name_person(user["id"], pid, "Eileen")
     moved = faces_of(ids["scaled"])[0]
-    new_pid = faces_service.move_face_out(user["id"], moved["id"])
+    new_pid = people_service.move_face_out(user["id"], moved["id"])
     assert new_pid is not None and new_pid != pid
     assert person(pid)["face_count"] == 2 and person(new_pid)["face_count"] == 1
 
-    faces_service.recluster(user["id"])
+    people_service.recluster(user["id"])
     assert faces_of(ids["orig"])[0]["person_id"] == pid and faces_of(ids["mirror"])[0]["person_id"] == pid
     assert person(pid)["name"] == "Eileen"
     f = faces_of(ids["scaled"])[0]
@@ -276,11 +277,11 @@ def test_recluster_keeps_names_and_faces_the_user_moved(library, task):
     assert f["person_id"] == new_pid and f["person_locked"]
 
     # merge back (faces locked into the target), hide, search by person
-    merged = faces_service.merge_people(user["id"], pid, [new_pid])
+    merged = people_service.merge_people(user["id"], pid, [new_pid])
     assert merged["face_count"] == 3 and person(new_pid) is None
-    assert faces_service.hide_person(user["id"], pid)["hidden"] is True
-    assert pid not in {p["id"] for p in faces_service.list_people(user["id"])}
-    assert len(faces_service.person_faces(user["id"], pid)) == 3
+    assert people_service.hide_person(user["id"], pid)["hidden"] is True
+    assert pid not in {p["id"] for p in people_service.list_people(user["id"])}
+    assert len(people_service.person_faces(user["id"], pid)) == 3
 
 
 def test_cli_recluster_for_one_owner_reports_and_keeps_the_name(library, capsys):
@@ -288,9 +289,9 @@ def test_cli_recluster_for_one_owner_reports_and_keeps_the_name(library, capsys)
 
     user, ids = library
     pid = faces_of(ids["orig"])[0]["person_id"]
-    from pva import faces_service
+    from pva.services import people as people_service
 
-    faces_service.name_person(user["id"], pid, "Named")
+    people_service.name_person(user["id"], pid, "Named")
     assert main(["faces", "recluster", "--owner", user["username"]]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["owner"] == user["username"] and report["faces"] >= 4
@@ -300,7 +301,7 @@ def test_cli_recluster_for_one_owner_reports_and_keeps_the_name(library, capsys)
 
 
 def test_one_user_never_sees_another_users_faces_or_people(task, photos, make_user):
-    from pva import faces_service
+    from pva.services import people as people_service
     from pva.analysis.pipeline import run_stored
 
     alice, bob = make_user(), make_user()
@@ -312,30 +313,30 @@ def test_one_user_never_sees_another_users_faces_or_people(task, photos, make_us
     a_face, b_face = faces_of(a)[0], faces_of(b1)[0]
     assert a_face["person_id"] != b_face["person_id"], "people are per owner"
 
-    res = faces_service.similar_faces(alice["id"], a_face["id"], k=10)
+    res = people_service.similar_faces(alice["id"], a_face["id"], k=10)
     assert {r["media_id"] for r in res} <= {a}, "bob's copies of alice's face must not show up"
     assert all(not r["same_person"] for r in res)
-    bob_res = faces_service.similar_faces(bob["id"], b_face["id"], k=10)
+    bob_res = people_service.similar_faces(bob["id"], b_face["id"], k=10)
     assert {r["media_id"] for r in bob_res} <= {b1, b2}
     assert bob_res[0]["media_id"] == b2 and bob_res[0]["same_person"]
-    assert faces_service.similar_faces(alice["id"], b_face["id"]) is None
-    assert {r["media_id"] for r in faces_service.similar_to_embedding(alice["id"], b_face["embedding"], k=5)} == {a}
+    assert people_service.similar_faces(alice["id"], b_face["id"]) is None
+    assert {r["media_id"] for r in people_service.similar_to_embedding(alice["id"], b_face["embedding"], k=5)} == {a}
 
-    assert {p["id"] for p in faces_service.list_people(alice["id"])} == {f["person_id"] for f in faces_of(a)}
-    assert faces_service.person_media(alice["id"], b_face["person_id"]) == []
-    assert faces_service.person_faces(alice["id"], b_face["person_id"]) == []
-    assert faces_service.move_face_out(alice["id"], b_face["id"]) is None
-    assert faces_service.assign_face(alice["id"], b_face["id"], a_face["person_id"]) is False
-    assert faces_service.assign_face(alice["id"], a_face["id"], b_face["person_id"]) is False
-    assert faces_service.name_person(alice["id"], b_face["person_id"], "x") is None
-    assert faces_service.media_faces(alice["id"], b1) is None
-    faces_service.recluster(alice["id"])
+    assert {p["id"] for p in people_service.list_people(alice["id"])} == {f["person_id"] for f in faces_of(a)}
+    assert people_service.person_media(alice["id"], b_face["person_id"]) == []
+    assert people_service.person_faces(alice["id"], b_face["person_id"]) == []
+    assert people_service.move_face_out(alice["id"], b_face["id"]) is None
+    assert people_service.assign_face(alice["id"], b_face["id"], a_face["person_id"]) is False
+    assert people_service.assign_face(alice["id"], a_face["id"], b_face["person_id"]) is False
+    assert people_service.name_person(alice["id"], b_face["person_id"], "x") is None
+    assert people_service.media_faces(alice["id"], b1) is None
+    people_service.recluster(alice["id"])
     assert faces_of(b1)[0]["person_id"] == b_face["person_id"] and person(b_face["person_id"])["name"] is None
 
 
 def test_two_faces_in_one_photo_never_join_the_same_person(task, astronaut, make_user):
     from pva.analysis.pipeline import run_stored
-    from pva.faces_service import face_threshold
+    from pva.services.people import face_threshold
 
     twins = Image.new("RGB", (1024, 512))
     twins.paste(astronaut, (0, 0))

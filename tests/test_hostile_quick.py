@@ -295,12 +295,12 @@ def test_hostile_files_posted_to_analysis_and_faces_similar_get_a_clear_reason(s
     from fastapi.testclient import TestClient
 
     from gateway.app import create_app
-    from pva import faces_service
+    from pva.services import people_similar
     from pva.ml import BadInput
     from pva.analysis.tasks_faces import FacesTask
     from test_gateway_helpers import token_for
 
-    monkeypatch.setattr(faces_service, "_ENGINE", face_engine)
+    monkeypatch.setattr(people_similar, "_ENGINE", face_engine)
     task = FacesTask(face_engine)
     client = TestClient(create_app(), raise_server_exceptions=False)
     client.headers["Authorization"] = f"Bearer {token_for(_user())}"

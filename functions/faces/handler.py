@@ -1,5 +1,5 @@
 """Faces: face boxes, 128-d embeddings and people.  The work is in pva.analysis.tasks_faces (FacesTask), the
-shared pipeline and pva.faces_service; this only wires it.
+shared pipeline and pva.services.people; this only wires it.
 
 Events: RabbitMQ `analysis.faces` wake-ups (run the stored job), HTTP POST of image bytes (answer faces JSON,
 store nothing; `?embeddings=1` adds the 128-d vectors), HTTP POST {"media_id": ...} (re-analyse stored media now).

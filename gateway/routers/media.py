@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from pva import db, faces_service
+from pva import db
 from pva.config import get_settings
 from pva.db import comments as comments_db
 from pva.db import media as media_db
 from pva.db import search as search_db
 from pva.services import media as media_service
+from pva.services import people as people_service
 # moved to pva.services.media (issue 17); re-exported here for callers mid-edit
 from pva.services.media import delete_objects, purge_expired_trash  # noqa: F401
 
@@ -120,9 +121,9 @@ def search_from_query(qs: str, user: Principal) -> tuple[search_db.Filters, str,
 
 def _check_refs(f: search_db.Filters, user: Principal) -> None:
     """Ids inside filters must be the user's own (404 otherwise, like any other id)."""
-    if f.person_id is not None and faces_service.get_person(user.user_id, f.person_id) is None:
+    if f.person_id is not None and people_service.get_person(user.user_id, f.person_id) is None:
         raise not_found("person")
-    if f.similar_face_id is not None and faces_service.get_face(user.user_id, f.similar_face_id) is None:
+    if f.similar_face_id is not None and people_service.get_face(user.user_id, f.similar_face_id) is None:
         raise not_found("face")
     if f.trashed and f.album_id is not None:
         raise HTTPException(422, "the trash cannot be combined with an album")

@@ -1,7 +1,7 @@
 """People (face clusters) and faces: list, rename, hide, merge, reassign or move out a face, a person's faces,
 similar faces (to one of yours or to an uploaded photo), face crops.
 
-Every edit goes through pva.faces_service, which keeps centroids, face counts and covers up to date and removes
+Every edit goes through pva.services.people, which keeps centroids, face counts and covers up to date and removes
 people an edit leaves empty (unless named).  All ids are the caller's own: anything else answers 404."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from pva import faces_service
 from pva.config import get_settings
+from pva.services import people as people_service
 
 from ..deps import Principal, current_user, not_found
 from ..streaming import stream_object
@@ -51,7 +51,7 @@ def _face_out(f: dict) -> dict:
 
 def _own_face(face_id: int, user: Principal) -> dict:
     """One of the caller's faces on a live (not trashed) media item, or 404."""
-    f = faces_service.get_face(user.user_id, face_id)
+    f = people_service.get_face(user.user_id, face_id)
     if f is None:
         raise not_found("face")
     return f
@@ -59,12 +59,12 @@ def _own_face(face_id: int, user: Principal) -> dict:
 
 @router.get("/people")
 def list_people(include_hidden: bool = False, user: Principal = Depends(current_user)):
-    return [_person_out(p) for p in faces_service.list_people(user.user_id, include_hidden)]
+    return [_person_out(p) for p in people_service.list_people(user.user_id, include_hidden)]
 
 
 @router.get("/people/{person_id}")
 def get_person(person_id: UUID, user: Principal = Depends(current_user)):
-    p = faces_service.get_person(user.user_id, person_id)
+    p = people_service.get_person(user.user_id, person_id)
     if p is None:
         raise not_found("person")
     return _person_out(p)
@@ -73,11 +73,11 @@ def get_person(person_id: UUID, user: Principal = Depends(current_user)):
 @router.patch("/people/{person_id}")
 def update_person(person_id: UUID, body: PersonPatch, user: Principal = Depends(current_user)):
     """Name (an empty string clears it) and/or hide a person."""
-    p = faces_service.get_person(user.user_id, person_id)
+    p = people_service.get_person(user.user_id, person_id)
     if p is not None and body.name is not None:
-        p = faces_service.name_person(user.user_id, person_id, body.name)
+        p = people_service.name_person(user.user_id, person_id, body.name)
     if p is not None and body.hidden is not None:
-        p = faces_service.hide_person(user.user_id, person_id, body.hidden)
+        p = people_service.hide_person(user.user_id, person_id, body.hidden)
     if p is None:
         raise not_found("person")
     return _person_out(p)
@@ -86,9 +86,9 @@ def update_person(person_id: UUID, body: PersonPatch, user: Principal = Depends(
 @router.post("/people/{person_id}/merge")
 def merge_people(person_id: UUID, body: MergeIn, user: Principal = Depends(current_user)):
     """Merge the source people into this one (all must be yours); their faces stay here on reclustering."""
-    if faces_service.merge_people(user.user_id, person_id, list(dict.fromkeys(body.source_ids))) is None:
+    if people_service.merge_people(user.user_id, person_id, list(dict.fromkeys(body.source_ids))) is None:
         raise not_found("person")
-    p = faces_service.get_person(user.user_id, person_id)  # after the centroid/cover refresh
+    p = people_service.get_person(user.user_id, person_id)  # after the centroid/cover refresh
     if p is None:
         raise not_found("person")
     return _person_out(p)
@@ -98,18 +98,18 @@ def merge_people(person_id: UUID, body: MergeIn, user: Principal = Depends(curre
 def person_faces(person_id: UUID, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
                  user: Principal = Depends(current_user)):
     """A person's faces (newest media first), each with its crop and media URLs."""
-    if faces_service.get_person(user.user_id, person_id) is None:
+    if people_service.get_person(user.user_id, person_id) is None:
         raise not_found("person")
-    return [_face_out(f) for f in faces_service.person_faces(user.user_id, person_id, limit, offset)]
+    return [_face_out(f) for f in people_service.person_faces(user.user_id, person_id, limit, offset)]
 
 
 @router.put("/faces/{face_id}/person")
 def assign_face(face_id: int, body: FacePerson, user: Principal = Depends(current_user)):
     """Put a face in one of your people (null: in nobody); reclustering keeps this choice."""
     _own_face(face_id, user)
-    if not faces_service.assign_face(user.user_id, face_id, body.person_id):
+    if not people_service.assign_face(user.user_id, face_id, body.person_id):
         raise not_found("face or person")
-    return faces_service.get_face(user.user_id, face_id)
+    return people_service.get_face(user.user_id, face_id)
 
 
 @router.post("/faces/{face_id}/move-out")
@@ -117,11 +117,11 @@ def move_face_out(face_id: int, user: Principal = Depends(current_user)):
     """"This face is not this person": the face gets a new person of its own (reclustering keeps it there).
     Returns the face and its new person."""
     _own_face(face_id, user)
-    new = faces_service.move_face_out(user.user_id, face_id)
-    person = faces_service.get_person(user.user_id, new) if new is not None else None
+    new = people_service.move_face_out(user.user_id, face_id)
+    person = people_service.get_person(user.user_id, new) if new is not None else None
     if person is None:
         raise not_found("face")
-    return {"face": faces_service.get_face(user.user_id, face_id), "person": _person_out(person)}
+    return {"face": people_service.get_face(user.user_id, face_id), "person": _person_out(person)}
 
 
 @router.get("/faces/{face_id}/similar")
@@ -129,10 +129,10 @@ def similar_faces(face_id: int, k: int = Query(10, ge=1, le=1000), user: Princip
     """The k faces of your library nearest to this one (itself excluded), nearest first, each with its L2
     `distance` and `same_person` (distance below `threshold`)."""
     _own_face(face_id, user)
-    rows = faces_service.similar_faces(user.user_id, face_id, k)
+    rows = people_service.similar_faces(user.user_id, face_id, k)
     if rows is None:
         raise not_found("face")
-    return {"face_id": face_id, "threshold": faces_service.face_threshold(), "results": [_face_out(r) for r in rows]}
+    return {"face_id": face_id, "threshold": people_service.face_threshold(), "results": [_face_out(r) for r in rows]}
 
 
 async def _query_image(request: Request) -> bytes:
@@ -191,21 +191,21 @@ async def similar_to_photo(request: Request, k: int = Query(10, ge=1, le=1000),
     """Faces of your library like the one face in an uploaded photo (multipart file part, or the raw image as
     the body).  A photo with no face or with several faces is refused (400): crop it to the one face you mean.
     A photo over the server's pixel limit (the same for every entry point) is refused (400) from its header."""
-    from pva.ml import BadInput, ModelError
+    from pva.errors import BadInput, ModelError
 
     image = await _query_image(request)
     try:
-        out = await run_in_threadpool(faces_service.similar_to_image, user.user_id, image, k)
+        out = await run_in_threadpool(people_service.similar_to_image, user.user_id, image, k)
     except BadInput as e:
         raise HTTPException(400, str(e)) from None
-    except faces_service.Busy as e:
+    except people_service.Busy as e:
         raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from None
     except ModelError as e:
         raise HTTPException(503, f"face recognition is not available on this server: {e}") from None
     if out["faces_in_upload"] > 1:
         raise HTTPException(400, f"the photo shows {out['faces_in_upload']} faces: upload a photo (or a crop) "
                                  "with exactly one face")
-    out["threshold"] = faces_service.face_threshold()
+    out["threshold"] = people_service.face_threshold()
     out["results"] = [_face_out(r) for r in out["results"]]
     return out
 

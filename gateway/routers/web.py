@@ -212,10 +212,10 @@ def upload_page(request: Request, user: Principal):
 @router.get("/search")
 @page("search.html")
 def search_page(request: Request, user: Principal):
-    from pva import faces_service
+    from pva.services import people as people_service
 
     people = [{"id": str(p["id"]), "name": p["name"] or f"Person {i + 1}"}
-              for i, p in enumerate(faces_service.list_people(user.user_id))]
+              for i, p in enumerate(people_service.list_people(user.user_id))]
     return {"title": "Search", "people": people}
 
 
@@ -346,9 +346,9 @@ def album_page(request: Request, user: Principal, album_id: UUID):
 @router.get("/people")
 @page("people.html")
 def people_page(request: Request, user: Principal):
-    from pva import faces_service
+    from pva.services import people as people_service
 
-    return {"title": "People", "people": faces_service.list_people(user.user_id, include_hidden=True)}
+    return {"title": "People", "people": people_service.list_people(user.user_id, include_hidden=True)}
 
 
 @router.get("/stats")

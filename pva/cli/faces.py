@@ -16,16 +16,17 @@ def register(sub) -> None:
 def _recluster(args) -> int:
     import json
 
-    from pva import db, faces_service
+    from pva import db
+    from pva.services import people as people_service
 
     try:
         if args.owner:
             user = db.query_one("select id, username from users where username = %s", (args.owner,))
             if user is None:
                 return fail(f"pva faces recluster: no user {args.owner!r} (see `pva users list`)")
-            reports = {user["username"]: faces_service.recluster(user["id"], args.threshold)}
+            reports = {user["username"]: people_service.recluster(user["id"], args.threshold)}
         else:
-            reports = faces_service.recluster_all(args.threshold)
+            reports = people_service.recluster_all(args.threshold)
     except ValueError as e:
         return fail(f"pva faces recluster: {e}")
     for name, rep in reports.items():

@@ -1,0 +1,123 @@
+"""People from faces: the service the gateway, the faces task and the CLI call (issue 17: one home per feature).
+
+The feature is split by step under one prefix (as PhotoPrism's faces*.go):
+- people.py          this module: the user's reads and edits (list, name, hide, merge, assign, move out) and the
+                     entry point that re-exports the steps below, so callers import one module;
+- people_match.py    a media item's new faces matched to people (``replace_media_faces``, ``face_threshold``);
+- people_cluster.py  the full recluster of an owner's faces;
+- people_similar.py  similar-face search (to a face, an embedding or an uploaded photo).
+SQL is in pva/db/people.py (faces + people + embeddings), the dlib model wrapper in pva/ml/faces.py.
+
+Every function takes the owner's id and never reaches another owner's rows.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+from uuid import UUID
+
+from .. import db
+from ..db import people as people_q
+from .people_cluster import ReclusterReport, recluster, recluster_all
+from .people_match import NewFace, face_threshold, replace_media_faces
+from .people_similar import Busy, similar_faces, similar_to_embedding, similar_to_image
+
+__all__ = ["Busy", "NewFace", "ReclusterReport", "assign_face", "face_threshold", "get_face", "get_person",
+           "hide_person", "list_people", "media_faces", "merge_people", "move_face_out", "name_person",
+           "person_faces", "person_media", "recluster", "recluster_all", "replace_media_faces", "similar_faces",
+           "similar_to_embedding", "similar_to_image"]
+
+
+# ------------------------------------------------------------------ the user's edits
+def list_people(owner_id, include_hidden: bool = False) -> list[dict]:
+    with db.transaction() as cur:
+        return people_q.list_people(cur, owner_id, include_hidden)
+
+
+def get_person(owner_id, person_id) -> dict | None:
+    with db.transaction() as cur:
+        return people_q.get_person(cur, person_id, owner_id)
+
+
+_FACE_OUT = ("id", "media_id", "person_id", "crop_key", "x", "y", "w", "h")
+
+
+def get_face(owner_id, face_id: int) -> dict | None:
+    """One of the owner's faces on a live (not trashed) media item: id, media_id, person_id, crop_key and box
+    (None when there is no such face of theirs)."""
+    with db.transaction() as cur:
+        f = people_q.get_face(cur, face_id, owner_id, live=True)
+    return None if f is None else {k: f[k] for k in _FACE_OUT}
+
+
+def name_person(owner_id, person_id, name: str | None) -> dict | None:
+    """Name a person (None or blank clears the name)."""
+    name = (name or "").strip()
+    with db.transaction() as cur:
+        return people_q.update_person(cur, person_id, owner_id, name=name or None, clear_name=not name)
+
+
+def hide_person(owner_id, person_id, hidden: bool = True) -> dict | None:
+    with db.transaction() as cur:
+        return people_q.update_person(cur, person_id, owner_id, hidden=hidden)
+
+
+def merge_people(owner_id, target_id, source_ids: Sequence) -> dict | None:
+    """Merge people into target (faces locked there) and refresh the target's centroid, count and cover, in one
+    transaction (under the owner's clustering lock, so a recluster never sees half a merge).  Returns the target,
+    or None when one of the people is not the owner's."""
+    with db.transaction() as cur:
+        people_q.lock_owner(cur, owner_id)
+        if not people_q.merge_people(cur, owner_id, target_id, list(source_ids)):
+            return None
+        people_q.refresh_people(cur, owner_id, [target_id])
+        return people_q.get_person(cur, target_id, owner_id)
+
+
+def assign_face(owner_id, face_id: int, person_id) -> bool:
+    """Put a face in one of the owner's people (None: in nobody), locked against reclustering."""
+    with db.transaction() as cur:
+        people_q.lock_owner(cur, owner_id)
+        if person_id is not None and not people_q.existing_people(cur, owner_id, [person_id]):
+            return False
+        moved = people_q.set_face_person(cur, face_id, owner_id, person_id, locked=True)
+        if moved is None:
+            return False
+        people_q.refresh_people(cur, owner_id, [person_id, moved["old_person"]])
+        people_q.delete_empty_unnamed(cur, owner_id, [moved["old_person"]])
+    return True
+
+
+def move_face_out(owner_id, face_id: int) -> UUID | None:
+    """"This face is not this person": the face gets a person of its own (locked).  Returns the new person's
+    id, or None when the face is not one of the owner's."""
+    with db.transaction() as cur:
+        people_q.lock_owner(cur, owner_id)
+        face = people_q.get_face(cur, face_id, owner_id)
+        if face is None:
+            return None
+        new = people_q.create_person(cur, owner_id, face["embedding"])
+        people_q.set_face_person(cur, face_id, owner_id, new, locked=True)
+        people_q.refresh_people(cur, owner_id, [new, face["person_id"]])
+        people_q.delete_empty_unnamed(cur, owner_id, [face["person_id"]])
+    return new
+
+
+def person_faces(owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
+    with db.transaction() as cur:
+        return people_q.faces_of_person(cur, owner_id, person_id, limit, offset)
+
+
+def person_media(owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
+    """Search by person: the owner's media items in which the person appears."""
+    with db.transaction() as cur:
+        return people_q.media_of_person(cur, owner_id, person_id, limit, offset)
+
+
+def media_faces(owner_id, media_id) -> list[dict] | None:
+    """The faces of one of the owner's media items (None when it is not theirs)."""
+    from ..db import media as media_q
+
+    with db.transaction() as cur:
+        if media_q.get(cur, media_id, owner_id) is None:
+            return None
+        return people_q.faces_of_media(cur, media_id)

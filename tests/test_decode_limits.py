@@ -81,18 +81,19 @@ def test_header_probe_finds_the_bomb_in_every_format_without_decoding_it():
 
 # ---------------------------------------------------------------- one limit everywhere
 class _SizeTask:
-    """The base Task's decode paths (pipeline.open_image for posted bytes and stored media), no model: what is
-    tested is which photos reach analysis."""
+    """The pipeline's decode paths (pva.media.image.load_image for posted bytes and stored media), no model: what
+    is tested is which photos reach analysis."""
 
     def __new__(cls, kind: str = "detect"):
         from pva.analysis.pipeline import Task
+        from pva.media.image import load_image
 
         class SizeTask(Task):
             def analyze(self, inputs, job):  # stored media, decoded as the real tasks do
-                return self.analyze_images(inputs.images(max_side=4096))
+                return [img.size for _, img in inputs.images(max_side=4096)]
 
-            def analyze_images(self, images):
-                return [img.size for _, img in images]
+            def analyze_bytes(self, data, content_type):  # posted bytes: one image, decoded whole
+                return [load_image(data, rgb=True).size]
 
         task = SizeTask()
         task.kind = kind
@@ -116,10 +117,8 @@ def _entry_points(tmp_path, owner, data: bytes, name: str) -> dict[str, str | No
     from fastapi.testclient import TestClient
 
     from gateway.app import create_app
-    from pva import media
-    from pva.services import people_similar
+    from pva import faces_service, media
     from pva.ml import BadInput, load_image
-    from pva.analysis.pipeline import open_image
     from pva.ingest.service import get_ingestor
     from test_gateway_helpers import token_for
 
@@ -133,9 +132,9 @@ def _entry_points(tmp_path, owner, data: bytes, name: str) -> dict[str, str | No
     out["Ingestor.ingest_file (pva load)"] = res.reason if res.status == "rejected" else None
     for label, call in [("analysis load_image", lambda: load_image(data)),
                         ("analysis posted bytes", lambda: _SizeTask().analyze_bytes(data, "image/jpeg")),
-                        ("analysis stored media", lambda: open_image(path, max_side=4096)),
-                        ("people_similar.similar_to_image",
-                         lambda: people_similar.similar_to_image(owner["id"], data, engine=_RecordingEngine()))]:
+                        ("analysis stored media", lambda: load_image(path, max_side=4096, rgb=True)),
+                        ("faces_service.similar_to_image",
+                         lambda: faces_service.similar_to_image(owner["id"], data, engine=_RecordingEngine()))]:
         try:
             call()
             out[label] = None
@@ -256,21 +255,21 @@ def test_four_jpeg_bombs_at_once_to_faces_similar_stay_in_bounded_memory(service
 
 def test_faces_similar_answers_503_with_retry_after_while_every_decode_slot_stays_taken(services, monkeypatch):
     from gateway.app import create_app
-    from pva.services import people_similar
+    from pva import faces_service
     from test_gateway_helpers import client_for, new_user
 
     client = client_for(create_app(), new_user(f"slots-{uuid.uuid4().hex[:6]}"))
-    monkeypatch.setattr(people_similar, "QUERY_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(faces_service, "QUERY_WAIT_SECONDS", 0.2)
     held = 0
     try:
-        while people_similar._query_slots.acquire(blocking=False):
+        while faces_service._query_slots.acquire(blocking=False):
             held += 1
-        assert held == people_similar.QUERY_DECODE_SLOTS
+        assert held == faces_service.QUERY_DECODE_SLOTS
         r = client.post("/api/v1/faces/similar", content=hc.photo("busy", (64, 64)),
                         headers={"Content-Type": "image/jpeg"})
     finally:
         for _ in range(held):
-            people_similar._query_slots.release()
+            faces_service._query_slots.release()
     assert r.status_code == 503 and r.headers.get("retry-after") == "5", r.text
     assert "busy" in r.json()["message"]
 

@@ -65,13 +65,13 @@ class Inputs:
 
         s = get_settings()
         if self.kind == "photo":
-            return [(None, open_image(self.original_path(), max_side=max_side))]
+            return [(None, load_image(self.original_path(), max_side=max_side, rgb=True))]
         st = get_storage()
         out = []
         for kf in (self.media.get("metadata") or {}).get("keyframes", []):
             data = st.get_bytes(s.bucket_thumbs, kf["key"])
             try:
-                img = open_image(data, max_side=max_side)
+                img = load_image(data, max_side=max_side, rgb=True)
             except BadInput as e:  # a damaged keyframe: the job fails with the reason instead of retrying
                 # the reason without the storage key: it reaches the job's error and HTTP answers
                 raise BadInput(f"keyframe at {kf['t']}s: {e}") from None
@@ -88,18 +88,9 @@ class Inputs:
 
 
 def open_image(src, max_side: int | None = None):
-    """Decode an image as displayed (EXIF orientation applied), RGB; JPEG DCT scaling when max_side is given.
-    Raises BadInput with the reason for anything that is not a readable image."""
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    except ImportError:
-        pass
-    img = load_image(src, draft=(max_side, max_side) if max_side else None)
-    if max_side and max(img.size) > max_side:
-        img.thumbnail((max_side, max_side))
-    return img.convert("RGB")
+    """Thin re-export of pva.media.image.load_image(src, max_side=..., rgb=True) for pva/faces_service.py as last
+    committed (being moved to pva/services/people.py by a parallel change); remove once that lands."""
+    return load_image(src, max_side=max_side, rgb=True)
 
 
 class Task:
@@ -123,10 +114,7 @@ class Task:
         raise NotImplementedError
 
     def analyze_bytes(self, data: bytes, content_type: str) -> Any:
-        """Analyse posted bytes without storing (default: one image)."""
-        return self.analyze_images([(None, open_image(data))])
-
-    def analyze_images(self, images) -> Any:
+        """Analyse posted bytes without storing."""
         raise NotImplementedError
 
     def to_json(self, results) -> Any:

@@ -17,16 +17,6 @@ from ..errors import BadInput
 from ..ml.objects import Detection, Detector
 from .pipeline import Inputs, Task
 
-def _register_heif() -> None:
-    """Let Pillow open HEIC/HEIF originals (iPhone photos) when pillow_heif is installed."""
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    except ImportError:
-        pass
-
-
 NO_KEYFRAMES = "video has no keyframes (ingest could not decode a frame); re-ingest the file to retry"
 
 
@@ -45,7 +35,6 @@ class DetectTask(Task):
     media_kinds = ("photo", "video")
 
     def __init__(self, detector: Detector | None = None):
-        _register_heif()
         self.detector = detector or Detector()
         self.model = self.detector
 
@@ -68,13 +57,6 @@ class DetectTask(Task):
 
     def analyze_bytes(self, data: bytes, content_type: str) -> DetectResults:
         return DetectResults([(None, d) for d in self.detector.detect(data)])
-
-    def analyze_images(self, images) -> DetectResults:
-        images = list(images)
-        items: list[tuple[float | None, Detection]] = []
-        for t, img in images:
-            items += [(t, d) for d in self.detector.detect(img)]
-        return DetectResults(items, len(images))
 
     # ------------------------------------------------------------------ results
     def to_json(self, results: DetectResults) -> list[dict]:

@@ -4,7 +4,7 @@
     outcome, results = pipeline.run_stored(task, media_id)
 
 Storing (inside the job-finishing transaction) puts each face's crop thumbnail in the thumbs bucket at
-``<media_id>/faces/<n>.jpg``, replaces the media's faces and assigns them to people (pva.services.people_match).
+``<media_id>/faces/<n>.jpg``, replaces the media's faces and assigns them to people (pva.faces_service).
 Posted bytes (HTTP) are analysed without storing; embeddings are left out of the JSON unless asked for
 (``?embeddings=1`` or ``{"media_id": ..., "embeddings": true}``).
 """
@@ -14,10 +14,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..services import people_match
+from .. import faces_service
 from ..errors import BadInput
 from ..ml.faces import Face, FaceEngine
-from .pipeline import Inputs, Task, open_image
+from ..media.image import load_image
+from .pipeline import Inputs, Task
 
 log = logging.getLogger("pva.analysis.faces")
 
@@ -67,15 +68,8 @@ class FacesTask(Task):
 
     def analyze_bytes(self, data: bytes, content_type: str) -> FacesResults:
         # posted bytes decode like stored photos: a JPEG at reduced scale, never beyond what the engine encodes
-        img = open_image(data, max_side=getattr(self.engine, "encode_max_side", None) or None)
+        img = load_image(data, max_side=getattr(self.engine, "encode_max_side", None) or None, rgb=True)
         return FacesResults([(None, f) for f in self.engine.detect(img)])
-
-    def analyze_images(self, images) -> FacesResults:
-        images = list(images)
-        items: list[tuple[float | None, Face]] = []
-        for t, img in images:
-            items += [(t, f) for f in self.engine.detect(img)]
-        return FacesResults(items, len(images))
 
     # ------------------------------------------------------------------ results
     def to_json(self, results: FacesResults, embeddings: bool = False) -> list[dict]:
@@ -119,8 +113,8 @@ class FacesTask(Task):
         for n, (t, f) in enumerate(results.items):
             key = crop_key(media["id"], n)
             st.put(bucket, key, f.crop, content_type="image/jpeg")
-            new_faces.append(people_match.NewFace(box=f.box, embedding=f.embedding, video_time=t, crop_key=key))
-        results.stored = people_match.replace_media_faces(cur, media, new_faces, self.model_name,
+            new_faces.append(faces_service.NewFace(box=f.box, embedding=f.embedding, video_time=t, crop_key=key))
+        results.stored = faces_service.replace_media_faces(cur, media, new_faces, self.model_name,
                                                            self.model_version)
         # crops of a previous run that found more faces
         prefix = f"{media['id']}/faces/"

@@ -18,12 +18,6 @@ class OcrTask(Task):
     media_kinds = ("photo",)
 
     def __init__(self, engine: OcrEngine | None = None):
-        try:  # HEIC/HEIF originals (iPhone photos) when pillow_heif is installed
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        except ImportError:
-            pass
         self.engine = engine or OcrEngine()
         self.model = self.engine
 
@@ -34,12 +28,6 @@ class OcrTask(Task):
 
     def analyze_bytes(self, data: bytes, content_type: str) -> OcrResult:
         return self.engine.recognize(data)
-
-    def analyze_images(self, images) -> OcrResult:
-        images = list(images)
-        if len(images) != 1:
-            raise BadInput(f"ocr reads one image at a time, got {len(images)}")
-        return self.engine.recognize(images[0][1])
 
     def to_json(self, results: OcrResult) -> dict:
         return results.as_dict()

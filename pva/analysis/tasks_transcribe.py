@@ -69,9 +69,6 @@ class TranscribeTask(Task):
             except FileNotFoundError:
                 pass
 
-    def analyze_images(self, images) -> Any:
-        raise BadInput("transcribe works on audio, not on images: POST a video or audio file")
-
     # ------------------------------------------------------------------ results
     def to_json(self, results: TranscriptResult) -> dict:
         return {**results.to_dict(), "webvtt": to_webvtt(results.segments)}

@@ -1,6 +1,10 @@
-"""The image decoder of analysis: whatever a caller has (bytes, a path, a file object, a PIL image or an RGB numpy
-array) as a loaded PIL image in the orientation it is displayed in, or :class:`pva.errors.BadInput` with a clear
-reason.  The pixel limit and its words are pva.media.limits', the same as ingest's.
+"""The one image decoder of analysis: whatever a caller has (bytes, a path, a file object, a PIL image or an RGB
+numpy array) as a loaded PIL image in the orientation it is displayed in, or :class:`pva.errors.BadInput` with a
+clear reason.  The pixel limit and its words are pva.media.limits', the same as ingest's.
+
+The model wrappers (pva.ml), the analysis pipeline (stored originals and keyframes, posted bytes) and the faces
+search by photo all decode here; the HEIF opener is registered here, once per process, for them and for ingest
+(pva.media.photo, whose lazy, format-pinned opener reads headers and EXIF without decoding).
 """
 from __future__ import annotations
 
@@ -12,12 +16,23 @@ from typing import Any
 
 from pva.errors import BadInput
 
+try:  # HEIC/HEIF through libheif; registered once per process, here only
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_OK = True
+except ImportError:  # pragma: no cover - pillow-heif is a dependency
+    HEIF_OK = False
+
 ImageSource = Any  # bytes | bytearray | memoryview | str | os.PathLike | file object | PIL.Image.Image | numpy array
 
 
-def load_image(src: ImageSource, *, draft: tuple[int, int] | None = None, exif_transpose: bool = True,
-               max_pixels: int | None = None):
+def load_image(src: ImageSource, *, max_side: int | None = None, rgb: bool = False,
+               draft: tuple[int, int] | None = None, exif_transpose: bool = True, max_pixels: int | None = None):
     """Return ``src`` as a loaded PIL image in the orientation it is displayed in (EXIF orientation applied).
+
+    ``max_side``: at most this long on its longest side (JPEG DCT scaling while decoding, then a thumbnail);
+    ``rgb``: converted to RGB (what the analysis tasks hand their models).
 
     ``draft``: for JPEGs opened here (bytes/path/file), let the decoder downscale by a power of two while
     keeping at least this (width, height): much faster for detection on large photos, and the way to keep a
@@ -27,6 +42,9 @@ def load_image(src: ImageSource, *, draft: tuple[int, int] | None = None, exif_t
     Raises :class:`BadInput` for anything that is not a decodable image of an acceptable size.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if max_side and draft is None:
+        draft = (max_side, max_side)
 
     from pva.media.errors import MediaError, public_reason
     from pva.media.limits import check_image_header
@@ -78,13 +96,15 @@ def load_image(src: ImageSource, *, draft: tuple[int, int] | None = None, exif_t
             img = ImageOps.exif_transpose(img)
         except Exception:  # a broken EXIF block must not stop the analysis: keep the stored orientation
             pass
-    return img
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side))
+    return img.convert("RGB") if rgb else img
 
 
 def _not_an_image(fp) -> str:
     """The reason ingest gives for the same bytes ("looks like a PDF document"...), else a plain one."""
     try:
-        from pva.media import HEAD_BYTES, unsupported_reason
+        from pva.media.detect import HEAD_BYTES, unsupported_reason
 
         fp.seek(0)
         return f"not an image: {unsupported_reason(fp.read(HEAD_BYTES))}"

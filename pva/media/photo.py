@@ -17,19 +17,13 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from ..config import get_settings
 from .detect import HEAD_BYTES, FormatInfo, detect_format, unsupported_reason
 from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError, public_reason
+from .image import HEIF_OK as _HEIF_OK  # the HEIF opener is registered there, once per process
 from .limits import check_image_header, check_pixels
 from .sanitize import clean_text, rational_to_float, to_jsonable
 from .xmp import XmpError, parse_datetime, parse_offset, parse_xmp, parse_xmp_coordinate, parse_xmp_rational
 
 log = logging.getLogger(__name__)
 
-try:  # HEIC/HEIF through libheif; registered once per process
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    _HEIF_OK = True
-except ImportError:  # pragma: no cover - pillow-heif is a dependency
-    _HEIF_OK = False
 
 # Pillow plugin names to try for each detected format (never let Pillow guess from other plugins).
 PIL_FORMATS = {"jpeg": ["JPEG"], "png": ["PNG"], "gif": ["GIF"], "tiff": ["TIFF"], "webp": ["WEBP"],

@@ -117,7 +117,8 @@ def _entry_points(tmp_path, owner, data: bytes, name: str) -> dict[str, str | No
     from fastapi.testclient import TestClient
 
     from gateway.app import create_app
-    from pva import faces_service, media
+    from pva import media
+    from pva.services import people_similar
     from pva.ml import BadInput, load_image
     from pva.ingest.service import get_ingestor
     from test_gateway_helpers import token_for
@@ -133,8 +134,8 @@ def _entry_points(tmp_path, owner, data: bytes, name: str) -> dict[str, str | No
     for label, call in [("analysis load_image", lambda: load_image(data)),
                         ("analysis posted bytes", lambda: _SizeTask().analyze_bytes(data, "image/jpeg")),
                         ("analysis stored media", lambda: load_image(path, max_side=4096, rgb=True)),
-                        ("faces_service.similar_to_image",
-                         lambda: faces_service.similar_to_image(owner["id"], data, engine=_RecordingEngine()))]:
+                        ("people_similar.similar_to_image",
+                         lambda: people_similar.similar_to_image(owner["id"], data, engine=_RecordingEngine()))]:
         try:
             call()
             out[label] = None
@@ -255,21 +256,21 @@ def test_four_jpeg_bombs_at_once_to_faces_similar_stay_in_bounded_memory(service
 
 def test_faces_similar_answers_503_with_retry_after_while_every_decode_slot_stays_taken(services, monkeypatch):
     from gateway.app import create_app
-    from pva import faces_service
+    from pva.services import people_similar
     from test_gateway_helpers import client_for, new_user
 
     client = client_for(create_app(), new_user(f"slots-{uuid.uuid4().hex[:6]}"))
-    monkeypatch.setattr(faces_service, "QUERY_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(people_similar, "QUERY_WAIT_SECONDS", 0.2)
     held = 0
     try:
-        while faces_service._query_slots.acquire(blocking=False):
+        while people_similar._query_slots.acquire(blocking=False):
             held += 1
-        assert held == faces_service.QUERY_DECODE_SLOTS
+        assert held == people_similar.QUERY_DECODE_SLOTS
         r = client.post("/api/v1/faces/similar", content=hc.photo("busy", (64, 64)),
                         headers={"Content-Type": "image/jpeg"})
     finally:
         for _ in range(held):
-            faces_service._query_slots.release()
+            people_similar._query_slots.release()
     assert r.status_code == 503 and r.headers.get("retry-after") == "5", r.text
     assert "busy" in r.json()["message"]
 

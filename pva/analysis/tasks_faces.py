@@ -4,7 +4,7 @@
     outcome, results = pipeline.run_stored(task, media_id)
 
 Storing (inside the job-finishing transaction) puts each face's crop thumbnail in the thumbs bucket at
-``<media_id>/faces/<n>.jpg``, replaces the media's faces and assigns them to people (pva.faces_service).
+``<media_id>/faces/<n>.jpg``, replaces the media's faces and assigns them to people (pva.services.people_match).
 Posted bytes (HTTP) are analysed without storing; embeddings are left out of the JSON unless asked for
 (``?embeddings=1`` or ``{"media_id": ..., "embeddings": true}``).
 """
@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import faces_service
+from ..services import people_match
 from ..errors import BadInput
 from ..ml.faces import Face, FaceEngine
 from ..media.image import load_image
@@ -113,8 +113,8 @@ class FacesTask(Task):
         for n, (t, f) in enumerate(results.items):
             key = crop_key(media["id"], n)
             st.put(bucket, key, f.crop, content_type="image/jpeg")
-            new_faces.append(faces_service.NewFace(box=f.box, embedding=f.embedding, video_time=t, crop_key=key))
-        results.stored = faces_service.replace_media_faces(cur, media, new_faces, self.model_name,
+            new_faces.append(people_match.NewFace(box=f.box, embedding=f.embedding, video_time=t, crop_key=key))
+        results.stored = people_match.replace_media_faces(cur, media, new_faces, self.model_name,
                                                            self.model_version)
         # crops of a previous run that found more faces
         prefix = f"{media['id']}/faces/"

@@ -27,10 +27,6 @@ PACKAGES = ("pva", "gateway")
 KNOWN_CYCLES: list[frozenset[str]] = [
 ]
 KNOWN_ROOM_CYCLES: list[frozenset[str]] = [
-    # issue 17: pva.services.people_similar decodes an uploaded photo with pva.analysis.pipeline.open_image while
-    # pva.analysis.tasks_faces stores faces through pva.services.people_match; it ends when the decoder is
-    # pva.media.image's alone
-    frozenset({"pva.analysis", "pva.services"}),
 ]
 
 

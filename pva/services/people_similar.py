@@ -77,7 +77,7 @@ def similar_to_image(owner_id, image, k: int = 10, *, engine=None, threshold: fl
     Raises pva.errors.BadInput when the upload is not an image, is too large or holds no face, Busy when the
     decode slots stay taken."""
     from ..errors import BadInput
-    from ..analysis.pipeline import open_image
+    from ..media.image import load_image
 
     engine = engine or _engine()
     side = int(getattr(engine, "detect_max_side", 0) or 1600)
@@ -86,7 +86,7 @@ def similar_to_image(owner_id, image, k: int = 10, *, engine=None, threshold: fl
     try:
         # shrunk to the detector's size before the RGB conversion: a PNG (no reduced-scale decode) costs its
         # decoded size once, not three more copies
-        found = engine.detect(open_image(image, max_side=side))
+        found = engine.detect(load_image(image, max_side=side, rgb=True))
     finally:
         _query_slots.release()
     if not found:

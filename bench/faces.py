@@ -237,8 +237,8 @@ def pipeline_bench(owner_id, n_images: int) -> dict:
     from PIL import Image, ImageOps
 
     from pva import db
-    from pva.analysis.pipeline import run_stored
-    from pva.analysis.tasks_faces import FacesTask
+    from pva.jobs.pipeline import run_stored
+    from pva.jobs.tasks.faces import FacesTask
     from pva.config import get_settings
     from pva.db import analysis as analysis_q
     from pva.db import media as media_q

@@ -92,7 +92,7 @@ def bus_bytes() -> bytes:
 @pytest.fixture(scope="module")
 def task(services, model_path):
     from pva.ml.objects import Detector
-    from pva.analysis.tasks_detect import DetectTask
+    from pva.jobs.tasks.detect import DetectTask
 
     return DetectTask(Detector(model_path))
 
@@ -109,7 +109,7 @@ def assert_bus_scene(rows: list[dict]) -> None:
 
 # ------------------------------------------------------------------ stored jobs
 def test_stored_photo_job_stores_labelled_boxes_with_model_and_summary(task, make_user, bus_bytes):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], bus_bytes, name="bus.jpg")
     outcome, results = run_stored(task, mid)
@@ -134,7 +134,7 @@ def test_stored_photo_job_stores_labelled_boxes_with_model_and_summary(task, mak
 
 
 def test_rerunning_a_job_replaces_its_detections(task, make_user, bus_bytes):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], bus_bytes, name="bus.jpg")
     assert run_stored(task, mid)[0] == "done"
@@ -155,7 +155,7 @@ def test_rerunning_a_job_replaces_its_detections(task, make_user, bus_bytes):
     (huge_png_header(), "too large"),
 ], ids=["not-an-image", "truncated", "huge"])
 def test_bad_input_fails_the_job_at_once_with_its_reason_and_the_next_job_works(task, make_user, data, reason):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     if data is None:  # a real JPEG cut in the middle of its scan data
         whole = jpeg(Image.effect_noise((640, 480), 60).convert("RGB"))
@@ -175,7 +175,7 @@ def test_bad_input_fails_the_job_at_once_with_its_reason_and_the_next_job_works(
 
 
 def test_video_detections_come_from_the_stored_keyframes_with_their_times(task, make_user, bus_bytes):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
     from pva.config import get_settings
     from pva.storage import get_storage
 
@@ -198,8 +198,8 @@ def test_video_detections_come_from_the_stored_keyframes_with_their_times(task, 
 
 
 def test_video_without_keyframes_records_why_nothing_was_found(task, make_user):
-    from pva.analysis.pipeline import run_stored
-    from pva.analysis.tasks_detect import NO_KEYFRAMES
+    from pva.jobs.pipeline import run_stored
+    from pva.jobs.tasks.detect import NO_KEYFRAMES
 
     mid = add_media(make_user()["id"], b"undecodable video", kind="video", name="broken.mp4",
                     metadata={"keyframes": []})
@@ -267,7 +267,7 @@ def test_ingested_video_and_heic_photo_are_analysed(task, make_user, tmp_path):
     import shutil
     import subprocess
 
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
     from pva.ingest.service import Ingestor
 
     if not shutil.which("ffmpeg"):

@@ -105,7 +105,7 @@ def task(services):
     through many tests' libraries); every distinct image is detected by dlib for real."""
     from pva.ml import load_image
     from pva.ml.faces import FaceEngine
-    from pva.analysis.tasks_faces import FacesTask
+    from pva.jobs.tasks.faces import FacesTask
 
     class ReusingEngine(FaceEngine):
         _seen: dict = {}
@@ -123,7 +123,7 @@ def task(services):
 @pytest.fixture
 def library(task, photos, make_user):
     """A fresh user whose astronaut copies (and zidane.jpg) went through the faces job."""
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     user = make_user()
     ids = {}
@@ -136,7 +136,7 @@ def library(task, photos, make_user):
 
 # ------------------------------------------------------------------ stored jobs
 def test_stored_photo_gets_box_128d_embedding_crop_thumbnail_and_person(task, photos, make_user):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
     from pva.config import get_settings
     from pva.storage import get_storage
 
@@ -221,7 +221,7 @@ def test_copies_of_one_face_form_one_person_incrementally_and_after_recluster(li
 def test_rerun_replaces_faces_but_keeps_the_given_name(library, task):
     from pva import db
     from pva.services import people as people_service
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     user, ids = library
     pid = faces_of(ids["orig"])[0]["person_id"]
@@ -243,7 +243,7 @@ def test_rerun_replaces_faces_but_keeps_the_given_name(library, task):
 
 def test_named_person_keeps_name_when_all_its_faces_are_rerun_one_at_a_time(task, photos, make_user):
     from pva.services import people as people_service
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     user = make_user()
     mid = add_media(user["id"], photos["orig"])
@@ -256,7 +256,7 @@ def test_named_person_keeps_name_when_all_its_faces_are_rerun_one_at_a_time(task
 
 def test_recluster_keeps_names_and_faces_the_user_moved(library, task):
     from pva.services import people as people_service
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     user, ids = library
     pid = faces_of(ids["orig"])[0]["person_id"]
@@ -302,7 +302,7 @@ def test_cli_recluster_for_one_owner_reports_and_keeps_the_name(library, capsys)
 
 def test_one_user_never_sees_another_users_faces_or_people(task, photos, make_user):
     from pva.services import people as people_service
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     alice, bob = make_user(), make_user()
     a = add_media(alice["id"], photos["orig"])
@@ -335,7 +335,7 @@ def test_one_user_never_sees_another_users_faces_or_people(task, photos, make_us
 
 
 def test_two_faces_in_one_photo_never_join_the_same_person(task, astronaut, make_user):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
     from pva.services.people import face_threshold
 
     twins = Image.new("RGB", (1024, 512))
@@ -352,7 +352,7 @@ def test_two_faces_in_one_photo_never_join_the_same_person(task, astronaut, make
 
 
 def test_video_keyframes_give_faces_with_their_times(task, photos, make_user):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
     from pva.config import get_settings
     from pva.storage import get_storage
 
@@ -379,7 +379,7 @@ def test_video_keyframes_give_faces_with_their_times(task, photos, make_user):
 
 
 def test_bad_photo_fails_the_job_with_its_reason(task, make_user):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], b"plain text, not a picture")
     assert run_stored(task, mid)[0] == "failed"

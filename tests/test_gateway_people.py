@@ -43,7 +43,7 @@ def task(services):
     same photos), every distinct image is detected for real."""
     from pva.ml import load_image
     from pva.ml.faces import FaceEngine
-    from pva.analysis.tasks_faces import FacesTask
+    from pva.jobs.tasks.faces import FacesTask
 
     class ReusingEngine(FaceEngine):
         _seen: dict = {}
@@ -84,7 +84,7 @@ def build(task, photos):
     """build(*photo names) -> (user, {name: the astronaut's face in that photo}): a fresh user (with a password,
     for cookie logins) whose photos went through the real faces job.  dlib also finds a false face or two low in
     some copies (on the suit); those stay in the library as faces of other people."""
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     def _build(*names):
         user = new_user()

@@ -297,7 +297,7 @@ def test_hostile_files_posted_to_analysis_and_faces_similar_get_a_clear_reason(s
     from gateway.app import create_app
     from pva.services import people_similar
     from pva.ml import BadInput
-    from pva.analysis.tasks_faces import FacesTask
+    from pva.jobs.tasks.faces import FacesTask
     from test_gateway_helpers import token_for
 
     monkeypatch.setattr(people_similar, "_ENGINE", face_engine)

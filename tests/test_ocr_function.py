@@ -79,7 +79,7 @@ def blank_image() -> bytes:
 
 @pytest.fixture(scope="module")
 def task(services):
-    from pva.analysis.tasks_ocr import OcrTask
+    from pva.jobs.tasks.ocr import OcrTask
 
     return OcrTask()
 
@@ -87,7 +87,7 @@ def task(services):
 # ------------------------------------------------------------------ stored jobs
 def test_text_photo_stores_words_and_text_searchable_by_tsvector(task, make_user):
     from pva import db
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], text_image())
     outcome, result = run_stored(task, mid)
@@ -112,7 +112,7 @@ def test_text_photo_stores_words_and_text_searchable_by_tsvector(task, make_user
 
 def test_rerun_replaces_the_single_ocr_row(task, make_user):
     from pva import db
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], text_image(["Second pass keeps one row"]))
     assert run_stored(task, mid)[0] == "done"
@@ -125,7 +125,7 @@ def test_rerun_replaces_the_single_ocr_row(task, make_user):
 
 def test_blank_photo_records_the_skip_and_an_empty_row(task, make_user):
     from pva.ml.ocr import SKIPPED_NO_TEXT
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], blank_image())
     assert run_stored(task, mid)[0] == "done"
@@ -138,7 +138,7 @@ def test_blank_photo_records_the_skip_and_an_empty_row(task, make_user):
 
 
 def test_bad_or_non_photo_input_fails_the_job_with_its_reason(task, make_user):
-    from pva.analysis.pipeline import run_stored
+    from pva.jobs.pipeline import run_stored
 
     user = make_user()
     bad = add_media(user["id"], b"plain text, not a picture")

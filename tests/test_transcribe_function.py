@@ -149,7 +149,7 @@ def _http_json(resp) -> tuple[int, dict]:
 def test_speech_video_is_transcribed_timed_and_found_by_text_search(fn, media, make_user):
     from pva import db
     from pva.db import transcripts as transcripts_q
-    from pva.analysis.tasks_transcribe import webvtt_for
+    from pva.jobs.tasks.transcribe import webvtt_for
 
     owner, other = make_user(), make_user()
     media_id = _store_video(owner, media["video"])
@@ -208,7 +208,7 @@ def test_rerun_and_duplicate_message_leave_one_transcript(fn, media, make_user):
 
 
 def test_video_without_audio_track_is_done_with_empty_transcript(fn, media, make_user):
-    from pva.analysis.tasks_transcribe import webvtt_for
+    from pva.jobs.tasks.transcribe import webvtt_for
 
     media_id = _store_video(make_user(), media["silent"])
     assert fn("rabbit-mq", _wake(media_id))["outcome"] == "done"
@@ -281,7 +281,7 @@ def test_http_post_of_video_bytes_answers_the_transcript_without_storing(fn, med
 # ------------------------------------------------------------------------------------ chunks and progress
 def test_long_video_is_transcribed_in_chunks_with_progress_in_the_job_row(fn, media, make_user):
     from pva import db, jobs
-    from pva.analysis.pipeline import Inputs
+    from pva.jobs.pipeline import Inputs
 
     task = fn.task
     media_id = _store_video(make_user(), media["long"])
@@ -335,8 +335,8 @@ def vosk_settings(services):
 
 
 def test_vosk_korean_model_through_the_task_stores_engine_vosk(vosk_settings, media, make_user):
-    from pva.analysis import pipeline
-    from pva.analysis.tasks_transcribe import TranscribeTask
+    from pva.jobs import pipeline
+    from pva.jobs.tasks.transcribe import TranscribeTask
     from pva.ml.transcribe import VoskTranscriber
 
     task = TranscribeTask()  # PVA_VOSK_MODEL set: the configured engine is vosk

@@ -144,10 +144,10 @@ def run_analyses(media_ids) -> None:
     """What the functions do for uploaded media, in-process: every queued analysis of each item."""
     from pva import jobs
     from pva.ml import ModelNotFound
-    from pva.analysis.pipeline import run_stored
-    from pva.analysis.tasks_detect import DetectTask
-    from pva.analysis.tasks_faces import FacesTask
-    from pva.analysis.tasks_ocr import OcrTask
+    from pva.jobs.pipeline import run_stored
+    from pva.jobs.tasks.detect import DetectTask
+    from pva.jobs.tasks.faces import FacesTask
+    from pva.jobs.tasks.ocr import OcrTask
     from pva.errors import Permanent
 
     tasks = [FacesTask(), OcrTask()]

@@ -1,10 +1,10 @@
-"""Object detection (YOLO).  The work is in pva.analysis (DetectTask + the shared pipeline); this only wires it.
+"""Object detection (YOLO).  The work is in pva.jobs.tasks.detect (DetectTask) and the shared pva.jobs.pipeline; this only wires it.
 
 Events: RabbitMQ `analysis.detect` wake-ups (run the stored job), HTTP POST of image bytes (answer JSON, store
 nothing), HTTP POST {"media_id": ...} (re-analyse stored media now).
 """
-from pva.analysis import pipeline
-from pva.analysis.tasks_detect import DetectTask
+from pva.jobs import pipeline
+from pva.jobs.tasks.detect import DetectTask
 
 
 def init_context(context):

@@ -1,11 +1,11 @@
-"""Faces: face boxes, 128-d embeddings and people.  The work is in pva.analysis.tasks_faces (FacesTask), the
+"""Faces: face boxes, 128-d embeddings and people.  The work is in pva.jobs.tasks.faces (FacesTask), the
 shared pipeline and pva.services.people; this only wires it.
 
 Events: RabbitMQ `analysis.faces` wake-ups (run the stored job), HTTP POST of image bytes (answer faces JSON,
 store nothing; `?embeddings=1` adds the 128-d vectors), HTTP POST {"media_id": ...} (re-analyse stored media now).
 """
-from pva.analysis import pipeline
-from pva.analysis.tasks_faces import FacesTask
+from pva.jobs import pipeline
+from pva.jobs.tasks.faces import FacesTask
 
 
 def init_context(context):

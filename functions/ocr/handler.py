@@ -1,10 +1,10 @@
-"""OCR (tesseract).  The work is in pva.analysis (OcrTask + the shared pipeline); this only wires it.
+"""OCR (tesseract).  The work is in pva.jobs.tasks.ocr (OcrTask) and the shared pva.jobs.pipeline; this only wires it.
 
 Events: RabbitMQ `analysis.ocr` wake-ups (run the stored job), HTTP POST of image bytes (answer JSON, store
 nothing), HTTP POST {"media_id": ...} (re-analyse stored media now).
 """
-from pva.analysis import pipeline
-from pva.analysis.tasks_ocr import OcrTask
+from pva.jobs import pipeline
+from pva.jobs.tasks.ocr import OcrTask
 
 
 def init_context(context):

@@ -1,7 +1,7 @@
 """Transcribe: speech-to-text of videos (analysis.transcribe wake-ups, HTTP POST of video/audio bytes or
-{"media_id"}, cron reconcile).  The work is in pva.analysis.tasks_transcribe and the shared pipeline."""
-from pva.analysis import pipeline
-from pva.analysis.tasks_transcribe import TranscribeTask
+{"media_id"}, cron reconcile).  The work is in pva.jobs.tasks.transcribe and the shared pipeline."""
+from pva.jobs import pipeline
+from pva.jobs.tasks.transcribe import TranscribeTask
 
 
 def init_context(context):

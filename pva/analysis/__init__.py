@@ -1,8 +1,8 @@
-"""The analysis pipeline and its tasks (database, object store and job I/O), plus ``pva models pull`` and the
-models inventory.  The model wrappers are in :mod:`pva.ml` (pure), the image decoder in :mod:`pva.media.image`,
-the errors (BadInput, ModelNotFound, ModelError) in :mod:`pva.errors`.
-"""
+"""What is left of pva.analysis after issue 17: ``pva models pull`` (:mod:`pva.analysis.models_pull`, download a
+model with a pinned sha256) and the models inventory (:mod:`pva.analysis.inventory`, ``pva status``).  Both are
+used only by the CLI (pva/cli/models.py, pva/cli/stack.py); they stay here, not in pva/ml, because pulling
+downloads (I/O) and pva/ml is pure.
 
-# Thin re-exports for pva/faces_service.py and gateway/routers/people.py as last committed: they are being
-# moved (to pva/services/people.py) by a parallel change that imports pva.ml; remove once that lands.
-from pva.errors import AnalysisError, BadInput, ModelError, ModelNotFound  # noqa: E402,F401
+Moved: the model wrappers to :mod:`pva.ml`, the image decoder to :mod:`pva.media.image`, the errors to
+:mod:`pva.errors`, the pipeline and the tasks to :mod:`pva.jobs.pipeline` and :mod:`pva.jobs.tasks`.
+"""

@@ -1,5 +1,5 @@
 """SQL for the transcripts table (speech in videos, one row per media item).  The WebVTT rendering is
-:func:`pva.analysis.tasks_transcribe.webvtt_for` (pva.db is SQL; rendering here made it import the analysis
+:func:`pva.jobs.tasks.transcribe.webvtt_for` (pva.db is SQL; rendering here made it import the analysis
 package, which imports pva.db).
 
 A row with ``has_audio = false`` and an empty text is a real result: the video has no audio track.  ``text_tsv``

@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..config import get_settings
-from ..db import transcripts as transcripts_q
-from ..errors import BadInput
-from .pipeline import Inputs, Task
-from ..ml.transcribe import Transcriber, TranscriptResult, get_transcriber, to_webvtt
+from ...config import get_settings
+from ...db import transcripts as transcripts_q
+from ...errors import BadInput
+from ..pipeline import Inputs, Task
+from ...ml.transcribe import Transcriber, TranscriptResult, get_transcriber, to_webvtt
 
 _EXT_BY_TYPE = {"video/quicktime": ".mov", "video/x-matroska": ".mkv", "video/webm": ".webm",
                 "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/wav": ".wav",
@@ -93,7 +93,7 @@ def webvtt_for(media_id, owner_id=None, cur=None) -> str | None:
     valid WebVTT document without cues.  (It lived in pva.db.transcripts, which then imported this package
     while this package imports pva.db: rendering belongs here, next to to_webvtt.)"""
     if cur is None:
-        from .. import db
+        from ... import db
 
         with db.transaction() as c:
             row = transcripts_q.get(c, media_id, owner_id)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import ocr as ocr_q
-from ..errors import BadInput
-from ..ml.ocr import OcrEngine, OcrResult
-from .pipeline import Inputs, Task
+from ...db import ocr as ocr_q
+from ...errors import BadInput
+from ...ml.ocr import OcrEngine, OcrResult
+from ..pipeline import Inputs, Task
 
 
 class OcrTask(Task):

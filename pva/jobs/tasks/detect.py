@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..db import detections as detections_q
-from ..errors import BadInput
-from ..ml.objects import Detection, Detector
-from .pipeline import Inputs, Task
+from ...db import detections as detections_q
+from ...errors import BadInput
+from ...ml.objects import Detection, Detector
+from ..pipeline import Inputs, Task
 
 NO_KEYFRAMES = "video has no keyframes (ingest could not decode a frame); re-ingest the file to retry"
 

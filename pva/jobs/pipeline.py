@@ -87,12 +87,6 @@ class Inputs:
         self._tmp.clear()
 
 
-def open_image(src, max_side: int | None = None):
-    """Thin re-export of pva.media.image.load_image(src, max_side=..., rgb=True) for pva/faces_service.py as last
-    committed (being moved to pva/services/people.py by a parallel change); remove once that lands."""
-    return load_image(src, max_side=max_side, rgb=True)
-
-
 class Task:
     """Subclass per analysis kind."""
 

@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..services import people_match
-from ..errors import BadInput
-from ..ml.faces import Face, FaceEngine
-from ..media.image import load_image
-from .pipeline import Inputs, Task
+from ...services import people_match
+from ...errors import BadInput
+from ...ml.faces import Face, FaceEngine
+from ...media.image import load_image
+from ..pipeline import Inputs, Task
 
 log = logging.getLogger("pva.analysis.faces")
 
@@ -104,8 +104,8 @@ class FacesTask(Task):
         return out
 
     def store(self, cur, media: dict, results: FacesResults) -> None:
-        from ..config import get_settings
-        from ..storage import get_storage
+        from ...config import get_settings
+        from ...storage import get_storage
 
         bucket = get_settings().bucket_thumbs
         st = get_storage()

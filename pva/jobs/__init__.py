@@ -5,6 +5,10 @@ transaction, then publishes wake-ups (``analysis.<kind>``, body ``{"media_id", "
 table is the truth: a worker claims the row (lease), writes results and marks it done in ONE transaction, and
 only while it still holds the lease; a failure is recorded with its error and retried up to ``max_attempts``.
 ``reconcile()`` (cron) republishes queued jobs nobody picked up and takes back jobs whose worker died.
+
+The package: job state here; :mod:`pva.jobs.pipeline` the flow every analysis function shares (claim, fetch the
+media, analyse, store in the finishing transaction, HTTP answers); :mod:`pva.jobs.tasks` one Task per kind.  The
+models themselves are pva.ml (pure); this is where their inputs are fetched and their results stored.
 """
 from __future__ import annotations
 
@@ -17,10 +21,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from . import db
-from .config import get_settings
-from .db import analysis as q
-from .errors import is_permanent, is_transient
+from .. import db
+from ..config import get_settings
+from ..db import analysis as q
+from ..errors import is_permanent, is_transient
 
 log = logging.getLogger("pva.jobs")
 
@@ -47,7 +51,7 @@ def _message(media_id, kind: str, attempt: int) -> tuple[str, dict, str]:
 def publish_jobs(jobs: Iterable[tuple]) -> int:
     """Publish wake-ups for (media_id, kind[, attempts]) jobs; mark the confirmed ones published.
     A broker that is down is not an error here: the jobs stay queued and reconcile publishes them later."""
-    from . import bus
+    from .. import bus
 
     jobs = [(j[0], j[1], (j[2] if len(j) > 2 else 0) + 1) for j in jobs]
     if not jobs:
@@ -180,14 +184,14 @@ def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> Re
         rep.expired = len(q.expire_leases(cur, s.max_attempts))
         due = q.due_for_publish(cur, after, limit)
     rep.published = publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in due])
-    from .db import counts
+    from ..db import counts
 
     rep.counters_folded = counts.fold()  # the library counters' deltas (004_library_counts.sql)
-    from .auth import RATE_WINDOW_SECONDS
-    from .db import logins
+    from ..auth import RATE_WINDOW_SECONDS
+    from ..db import logins
 
     logins.prune(time.time() - RATE_WINDOW_SECONDS)  # failed logins past the limiter's window
-    from . import drops
+    from .. import drops
 
     # drops whose storage event was lost (gateway or broker down when the filer posted): announced again once
     # they have waited as long as a queued job does, and never sooner than the event path could have handled them

@@ -156,6 +156,7 @@ def test_move_out_gives_the_face_its_own_person_and_merge_brings_it_back_with_co
     assert new != str(pid) and body["face"]["person_id"] == new and body["face"]["id"] == f["scaled"]["id"]
     assert body["person"]["face_count"] == 1
     assert body["person"]["cover_url"] == f"/api/v1/faces/{f['scaled']['id']}/crop"
+    assert body["face"]["crop_url"] == f"/api/v1/faces/{f['scaled']['id']}/crop" and "crop_key" not in r.text
     assert _face(f["scaled"]["id"])["person_locked"]
     assert _person(pid)["face_count"] == 2
     _assert_centroid(pid, f["orig"], f["mirror"])
@@ -184,6 +185,7 @@ def test_assign_updates_both_centroids_and_removes_the_person_it_leaves_empty(ap
     # the orig face joins the new person: the old one keeps only the scaled face
     r = c.put(f"/api/v1/faces/{f['orig']['id']}/person", json={"person_id": new})
     assert r.status_code == 200 and r.json()["person_id"] == new, r.text
+    assert "crop_key" not in r.text and r.json()["crop_url"].endswith("/crop")
     assert _person(new)["face_count"] == 2 and _person(pid)["face_count"] == 1
     _assert_centroid(new, f["orig"], f["mirror"])
     _assert_centroid(pid, f["scaled"])

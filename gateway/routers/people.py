@@ -109,7 +109,7 @@ def assign_face(face_id: int, body: FacePerson, user: Principal = Depends(curren
     _own_face(face_id, user)
     if not people_service.assign_face(user.user_id, face_id, body.person_id):
         raise not_found("face or person")
-    return people_service.get_face(user.user_id, face_id)
+    return _face_out(people_service.get_face(user.user_id, face_id))
 
 
 @router.post("/faces/{face_id}/move-out")
@@ -121,7 +121,7 @@ def move_face_out(face_id: int, user: Principal = Depends(current_user)):
     person = people_service.get_person(user.user_id, new) if new is not None else None
     if person is None:
         raise not_found("face")
-    return {"face": people_service.get_face(user.user_id, face_id), "person": _person_out(person)}
+    return {"face": _face_out(people_service.get_face(user.user_id, face_id)), "person": _person_out(person)}
 
 
 @router.get("/faces/{face_id}/similar")

@@ -18,9 +18,10 @@ sys.path.insert(0, str(REPO))
 
 @contextlib.contextmanager
 def isolated_env(name: str, keep: bool = False):
-    from pva import db, stack
+    from pva.infra import db
+    from pva import stack
     from pva.config import get_settings, reload_settings
-    from pva.db.migrate import migrate
+    from pva.infra.migrate import migrate
 
     stack.up(log=lambda *a, **k: None)
     reload_settings()
@@ -38,7 +39,7 @@ def isolated_env(name: str, keep: bool = False):
         os.environ[f"PVA_BUCKET_{kind.upper()}"] = buckets[kind]
     db.close_pool()
     reload_settings()
-    from pva import storage
+    from pva.infra import storage
 
     storage.reset()
     st = storage.get_storage()
@@ -64,7 +65,7 @@ def isolated_env(name: str, keep: bool = False):
 
 
 def make_user(username: str) -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("insert into users(username, password_hash) values (%s, '!') returning id, username",
                         (username,))

@@ -43,7 +43,7 @@ RUN = secrets.token_hex(4)
 
 # ------------------------------------------------------------------ environment
 def _reload():
-    from pva import db, storage
+    from pva.infra import db, storage
     from pva.config import reload_settings
 
     db.close_pool()
@@ -57,7 +57,7 @@ class BenchEnv:
     def __enter__(self) -> "BenchEnv":
 
         from pva import stack
-        from pva.db.migrate import migrate
+        from pva.infra.migrate import migrate
 
         self._old = {k: os.environ.get(k) for k in ("PVA_DATABASE_URL", "PVA_AMQP_URL", "PVA_BUCKET_ORIGINALS",
                                                     "PVA_BUCKET_THUMBS", "PVA_BUCKET_INBOX", "PVA_LOG_LEVEL")}
@@ -67,7 +67,7 @@ class BenchEnv:
         s = _reload()
         self.base_db = s.effective_database_url
         self.dbname = f"pva_bench_{RUN}"
-        from pva import db
+        from pva.infra import db
 
         url = db.create_database(self.dbname, self.base_db)
         migrate(url, log=lambda *a: None)
@@ -86,10 +86,10 @@ class BenchEnv:
         for kind in ("originals", "thumbs", "inbox"):
             os.environ[f"PVA_BUCKET_{kind.upper()}"] = f"bench{RUN}-{kind}"
         _reload()
-        from pva.storage import get_storage
+        from pva.infra.storage import get_storage
 
         get_storage().ensure_buckets()
-        from pva import db
+        from pva.infra import db
 
         self.owner = db.query_one("insert into users(username, password_hash) values (%s, '!') returning id",
                                   (f"bench-{RUN}",))["id"]
@@ -97,9 +97,9 @@ class BenchEnv:
         return self
 
     def __exit__(self, *exc) -> None:
-        from pva import db
+        from pva.infra import db
         from pva.config import get_settings
-        from pva.storage import get_storage
+        from pva.infra.storage import get_storage
 
         s = get_settings()
         st = get_storage()
@@ -123,11 +123,11 @@ class BenchEnv:
 
     def add_media(self, data: bytes, name: str, kind: str) -> uuid.UUID:
         """Store an original and its media row + queued job, as ingest does."""
-        from pva import db
+        from pva.infra import db
         from pva.config import get_settings
         from pva.db import analysis as analysis_q
         from pva.db import media as media_q
-        from pva.storage import get_storage
+        from pva.infra.storage import get_storage
 
         s = get_settings()
         mid = uuid.uuid4()
@@ -221,7 +221,7 @@ def bench_raw(pool: ProcessPoolExecutor, images: list[tuple[str, bytes]]) -> tup
 
 # ------------------------------------------------------------------ through the runtime
 def _wait_done(ids: list, timeout: float) -> tuple[int, int]:
-    from pva import db
+    from pva.infra import db
 
     deadline = time.monotonic() + timeout
     while True:

@@ -46,11 +46,11 @@ def main() -> int:
         make_jpeg(src / f"IMG_{i:05d}.jpg", image=Image.fromarray(px), model=f"cam-{i}")
 
     with isolated_env("backup") as env:
-        from pva import db
+        from pva.infra import db
         from pva.db import backup as backup_q
         from pva.ingest.service import Ingestor
         from pva.services.backup import backup
-        from pva.storage import get_storage
+        from pva.infra.storage import get_storage
 
         owner = make_user(f"bench-{env.run}")
         ing = Ingestor(publish=False)

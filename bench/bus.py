@@ -1,9 +1,9 @@
-"""Bus benchmark: RabbitMQ messages/s through pva.bus and the local function runtime, beside raw pika measured
+"""Bus benchmark: RabbitMQ messages/s through pva.infra.bus and the local function runtime, beside raw pika measured
 in the same run on the same broker (persistent messages, durable queue, publisher confirms):
 
   publish     raw pika BlockingChannel with confirm_delivery (one confirm per message, each one an fsync on a
-              durable queue, so measured on fewer messages) vs pva.bus Publisher.publish (same);
-              raw pika without confirms (the ceiling: nothing known to be stored) vs pva.bus publish_many
+              durable queue, so measured on fewer messages) vs pva.infra.bus Publisher.publish (same);
+              raw pika without confirms (the ceiling: nothing known to be stored) vs pva.infra.bus publish_many
               (confirmed as a batch)
   consume     a raw pika consumer process (basic_consume, prefetch N, json.loads, ack) on a pre-filled queue
               vs `pva functions serve` running a no-op function (rabbit-mq trigger, same prefetch) on the same
@@ -133,7 +133,7 @@ def main() -> int:
 
     import pika
 
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
     from pva.config import get_settings
     from pva.runtime import ServeProcess
 

@@ -22,14 +22,14 @@ TRIGGERS = ("media_counts_ins", "media_counts_upd", "media_counts_del")
 
 
 def set_triggers(on: bool) -> None:
-    from pva import db
+    from pva.infra import db
 
     for t in TRIGGERS:
         db.execute(f"alter table media {'enable' if on else 'disable'} trigger {t}")
 
 
 def workload(owner, n: int, tag: str) -> dict[str, float]:
-    from pva import db
+    from pva.infra import db
 
     out = {}
     ids = []

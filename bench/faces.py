@@ -186,7 +186,7 @@ def pct(xs, p):
 
 
 def query_bench(owner_id, emb, n_queries: int, efs: list[int], k: int = 10, seed: int = 11) -> list[dict]:
-    from pva import db
+    from pva.infra import db
     from pva.services import people as people_service
 
     rng = np.random.default_rng(seed)
@@ -236,13 +236,13 @@ def pipeline_bench(owner_id, n_images: int) -> dict:
 
     from PIL import Image, ImageOps
 
-    from pva import db
+    from pva.infra import db
     from pva.jobs.pipeline import run_stored
     from pva.jobs.tasks.faces import FacesTask
     from pva.config import get_settings
     from pva.db import analysis as analysis_q
     from pva.db import media as media_q
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     srcs = []
     try:

@@ -22,7 +22,7 @@ from net_helpers import http_service  # noqa: E402
 
 
 def seed(owner, n: int) -> None:
-    from pva import db
+    from pva.infra import db
 
     db.execute("""insert into media(owner_id, sha512, kind, format, mime, size, taken_at, storage_key, original_path,
                                     filename, camera_make, camera_model, gps_lat, gps_lon)

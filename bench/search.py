@@ -2,7 +2,7 @@
 generated library of 1,000,000 media (with detections, faces and people, GPS, OCR, transcripts, comments, albums).
 
 The rows are generated in SQL (generate_series) in a dedicated database created from the migrations, so the
-indexes measured are exactly those of pva/db/migrations (002_search_indexes.sql for search).  Secondary indexes
+indexes measured are exactly those of pva/infra/migrations (002_search_indexes.sql for search).  Secondary indexes
 are dropped during the load and rebuilt from their migration definitions afterwards (much faster than
 maintaining them row by row).  Queries go through pva.db.search (the code the API runs).  Aim: p95 < 50 ms.
 
@@ -166,9 +166,10 @@ def prepare(rows: int, reuse: bool) -> str:
     import psycopg2
     from psycopg2.extensions import make_dsn
 
-    from pva import db, stack
+    from pva.infra import db
+    from pva import stack
     from pva.config import get_settings, reload_settings
-    from pva.db.migrate import migrate
+    from pva.infra.migrate import migrate
 
     stack.up(log=lambda *a, **k: None)
     reload_settings()
@@ -252,7 +253,7 @@ def main() -> int:
 
     import os
 
-    from pva import db
+    from pva.infra import db
     from pva.config import reload_settings
 
     saved = os.environ.get("PVA_DATABASE_URL")
@@ -274,7 +275,7 @@ def main() -> int:
 
 
 def measure(args) -> int:
-    from pva import db
+    from pva.infra import db
     from pva.db import search, stats
     from pva.db.search import Filters
 

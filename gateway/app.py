@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pva.errors import ServiceError
 from pva.log import get_logger
 
 from . import metrics
@@ -60,6 +61,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
             parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
         return error_response(422, "invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(ServiceError)
+    async def _refused(request: Request, exc: ServiceError):
+        # a service's refusal (pva.errors): not found, forbidden, conflict, invalid, in the caller's terms
+        return error_response(exc.status, str(exc))
 
     import psycopg2
     import psycopg2.pool
@@ -134,7 +140,7 @@ def create_app(*, functions_dir: Path | None = None, background: bool = False) -
         finally:
             if task:
                 task.cancel()
-            from pva import db
+            from pva.infra import db
 
             db.close_pool()
 

@@ -47,7 +47,7 @@ def stream_object(request: Request, bucket: str, key: str, *, content_type: str 
     """Serve an object with its ETag.  max_age None (media files): `no-cache`, so the browser asks again on every
     view and a share that was revoked stops showing at once; the access check runs before the 304, and a 304 is
     one row read and one HEAD on the store.  A number: cacheable for that long (only for owner-only files)."""
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     info = st.stat(bucket, key)

@@ -91,11 +91,11 @@ def sweep_inbox(older_than_seconds: float, *, limit: int = 500, scan_limit: int 
 
     s = get_settings()
     if storage is None:
-        from .storage import get_storage
+        from pva.infra.storage import get_storage
 
         storage = get_storage()
     if publish is None:
-        from . import bus
+        from pva.infra import bus
 
         publish = bus.publish_many
     bucket = s.bucket_inbox

@@ -8,7 +8,7 @@
 - anything else (a bug, an overloaded machine, a missing tool): retried up to ``max_attempts`` with a back-off.
 
 Errors of our own derive from a base (:class:`BadInput` below and the file's-fault pva.media errors are
-Permanent, pva.storage.StorageUnavailable is Transient); the client libraries' connection errors cannot, so
+Permanent, pva.infra.storage.StorageUnavailable is Transient); the client libraries' connection errors cannot, so
 :func:`is_transient` names them.  This module imports nothing of pva, so every layer can raise these.
 """
 from __future__ import annotations
@@ -43,6 +43,40 @@ class ModelError(AnalysisError, RuntimeError):
     """A model file exists but cannot be used (wrong format, missing backend...)."""
 
 
+class ServiceError(Exception):
+    """A request a service refuses, said in the caller's terms; the gateway answers it with ``status`` and the message
+    as the error body (gateway.app), the CLI prints the message.  Services raise these instead of HTTP errors so
+    that they do not depend on the web framework."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class NotFound(ServiceError, LookupError):
+    """No such item, or it is not the caller's: the same answer either way (never reveal that an id exists)."""
+
+    status, code = 404, "not_found"
+
+    def __init__(self, what: str = "item"):
+        super().__init__(f"no such {what}")
+
+
+class Forbidden(ServiceError):
+    """The caller is known but may not do this (an administrator's action, a read-only share...)."""
+
+    status, code = 403, "forbidden"
+
+
+class Conflict(ServiceError):
+    """The item is not in a state that allows this (already exists, not in the trash...)."""
+
+    status, code = 409, "conflict"
+
+
+class Invalid(ServiceError):
+    """The request cannot be used as sent; the message says why."""
+
+
 def is_permanent(e: BaseException) -> bool:
     return isinstance(e, Permanent)
 
@@ -67,5 +101,5 @@ def is_transient(e: BaseException) -> bool:
     return False
 
 
-__all__ = ["Permanent", "Transient", "AnalysisError", "BadInput", "ModelNotFound", "ModelError", "is_permanent",
-           "is_transient"]
+__all__ = ["Permanent", "Transient", "AnalysisError", "BadInput", "ModelNotFound", "ModelError", "ServiceError",
+           "NotFound", "Forbidden", "Conflict", "Invalid", "is_permanent", "is_transient"]

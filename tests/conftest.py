@@ -26,12 +26,12 @@ sys.path.insert(0, str(REPO / "tests"))
 
 
 def _reload():
-    from pva import db
+    from pva.infra import db
     from pva.config import reload_settings
 
     db.close_pool()
     try:
-        from pva import storage
+        from pva.infra import storage
 
         if hasattr(storage, "reset"):
             storage.reset()
@@ -71,8 +71,8 @@ def db_url(stack):
     from psycopg2.extensions import parse_dsn
 
     from pva.config import get_settings
-    from pva.db import create_database, drop_database
-    from pva.db.migrate import migrate
+    from pva.infra.db import create_database, drop_database
+    from pva.infra.migrate import migrate
 
     base = get_settings().effective_database_url
     name = f"pva_test_{RUN_ID}"
@@ -82,7 +82,7 @@ def db_url(stack):
     os.environ["PVA_DATABASE_URL"] = url
     _reload()
     yield url
-    from pva import db
+    from pva.infra import db
 
     db.close_pool()
     if old is None:
@@ -127,7 +127,7 @@ def buckets(stack):
         names[kind] = f"t{RUN_ID}-{kind}"
         os.environ[env] = names[kind]
     _reload()
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     get_storage().ensure_buckets()
     yield names
@@ -148,7 +148,7 @@ def services(db_url, amqp_url, buckets):
 @pytest.fixture
 def make_user(services):
     """Create a user directly in the database: make_user('alice') -> dict(id, username)."""
-    from pva import db
+    from pva.infra import db
 
     def _make(username: str | None = None, admin: bool = False) -> dict:
         username = username or f"user-{secrets.token_hex(3)}"

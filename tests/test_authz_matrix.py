@@ -200,7 +200,7 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
     from pva import auth
     from pva.config import get_settings
     from pva.db import albums
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     uid = owner["id"]
     tag = f"{SECRET}-{secrets.token_hex(3)}"
@@ -233,7 +233,8 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
 
 class World:
     def __init__(self, app):
-        from pva import auth, db
+        from pva.infra import db
+        from pva import auth
 
         self.app = app
         self.owner, self.other, self.recipient = new_user(), new_user(), new_user()
@@ -357,7 +358,7 @@ def test_route_answers_each_caller_as_its_rule_says(world, method, path):
 def test_denied_callers_changed_nothing(world):
     """After the whole matrix, the shared objects are as they were built: every write there was denied."""
     test_every_route_has_a_rule()
-    from pva import db
+    from pva.infra import db
 
     o = world.objects
     m = db.query_one("select trashed_at, gps_override_lat from media where id = %s", (o["media_id"],))

@@ -31,7 +31,7 @@ def sha(data: bytes) -> str:
 def ingest(ingestor, owner, path: Path, rel: str) -> dict:
     res = ingestor.ingest_file(path, owner, rel, source="load")
     assert res.status == "added", res
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from media where id = %s", (res.media_id,))
 
@@ -48,12 +48,12 @@ def own_stack(services):
 @pytest.fixture(scope="module")
 def library(own_stack, tmp_path_factory):
     """One user's library with every kind of item; returns what the comparisons need."""
-    from pva import db
+    from pva.infra import db
     from pva.db import albums, comments, detections
     from pva.db import search as search_q
     from pva.services.people import NewFace, replace_media_faces
     from pva.ingest.service import Ingestor
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     owner = db.query_one("insert into users(username, password_hash) values (%s, '!') returning id, username",
                          (f"bk-{secrets.token_hex(3)}",))
@@ -114,7 +114,7 @@ def searches(lib) -> dict:
 
 
 def table_rows() -> dict:
-    from pva import db
+    from pva.infra import db
 
     # as JSON text: vectors compare as text; a restore publishes the queued jobs, which stamps published_at
     return {t: [r["j"] for r in db.query(f"select (to_jsonb(t) - 'published_at' - 'updated_at')::text as j "
@@ -124,7 +124,7 @@ def table_rows() -> dict:
 
 def bucket_contents(lost_found: bool = False) -> dict:
     """{bucket kind: {key: sha512}}; lost+found/ (what `pva check --repair` set aside) only when asked."""
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     return {kind: {o.key: sha(st.get_bytes(b, o.key)) for o in st.list(b, "")
@@ -135,10 +135,10 @@ def bucket_contents(lost_found: bool = False) -> dict:
 @contextlib.contextmanager
 def fresh_stack(migrated: bool = True):
     """Point the library at a new empty database and new empty buckets (the 'wiped stack'), then back."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
-    from pva.db.migrate import migrate
-    from pva.storage import get_storage
+    from pva.infra.migrate import migrate
+    from pva.infra.storage import get_storage
 
     base = get_settings().effective_database_url
     name = f"pva_test_{RUN_ID}_restore_{secrets.token_hex(2)}"
@@ -184,7 +184,7 @@ def backup_to(dest, **kw):
 def test_restore_onto_a_wiped_stack_gives_back_the_same_library(library, tmp_path, where):
     from pva.services.backup import restore
     from pva.services.backup_store import BackupError
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     dest = tmp_path / "bk" if where == "folder" else f"s3://t{RUN_ID}-bk-{secrets.token_hex(2)}/nightly"
     rep = backup_to(dest)
@@ -218,9 +218,9 @@ def test_restore_works_for_a_database_role_that_is_not_a_superuser(library, tmp_
     drop and create the extension (only a superuser may)."""
     from psycopg2.extensions import make_dsn, parse_dsn
 
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
-    from pva.db.migrate import migrate
+    from pva.infra.migrate import migrate
     from pva.services.backup import restore
 
     backup_to(tmp_path / "bk")
@@ -257,7 +257,7 @@ def rep_originals(dest: Path) -> list[dict]:
 def test_restore_refuses_buckets_holding_other_objects(library, tmp_path):
     from pva.services.backup import restore
     from pva.services.backup_store import BackupError
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     backup_to(tmp_path / "bk")
     with fresh_stack(migrated=False):
@@ -273,7 +273,7 @@ def test_a_damaged_backup_is_refused_and_an_interrupted_restore_finishes_when_ru
 
     from pva.services.backup import restore
     from pva.services.backup_store import BackupError
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     rep = backup_to(tmp_path / "bk")
     before = bucket_contents()
@@ -287,7 +287,7 @@ def test_a_damaged_backup_is_refused_and_an_interrupted_restore_finishes_when_ru
             restore(str(tmp_path / "bk"), progress=False, jobs=1)
         st = get_storage()
         assert not st.exists(st.originals, victim["key"]), "bytes that differ from the manifest were left in S3"
-        from pva import db
+        from pva.infra import db
 
         assert db.query_one("select count(*) n from media")["n"] == 0  # objects first, the database last
         blob.write_bytes(good)
@@ -348,9 +348,9 @@ def r_manifest(dest: Path) -> list[dict]:
 
 
 def test_a_face_crop_missing_from_the_backup_requeues_that_faces_analysis_on_restore(library, tmp_path):
-    from pva import db
+    from pva.infra import db
     from pva.services.backup import restore
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     media = library["photos"][3]
@@ -375,7 +375,7 @@ def test_a_face_crop_missing_from_the_backup_requeues_that_faces_analysis_on_res
 
 
 def test_a_second_backup_copies_nothing_then_only_a_new_photo_and_each_run_stays_restorable(library, tmp_path):
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     first = backup_to(tmp_path / "bk")
     assert first.copied == first.objects and first.skipped == 0
@@ -393,7 +393,7 @@ def test_a_second_backup_copies_nothing_then_only_a_new_photo_and_each_run_stays
     assert blob.read_bytes() == st.get_bytes(st.originals, new["storage_key"])
 
     # every finished run stays restorable: the first one comes back without the new photo
-    from pva import db
+    from pva.infra import db
     from pva.services.backup import restore
 
     with fresh_stack():
@@ -404,7 +404,7 @@ def test_a_second_backup_copies_nothing_then_only_a_new_photo_and_each_run_stays
 
 
 def test_an_interrupted_backup_completes_when_run_again(library, tmp_path):
-    from pva import db
+    from pva.infra import db
 
     dest = tmp_path / "bk"
     dest.mkdir()
@@ -434,7 +434,7 @@ def test_a_backup_killed_midway_completes_when_run_again(library, tmp_path):
     import json
     import time
 
-    from pva import db
+    from pva.infra import db
 
     # enough bytes that the copy lasts a while: noise photos do not compress
     import numpy as np
@@ -482,7 +482,7 @@ def test_backup_command_reports_rate_and_writes_a_manifest(library, tmp_path):
 
 def test_check_reports_an_original_deleted_or_changed_behind_the_librarys_back_and_repairs_it_from_a_backup(library, tmp_path):
     from pva.services.check import check
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     gone = ingest(library["ingestor"], library["owner"], mf.make_jpeg(tmp_path / "gone.jpg", size=(64, 64)),
@@ -524,7 +524,7 @@ def test_check_reports_an_original_deleted_or_changed_behind_the_librarys_back_a
 
 def test_check_repair_moves_an_orphan_to_lost_and_found_and_deletes_nothing(library):
     from pva.services.check import check
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     orphan = f"{library['owner']['username']}/stray/{secrets.token_hex(3)}.jpg"

@@ -1,4 +1,4 @@
-"""pva.bus against the real RabbitMQ: message format, confirms, batches, reconnect after connection loss,
+"""pva.infra.bus against the real RabbitMQ: message format, confirms, batches, reconnect after connection loss,
 thread safety, topology from function.yaml.  Connection loss is produced by a TCP proxy in front of the real
 broker (so other users of the shared broker are not disturbed): the proxy drops every connection and refuses
 new ones for a while, as a restarting broker does."""
@@ -161,7 +161,7 @@ def drain(ch, queue: str) -> list[tuple]:
 
 # ---------------------------------------------------------------------------- tests
 def test_publish_sends_persistent_json_with_message_id_after_confirm(broker_url, channel, names, monkeypatch):
-    from pva import bus
+    from pva.infra import bus
     from pva.config import reload_settings
 
     monkeypatch.setenv("PVA_AMQP_URL", broker_url)
@@ -191,7 +191,7 @@ def test_publish_sends_persistent_json_with_message_id_after_confirm(broker_url,
 
 
 def test_publish_many_confirms_a_batch_and_keeps_order(broker_url, channel, names):
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
 
     bind_queue(channel, names["exchange"], names["queue"])
     with Publisher(broker_url, names["exchange"]) as pub:
@@ -206,7 +206,7 @@ def test_publish_many_confirms_a_batch_and_keeps_order(broker_url, channel, name
 
 
 def test_publish_reconnects_after_the_broker_connection_is_lost(broker_url, channel, names):
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
 
     bind_queue(channel, names["exchange"], names["queue"])
     proxy = TcpProxy(upstream_of(broker_url))
@@ -237,7 +237,7 @@ def test_publish_reconnects_after_the_broker_connection_is_lost(broker_url, chan
 
 
 def test_publish_gives_up_with_a_clear_error_when_the_broker_stays_down(broker_url, names):
-    from pva.bus import BusError, Publisher
+    from pva.infra.bus import BusError, Publisher
 
     proxy = TcpProxy(upstream_of(broker_url))
     url = proxy.url_for(broker_url)
@@ -251,7 +251,7 @@ def test_publish_gives_up_with_a_clear_error_when_the_broker_stays_down(broker_u
 
 
 def test_one_publisher_is_safe_to_share_between_threads(broker_url, channel, names):
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
 
     bind_queue(channel, names["exchange"], names["queue"])
     pub = Publisher(broker_url, names["exchange"])
@@ -275,7 +275,7 @@ def test_one_publisher_is_safe_to_share_between_threads(broker_url, channel, nam
 
 
 def test_bad_message_bodies_are_rejected_with_a_clear_error(broker_url, names):
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
 
     pub = Publisher(broker_url, names["exchange"])
     with pytest.raises(TypeError, match="must be a dict"):
@@ -288,7 +288,7 @@ def test_bad_message_bodies_are_rejected_with_a_clear_error(broker_url, names):
 
 
 def test_declare_topology_binds_the_queues_named_in_function_yaml(broker_url, channel, names, tmp_path):
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
 
     fdir = tmp_path / "functions" / "echo"
     fdir.mkdir(parents=True)

@@ -171,7 +171,7 @@ def test_the_same_photo_is_refused_with_the_same_reason_or_taken_at_every_entry_
 
 def test_stored_media_over_a_lowered_limit_fails_its_job_with_the_reason(tmp_path, services, limit_env):
     """A photo stored under a larger limit: its analysis fails at once with the reason (no retries, no decode)."""
-    from pva import db
+    from pva.infra import db
     from pva.jobs.pipeline import run_stored
     from pva.db import analysis as analysis_q
     from pva.ingest.service import get_ingestor

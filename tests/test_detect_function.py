@@ -24,11 +24,11 @@ pytestmark = pytest.mark.usefixtures("services")
 def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "photo.jpg", metadata: dict | None = None,
               kinds=("detect",)) -> uuid.UUID:
     """Store ``data`` as an original and record the media row with queued analysis rows (what ingest does)."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
     from pva.db import analysis as analysis_q
     from pva.db import media as media_q
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     media_id = uuid.uuid4()
@@ -45,13 +45,13 @@ def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "photo.
 
 
 def job_row(media_id, kind: str = "detect") -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from analysis where media_id = %s and kind = %s", (media_id, kind))
 
 
 def stored(media_id) -> list[dict]:
-    from pva import db
+    from pva.infra import db
     from pva.db import detections as detections_q
 
     with db.transaction() as cur:
@@ -177,7 +177,7 @@ def test_bad_input_fails_the_job_at_once_with_its_reason_and_the_next_job_works(
 def test_video_detections_come_from_the_stored_keyframes_with_their_times(task, make_user, bus_bytes):
     from pva.jobs.pipeline import run_stored
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     mid = uuid.uuid4()

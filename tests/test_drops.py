@@ -87,7 +87,7 @@ def drop_stack(services, tmp_path_factory):
 
     from pva.config import get_settings
     from pva.stack import seaweed
-    from pva.storage import Storage
+    from pva.infra.storage import Storage
 
     base = get_settings()
     tmp = tmp_path_factory.mktemp("drops")
@@ -119,7 +119,7 @@ def drop_stack(services, tmp_path_factory):
 
 
 def _ingested(owner_id, rel: str):
-    from pva import db
+    from pva.infra import db
 
     return db.query("select id, source, kind, size from media where owner_id = %s and original_path = %s",
                     (owner_id, rel))
@@ -254,7 +254,7 @@ def test_a_drop_whose_event_was_lost_is_announced_by_the_sweep(services, make_us
     from pva import drops
     from pva.config import get_settings
     from pva.ingest import events
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     inbox = f"{get_settings().bucket_inbox}-sweep"
     monkeypatch.setenv("PVA_BUCKET_INBOX", inbox)

@@ -64,7 +64,7 @@ def runtime(services, tmp_path_factory):
 
 
 def test_loaded_folder_is_fully_analysed_once(runtime, make_user, tmp_path):
-    from pva import db
+    from pva.infra import db
 
     owner = make_user(f"e2e-{secrets.token_hex(3)}")
     load = tmp_path / "load"

@@ -12,7 +12,7 @@ from pva.ml.transcribe import TranscribeError
 from pva.errors import Permanent, Transient, is_permanent, is_transient
 from pva.media.errors import (CorruptMediaError, ImageTooLargeError, MediaTimeoutError, MediaToolError,
                               UnsafePathError, UnsupportedFormatError)
-from pva.storage import NotFound, StorageUnavailable
+from pva.infra.storage import NotFound, StorageUnavailable
 
 
 @pytest.mark.parametrize("error", [BadInput("not an image"), TranscribeError("no audio decoder"),

@@ -33,11 +33,11 @@ def jpeg(img: Image.Image) -> bytes:
 def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "face.jpg", metadata: dict | None = None,
               kinds=("faces",)) -> uuid.UUID:
     """Put ``data`` in the originals bucket and record the media row with a queued faces job (what ingest does)."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
     from pva.db import analysis as analysis_q
     from pva.db import media as media_q
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     media_id = uuid.uuid4()
@@ -56,7 +56,7 @@ def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "face.j
 
 
 def faces_of(media_id) -> list[dict]:
-    from pva import db
+    from pva.infra import db
 
     from pva.db.people import as_array
 
@@ -68,13 +68,13 @@ def faces_of(media_id) -> list[dict]:
 
 
 def job_row(media_id) -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from analysis where media_id = %s and kind = 'faces'", (media_id,))
 
 
 def person(person_id) -> dict | None:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from people where id = %s", (person_id,))
 
@@ -138,7 +138,7 @@ def library(task, photos, make_user):
 def test_stored_photo_gets_box_128d_embedding_crop_thumbnail_and_person(task, photos, make_user):
     from pva.jobs.pipeline import run_stored
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     mid = add_media(make_user()["id"], photos["orig"])
     outcome, results = run_stored(task, mid)
@@ -219,7 +219,7 @@ def test_copies_of_one_face_form_one_person_incrementally_and_after_recluster(li
 
 
 def test_rerun_replaces_faces_but_keeps_the_given_name(library, task):
-    from pva import db
+    from pva.infra import db
     from pva.services import people as people_service
     from pva.jobs.pipeline import run_stored
 
@@ -354,7 +354,7 @@ def test_two_faces_in_one_photo_never_join_the_same_person(task, astronaut, make
 def test_video_keyframes_give_faces_with_their_times(task, photos, make_user):
     from pva.jobs.pipeline import run_stored
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     vid = uuid.uuid4()
@@ -427,7 +427,7 @@ def _call(handler_module, event) -> tuple[int, dict]:
 
 
 def test_http_post_bytes_answers_faces_without_storing(handler_module, photos):
-    from pva import db
+    from pva.infra import db
 
     n_before = db.query_one("select count(*) n from faces")["n"]
     status, body = _call(handler_module, _event(photos["orig"], "image/jpeg"))

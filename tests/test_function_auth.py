@@ -62,10 +62,10 @@ def sample(name: str, seed: int = 0) -> tuple[bytes, str]:
 
 def add_photo(owner_id, data: bytes) -> uuid.UUID:
     """A stored photo as ingest leaves it (original in the originals bucket, media row), no analysis rows."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
     from pva.db import media as media_q
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     mid = uuid.uuid4()
     key = f"auth-test/{mid}/photo.jpg"
@@ -80,7 +80,7 @@ def add_photo(owner_id, data: bytes) -> uuid.UUID:
 
 def results_of(mid) -> dict:
     """Everything analysis stored for a media item."""
-    from pva import db
+    from pva.infra import db
 
     return {t: db.query_one(f"select count(*) n from {t} where media_id = %s", (mid,))["n"]
             for t in ("analysis", "detections", "faces", "ocr", "transcripts")}
@@ -189,7 +189,7 @@ def test_a_read_only_token_cannot_store_results(gateway, runtime, alice):
 
 
 def test_ingest_trigger_needs_the_upload_scope(runtime, alice):
-    from pva import db
+    from pva.infra import db
 
     before = db.query_one("select count(*) n from media where owner_id = %s", (alice["id"],))["n"]
     data, ctype = sample("ingest", 4)
@@ -203,7 +203,7 @@ def test_ingest_trigger_needs_the_upload_scope(runtime, alice):
 # ------------------------------------------------------------------ each trigger's door
 @pytest.mark.parametrize("name", TRIGGERS)
 def test_trigger_refuses_requests_without_valid_credentials(runtime, name, alice, bob):
-    from pva import db
+    from pva.infra import db
 
     p = port(runtime, name)
     data, ctype = sample(name, 5)
@@ -245,7 +245,7 @@ def test_trigger_takes_a_valid_token_and_a_valid_signature(runtime, name, alice)
     status, answer = post(p, data, ctype, owner=alice["username"])
     assert status == ok, answer
     if name == "ingest":  # the owner is the authenticated user
-        from pva import db
+        from pva.infra import db
 
         row = db.query_one("select owner_id from media where id = %s", (answer["media_id"],))
         assert row["owner_id"] == alice["id"]
@@ -262,7 +262,7 @@ def test_a_token_naming_another_owner_is_refused(runtime, alice, bob):
 
 # ------------------------------------------------------------------ what answers carry
 def test_invoke_answers_carry_no_storage_keys(gateway, alice):
-    from pva import db
+    from pva.infra import db
 
     c = client_for(gateway, alice)
     mid = add_photo(alice["id"], photo_bytes(9))

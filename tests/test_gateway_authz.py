@@ -51,7 +51,7 @@ BODIES = {
 
 def _world(services):
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     st = get_storage()
@@ -161,7 +161,7 @@ def test_ids_in_bodies_and_queries_are_checked_too(world):
     for method, url, body, params in cases:
         r = c.request(method, url, json=body, params=params)
         assert r.status_code == 404, f"{method} {url} {body or params}: {r.status_code} {r.text[:200]}"
-    from pva import db
+    from pva.infra import db
 
     assert db.query_one("select count(*) as n from album_media where album_id = %s", (a["album_id"],))["n"] == 1
 
@@ -180,7 +180,7 @@ def test_collections_do_not_leak_other_users_rows(world):
 
 
 def test_victim_rows_are_untouched_after_the_sweep(world):
-    from pva import db
+    from pva.infra import db
 
     v = world["victim"]
     m = db.query_one("select trashed_at, gps_override_lat from media where id = %s", (v["media_id"],))
@@ -201,7 +201,7 @@ def test_sha_check_does_not_reveal_other_libraries(world):
 
 
 def test_empty_trash_and_job_retries_touch_only_own_rows(world):
-    from pva import db
+    from pva.infra import db
 
     app = world["app"]
     v, a = world["victim"], world["attacker"]

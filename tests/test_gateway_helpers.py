@@ -45,7 +45,7 @@ def insert_media(owner_id, **cols) -> dict:
     """Insert a media row with sensible defaults; returns the row (id, ...)."""
     from psycopg2.extras import Json
 
-    from pva import db
+    from pva.infra import db
 
     n = next(_seq)
     row = {
@@ -62,14 +62,14 @@ def insert_media(owner_id, **cols) -> dict:
 
 
 def add_detection(media_id, label: str, confidence: float, model: str = "seed") -> None:
-    from pva import db
+    from pva.infra import db
 
     db.execute("""insert into detections(media_id, label, confidence, x, y, w, h, model)
                   values (%s, %s, %s, 0.1, 0.1, 0.2, 0.2, %s)""", (media_id, label, confidence, model))
 
 
 def add_person(owner_id, name: str | None = None) -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("insert into people(owner_id, name) values (%s, %s) returning *", (owner_id, name))
 
@@ -77,7 +77,7 @@ def add_person(owner_id, name: str | None = None) -> dict:
 def add_face(media_id, owner_id, embedding, person_id=None, crop_key=None) -> int:
     import numpy as np
 
-    from pva import db
+    from pva.infra import db
 
     row = db.query_one("""insert into faces(media_id, owner_id, x, y, w, h, embedding, person_id, crop_key, model)
                           values (%s, %s, 0.2, 0.2, 0.3, 0.3, %s, %s, %s, 'seed') returning id""",
@@ -90,7 +90,7 @@ def add_face(media_id, owner_id, embedding, person_id=None, crop_key=None) -> in
 def add_ocr(media_id, text: str) -> None:
     from psycopg2.extras import Json
 
-    from pva import db
+    from pva.infra import db
 
     words = [{"text": w, "conf": 90, "x": 0.1, "y": 0.1, "w": 0.1, "h": 0.05} for w in text.split()]
     db.execute("insert into ocr(media_id, text, words, model) values (%s, %s, %s, 'seed')",
@@ -100,7 +100,7 @@ def add_ocr(media_id, text: str) -> None:
 def add_transcript(media_id, text: str) -> None:
     from psycopg2.extras import Json
 
-    from pva import db
+    from pva.infra import db
 
     db.execute("""insert into transcripts(media_id, text, segments, language, engine, model)
                   values (%s, %s, %s, 'en', 'seed', 'seed')""",
@@ -108,14 +108,14 @@ def add_transcript(media_id, text: str) -> None:
 
 
 def add_comment(media_id, author_id, body: str) -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("insert into comments(media_id, author_id, body) values (%s, %s, %s) returning *",
                         (media_id, author_id, body))
 
 
 def add_job(media_id, kind: str, status: str = "failed", error: str | None = "boom") -> None:
-    from pva import db
+    from pva.infra import db
 
     db.execute("""insert into analysis(media_id, kind, status, attempts, error) values (%s, %s, %s, 3, %s)
                   on conflict (media_id, kind) do update set status = excluded.status, error = excluded.error""",

@@ -30,7 +30,7 @@ def jpeg_bytes(color=(200, 30, 30), size=(64, 48), exif_gps=None) -> bytes:
 
 def _put(key: str, data: bytes, bucket: str = "originals", ctype="application/octet-stream"):
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     get_storage().put(getattr(s, f"bucket_{bucket}"), key, data, content_type=ctype)
@@ -212,7 +212,7 @@ def test_thumbnail_and_preview(ca, alice):
 
 # ---------------------------------------------------------------- detail and edits
 def test_detail_shows_analysis_results_and_gps_override_leaves_exif(ca, alice):
-    from pva import db
+    from pva.infra import db
 
     m = insert_media(alice["id"], gps_lat=10.0, gps_lon=20.0, gps_alt=5.0)
     add_detection(m["id"], "bicycle", 0.77)
@@ -266,9 +266,9 @@ def test_albums_with_markup_names_cover_and_membership(ca, alice):
 
 
 def test_trash_restore_and_purge_remove_the_stored_objects(ca, alice):
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     m = insert_media(alice["id"], thumb_key=f"t/{alice['id']}/purge.jpg")
@@ -290,9 +290,9 @@ def test_trash_restore_and_purge_remove_the_stored_objects(ca, alice):
 
 
 def test_trash_is_purged_after_the_retention_period(services, alice):
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     from pva.services.media import purge_expired_trash
 
@@ -330,7 +330,7 @@ def test_stats_count_the_library(app):
 
 
 def test_jobs_states_failed_retry_and_reanalyse(app):
-    from pva import db
+    from pva.infra import db
 
     u = new_user()
     c = client_for(app, u)
@@ -507,7 +507,7 @@ def test_errors_are_json_with_a_message(app, ca):
 
 
 def test_database_outage_is_a_503_with_retry_after(app, alice, monkeypatch):
-    from pva import db
+    from pva.infra import db
     from pva.config import reload_settings
 
     c = client_for(app, alice)  # the token is made while the database is there
@@ -531,7 +531,7 @@ def test_album_by_name_is_one_album_for_concurrent_uploads_in_any_process(servic
 
     from test_gateway_helpers import new_user
 
-    from pva import db
+    from pva.infra import db
     from pva.db import albums
 
     u, other = new_user(), new_user()

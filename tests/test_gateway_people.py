@@ -60,11 +60,11 @@ def task(services):
 
 def _add_media(owner_id, data: bytes, name: str) -> uuid.UUID:
     """Store the photo and its media row with a queued faces job, as ingest does."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
     from pva.db import analysis as analysis_q
     from pva.db import media as media_q
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     media_id = uuid.uuid4()
@@ -110,7 +110,7 @@ def lib(build):
 
 
 def _faces(media_id) -> list[dict]:
-    from pva import db
+    from pva.infra import db
     from pva.db.people import as_array
 
     rows = db.query("select id, media_id, person_id, person_locked, y, embedding from faces where media_id = %s "
@@ -121,13 +121,13 @@ def _faces(media_id) -> list[dict]:
 
 
 def _face(face_id) -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select id, person_id, person_locked from faces where id = %s", (face_id,))
 
 
 def _person(person_id) -> dict | None:
-    from pva import db
+    from pva.infra import db
     from pva.db.people import as_array
 
     p = db.query_one("select id, name, face_count, cover_face_id, centroid from people where id = %s", (person_id,))

@@ -241,7 +241,7 @@ def test_shared_album_is_readable_by_the_other_user_only_through_the_share(lib, 
 
 def test_search_follows_replaced_analysis_results_and_deleted_comments(services):
     """label_tags / text_tsv on media are kept by triggers: rerunning an analysis or deleting a comment shows."""
-    from pva import db
+    from pva.infra import db
 
     u = new_user()
     c = client_for(app_for(services), u)

@@ -64,9 +64,9 @@ def _user():
 def _assert_library_consistent(owner: dict) -> list[dict]:
     """Every media row of the owner has its byte-identical original under a safe key, and every object under the
     owner's prefix has a row (no orphan objects, no rows without objects).  Returns the rows."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s, st = get_settings(), get_storage()
     rows = db.query("select id, storage_key, original_path, sha512, thumb_key from media where owner_id = %s",
@@ -98,7 +98,7 @@ def _verdict(problems: list[str], results: dict) -> None:
 
 
 def test_hostile_files_in_a_load_folder_are_rejected_with_reasons_and_good_ones_added(tmp_path, salt, bounded_rss):
-    from pva import db
+    from pva.infra import db
     from pva.ingest.load import REASON_SUFFIX, load
 
     owner = _user()
@@ -187,7 +187,7 @@ def test_hostile_uploads_get_a_reason_per_file_and_good_files_in_the_same_reques
 def test_hostile_drops_are_moved_aside_with_reasons_in_one_event_and_good_drops_are_added(salt, bounded_rss):
     from pva.config import get_settings
     from pva.ingest import events
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s, st = get_settings(), get_storage()
     owner = _user()
@@ -267,7 +267,7 @@ def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps
     _verdict(problems + _no_server_paths(outcomes), outcomes)
     _assert_library_consistent(owner)
     # every rejection is also recorded for the owner (the UI lists them), hostile names included
-    from pva import db
+    from pva.infra import db
 
     recorded = db.query_one("select count(*) n from rejections where owner_id = %s and source = 'http'",
                             (owner["id"],))["n"]

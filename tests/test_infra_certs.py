@@ -12,7 +12,7 @@ import sys
 import pytest
 from cryptography import x509
 
-from pva import certs
+from pva.infra import certs
 from pva.config import REPO_ROOT, get_settings
 
 

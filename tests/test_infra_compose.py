@@ -166,7 +166,7 @@ def test_minio_announces_inbox_drops_to_rabbitmq_as_designed(compose):
 
 
 def test_production_nginx_gets_every_site_placeholder_and_the_site_is_valid_for_nginx(compose, tmp_path):
-    from pva.certs import ensure_certs
+    from pva.infra.certs import ensure_certs
     from pva.stack import nginx as pva_nginx
 
     svc = compose["services"]["nginx"]

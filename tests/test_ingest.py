@@ -40,25 +40,25 @@ def ingestor(services):
 
 
 def media_row(media_id):
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from media where id = %s", (media_id,))
 
 
 def stored_bytes(bucket: str, key: str) -> bytes:
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     return get_storage().get_bytes(bucket, key)
 
 
 def count_rows(owner_id) -> int:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select count(*) n from media where owner_id = %s", (owner_id,))["n"]
 
 
 def all_keys(bucket: str, prefix: str = "") -> set[str]:
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     return {o.key for o in get_storage().list(bucket, prefix)}
 
@@ -200,7 +200,7 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_bad_files_are_rejected_with_a_reason_and_leave_no_rows_or_objects(tmp_path, owner, ingestor, buckets):
-    from pva import db
+    from pva.infra import db
 
     before = all_keys(buckets["originals"], owner["username"] + "/")
     for name, p in _bad_files(tmp_path).items():
@@ -296,7 +296,7 @@ def test_analysis_wakeups_are_published_to_the_exchange(services, owner, ingesto
 
 def test_drop_event_in_minio_format_ingests_and_clears_the_inbox(owner, buckets, tmp_path):
     from pva.ingest import events
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     data = mf.make_jpeg(tmp_path / "d.jpg", make="Drop").read_bytes()
@@ -316,7 +316,7 @@ def test_drop_event_in_minio_format_ingests_and_clears_the_inbox(owner, buckets,
 
 def test_drop_of_a_bad_file_is_moved_aside_with_its_reason(owner, buckets):
     from pva.ingest import events
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     key = f"{owner['username']}/junk.txt"

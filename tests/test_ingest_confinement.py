@@ -33,7 +33,7 @@ def owner(make_user):
 @pytest.fixture(scope="module")
 def stranger_bucket(services):
     """A real bucket ingest was never configured for."""
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     name = f"t{secrets.token_hex(4)}-stranger"
     get_storage().ensure_buckets([name])
@@ -50,13 +50,13 @@ def jpeg(tmp_path, label: str) -> bytes:
 
 
 def put(bucket: str, key: str, data: bytes) -> None:
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     get_storage().put(bucket, key, data, length=len(data), content_type="image/jpeg")
 
 
 def stored(bucket: str, key: str) -> bytes | None:
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     return st.get_bytes(bucket, key) if st.stat(bucket, key) is not None else None
@@ -70,13 +70,13 @@ def s3_event(bucket: str, key: str) -> dict:
 
 
 def media_count(owner_id) -> int:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select count(*) n from media where owner_id = %s", (owner_id,))["n"]
 
 
 def rejections(owner_id) -> dict[str, str]:
-    from pva import db
+    from pva.infra import db
 
     return {r["name"]: r["reason"] for r in db.query("select name, reason from rejections where owner_id = %s",
                                                       (owner_id,))}
@@ -319,7 +319,7 @@ def test_handler_answers_one_dict_for_every_event_even_when_nothing_is_ingested(
 
 
 def test_function_on_the_local_runtime_skips_foreign_events_and_keeps_consuming(owner, buckets, tmp_path):
-    from pva import bus
+    from pva.infra import bus
     from pva.runtime import Processor, load_function
 
     inbox, originals = buckets["inbox"], buckets["originals"]

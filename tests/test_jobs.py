@@ -31,7 +31,8 @@ def status(media_id, kind="detect"):
 
 
 def test_a_claimed_job_is_not_claimed_twice_and_finishes_once(media_id):
-    from pva import db, jobs
+    from pva.infra import db
+    from pva import jobs
 
     job = jobs.claim(media_id, "detect")
     assert job is not None and job.attempt == 1
@@ -45,7 +46,8 @@ def test_a_claimed_job_is_not_claimed_twice_and_finishes_once(media_id):
 
 
 def test_a_worker_that_lost_its_lease_cannot_commit_results(media_id):
-    from pva import db, jobs
+    from pva.infra import db
+    from pva import jobs
 
     job = jobs.claim(media_id, "ocr")
     db.execute("update analysis set lease_until = now() - interval '1 second' where media_id = %s and kind = 'ocr'",
@@ -94,7 +96,8 @@ def test_bad_input_fails_at_once_without_retries(media_id):
 
 
 def test_reconcile_republishes_unpublished_jobs_and_takes_back_dead_workers(media_id, services):
-    from pva import db, jobs
+    from pva.infra import db
+    from pva import jobs
     from pva.config import get_settings
 
     s = get_settings()
@@ -127,7 +130,8 @@ def test_reconcile_republishes_unpublished_jobs_and_takes_back_dead_workers(medi
 
 
 def test_counts_and_failed_listing_are_scoped_to_the_owner(media_id, make_user):
-    from pva import db, jobs
+    from pva.infra import db
+    from pva import jobs
     from pva.ml import BadInput
 
     def bad(job):
@@ -149,7 +153,7 @@ def test_an_unreachable_service_requeues_without_using_up_attempts(media_id, mon
 
     from pva import jobs
     from pva.config import reload_settings
-    from pva.storage import StorageUnavailable
+    from pva.infra.storage import StorageUnavailable
 
     monkeypatch.setenv("PVA_MAX_ATTEMPTS", "2")
     reload_settings()

@@ -19,7 +19,7 @@ def dt(*a):
 
 def truth(owner_id, date_from=None, date_to=None) -> dict:
     """What the counters must say, counted from the media rows."""
-    from pva import db
+    from pva.infra import db
 
     w = "m.owner_id = %(o)s and m.trashed_at is null"
     if date_from:
@@ -78,7 +78,7 @@ def check(owner_id) -> None:
 
 
 def truth_months(owner_id):
-    from pva import db
+    from pva.infra import db
 
     return db.query("""select to_char(date_trunc('month', coalesce(taken_at, created_at) at time zone 'UTC'), 'YYYY-MM')
                               as month, count(*) as n from media
@@ -86,7 +86,7 @@ def truth_months(owner_id):
 
 
 def test_counters_follow_every_change_of_a_library_and_survive_folding(services):
-    from pva import db
+    from pva.infra import db
     from pva.db import albums, counts, people
     from pva.db import media as media_db
 
@@ -153,7 +153,7 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
 
 
 def test_concurrent_writers_and_folds_do_not_deadlock_or_lose_counts(services):
-    from pva import db
+    from pva.infra import db
     from pva.db import counts
 
     a = new_user()
@@ -193,7 +193,7 @@ def test_concurrent_writers_and_folds_do_not_deadlock_or_lose_counts(services):
 
 
 def test_recount_command_rebuilds_counters_that_drifted(services, capsys):
-    from pva import db
+    from pva.infra import db
     from pva.cli import main
     from pva.db import counts
 
@@ -242,7 +242,7 @@ def pages(owner, f, order="desc", limit=7):
 
 @pytest.mark.parametrize("order", ["desc", "asc"])
 def test_map_box_read_cell_by_cell_pages_exactly_like_the_plain_query(spread, monkeypatch, order):
-    from pva import db
+    from pva.infra import db
     from pva.db import search
     from pva.db.search import planner
 
@@ -301,7 +301,7 @@ def test_period_clause_adds_whole_years_and_the_months_at_either_end():
 def test_broad_filtered_facets_are_sampled_and_say_so(services, monkeypatch):
     """Facets under a filter matching more than FACET_EXACT_MAX items are counted on a sample of the table's
     pages and flagged approximate; the facets that only their own filter narrows stay exact (counters)."""
-    from pva import db
+    from pva.infra import db
     from pva.db import counts, search
     from pva.db.search import facet_counts
 
@@ -345,8 +345,8 @@ def test_upgrading_a_library_from_003_fills_people_albums_cells_and_counters(ser
     import psycopg2
     import psycopg2.extras
 
-    from pva.db import create_database, drop_database
-    from pva.db.migrate import MIGRATIONS_DIR, migrate
+    from pva.infra.db import create_database, drop_database
+    from pva.infra.migrate import MIGRATIONS_DIR, migrate
 
     old_dir = tmp_path / "migrations"
     old_dir.mkdir()

@@ -300,7 +300,7 @@ def test_ingest_answers_every_minio_notification_with_exactly_one_result(served,
     events that ingest nothing - the rejected/ copy and its .reason.txt note that MinIO announces after a
     rejection, and a redelivery of an event whose object is already gone.  With prefetchCount 1 a single
     unreadable reply would stop the queue on Nuclio, so every event here is followed by the next one."""
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     user = make_user()
     inbox, st = buckets["inbox"], get_storage()

@@ -23,11 +23,11 @@ LINES = ["INVOICE 2024 for Zanzibar Tours", "Total amount due 1234 euros"]
 # ------------------------------------------------------------------ helpers
 def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "page.png", kinds=("ocr",)) -> uuid.UUID:
     """Store ``data`` as an original and record the media row with queued analysis rows (what ingest does)."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
     from pva.db import analysis as analysis_q
     from pva.db import media as media_q
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     media_id = uuid.uuid4()
@@ -43,13 +43,13 @@ def add_media(owner_id, data: bytes, *, kind: str = "photo", name: str = "page.p
 
 
 def job_row(media_id, kind: str = "ocr") -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from analysis where media_id = %s and kind = %s", (media_id, kind))
 
 
 def ocr_row(media_id) -> dict | None:
-    from pva import db
+    from pva.infra import db
     from pva.db import ocr as ocr_q
 
     with db.transaction() as cur:
@@ -86,7 +86,7 @@ def task(services):
 
 # ------------------------------------------------------------------ stored jobs
 def test_text_photo_stores_words_and_text_searchable_by_tsvector(task, make_user):
-    from pva import db
+    from pva.infra import db
     from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], text_image())
@@ -111,7 +111,7 @@ def test_text_photo_stores_words_and_text_searchable_by_tsvector(task, make_user
 
 
 def test_rerun_replaces_the_single_ocr_row(task, make_user):
-    from pva import db
+    from pva.infra import db
     from pva.jobs.pipeline import run_stored
 
     mid = add_media(make_user()["id"], text_image(["Second pass keeps one row"]))

@@ -100,7 +100,7 @@ def queue_depth(url: str, queue: str) -> int:
 @pytest.fixture(scope="module")
 def echo(broker_url, tmp_path_factory):  # noqa: F811
     """One running processor with the echo function (1 rabbit worker, 2 http workers, cron every 1s)."""
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
     from pva.config import reload_settings
     from pva.runtime import Processor, discover
 
@@ -364,7 +364,7 @@ def test_sigkilled_worker_is_replaced_and_the_next_message_is_processed(echo):
 
 def test_rabbit_worker_reconnects_after_losing_the_broker(broker_url, tmp_path, monkeypatch):  # noqa: F811
     """PVA_AMQP_URL replaces the trigger url (here: a proxy); dropping the connection is survived."""
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
     from pva.config import reload_settings
     from pva.runtime import Processor, discover
 
@@ -394,7 +394,7 @@ def test_rabbit_worker_reconnects_after_losing_the_broker(broker_url, tmp_path, 
 
 
 def test_sigterm_drains_current_events_and_takes_no_new_ones(broker_url, tmp_path):  # noqa: F811
-    from pva.bus import Publisher
+    from pva.infra.bus import Publisher
     from pva.runtime import ServeProcess
 
     names = make_echo(tmp_path, secrets.token_hex(4), http_workers=1)

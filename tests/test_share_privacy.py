@@ -15,7 +15,7 @@ THUMB = b"\xff\xd8thumbnail-bytes\xff\xd9"
 
 def _put(bucket_attr: str, key: str, data: bytes) -> None:
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     get_storage().put(getattr(get_settings(), bucket_attr), key, data, content_type="image/jpeg")
 

@@ -128,7 +128,7 @@ def test_up_twice_status_restart_and_down_leaves_nothing_running(scratch):
         from dataclasses import replace
 
         from pva.config import get_settings
-        from pva.storage import Storage
+        from pva.infra.storage import Storage
 
         st = Storage(replace(get_settings(), s3_endpoint=state["s3"]["url"]))
         assert {"pva-originals", "pva-thumbs", "pva-inbox"} <= {b.name for b in st.client.list_buckets()}

@@ -1,4 +1,4 @@
-"""pva.storage against a real S3 server: SeaweedFS started by `pva.stack.up(only=["s3"])` in a temporary data dir
+"""pva.infra.storage against a real S3 server: SeaweedFS started by `pva.stack.up(only=["s3"])` in a temporary data dir
 on free ports (the dev stack is not touched)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pva.storage import (NotFound, ObjectInfo, Storage, StorageError, StorageUnavailable, get_storage,
+from pva.infra.storage import (NotFound, ObjectInfo, Storage, StorageError, StorageUnavailable, get_storage,
                          parse_endpoint)
 from test_stack import free_port
 

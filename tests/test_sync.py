@@ -86,7 +86,7 @@ def _photos(folder: Path, n: int, prefix: str = "img") -> list[Path]:
 
 def _library(user_id) -> dict[str, dict]:
     """The user's media on the server: original_path -> row."""
-    from pva import db
+    from pva.infra import db
 
     rows = db.query("select id, original_path, storage_key, sha512 from media where owner_id = %s", (user_id,))
     return {r["original_path"]: {**r, "sha512": bytes(r["sha512"]).hex()} for r in rows}
@@ -176,7 +176,7 @@ def test_first_sync_uploads_everything_then_a_rerun_sends_and_hashes_nothing(tmp
     ev3 = Events()
     third = run_sync(_opts([root], gateway, account, state), reporter=ev3.reporter)
     assert third.counts["uploaded"] == 1 and ev3.hashed == ["Trip/img000.jpg"]
-    from pva import db
+    from pva.infra import db
 
     assert db.query_one("select count(*) as n from media where owner_id = %s", (account["id"],))["n"] == 6
     assert (root / ".DS_Store").exists() and (root / "movie.mp4.part").exists()  # never touched
@@ -201,7 +201,7 @@ def test_rejected_file_gives_exit_1_with_the_reason_and_is_not_resent(tmp_path, 
 
 def test_same_photo_in_two_folders_is_stored_once_and_filed_in_the_album(tmp_path, gateway, account,
                                                                           monkeypatch, capsys):
-    from pva import db
+    from pva.infra import db
     from pva.cli import main
 
     a, b = tmp_path / "PhoneA", tmp_path / "PhoneB"
@@ -327,7 +327,7 @@ def test_a_killed_sync_resumes_without_rehashing_or_sending_anything_twice(tmp_p
     assert len(results) <= 40 - len(before)
     lib = _library(account["id"])
     assert set(lib) == {f"Big/{p.name}" for p in photos}
-    from pva import db
+    from pva.infra import db
 
     assert db.query_one("select count(*) as n from media where owner_id = %s", (account["id"],))["n"] == 40
     assert s.counts["uploaded"] + s.counts["present"] + s.counts["unchanged"] == 40
@@ -393,7 +393,7 @@ def test_refused_token_and_bad_options_are_usage_errors(tmp_path, gateway, accou
 def test_tls_with_a_custom_ca_is_verified(tmp_path, account, services):
     from dataclasses import replace
 
-    from pva.certs import ensure_certs
+    from pva.infra.certs import ensure_certs
     from pva.config import get_settings
     from pva.sync.engine import run_sync
 

@@ -104,11 +104,11 @@ def fn(services):
 
 def _store_video(owner: dict, path: Path, *, queued: bool = True) -> uuid.UUID:
     """An ingested video as ingest leaves it: original in the originals bucket, media row, queued job."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
     from pva.db import analysis as analysis_q
     from pva.db import media as media_q
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     data = path.read_bytes()
     media_id = uuid.uuid4()
@@ -125,13 +125,13 @@ def _store_video(owner: dict, path: Path, *, queued: bool = True) -> uuid.UUID:
 
 
 def _job(media_id) -> dict:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from analysis where media_id = %s and kind = 'transcribe'", (media_id,))
 
 
 def _transcript(media_id) -> dict | None:
-    from pva import db
+    from pva.infra import db
 
     return db.query_one("select * from transcripts where media_id = %s", (media_id,))
 
@@ -147,7 +147,7 @@ def _http_json(resp) -> tuple[int, dict]:
 
 # ------------------------------------------------------------------------------------------------- queue
 def test_speech_video_is_transcribed_timed_and_found_by_text_search(fn, media, make_user):
-    from pva import db
+    from pva.infra import db
     from pva.db import transcripts as transcripts_q
     from pva.jobs.tasks.transcribe import webvtt_for
 
@@ -189,7 +189,7 @@ def test_speech_video_is_transcribed_timed_and_found_by_text_search(fn, media, m
 
 
 def test_rerun_and_duplicate_message_leave_one_transcript(fn, media, make_user):
-    from pva import db
+    from pva.infra import db
 
     user = make_user()
     media_id = _store_video(user, media["video"])
@@ -238,7 +238,7 @@ def test_corrupt_video_fails_its_job_with_the_reason_and_the_next_job_runs(fn, m
 
 
 def test_photo_is_rejected_with_the_reason(fn, media, make_user, tmp_path):
-    from pva import db
+    from pva.infra import db
 
     user = make_user()
     media_id = _store_video(user, media["silent"])
@@ -259,7 +259,7 @@ def test_malformed_messages_are_dropped_without_raising(fn):
 
 # -------------------------------------------------------------------------------------------------- HTTP
 def test_http_post_of_video_bytes_answers_the_transcript_without_storing(fn, media):
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
 
     before = db.query_one("select count(*) n from transcripts")["n"]
@@ -280,7 +280,8 @@ def test_http_post_of_video_bytes_answers_the_transcript_without_storing(fn, med
 
 # ------------------------------------------------------------------------------------ chunks and progress
 def test_long_video_is_transcribed_in_chunks_with_progress_in_the_job_row(fn, media, make_user):
-    from pva import db, jobs
+    from pva.infra import db
+    from pva import jobs
     from pva.jobs.pipeline import Inputs
 
     task = fn.task
@@ -356,7 +357,8 @@ def test_vosk_korean_model_through_the_task_stores_engine_vosk(vosk_settings, me
 
 # ------------------------------------------------------------------------------- the real runtime + broker
 def test_runtime_worker_takes_jobs_from_rabbitmq_and_lives_on_after_a_corrupt_video(services, media, make_user):
-    from pva import bus, jobs
+    from pva.infra import bus
+    from pva import jobs
     from pva.runtime import Processor, load_function
 
     spec = load_function(FUNCTION_DIR)

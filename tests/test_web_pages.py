@@ -100,7 +100,7 @@ def test_user_data_is_escaped_on_server_rendered_pages(app, ca, alice):
                      duration=12.5, metadata={"note": XSS})
     add_comment(m["id"], alice["id"], XSS)
     add_job(m["id"], "transcribe", "failed", XSS)
-    from pva import db
+    from pva.infra import db
 
     db.execute("""insert into transcripts(media_id, text, segments, engine, model)
                   values (%s, %s, %s, 'test', 'test')""",

@@ -21,13 +21,13 @@ def healthz():
 
 
 def _check_db() -> None:
-    from pva import db
+    from pva.infra import db
 
     db.query_one("select 1 as ok")
 
 
 def _check_s3() -> None:
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     if not get_storage().ping():
         raise RuntimeError("object store does not answer")

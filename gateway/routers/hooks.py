@@ -114,7 +114,7 @@ async def seaweedfs_hook(request: Request):
     if ev is None or ev[0] != get_settings().bucket_inbox or not drops.announced(ev[1]):
         return {"relayed": False}  # answered 200 all the same: the filer must not retry it
     bucket, key, size, mime = ev
-    from pva import bus
+    from pva.infra import bus
 
     try:
         await run_in_threadpool(bus.publish_many, [drops.message(bucket, key, size, mime, source="seaweedfs")])

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from pva import db
+from pva.infra import db
 from pva.config import get_settings
 from pva.db import comments as comments_db
 from pva.db import media as media_db

@@ -52,7 +52,7 @@ def _mb(n: int) -> str:
 def _backup(args) -> int:
     from pva.services.backup import backup
     from pva.services.backup_store import BackupError
-    from pva.storage import StorageError
+    from pva.infra.storage import StorageError
 
     try:
         r = backup(args.dest, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
@@ -78,7 +78,7 @@ def _backup(args) -> int:
 def _restore(args) -> int:
     from pva.services.backup import restore
     from pva.services.backup_store import BackupError
-    from pva.storage import StorageError
+    from pva.infra.storage import StorageError
 
     try:
         r = restore(args.src, run=args.run, endpoint=args.s3_endpoint, access_key=args.s3_access_key,
@@ -104,7 +104,7 @@ def _restore(args) -> int:
 def _check(args) -> int:
     from pva.services.backup_store import BackupError
     from pva.services.check import check
-    from pva.storage import StorageError
+    from pva.infra.storage import StorageError
 
     try:
         if args.repair_from and not args.repair:

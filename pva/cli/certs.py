@@ -1,7 +1,7 @@
 """`pva certs [--host NAME] [--force] [--new-ca]`: the local CA and the TLS server certificate (pva/certs.py)."""
 from __future__ import annotations
 
-from pva.certs import TLS_HOSTS_ENV
+from pva.infra.certs import TLS_HOSTS_ENV
 
 from ._common import fail
 
@@ -19,7 +19,7 @@ def register(sub) -> None:
 
 
 def _certs(args) -> int:
-    from pva.certs import CertError, ensure_certs
+    from pva.infra.certs import CertError, ensure_certs
 
     try:
         r = ensure_certs(extra_hosts=args.host, force=args.force or args.new_ca, new_ca=args.new_ca,

@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def _migrate(args) -> int:
-    from pva.db.migrate import migrate
+    from pva.infra.migrate import migrate
 
     applied = migrate()
     print(f"database is up to date ({len(applied)} migration(s) applied now)")
@@ -24,7 +24,7 @@ def _migrate(args) -> int:
 
 
 def _status(args) -> int:
-    from pva.db.migrate import status
+    from pva.infra.migrate import status
 
     for m, done in status():
         print(f"{m.version:03d} {m.name:30} {'applied' if done else 'pending'}")
@@ -34,7 +34,8 @@ def _status(args) -> int:
 def _recount(args) -> int:
     import time
 
-    from pva.db import counts, query_one
+    from pva.db import counts
+    from pva.infra.db import query_one
 
     owner = None
     if args.user:

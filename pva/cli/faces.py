@@ -16,7 +16,7 @@ def register(sub) -> None:
 def _recluster(args) -> int:
     import json
 
-    from pva import db
+    from pva.infra import db
     from pva.services import people as people_service
 
     try:

@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 
 def _default_owner() -> str:
-    from pva import db
+    from pva.infra import db
 
     rows = db.query("select username from users order by created_at limit 2")
     if len(rows) == 1:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from . import query, query_one, transaction
+from pva.infra.db import query, query_one, transaction
 
 _COLS = """a.id, a.owner_id, a.name, a.description, a.cover_media_id, a.created_at, a.updated_at,
            (select count(*) from album_media am join media m on m.id = am.media_id

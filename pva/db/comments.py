@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from . import query, query_one
+from pva.infra.db import query, query_one
 
 _COLS = "c.id, c.media_id, c.body, c.created_at, c.updated_at, c.author_id"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from uuid import UUID
 
-from . import query, query_one, transaction
+from pva.infra.db import query, query_one, transaction
 
 DIMS = ("kind", "format", "camera", "gps", "tag", "person", "album")
 

@@ -1,7 +1,7 @@
 """SQL for load_roots: the folders `pva load` declared for an owner (see pva.ingest.events for their use)."""
 from __future__ import annotations
 
-from . import execute, query
+from pva.infra.db import execute, query
 
 
 def declare(owner_id, path: str) -> None:

@@ -5,7 +5,7 @@ over all names), 'p:<address> <name>' (one address against one name) and 's:<use
 users).  All use the same 15-minute window, so the reconcile cron's prune serves them all."""
 from __future__ import annotations
 
-from . import execute, query, transaction
+from pva.infra.db import execute, query, transaction
 
 
 def recent(keys: list[str], since: float) -> list[dict]:

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from psycopg2.extras import Json
 
-from . import query, query_one
+from pva.infra.db import query, query_one
 
 COLUMNS = ("owner_id", "sha512", "kind", "format", "mime", "size", "width", "height", "duration", "taken_at",
            "taken_at_offset", "taken_at_local", "camera_make", "camera_model", "lens", "gps_lat", "gps_lon",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from . import transaction
+from pva.infra.db import transaction
 
 
 

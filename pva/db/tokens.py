@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from . import query, query_one
+from pva.infra.db import query, query_one
 
 _COLS = "id, user_id, name, prefix, scopes, kind, created_at, last_used_at, expires_at, revoked_at"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from . import query, query_one, transaction
+from pva.infra.db import query, query_one, transaction
 
 _COLS = "id, username, display_name, is_admin, disabled, created_at"
 

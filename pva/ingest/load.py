@@ -73,7 +73,7 @@ def settle(root: Path, path: Path, rel: str, res: IngestResult) -> str:
         path.unlink()
         return "added"
     if res.status == "duplicate":
-        from .. import db
+        from pva.infra import db
 
         row = db.query_one("select original_path from media where id = %s", (res.media_id,))
         if row and row["original_path"] == res.name:

@@ -21,7 +21,8 @@ from typing import BinaryIO
 
 import psycopg2.errors
 
-from .. import db, jobs, media
+from pva.infra import db
+from pva import jobs, media
 from ..config import Settings, get_settings
 from ..db import analysis as analysis_q
 from ..db import media as media_q
@@ -71,7 +72,7 @@ class Ingestor:
     """One per process (it holds the storage client).  Thread-safe for independent files."""
 
     def __init__(self, settings: Settings | None = None, publish: bool = True):
-        from ..storage import get_storage
+        from pva.infra.storage import get_storage
 
         self.s = settings or get_settings()
         self.storage = get_storage()

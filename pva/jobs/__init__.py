@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from .. import db
+from pva.infra import db
 from ..config import get_settings
 from ..db import analysis as q
 from ..errors import is_permanent, is_transient
@@ -51,7 +51,7 @@ def _message(media_id, kind: str, attempt: int) -> tuple[str, dict, str]:
 def publish_jobs(jobs: Iterable[tuple]) -> int:
     """Publish wake-ups for (media_id, kind[, attempts]) jobs; mark the confirmed ones published.
     A broker that is down is not an error here: the jobs stay queued and reconcile publishes them later."""
-    from .. import bus
+    from pva.infra import bus
 
     jobs = [(j[0], j[1], (j[2] if len(j) > 2 else 0) + 1) for j in jobs]
     if not jobs:

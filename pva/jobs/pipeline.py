@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import db, jobs
+from pva.infra import db
+from pva import jobs
 from ..config import get_settings
 from ..db import media as media_q
 from ..errors import BadInput
@@ -48,7 +49,7 @@ class Inputs:
 
     def original_path(self) -> Path:
         """The original downloaded to a temporary file (deleted when the job ends)."""
-        from ..storage import get_storage
+        from pva.infra.storage import get_storage
 
         s = get_settings()
         tmp_dir = s.tmp_dir
@@ -61,7 +62,7 @@ class Inputs:
 
     def images(self, max_side: int | None = None) -> list[tuple[float | None, Any]]:
         """Photos: [(None, image as displayed)]; videos: [(seconds, keyframe)] from the ingest keyframes."""
-        from ..storage import get_storage
+        from pva.infra.storage import get_storage
 
         s = get_settings()
         if self.kind == "photo":

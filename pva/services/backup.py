@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import db
+from pva.infra import db
 from ..config import get_settings
 from ..db import backup as backup_q
 from .backup_store import MANIFEST, BackupError, BlobMismatch, open_store
@@ -146,7 +146,7 @@ def backup(dest: str, *, endpoint: str | None = None, access_key: str | None = N
 
 
 def _backup(store, jobs: int, progress: bool, console) -> BackupReport:
-    from ..storage import get_storage
+    from pva.infra.storage import get_storage
 
     st = get_storage()
     s = get_settings()
@@ -193,7 +193,7 @@ def _backup(store, jobs: int, progress: bool, console) -> BackupReport:
 
     def copy_one(e: dict) -> tuple[dict, int]:
         bucket = buckets[e["bucket"]]
-        from ..storage import NotFound
+        from pva.infra.storage import NotFound
 
         try:
             if e["bucket"] == "originals":
@@ -331,8 +331,8 @@ class RestoreReport:
 def restore(src: str, *, run: str | None = None, endpoint: str | None = None, access_key: str | None = None,
             secret_key: str | None = None, jobs: int = 4, verify: bool = True, progress: bool = True,
             console=None) -> RestoreReport:
-    from ..db.migrate import migrate
-    from ..storage import get_storage
+    from pva.infra.migrate import migrate
+    from pva.infra.storage import get_storage
 
     store = open_store(src, endpoint, access_key, secret_key)
     # no lock and no writes: a backup may be read from read-only media, and blobs are never rewritten in place

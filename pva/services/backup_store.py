@@ -164,7 +164,7 @@ class S3Store:
     def __init__(self, url: str, endpoint: str | None = None, access_key: str | None = None,
                  secret_key: str | None = None):
         from ..config import get_settings
-        from ..storage import Storage
+        from pva.infra.storage import Storage
 
         u = urlsplit(url)
         if u.scheme != "s3" or not u.netloc:
@@ -189,7 +189,7 @@ class S3Store:
         pass
 
     def read(self, rel: str) -> bytes | None:
-        from ..storage import NotFound
+        from pva.infra.storage import NotFound
 
         try:
             return self.st.get_bytes(self.bucket, self._k(rel))
@@ -203,7 +203,7 @@ class S3Store:
         self.st.put_file(self.bucket, self._k(rel), src, content_type="application/octet-stream")
 
     def get_file(self, rel: str, dst: Path) -> None:
-        from ..storage import NotFound
+        from pva.infra.storage import NotFound
 
         try:
             self.st.download(self.bucket, self._k(rel), dst)
@@ -211,7 +211,7 @@ class S3Store:
             raise BackupError(f"{self.url}/{rel} is missing: the backup is incomplete") from None
 
     def blobs(self) -> dict[str, int]:
-        from ..storage import NotFound
+        from pva.infra.storage import NotFound
 
         base = self._k("blobs/")
         try:
@@ -229,7 +229,7 @@ class S3Store:
         return hs.n
 
     def open_blob(self, sha: str) -> BinaryIO:
-        from ..storage import NotFound
+        from pva.infra.storage import NotFound
 
         try:
             return self.st.get_stream(self.bucket, self._k(blob_path(sha)))

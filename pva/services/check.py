@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .. import db
+from pva.infra import db
 from ..db import backup as backup_q
 from ..db import media as media_q
 
@@ -56,7 +56,7 @@ class CheckReport:
 
 def check(*, quick: bool = False, repair: bool = False, repair_from: str | None = None, grace_seconds: float = 900,
           jobs: int = 4, progress: bool = True, console=None, label: str = "checking") -> CheckReport:
-    from ..storage import NotFound, get_storage
+    from pva.infra.storage import NotFound, get_storage
     from .transfer import ByteProgress, list_quiet
 
     st = get_storage()

@@ -37,7 +37,7 @@ def detail(media_id: UUID, user_id: UUID) -> dict | None:
 
 def delete_objects(rows: list[dict]) -> int:
     """Remove the stored objects of purged media rows (missing objects are fine)."""
-    from ..storage import get_storage
+    from pva.infra.storage import get_storage
 
     s = get_settings()
     st = get_storage()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Sequence
 from uuid import UUID
 
-from .. import db
+from pva.infra import db
 from ..db import people as people_q
 from .people_cluster import ReclusterReport, recluster, recluster_all
 from .people_match import NewFace, face_threshold, replace_media_faces

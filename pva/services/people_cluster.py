@@ -12,7 +12,7 @@ from uuid import UUID
 
 import numpy as np
 
-from .. import db
+from pva.infra import db
 from ..db import people as people_q
 from ..ml.faces import cluster
 from .people_match import face_threshold

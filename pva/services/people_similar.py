@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from .. import db
+from pva.infra import db
 from ..db import people as people_q
 from .people_match import face_threshold
 

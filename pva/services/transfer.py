@@ -41,7 +41,7 @@ class ByteProgress:
 
 def list_quiet(st, bucket: str):
     """Every object of `bucket`; none when the bucket does not exist (a fresh or wiped stack)."""
-    from ..storage import NotFound
+    from pva.infra.storage import NotFound
 
     try:
         yield from st.list(bucket, "")

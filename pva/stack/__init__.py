@@ -124,7 +124,7 @@ def up(settings=None, log: Log = print, only: Iterable[str] | None = None) -> di
         if "rabbitmq" in names and "rabbitmq" in state and not any(e.startswith("rabbitmq:") for e in errors):
             _declare_queues(settings, state["rabbitmq"]["url"], errors, log)
         if "s3" in names and "s3" in state and not any(e.startswith("s3:") for e in errors):
-            from ..storage import Storage, StorageError
+            from pva.infra.storage import Storage, StorageError
 
             try:
                 Storage(settings, endpoint=state["s3"]["url"]).ensure_buckets()
@@ -140,7 +140,7 @@ def up(settings=None, log: Log = print, only: Iterable[str] | None = None) -> di
 def _declare_queues(settings, url: str, errors: list[str], log: Log) -> None:
     """Declare every function's queue and bindings now, so that work published before `pva functions serve`
     starts waits in its queue instead of being dropped by the exchange."""
-    from ..bus import BusError, Publisher
+    from pva.infra.bus import BusError, Publisher
     from ..config import REPO_ROOT
 
     functions_dir = REPO_ROOT / "functions"

@@ -173,7 +173,7 @@ def render(settings=None, *, redirect: int | None = None, upstream: str | None =
            listen: str | None = None) -> tuple[Path, bool]:
     """Write <data_dir>/nginx/nginx.conf and pva-site.conf (certificates made if needed).
     Returns (nginx.conf path, whether anything changed)."""
-    from ..certs import CertError, ensure_certs
+    from pva.infra.certs import CertError, ensure_certs
 
     settings = settings or get_settings()
     p = paths(settings)
@@ -310,7 +310,7 @@ def check(settings=None, timeout: float = 3.0) -> tuple[bool, str]:
     answer; the detail says whether the gateway behind it answers too."""
     import httpx
 
-    from ..certs import cert_paths
+    from pva.infra.certs import cert_paths
 
     settings = settings or get_settings()
     bind = listen_address(settings)

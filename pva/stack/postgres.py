@@ -155,7 +155,7 @@ def _ensure_app_db(socket_dir) -> None:
 
 
 def _migrate(url: str, log) -> None:
-    from ..db.migrate import migrate
+    from pva.infra.migrate import migrate
 
     try:
         migrate(url, log=log)

@@ -66,7 +66,7 @@ def check(endpoint: str, timeout: float = 3.0) -> tuple[bool, str]:
 
 
 def _credentials_ok(settings, endpoint: str, timeout: float = 3.0) -> tuple[bool, str]:
-    from ..storage import Storage
+    from pva.infra.storage import Storage
 
     try:
         Storage(settings, endpoint=endpoint, timeout=timeout, attempts=1).client.list_buckets()

@@ -110,7 +110,7 @@ def iso():
         try:
             stack.down(log=iso._log)
         finally:
-            from pva import db
+            from pva.infra import db
 
             db.close_pool()
             for k in [k for k in os.environ if k.startswith("PVA_")]:

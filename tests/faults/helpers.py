@@ -79,7 +79,7 @@ def load_until_done(env: dict, root: Path, owner: str, rounds: int = 5, **kw) ->
 
 def wait_analysed(owner_id, timeout: float, poll: float = 1.0) -> dict:
     """Wait until no analysis of the owner is queued or running; returns {status: count}."""
-    from pva import db
+    from pva.infra import db
 
     deadline = time.monotonic() + timeout
     while True:
@@ -100,9 +100,9 @@ def check_library(owner: dict, expected: dict[str, str] | None = None) -> dict:
     """The invariants after any fault: every originals object of the owner has a media row and vice versa, each
     original is byte-identical (SHA-512 of the stored bytes = the row's), thumbnails exist; when `expected`
     ({relative path: sha512}) is given, every expected file is stored.  Returns counts and a list of problems."""
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s, st = get_settings(), get_storage()
     rows = db.query("""select id, storage_key, original_path, sha512, thumb_key, preview_key from media
@@ -136,7 +136,7 @@ def check_library(owner: dict, expected: dict[str, str] | None = None) -> dict:
 
 def check_analyses_once(owner_id) -> dict:
     """Every photo's analyses done, none failed, and exactly one set of results per (media, kind)."""
-    from pva import db
+    from pva.infra import db
 
     jobs = db.query("""select a.kind, a.status, count(*) n from analysis a join media m on m.id = a.media_id
                         where m.owner_id = %s group by 1, 2""", (owner_id,))

@@ -48,7 +48,7 @@ def _db_form(name: str) -> str:
 
 def _queue_outcomes(owner, cases, tmp_path) -> tuple[dict, list[str]]:
     """media.ingest messages (file on a disk the function reads, hostile relative_path) plus malformed messages."""
-    from pva import bus, db
+    from pva.infra import bus, db
 
     msgs, sent = [], []
     for case in cases:
@@ -97,10 +97,10 @@ def _queue_outcomes(owner, cases, tmp_path) -> tuple[dict, list[str]]:
 
 
 def _drop_outcomes(owner, cases) -> tuple[dict, list[str]]:
-    from pva import bus
+    from pva.infra import bus
     from pva.config import get_settings
     from pva.ingest.events import REJECTED_PREFIX
-    from pva.storage import get_storage
+    from pva.infra.storage import get_storage
 
     s, st = get_settings(), get_storage()
     records, keys = [], {}
@@ -119,7 +119,7 @@ def _drop_outcomes(owner, cases) -> tuple[dict, list[str]]:
     bus.publish_many([("storage.inbox", {"EventName": "s3:ObjectCreated:Put", "Records": records}, "hostile-drop")])
     # the inbox empties: added files leave, rejected ones move under rejected/
     _wait(lambda: not any(st.list(s.bucket_inbox, owner["username"] + "/")), timeout=180)
-    from pva import db
+    from pva.infra import db
 
     added = {r["original_path"] for r in db.query("select original_path from media where owner_id = %s",
                                                   (owner["id"],))}

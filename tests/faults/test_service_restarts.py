@@ -23,7 +23,7 @@ BAD = ("zero-byte", "truncated-jpeg", "html-as-png", "png-deflate-bomb", "fake-m
 
 
 def _media_count(owner_id) -> int:
-    from pva import db
+    from pva.infra import db
 
     try:
         return db.query_one("select count(*) n from media where owner_id = %s", (owner_id,))["n"]
@@ -32,7 +32,7 @@ def _media_count(owner_id) -> int:
 
 
 def _inject(iso, fault: str) -> str:
-    from pva import db
+    from pva.infra import db
 
     if fault == "rabbitmq-restart":
         away = iso.restart("rabbitmq")

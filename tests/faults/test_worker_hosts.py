@@ -73,7 +73,7 @@ def stack_host():
                 try:
                     yield hosts, stack, local
                 finally:
-                    from pva import db
+                    from pva.infra import db
 
                     db.close_pool()  # its sockets live in the stack namespace, about to go
     finally:
@@ -98,7 +98,7 @@ def _serve_on_host(hosts: netns.Hosts, i: int, env: dict, home: Path):
 
 def _held(host: str, owner_id) -> list[dict]:
     """The jobs a host holds right now (its workers are named host:pid:claim)."""
-    from pva import db
+    from pva.infra import db
 
     return db.query("""select a.media_id, a.kind, a.worker, a.attempts from analysis a join media m
                         on m.id = a.media_id where m.owner_id = %s and a.status = 'running'
@@ -126,7 +126,7 @@ def _strike(host: str, owner_id, hit, undo, tries: int = 5, timeout: float = 300
 def _operator_view(owner_id) -> dict:
     """What the jobs page and the job table show: counts per status, and the running jobs per host with those
     whose lease has already run out."""
-    from pva import db
+    from pva.infra import db
 
     rows = db.query("""select split_part(a.worker, ':', 1) host, count(*) n,
                               count(*) filter (where a.lease_until < now()) expired
@@ -140,7 +140,7 @@ def _operator_view(owner_id) -> dict:
 
 def _fate(held: list[dict]) -> list[dict]:
     """Each held job now: still the same claim, or taken back and finished by another worker."""
-    from pva import db
+    from pva.infra import db
 
     out = []
     for h in held:
@@ -175,7 +175,8 @@ def _late_outcomes(log_dir: Path) -> dict[tuple[str, str], str]:
 def test_worker_hosts_cut_off_frozen_and_a_broker_crash_lose_nothing_and_run_nothing_twice(
         stack_host, tmp_path, fault_report):
     require_shared()
-    from pva import auth, db
+    from pva.infra import db
+    from pva import auth
 
     hosts, stack, local = stack_host
     owner = auth.create_user("hosts-owner", "correct horse battery", is_admin=False)

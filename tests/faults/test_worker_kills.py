@@ -55,7 +55,7 @@ class Killer(threading.Thread):
         self.errors: list[str] = []
 
     def run(self) -> None:
-        from pva import db
+        from pva.infra import db
 
         rnd = random.Random(12)
         while not self.stop_evt.wait(rnd.uniform(1.0, 3.0)):
@@ -84,7 +84,7 @@ class Killer(threading.Thread):
 
 def test_sigkilled_workers_mid_job_lose_nothing_and_duplicate_nothing(iso, tmp_path, fault_report):
     require_shared()
-    from pva import db
+    from pva.infra import db
 
     owner = iso.user()
     root = tmp_path / "load"
@@ -145,7 +145,7 @@ def test_a_job_whose_worker_dies_every_time_ends_failed_after_max_attempts(iso, 
     is failed after N attempts, with its error, retryable from the UI.  Here the detect worker is SIGKILLed each
     time it holds the job; after PVA_MAX_ATTEMPTS (3) deaths the job must be failed, not queued again."""
     require_shared()
-    from pva import db
+    from pva.infra import db
     from pva.config import get_settings
 
     owner = iso.user()

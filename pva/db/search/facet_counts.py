@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from uuid import UUID
 
-from .. import transaction
+from pva.infra.db import transaction
 from .filters import LAT, SORTS, Filters, _prepare, _where, finer_than_tag, tag_bucket
 from .planner import _estimate
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from .. import query_one, transaction
+from pva.infra.db import query_one, transaction
 from ..media import LAT, LON
 
 SORTS = {"taken": "coalesce(m.taken_at, m.created_at)", "added": "m.created_at"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from .. import transaction
+from pva.infra.db import transaction
 from ..media import media_access
 
 

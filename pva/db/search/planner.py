@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from .. import transaction
+from pva.infra.db import transaction
 from .cursor import decode_cursor, encode_cursor
 from .filters import LAT, LIST_COLUMNS, SORTS, BadQuery, Filters, _prepare, _where, cells, tag_bucket
 

@@ -105,7 +105,7 @@ class FacesTask(Task):
 
     def store(self, cur, media: dict, results: FacesResults) -> None:
         from ...config import get_settings
-        from ...storage import get_storage
+        from pva.infra.storage import get_storage
 
         bucket = get_settings().bucket_thumbs
         st = get_storage()

@@ -93,7 +93,7 @@ def webvtt_for(media_id, owner_id=None, cur=None) -> str | None:
     valid WebVTT document without cues.  (It lived in pva.db.transcripts, which then imported this package
     while this package imports pva.db: rendering belongs here, next to to_webvtt.)"""
     if cur is None:
-        from ... import db
+        from pva.infra import db
 
         with db.transaction() as c:
             row = transcripts_q.get(c, media_id, owner_id)

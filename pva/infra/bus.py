@@ -36,7 +36,7 @@ from typing import Any, Iterable
 import pika
 import pika.exceptions as pex
 
-from .config import get_settings
+from ..config import get_settings
 
 log = logging.getLogger("pva.bus")
 
@@ -253,7 +253,7 @@ class Publisher:
         queues: list[str] = []
         specs = []
         if functions_dir is not None:
-            from .runtime.spec import discover
+            from ..runtime.spec import discover
 
             specs = discover(functions_dir)
         with self._lock:

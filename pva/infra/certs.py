@@ -1,6 +1,6 @@
 """`pva certs`: a local certificate authority and a server certificate for nginx (TLS on one machine).
 
-    from pva.certs import ensure_certs
+    from pva.infra.certs import ensure_certs
     result = ensure_certs()          # idempotent; creates or renews only what needs it
     result.paths.cert, result.paths.key, result.paths.ca_cert
 
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .config import get_settings
+from ..config import get_settings
 
 CA_DAYS = 3650
 SERVER_DAYS = 825            # the longest validity Apple platforms accept for a locally trusted CA

@@ -1,4 +1,4 @@
-"""Numbered SQL migrations (pva/db/migrations/NNN_name.sql), applied in order, each in its own transaction,
+"""Numbered SQL migrations (pva/infra/migrations/NNN_name.sql), applied in order, each in its own transaction,
 recorded in schema_migrations with a checksum.  Safe to rerun; concurrent runs are serialised by an advisory lock.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import connect
+from .db import connect
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")

@@ -1,6 +1,6 @@
 """S3 object store through the `minio` SDK (MinIO in production, SeaweedFS with `pva up`).
 
-    from pva.storage import get_storage, NotFound
+    from pva.infra.storage import get_storage, NotFound
     st = get_storage()                      # per process, re-created after fork or when the endpoint changes
     st.put(st.originals, "2024/a.jpg", fileobj, length=-1, content_type="image/jpeg", metadata={"sha512": h})
     size, etag, ctype, meta = st.stat(st.originals, "2024/a.jpg")
@@ -29,8 +29,8 @@ from minio import Minio
 from minio.commonconfig import ComposeSource, CopySource
 from minio.error import S3Error
 
-from .config import get_settings
-from .errors import Transient
+from ..config import get_settings
+from ..errors import Transient
 
 PART_SIZE = 16 * 1024 * 1024  # multipart part size for streams of unknown length
 CHUNK = 256 * 1024

@@ -1,0 +1,43 @@
+"""Albums request and response models."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class Album(BaseModel):
+    id: UUID
+    owner_id: UUID
+    name: str
+    description: str
+    cover_media_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+    media_count: int
+    owner: str | None = Field(default=None, description="the owner's user name (lists and GET)")
+    shared: bool | None = Field(default=None, description="true: shared with you, read-only (lists and GET)")
+
+
+class AlbumShare(BaseModel):
+    user_id: UUID
+    username: str
+    created_at: datetime
+
+
+class AlbumDetail(Album):
+    media_url: str
+    shares: list[AlbumShare] | None = Field(default=None, description="the owner only")
+
+
+class AlbumAdded(BaseModel):
+    added: int
+    album: Album
+
+
+class Shared(BaseModel):
+    album_id: UUID
+    user_id: UUID
+    username: str

@@ -1,0 +1,58 @@
+"""People request and response models."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class Person(BaseModel):
+    id: UUID
+    name: str | None
+    hidden: bool
+    cover_face_id: int | None
+    face_count: int
+    created_at: datetime
+    updated_at: datetime
+    cover_url: str | None
+    media_url: str
+
+
+class Face(BaseModel):
+    id: int
+    media_id: UUID
+    person_id: UUID | None
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+class FaceLinks(Face):
+    crop_url: str | None
+    media_url: str
+
+
+class SimilarFace(FaceLinks):
+    distance: float
+    same_person: bool
+
+
+class SimilarFaces(BaseModel):
+    face_id: int
+    threshold: float
+    results: list[SimilarFace]
+
+
+class PhotoFaces(BaseModel):
+    faces_in_upload: int
+    query_box: list[float]
+    threshold: float
+    results: list[SimilarFace]
+
+
+class MovedOut(BaseModel):
+    face: Face
+    person: Person

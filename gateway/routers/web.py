@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from pva.auth import Principal
+from pva.services.auth import Principal
 from pva.config import REPO_ROOT, get_settings
 
 from ..deps import not_found, viewer
@@ -226,31 +226,10 @@ def map_page(request: Request, user: Principal):
 
 
 def _neighbours(media: dict, user: Principal, context: str = "") -> dict:
-    """Previous and next item in the list the user came from: `context` is that search's query (the `in`
-    parameter the grids put on their links: a search, an album, ...); without one, the library, newest first."""
-    from urllib.parse import quote
+    """Previous and next item in the list the user came from (pva.services.search.neighbours)."""
+    from pva.services import search as search_service
 
-    from pva.db import search as search_db
-
-    from .media import search_from_query
-
-    none = {"prev": None, "next": None, "suffix": ""}
-    found = search_from_query(context, user) if context else None
-    f, sort, order = found or (search_db.Filters(), "taken", "desc")
-    if media.get("trashed_at") is not None or (media.get("access") != "owner" and f.album_id is None):
-        return none
-    value = media.get("created_at") if sort == "added" else (media.get("taken_at") or media.get("created_at"))
-    if value is None:
-        return none
-    cursor = search_db.encode_cursor(sort, value, media["id"])
-    back = "asc" if order == "desc" else "desc"
-    try:
-        after = search_db.search(user.user_id, f, sort=sort, order=order, limit=1, cursor=cursor)["items"]
-        before = search_db.search(user.user_id, f, sort=sort, order=back, limit=1, cursor=cursor)["items"]
-    except (LookupError, search_db.BadQuery):
-        return none
-    return {"prev": str(before[0]["id"]) if before else None, "next": str(after[0]["id"]) if after else None,
-            "suffix": "?in=" + quote(context, safe="") if found else ""}
+    return search_service.neighbours(media, user, context)
 
 
 _EXIF_SKIP = {"keyframes", "thumbnails", "icc", "xmp_raw", "maker_note", "makernote"}

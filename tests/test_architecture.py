@@ -69,24 +69,30 @@ def import_graph() -> dict[str, set[str]]:
 
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for mod, path in files.items():
-        is_pkg = path.name == "__init__.py"
-        for node in _imports(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            else:
-                if node.level:
-                    base = mod.split(".") if is_pkg else mod.split(".")[:-1]
-                    base = base[: len(base) - (node.level - 1)]
-                    prefix = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    prefix = node.module or ""
-                # ``from pkg import sub`` names the submodule when there is one
-                targets = [f"{prefix}.{a.name}" for a in node.names]
-            for t in targets:
-                target = resolve(t)
-                if target is not None and target != mod:
-                    graph[mod].add(target)
+        for t in imported_names(path, mod):
+            target = resolve(t)
+            if target is not None and target != mod:
+                graph[mod].add(target)
     return graph
+
+
+def imported_names(path: Path, mod: str) -> list[str]:
+    """The absolute dotted names a file imports; ``from pkg import sub`` gives pkg.sub (the submodule, when there
+    is one: import_graph resolves it)."""
+    is_pkg = path.name == "__init__.py"
+    out = []
+    for node in _imports(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+            continue
+        if node.level:
+            base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+            base = base[: len(base) - (node.level - 1)]
+            prefix = ".".join(base + ([node.module] if node.module else []))
+        else:
+            prefix = node.module or ""
+        out += [f"{prefix}.{a.name}" for a in node.names]
+    return out
 
 
 # pva/jobs holds two layers (DESIGN, Layout): the job state that ingest and the services use (pva.jobs), and the
@@ -213,7 +219,7 @@ def test_known_import_cycles_are_still_cycles():
 # input and storing the results is pva.jobs' work.  Nothing it reaches may talk to the database, object store or
 # bus, so a model can be loaded and tested (or benchmarked) without the stack.
 IO_MODULES = ("pva.db", "pva.infra", "pva.jobs", "pva.analysis", "pva.services",
-              "pva.faces_service", "pva.function_invoke", "gateway")
+              "pva.faces_service", "gateway")
 IO_LIBRARIES = ("psycopg2", "pika", "minio", "boto3", "botocore", "httpx", "requests")
 
 
@@ -242,3 +248,55 @@ def test_ml_imports_nothing_that_does_io():
             else _third_party(ROOT / "pva/ml/__init__.py") for m in ml}
     bad_libs = {m: sorted(set(v) & set(IO_LIBRARIES)) for m, v in libs.items() if set(v) & set(IO_LIBRARIES)}
     assert not bad_libs, f"pva.ml imports database, queue or object-store clients: {bad_libs}"
+
+
+# The edges of the system (issue 17): a router or a function handler reads the request, calls one service and
+# answers; the SQL (pva.db) and the clients of the real services (pva.infra: the db pool, storage, bus, certs) are
+# the services' business.  Checked on the source like the cycles above, so a lazy import inside a route counts.
+EDGE_FORBIDDEN = ("pva.db", "pva.infra")
+_FORBIDDEN_PREFIXES = tuple(f + "." for f in EDGE_FORBIDDEN)
+
+# Edges that import them today and are being moved onto services by the redesign.  A new offender fails the test;
+# so does one listed here that no longer imports them, so the list only shrinks.
+KNOWN_OFFENDERS: set[str] = {
+    "gateway/routers/albums.py",
+    "gateway/routers/auth.py",
+    "gateway/routers/health.py",
+    "gateway/routers/media.py",
+    "gateway/routers/stats.py",
+    "gateway/routers/web.py",
+}
+
+
+def _edges() -> dict[str, list[str]]:
+    """Each router and function handler (path relative to the repository) -> what it imports of pva.db/pva.infra."""
+    paths = sorted((ROOT / "gateway/routers").glob("*.py")) + sorted((ROOT / "functions").glob("*/handler.py"))
+    out = {}
+    for path in paths:
+        rel = path.relative_to(ROOT).as_posix()
+        names = imported_names(path, _module_name(path) if rel.startswith("gateway/") else "handler")
+        out[rel] = sorted({n for n in names if n in EDGE_FORBIDDEN or n.startswith(_FORBIDDEN_PREFIXES)})
+    return out
+
+
+def test_edge_reader_sees_every_import_form(tmp_path):
+    # guards the reader: module level, lazy in a function, ``from pva import db`` and the dotted forms all count
+    f = tmp_path / "handler.py"
+    f.write_text("import pva.db.media\nfrom pva import db, jobs\nfrom pva.infra.storage import get_storage\n"
+                 "def h():\n    from pva.infra import bus\n")
+    names = imported_names(f, "handler")
+    assert {"pva.db.media", "pva.db", "pva.jobs", "pva.infra.storage.get_storage", "pva.infra.bus"} <= set(names)
+    assert len(_edges()) > len(KNOWN_OFFENDERS) and "functions/detect/handler.py" in _edges()
+
+
+def test_routers_and_function_handlers_do_not_import_db_or_infra():
+    edges = _edges()
+    new = {p: n for p, n in edges.items() if n and p not in KNOWN_OFFENDERS}
+    assert not new, f"routers and function handlers call a service, never pva.db or pva.infra: {new}"
+
+
+def test_known_edge_offenders_still_offend():
+    # a cleaned router must leave KNOWN_OFFENDERS, or it could start importing pva.db again unnoticed
+    edges = _edges()
+    clean = sorted(p for p in KNOWN_OFFENDERS if not edges.get(p))
+    assert not clean, f"no longer import pva.db or pva.infra, remove them from KNOWN_OFFENDERS: {clean}"

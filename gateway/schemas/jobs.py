@@ -2,11 +2,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+JobKind = Literal["detect", "faces", "ocr", "transcribe"]
+
+
+class RetryIn(BaseModel):
+    media_id: UUID | None = Field(default=None, description="one item (else all your failed jobs)")
+    kind: JobKind | None = None
+    all: bool = Field(default=False, description="administrators: everyone's failed jobs")
+
+
+class ReanalyseIn(BaseModel):
+    media_ids: list[UUID] | None = Field(default=None, max_length=5000, description="null: everything")
+    kinds: list[JobKind] | None = Field(default=None, description="null: every kind")
+    all: bool = Field(default=False, description="administrators: everyone's library")
 
 
 class Job(BaseModel):

@@ -1,4 +1,4 @@
-"""YOLO detector (pva.ml.objects) and model download (pva.analysis.models_pull) on the real dev model."""
+"""YOLO detector (pva.ml.objects) and model download (pva.services.models) on the real dev model."""
 from __future__ import annotations
 
 import hashlib
@@ -218,7 +218,7 @@ def test_pt_model_without_ultralytics_says_what_to_install(tmp_path):
 
 # ---------------------------------------------------------------- pva models pull
 def test_pull_from_file_url_installs_the_verified_model(settings_env, model_path, tmp_path):
-    from pva.analysis.models_pull import pull_detect_model
+    from pva.services.models import pull_detect_model
 
     s = settings_env(PVA_MODELS_DIR=tmp_path / "models")
     path = pull_detect_model(url=model_path.as_uri(), sha256=MODEL_SHA256, progress=False)
@@ -232,7 +232,7 @@ def test_pull_from_file_url_installs_the_verified_model(settings_env, model_path
 
 
 def test_pull_with_wrong_checksum_fails_and_leaves_no_file(settings_env, model_path, tmp_path):
-    from pva.analysis.models_pull import ModelDownloadError, pull_detect_model
+    from pva.services.models import ModelDownloadError, pull_detect_model
 
     dest = tmp_path / "models"
     settings_env(PVA_MODELS_DIR=dest, PVA_DETECT_MODEL_URL=model_path.as_uri(), PVA_DETECT_MODEL_SHA256="ab" * 32)
@@ -242,7 +242,7 @@ def test_pull_with_wrong_checksum_fails_and_leaves_no_file(settings_env, model_p
 
 
 def test_pull_rejects_a_file_that_is_not_a_model(settings_env, tmp_path):
-    from pva.analysis.models_pull import ModelDownloadError, pull_detect_model
+    from pva.services.models import ModelDownloadError, pull_detect_model
 
     src = tmp_path / "fake.onnx"
     src.write_bytes(b"<html>not found</html>")
@@ -271,7 +271,7 @@ def test_pva_models_pull_command(settings_env, model_path, tmp_path, capsys):
 def test_default_pull_is_pinned_to_the_model_we_test_with(settings_env, model_path, tmp_path):
     """The default URL names a fixed commit and the default sha256 pins it: a mirror of it (PVA_DETECT_MODEL_URL
     only) installs, any other file at that URL is refused."""
-    from pva.analysis.models_pull import ModelDownloadError, pull_detect_model
+    from pva.services.models import ModelDownloadError, pull_detect_model
     from pva.config import Settings
 
     d = Settings()

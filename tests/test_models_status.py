@@ -5,7 +5,7 @@ import dataclasses
 import subprocess
 import sys
 
-from pva.analysis.inventory import models_status
+from pva.services.models import models_status
 from pva.config import get_settings
 
 

@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def _pull(args) -> int:
-    from pva.analysis.models_pull import ModelDownloadError, pull_detect_model
+    from pva.services.models import ModelDownloadError, pull_detect_model
     from pva.config import get_settings
 
     try:

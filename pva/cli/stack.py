@@ -66,7 +66,7 @@ def _print_status(only=None) -> int:
             for line in r["log_tail"].splitlines():
                 print(f"    | {line}")
     if not only:
-        from pva.analysis.inventory import models_status
+        from pva.services.models import models_status
 
         for m in models_status():
             print(f"{m['analysis']:10} {'ok  ' if m['ok'] else 'MISSING'} {m['detail']}")

@@ -244,7 +244,7 @@ def test_photo_is_rejected_with_the_reason(fn, media, make_user, tmp_path):
     media_id = _store_video(user, media["silent"])
     db.execute("update media set kind = 'photo' where id = %s", (media_id,))
     assert fn("rabbit-mq", _wake(media_id))["outcome"] == "failed"
-    assert "videos only" in _job(media_id)["error"]
+    assert _job(media_id)["error"] == "transcribe applies to videos only, not to a photo"
     status, payload = _http_json(fn("http", {"media_id": str(media_id)}, "application/json", user["username"]))
     assert status == 400 and "does not apply to a photo" in payload["error"]
 

@@ -105,7 +105,15 @@ class Task:
     def model_version(self) -> str:
         return getattr(self.model, "version", "") or ""
 
+    def not_applicable(self, media_kind: str) -> str:
+        """Why a job fails when its media is of a kind this task does not analyse (the job's recorded error).  A
+        task for one kind names it: 'ocr applies to photos only, not to a video'."""
+        if len(self.media_kinds) == 1:
+            return f"{self.kind} applies to {self.media_kinds[0]}s only, not to a {media_kind}"
+        return f"{self.kind} does not apply to a {media_kind}"
+
     def analyze(self, inputs: Inputs, job: "jobs.Job | None") -> Any:
+        """Only called for media of one of ``media_kinds`` (run_stored checks that first)."""
         raise NotImplementedError
 
     def analyze_bytes(self, data: bytes, content_type: str) -> Any:
@@ -141,6 +149,8 @@ def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
         m = _load_media(job.media_id)
         if m is None:
             raise BadInput(f"media {job.media_id} no longer exists")
+        if m["kind"] not in task.media_kinds:  # one guard for every task, before anything is downloaded
+            raise BadInput(task.not_applicable(m["kind"]))
         inputs = Inputs(m, [])
         try:
             results = task.analyze(inputs, job)

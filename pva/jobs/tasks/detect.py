@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...db import detections as detections_q
-from ...errors import BadInput
 from ...ml.objects import Detection, Detector
 from ..pipeline import Inputs, Task
 
@@ -40,8 +39,6 @@ class DetectTask(Task):
 
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> DetectResults:
-        if inputs.kind not in self.media_kinds:
-            raise BadInput(f"detect does not apply to a {inputs.kind}")
         if inputs.kind == "photo":
             # the file itself (not a decoded image): the detector lets libjpeg decode at reduced size
             return DetectResults([(None, d) for d in self.detector.detect(inputs.original_path())])

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...services import people_match
-from ...errors import BadInput
 from ...ml.faces import Face, FaceEngine
 from ...media.image import load_image
 from ..pipeline import Inputs, Task
@@ -53,8 +52,6 @@ class FacesTask(Task):
 
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> FacesResults:
-        if inputs.kind not in self.media_kinds:
-            raise BadInput(f"faces does not apply to a {inputs.kind}")
         # photos decode at reduced size (JPEG DCT scaling) when bigger than what the engine encodes from anyway
         frames = inputs.images(max_side=getattr(self.engine, "encode_max_side", None) or None)
         if inputs.kind == "video" and not frames:

@@ -49,8 +49,6 @@ class TranscribeTask(Task):
 
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> TranscriptResult:
-        if inputs.kind not in self.media_kinds:
-            raise BadInput(f"transcribe applies to videos only, not to a {inputs.kind}")
         return self.transcriber.transcribe(inputs.original_path(), progress=job.progress if job else None)
 
     def analyze_bytes(self, data: bytes, content_type: str) -> TranscriptResult:

@@ -26,4 +26,10 @@ def detail_out(m: dict) -> dict:
     return media_links(m)
 
 
-__all__ = ["media_links", "detail_out", "API"]
+def page_out(page: dict) -> dict:
+    """A search page (pva.services.search.search) as the API answers it: every item with its URLs."""
+    page["items"] = [media_links(r) for r in page["items"]]
+    return page
+
+
+__all__ = ["media_links", "detail_out", "page_out", "API"]

@@ -47,10 +47,9 @@ def stream_object(request: Request, bucket: str, key: str, *, content_type: str 
     """Serve an object with its ETag.  max_age None (media files): `no-cache`, so the browser asks again on every
     view and a share that was revoked stops showing at once; the access check runs before the 304, and a 304 is
     one row read and one HEAD on the store.  A number: cacheable for that long (only for owner-only files)."""
-    from pva.infra.storage import get_storage
+    from pva.services.media import open_object, stat
 
-    st = get_storage()
-    info = st.stat(bucket, key)
+    info = stat(bucket, key)
     if info is None:
         raise not_found("file")
     etag = f'"{info.etag or etag_hint}"'
@@ -71,7 +70,7 @@ def stream_object(request: Request, bucket: str, key: str, *, content_type: str 
     if size == 0:
         return Response(b"", media_type=ctype, headers=headers)
     start, end = rng or (0, size - 1)
-    stream = st.get_stream(bucket, key, offset=start, length=end - start + 1)
+    stream = open_object(bucket, key, offset=start, length=end - start + 1)
     headers["Content-Length"] = str(end - start + 1)
     status = 200
     if rng:

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from .jobs import Job
@@ -114,3 +115,45 @@ class TrashOut(BaseModel):
 
 class Purged(BaseModel):
     purged: int
+
+
+# ---------------------------------------------------------------- requests
+class SearchParams:
+    """Query parameters shared by search and facets, as sent (pva.services.search.make_filters reads them)."""
+
+    def __init__(self,
+                 date_from: str | None = Query(None, alias="from", description="taken on/after (ISO date/time)"),
+                 date_to: str | None = Query(None, alias="to", description="taken before (a bare date: through it)"),
+                 bbox: str | None = Query(None, description="south,west,north,east (map area)"),
+                 no_gps: bool = Query(False, description="only items without a location"),
+                 label: list[str] = Query([], description="object label (repeat for all of several)"),
+                 min_confidence: float = Query(0.0, ge=0, le=1),
+                 person: UUID | None = Query(None, description="person id"),
+                 similar_face: int | None = Query(None, description="face id: items with a similar face"),
+                 camera_make: str | None = Query(None, max_length=200),
+                 camera_model: str | None = Query(None, max_length=200),
+                 kind: Literal["photo", "video"] | None = None,
+                 format: str | None = Query(None, max_length=20, description="jpeg, png, heic, mp4, ..."),
+                 q: str | None = Query(None, max_length=500, description="text: OCR, transcript, comments, name"),
+                 album: UUID | None = None,
+                 trashed: bool = Query(False, description="list the trash instead")):
+        self.query = dict(date_from=date_from, date_to=date_to, bbox=bbox, no_gps=no_gps, label=label,
+                          min_confidence=min_confidence, person=person, similar_face=similar_face,
+                          camera_make=camera_make, camera_model=camera_model, kind=kind, format=format, q=q,
+                          album=album, trashed=trashed)
+
+
+class ShaCheck(BaseModel):
+    sha512: list[str] = Field(max_length=10000, description="hex SHA-512 digests of files you have")
+    album: str | None = Field(default=None, max_length=200,
+                              description="also put the items you already have into your album of this name")
+
+
+class GpsIn(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    alt: float | None = Field(default=None, ge=-11000, le=100000)
+
+
+class CommentIn(BaseModel):
+    body: str = Field(min_length=1, max_length=10000)

@@ -6,8 +6,6 @@ from uuid import UUID
 
 from psycopg2.extras import Json
 
-from pva.infra.db import query, query_one
-
 COLUMNS = ("owner_id", "sha512", "kind", "format", "mime", "size", "width", "height", "duration", "taken_at",
            "taken_at_offset", "taken_at_local", "camera_make", "camera_model", "lens", "gps_lat", "gps_lon",
            "gps_alt", "orientation", "storage_key", "original_path", "filename", "thumb_key", "preview_key",
@@ -62,9 +60,8 @@ def storage_keys(cur) -> set[str]:
 
 
 # ---------------------------------------------------------------- access checks and the owner's edits
-# (moved from pva/db/search.py, issue 17: the gateway's media, albums and jobs routes and pva.function_invoke check
-# access here.)  Unlike the functions above they open their own transaction (pva.db.query); they keep their
-# signatures until pva/services/media.py holds the transactions.
+# (moved from pva/db/search.py, issue 17: pva/services/media.py and the services of albums, jobs and functions check
+# access here.)  Like the functions above they take the caller's cursor: the service holds the transaction.
 #
 # Access rule: a user sees media they own, and (read-only) media in albums shared with them.  Each function takes
 # the viewing user's id and returns None / nothing for rows they may not see.
@@ -77,52 +74,60 @@ _VISIBLE = """(m.owner_id = %(u)s or (m.trashed_at is null and exists (
                   where am.media_id = m.id and s.user_id = %(u)s)))"""
 
 
-def media_access(media_id: UUID, user_id: UUID) -> dict | None:
+def _rows(cur, sql: str, params) -> list[dict]:
+    cur.execute(sql, params)
+    return cur.fetchall() if cur.description else []
+
+
+def media_access(cur, media_id: UUID, user_id: UUID) -> dict | None:
     """The media row (all columns) plus access='owner'|'shared' when the user may see it, else None."""
-    return query_one(f"""select m.*, case when m.owner_id = %(u)s then 'owner' else 'shared' end as access,
-                                {LAT} as lat, {LON} as lon
-                           from media m where m.id = %(id)s and {_VISIBLE}""", {"id": media_id, "u": user_id})
+    cur.execute(f"""select m.*, case when m.owner_id = %(u)s then 'owner' else 'shared' end as access,
+                           {LAT} as lat, {LON} as lon
+                      from media m where m.id = %(id)s and {_VISIBLE}""", {"id": media_id, "u": user_id})
+    return cur.fetchone()
 
 
-def owned_media_ids(user_id: UUID, media_ids: list[UUID], include_trashed: bool = False) -> set[UUID]:
-    rows = query(f"""select id from media where owner_id = %s and id = any(%s::uuid[])
-                     {'' if include_trashed else 'and trashed_at is null'}""", (user_id, list(media_ids)))
+def owned_media_ids(cur, user_id: UUID, media_ids: list[UUID], include_trashed: bool = False) -> set[UUID]:
+    rows = _rows(cur, f"""select id from media where owner_id = %s and id = any(%s::uuid[])
+                          {'' if include_trashed else 'and trashed_at is null'}""", (user_id, list(media_ids)))
     return {r["id"] for r in rows}
 
 
-def set_gps_override(media_id: UUID, owner_id: UUID, lat: float, lon: float, alt: float | None) -> bool:
-    return bool(query("""update media set gps_override_lat = %s, gps_override_lon = %s, gps_override_alt = %s,
-                                updated_at = now()
-                          where id = %s and owner_id = %s returning id""", (lat, lon, alt, media_id, owner_id)))
+def set_gps_override(cur, media_id: UUID, owner_id: UUID, lat: float, lon: float, alt: float | None) -> bool:
+    return bool(_rows(cur, """update media set gps_override_lat = %s, gps_override_lon = %s, gps_override_alt = %s,
+                                     updated_at = now()
+                               where id = %s and owner_id = %s returning id""", (lat, lon, alt, media_id, owner_id)))
 
 
-def clear_gps_override(media_id: UUID, owner_id: UUID) -> bool:
-    return bool(query("""update media set gps_override_lat = null, gps_override_lon = null,
-                                gps_override_alt = null, updated_at = now()
-                          where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
+def clear_gps_override(cur, media_id: UUID, owner_id: UUID) -> bool:
+    return bool(_rows(cur, """update media set gps_override_lat = null, gps_override_lon = null,
+                                     gps_override_alt = null, updated_at = now()
+                               where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
 
 
-def trash(media_id: UUID, owner_id: UUID) -> bool:
-    return bool(query("""update media set trashed_at = coalesce(trashed_at, now()), updated_at = now()
-                          where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
+def trash(cur, media_id: UUID, owner_id: UUID) -> bool:
+    return bool(_rows(cur, """update media set trashed_at = coalesce(trashed_at, now()), updated_at = now()
+                               where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
 
 
-def restore(media_id: UUID, owner_id: UUID) -> bool:
-    return bool(query("""update media set trashed_at = null, updated_at = now()
-                          where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
+def restore(cur, media_id: UUID, owner_id: UUID) -> bool:
+    return bool(_rows(cur, """update media set trashed_at = null, updated_at = now()
+                               where id = %s and owner_id = %s returning id""", (media_id, owner_id)))
 
 
-def purge(owner_id: UUID | None, *, media_id: UUID | None = None, older_than_days: int | None = None) -> list[dict]:
+def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
+          older_than_days: int | None = None) -> list[dict]:
     """Delete trashed media rows (of one owner, or everyone's with owner_id None); returns their object keys
-    (storage_key, thumb_key, preview_key, crop_keys) so the caller removes the objects.  With older_than_days only items trashed that long ago go."""
-    return query("""with gone as (
-                      delete from media
-                       where trashed_at is not null
-                         and (%(owner)s::uuid is null or owner_id = %(owner)s::uuid)
-                         and (%(id)s::uuid is null or id = %(id)s::uuid)
-                         and (%(days)s::int is null or trashed_at < now() - make_interval(days => %(days)s::int))
-                      returning id, owner_id, storage_key, thumb_key, preview_key)
-                    select g.*, coalesce((select array_agg(f.crop_key) from faces f
-                                           where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys
-                      from gone g""",
+    (storage_key, thumb_key, preview_key, crop_keys) so the caller removes the objects.  With older_than_days only
+    items trashed that long ago go."""
+    return _rows(cur, """with gone as (
+                           delete from media
+                            where trashed_at is not null
+                              and (%(owner)s::uuid is null or owner_id = %(owner)s::uuid)
+                              and (%(id)s::uuid is null or id = %(id)s::uuid)
+                              and (%(days)s::int is null or trashed_at < now() - make_interval(days => %(days)s::int))
+                           returning id, owner_id, storage_key, thumb_key, preview_key)
+                         select g.*, coalesce((select array_agg(f.crop_key) from faces f
+                                                where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys
+                           from gone g""",
                  {"owner": owner_id, "id": media_id, "days": older_than_days})

@@ -12,14 +12,14 @@ from uuid import UUID
 from ..config import get_settings
 from ..db import search as search_q
 from ..errors import Invalid, NotFound
+from ..infra import db
 from . import people as people_service
+from .media import Unprocessable
 
 
-class BadSearch(Invalid):
-    """Search parameters that cannot be used (a bad date, map box or cursor).  422, as the API has always answered
-    them (FastAPI's own validation errors are 422 too)."""
-
-    status = 422
+class BadSearch(Unprocessable):
+    """Search parameters that cannot be used (a bad date, map box or cursor): 422, as the API has always answered
+    them."""
 
 
 def _parse_when(value: str | None, name: str, end: bool = False) -> datetime | None:
@@ -77,9 +77,11 @@ def check_refs(f: search_q.Filters, user_id: UUID) -> None:
 
 
 def _run(fn, *args, **kw):
-    """The repository's refusals in the service's terms: LookupError('album') -> NotFound, BadQuery -> BadSearch."""
+    """The repository's query in a transaction of its own (the planner's ``set local`` knobs end with it), and its
+    refusals in the service's terms: LookupError('album') -> NotFound, BadQuery -> BadSearch."""
     try:
-        return fn(*args, **kw)
+        with db.transaction() as cur:
+            return fn(cur, *args, **kw)
     except NotFound:
         raise
     except LookupError as e:
@@ -88,15 +90,22 @@ def _run(fn, *args, **kw):
         raise BadSearch(str(e)) from None
 
 
-def search(user_id: UUID, f: search_q.Filters, *, sort: str = "taken", order: str = "desc", limit: int = 100,
-           cursor: str | None = None) -> dict:
-    """One page of the user's search (all filters combine with AND): {"items": [...], "next_cursor": str|None}."""
+def _filters(f: search_q.Filters | dict) -> search_q.Filters:
+    return make_filters(**f) if isinstance(f, dict) else f
+
+
+def search(user_id: UUID, f: search_q.Filters | dict, *, sort: str = "taken", order: str = "desc",
+           limit: int = 100, cursor: str | None = None) -> dict:
+    """One page of the user's search (all filters combine with AND): {"items": [...], "next_cursor": str|None}.
+    ``f``: the filters, or the query parameters that make them (:func:`make_filters`)."""
+    f = _filters(f)
     check_refs(f, user_id)
     return _run(search_q.search, user_id, f, sort=sort, order=order, limit=limit, cursor=cursor)
 
 
-def facets(user_id: UUID, f: search_q.Filters) -> dict:
+def facets(user_id: UUID, f: search_q.Filters | dict) -> dict:
     """How many items each filter value would give under the other active filters (pva.db.search.facets)."""
+    f = _filters(f)
     check_refs(f, user_id)
     return _run(search_q.facets, user_id, f)
 
@@ -124,8 +133,10 @@ def filters_from_query(qs: str, user) -> tuple[search_q.Filters, str, str] | Non
         check_refs(f, user.user_id)
     except (ValueError, NotFound, Invalid):
         return None
-    if f.album_id is not None and search_q.album_scope(f.album_id, user.user_id) is None:
-        return None
+    if f.album_id is not None:
+        with db.transaction() as cur:
+            if search_q.album_scope(cur, f.album_id, user.user_id) is None:
+                return None
     sort = one("sort") if one("sort") in search_q.SORTS else "taken"
     order = one("order") if one("order") in ("asc", "desc") else "desc"
     return f, sort, order
@@ -147,9 +158,9 @@ def neighbours(media: dict, user, context: str = "") -> dict:
     cursor = search_q.encode_cursor(sort, value, media["id"])
     back = "asc" if order == "desc" else "desc"
     try:
-        after = search_q.search(user.user_id, f, sort=sort, order=order, limit=1, cursor=cursor)["items"]
-        before = search_q.search(user.user_id, f, sort=sort, order=back, limit=1, cursor=cursor)["items"]
-    except (LookupError, search_q.BadQuery):
+        after = _run(search_q.search, user.user_id, f, sort=sort, order=order, limit=1, cursor=cursor)["items"]
+        before = _run(search_q.search, user.user_id, f, sort=sort, order=back, limit=1, cursor=cursor)["items"]
+    except (NotFound, Invalid):
         return none
     return {"prev": str(before[0]["id"]) if before else None, "next": str(after[0]["id"]) if after else None,
             "suffix": "?in=" + quote(context, safe="") if found else ""}

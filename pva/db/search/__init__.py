@@ -9,7 +9,8 @@
 The access checks and the owner's edits of a media row (GPS override, trash, restore, purge) moved to
 :mod:`pva.db.media` (issue 17: one home per aggregate).  This package re-exports every name callers imported from
 the old single module, so ``from pva.db import search as search_db; search_db.trash(...)`` keeps working while
-callers move; new code imports from the module that holds the name.  Knobs (FAST_MS, FACET_EXACT_MAX...) must be
+callers move; new code imports from the module that holds the name.  Every query function takes the caller's
+cursor first (pva/services/search.py and media.py hold the transactions).  Knobs (FAST_MS, FACET_EXACT_MAX...) must be
 changed on their module (planner, facet_counts): setting them here changes nothing.
 """
 from __future__ import annotations

@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import replace
 from uuid import UUID
 
-from pva.infra.db import transaction
 from .filters import LAT, SORTS, Filters, _prepare, _where, finer_than_tag, tag_bucket
 from .planner import _estimate
 
 FACET_LIMIT = 50
 
 
-def facets(user_id: UUID, f: Filters) -> dict:
+def facets(cur, user_id: UUID, f: Filters) -> dict:
     """Counts for each filter's values under the other filters (a filter does not narrow its own facet).
 
     No filter, or a date range of whole months: exact, from the library counters.  Otherwise the column facets
@@ -37,7 +36,7 @@ def facets(user_id: UUID, f: Filters) -> dict:
 
     def scan(cur, skip: str, names: list[str]) -> list[dict]:
         p: dict = {}
-        w = _where(f, user_id, p, skip=skip)
+        w = _where(cur, f, user_id, p, skip=skip)
         sets = ", ".join(f"({facet_sets[n][0]})" for n in names)
         select = ", ".join([c for n in names for c in columns[n]] +
                            [f"grouping({firsts[n]}) as g_{n}" for n in names])
@@ -45,54 +44,53 @@ def facets(user_id: UUID, f: Filters) -> dict:
                     f"group by grouping sets ({sets})", p)
         return cur.fetchall()
 
-    with transaction() as cur:
-        fast = _counted_facets(cur, user_id, f)
-        if fast is not None:
-            return fast
-        pct = _facet_sample_percent(cur, f, user_id)
-        if pct is not None:
-            rel, scale = f"media m tablesample system ({pct:.4f}) repeatable (7)", 100.0 / pct
-            out["approximate"] = True
-        # a facet whose own filter is the only thing beyond a whole-month date range comes from the counters
-        exact: dict[str, object] = {}
-        for name, fields in _FACET_FILTERS.items():
-            without = replace(f, **fields)
-            if without != f:
-                facet = "year" if name == "date" else name
-                counted = _counted_facets(cur, user_id, without, only=facet)
-                if counted is not None:
-                    exact[name] = counted[facet]
-        _prepare(cur, f)
-        rows: list[dict] = []
-        shared = [n for n, (_, active) in facet_sets.items() if not active]
-        if shared:
-            rows += scan(cur, "", shared)
-        for n, (_, active) in facet_sets.items():
-            if active and n not in exact:
-                rows += scan(cur, n, [n])
-        by = {n: [r for r in rows if r.get(f"g_{n}", 1) == 0] for n in facet_sets}
-        top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
-        out["kind"] = top({"value": r["kind"], "n": r["n"]} for r in by["kind"])
-        out["format"] = top({"value": r["format"], "n": r["n"]} for r in by["format"])
-        out["camera"] = top({"make": r["camera_make"], "model": r["camera_model"], "n": r["n"]} for r in by["camera"])
-        out["year"] = sorted(({"value": r["year"], "n": r["n"]} for r in by["date"]),
-                             key=lambda r: -(r["value"] or 0))
-        out["gps"] = {"with": sum(r["n"] for r in by["gps"] if r["has_gps"]),
-                      "without": sum(r["n"] for r in by["gps"] if not r["has_gps"])}
-        if "label" not in exact:
-            out["label"] = _label_facet(cur, user_id, f, rel)
-        p = {}
-        w = _where(f, user_id, p, skip="person")
-        if str(p["owner"]) != str(user_id):  # a shared album: the owner's people are not the recipient's to see
-            out["person"] = []
-        elif "person" not in exact:
-            cur.execute(f"""select pe.id, pe.name, count(*) as n
-                              from {rel} cross join unnest(m.person_ids) pid
-                              join people pe on pe.id = pid and not pe.hidden
-                             where {' and '.join(w)}
-                             group by pe.id, pe.name order by n desc limit {FACET_LIMIT}""", p)
-            out["person"] = cur.fetchall()
-        out["album"] = [] if "album" in exact else _album_facet(cur, user_id, f, rel)
+    fast = _counted_facets(cur, user_id, f)
+    if fast is not None:
+        return fast
+    pct = _facet_sample_percent(cur, f, user_id)
+    if pct is not None:
+        rel, scale = f"media m tablesample system ({pct:.4f}) repeatable (7)", 100.0 / pct
+        out["approximate"] = True
+    # a facet whose own filter is the only thing beyond a whole-month date range comes from the counters
+    exact: dict[str, object] = {}
+    for name, fields in _FACET_FILTERS.items():
+        without = replace(f, **fields)
+        if without != f:
+            facet = "year" if name == "date" else name
+            counted = _counted_facets(cur, user_id, without, only=facet)
+            if counted is not None:
+                exact[name] = counted[facet]
+    _prepare(cur, f)
+    rows: list[dict] = []
+    shared = [n for n, (_, active) in facet_sets.items() if not active]
+    if shared:
+        rows += scan(cur, "", shared)
+    for n, (_, active) in facet_sets.items():
+        if active and n not in exact:
+            rows += scan(cur, n, [n])
+    by = {n: [r for r in rows if r.get(f"g_{n}", 1) == 0] for n in facet_sets}
+    top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
+    out["kind"] = top({"value": r["kind"], "n": r["n"]} for r in by["kind"])
+    out["format"] = top({"value": r["format"], "n": r["n"]} for r in by["format"])
+    out["camera"] = top({"make": r["camera_make"], "model": r["camera_model"], "n": r["n"]} for r in by["camera"])
+    out["year"] = sorted(({"value": r["year"], "n": r["n"]} for r in by["date"]),
+                         key=lambda r: -(r["value"] or 0))
+    out["gps"] = {"with": sum(r["n"] for r in by["gps"] if r["has_gps"]),
+                  "without": sum(r["n"] for r in by["gps"] if not r["has_gps"])}
+    if "label" not in exact:
+        out["label"] = _label_facet(cur, user_id, f, rel)
+    p = {}
+    w = _where(cur, f, user_id, p, skip="person")
+    if str(p["owner"]) != str(user_id):  # a shared album: the owner's people are not the recipient's to see
+        out["person"] = []
+    elif "person" not in exact:
+        cur.execute(f"""select pe.id, pe.name, count(*) as n
+                          from {rel} cross join unnest(m.person_ids) pid
+                          join people pe on pe.id = pid and not pe.hidden
+                         where {' and '.join(w)}
+                         group by pe.id, pe.name order by n desc limit {FACET_LIMIT}""", p)
+        out["person"] = cur.fetchall()
+    out["album"] = [] if "album" in exact else _album_facet(cur, user_id, f, rel)
     if scale != 1.0:
         for name in ("kind", "format", "camera", "year", "label", "person", "album"):
             for r in out.get(name, []):
@@ -126,7 +124,7 @@ def _facet_sample_percent(cur, f: Filters, owner: UUID) -> float | None:
 
 def _label_facet(cur, user_id: UUID, f: Filters, rel: str) -> list[dict]:
     p: dict = {}
-    w = _where(f, user_id, p, skip="label")
+    w = _where(cur, f, user_id, p, skip="label")
     bucket = tag_bucket(f.min_confidence)
     if not finer_than_tag(f.min_confidence):  # the tags answer it: no join with detections
         p["tag_like"] = f"%:{bucket}"
@@ -145,7 +143,7 @@ def _label_facet(cur, user_id: UUID, f: Filters, rel: str) -> list[dict]:
 
 def _album_facet(cur, user_id: UUID, f: Filters, rel: str = "media m") -> list[dict]:
     p: dict = {}
-    w = _where(f, user_id, p, skip="album")
+    w = _where(cur, f, user_id, p, skip="album")
     p["viewer"] = user_id
     cur.execute(f"""select a.id, a.name, count(*) as n
                       from {rel} cross join unnest(m.album_ids) aid
@@ -174,7 +172,7 @@ def _counted_facets(cur, user_id: UUID, f: Filters, only: str | None = None) -> 
     names = [only] if only else list(FACETS)
     dims = [_FACET_DIM[n] for n in names if n in _FACET_DIM]
     by: dict[str, list[dict]] = {d: [] for d in dims}
-    for r in counts.totals(user_id, dims, f.date_from, f.date_to, cur=cur) if dims else []:
+    for r in counts.totals(cur, user_id, dims, f.date_from, f.date_to) if dims else []:
         by[r["dim"]].append(r)
     top = lambda xs: sorted(xs, key=lambda r: -r["n"])[:FACET_LIMIT]  # noqa: E731
     out: dict = {"approximate": False}
@@ -190,7 +188,7 @@ def _counted_facets(cur, user_id: UUID, f: Filters, only: str | None = None) -> 
             out[name] = top({"value": r["v1"][:-2], "n": r["n"]} for r in rows if r["v1"].endswith(f":{bucket}"))
         elif name == "year":  # all time, whatever the date range: the facet does not narrow itself
             years: dict[int, int] = {}
-            for r in counts.per_period(user_id, "y", "kind", cur=cur):  # a row per (year, kind)
+            for r in counts.per_period(cur, user_id, "y", "kind"):  # a row per (year, kind)
                 years[r["period"].year] = years.get(r["period"].year, 0) + r["n"]
             out[name] = [{"value": y, "n": n} for y, n in sorted(years.items(), reverse=True)]
         else:  # person, album: names from their tables (hidden people and others' albums left out)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from pva.infra.db import query_one, transaction
 from ..media import LAT, LON
 
 SORTS = {"taken": "coalesce(m.taken_at, m.created_at)", "added": "m.created_at"}
@@ -95,28 +94,29 @@ def finer_than_tag(min_confidence: float) -> bool:
     return min_confidence > tag_bucket(min_confidence) / 10 + 1e-9
 
 
-def _face_embedding(face_id: int, user_id: UUID):
+def _face_embedding(cur, face_id: int, user_id: UUID):
     from .. import people
 
-    with transaction() as cur:
-        row = people.get_face(cur, face_id, user_id)
+    row = people.get_face(cur, face_id, user_id)
     if row is None:
         raise LookupError("face")
     return row["embedding"]
 
 
-def album_scope(album_id: UUID, user_id: UUID) -> dict | None:
+def album_scope(cur, album_id: UUID, user_id: UUID) -> dict | None:
     """The album's owner when the user owns it or it is shared with them, else None."""
-    return query_one("""select a.id, a.owner_id from albums a where a.id = %s and (a.owner_id = %s or exists
-                          (select 1 from album_shares s where s.album_id = a.id and s.user_id = %s))""",
-                     (album_id, user_id, user_id))
+    cur.execute("""select a.id, a.owner_id from albums a where a.id = %s and (a.owner_id = %s or exists
+                     (select 1 from album_shares s where s.album_id = a.id and s.user_id = %s))""",
+                (album_id, user_id, user_id))
+    return cur.fetchone()
 
 
-def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
-    """WHERE clauses for the filters (skip: the facet whose own filter is left out)."""
+def _where(cur, f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
+    """WHERE clauses for the filters (skip: the facet whose own filter is left out); reads the album's scope and
+    the similar face's embedding with the caller's cursor."""
     w = []
     if f.album_id is not None:
-        scope = album_scope(f.album_id, user_id)
+        scope = album_scope(cur, f.album_id, user_id)
         if scope is None:
             raise LookupError("album")
         p["owner"] = scope["owner_id"]
@@ -166,7 +166,7 @@ def _where(f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]:
         w.append("m.person_ids @> %(person)s::uuid[]")
     if f.similar_face_id is not None:
         # nearest faces by the HNSW index (a constant query vector), then only the owner's within the threshold
-        p.update(face_vec=_face_embedding(f.similar_face_id, user_id), face_thr=f.face_threshold,
+        p.update(face_vec=_face_embedding(cur, f.similar_face_id, user_id), face_thr=f.face_threshold,
                  face_k=SIMILAR_CANDIDATES)
         w.append("""m.id in (select s.media_id from (
                         select f.media_id, f.owner_id, f.embedding <-> %(face_vec)s::vector as dist from faces f

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pva.infra.db import transaction
 from .cursor import decode_cursor, encode_cursor
 from .filters import LAT, LIST_COLUMNS, SORTS, BadQuery, Filters, _prepare, _where, cells, tag_bucket
 
 
-def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc", limit: int = 100,
+def search(cur, user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc", limit: int = 100,
            cursor: str | None = None) -> dict:
     """One page: {"items": [...], "next_cursor": str|None}.  Raises LookupError('album') for an album the user
-    cannot see, BadQuery for unusable parameters."""
+    cannot see, BadQuery for unusable parameters.  The knobs it sets (``set local``) last to the end of the
+    caller's transaction: give each search a transaction of its own (pva.services.search does)."""
     if sort not in SORTS:
         raise BadQuery(f"sort must be one of {', '.join(SORTS)}")
     if order not in ("asc", "desc"):
         raise BadQuery("order must be asc or desc")
     p: dict = {}
-    w = _where(f, user_id, p)
+    w = _where(cur, f, user_id, p)
     key = SORTS[sort]
     if cursor:
         p["c_val"], p["c_id"] = decode_cursor(cursor, sort)
@@ -32,23 +32,22 @@ def search(user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc
     ws = [_UNINDEXED.get(c, c) for c in w]
     sparse_sql = (f"select {LIST_COLUMNS}, {key} as sort_value from media m where {' and '.join(ws)} "
                   f"order by {key} {order}, m.id {order} limit %(limit)s")
-    with transaction() as cur:
-        _prepare(cur, f)
-        box_cells = cells(f.bbox) if f.bbox and sort == "taken" and not f.trashed else []
-        est = _estimate(cur, f, p["owner"])
-        if _is_rare(est) or (box_cells and est is not None and est[1] < MERGE_MIN_SHARE):
-            rows = _sparse(cur, sparse_sql, p)
-        elif box_cells and len(box_cells) <= MERGE_CELLS:
-            p["cells"] = box_cells
-            merged = _cell_walk_sql(w, key, order)
-            cur.execute("set local enable_bitmapscan = off")
-            cur.execute("set local enable_sort = off")
-            rows = _ordered_or_sparse(cur, merged, p, sparse_sql=sparse_sql, fast_ms=MERGE_FAST_MS)
-        elif _may_be_sparse(f):
-            rows = _ordered_or_sparse(cur, sql, p, sparse_sql=sparse_sql)
-        else:
-            cur.execute(sql, p)
-            rows = cur.fetchall()
+    _prepare(cur, f)
+    box_cells = cells(f.bbox) if f.bbox and sort == "taken" and not f.trashed else []
+    est = _estimate(cur, f, p["owner"])
+    if _is_rare(est) or (box_cells and est is not None and est[1] < MERGE_MIN_SHARE):
+        rows = _sparse(cur, sparse_sql, p)
+    elif box_cells and len(box_cells) <= MERGE_CELLS:
+        p["cells"] = box_cells
+        merged = _cell_walk_sql(w, key, order)
+        cur.execute("set local enable_bitmapscan = off")
+        cur.execute("set local enable_sort = off")
+        rows = _ordered_or_sparse(cur, merged, p, sparse_sql=sparse_sql, fast_ms=MERGE_FAST_MS)
+    elif _may_be_sparse(f):
+        rows = _ordered_or_sparse(cur, sql, p, sparse_sql=sparse_sql)
+    else:
+        cur.execute(sql, p)
+        rows = cur.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(sort, rows[-1]["sort_value"], rows[-1]["id"]) if more and rows else None
@@ -126,7 +125,7 @@ def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
         keys.append(("album", str(f.album_id), None))
     if not keys:
         return None
-    parts, total = counts.value_counts(owner, keys, cur)
+    parts, total = counts.value_counts(cur, owner, keys)
     share = 1.0
     for n in parts:
         share *= n / total if total else 0.0

@@ -48,7 +48,7 @@ def main() -> int:
     with isolated_env("backup") as env:
         from pva.infra import db
         from pva.db import backup as backup_q
-        from pva.ingest.service import Ingestor
+        from pva.services.ingest import Ingestor
         from pva.services.backup import backup
         from pva.infra.storage import get_storage
 

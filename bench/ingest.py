@@ -126,7 +126,7 @@ def main() -> int:
         print("  " + r.stdout.strip().splitlines()[0])
 
         # photos only, measured in-process with the same workers (excludes process start-up)
-        from pva.ingest.load import load
+        from pva.services.load import load
 
         load2 = work / "load2"
         load2.mkdir()

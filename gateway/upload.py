@@ -239,7 +239,7 @@ class MultipartReader:
 
     def _sniff(self, part: Part) -> bool:
         """Refuse the part from its first bytes when they already say no; True when it may go on."""
-        from pva.ingest.service import head_reason
+        from pva.services.ingest import head_reason
         from pva.media import detect_format
 
         reason = head_reason(bytes(part.head))
@@ -364,7 +364,7 @@ def close_all(parts: list[Part]) -> None:
 
 def ingest_one(owner: dict, part: Part) -> dict:
     """Hand one received file to ingest; a per-file result dict (never raises for a bad file)."""
-    from pva.ingest import service
+    from pva.services import ingest as service
 
     rel = clean_relative_path(part.name)
     try:

@@ -120,7 +120,7 @@ def _entry_points(tmp_path, owner, data: bytes, name: str) -> dict[str, str | No
     from pva import media
     from pva.services import people_similar
     from pva.ml import BadInput, load_image
-    from pva.ingest.service import get_ingestor
+    from pva.services.ingest import get_ingestor
     from test_gateway_helpers import token_for
 
     out: dict[str, str | None] = {}
@@ -174,7 +174,7 @@ def test_stored_media_over_a_lowered_limit_fails_its_job_with_the_reason(tmp_pat
     from pva.infra import db
     from pva.jobs.pipeline import run_stored
     from pva.db import analysis as analysis_q
-    from pva.ingest.service import get_ingestor
+    from pva.services.ingest import get_ingestor
     from test_gateway_helpers import new_user
 
     owner = new_user(f"lowered-{uuid.uuid4().hex[:6]}")
@@ -298,7 +298,7 @@ class _EndlessJunk(io.RawIOBase):
 ], ids=["junk", "png-bomb-header"])
 def test_a_stream_is_refused_from_its_first_64_kb_without_reading_the_rest(services, first, reason):
     """The ingest trigger's stream path: a file whose head already says no is not received in full."""
-    from pva.ingest.service import get_ingestor
+    from pva.services.ingest import get_ingestor
     from pva.media import HEAD_BYTES
     from test_gateway_helpers import new_user
 

@@ -268,7 +268,7 @@ def test_ingested_video_and_heic_photo_are_analysed(task, make_user, tmp_path):
     import subprocess
 
     from pva.jobs.pipeline import run_stored
-    from pva.ingest.service import Ingestor
+    from pva.services.ingest import Ingestor
 
     if not shutil.which("ffmpeg"):
         pytest.skip("ffmpeg is absent: apt-get install ffmpeg")

@@ -251,9 +251,9 @@ def test_a_drop_whose_event_was_lost_is_announced_by_the_sweep(services, make_us
     the drop from the announcement."""
     from conftest import _reload
 
-    from pva import drops
+    from pva.services import drops
     from pva.config import get_settings
-    from pva.ingest import events
+    from pva.services import inbox as events
     from pva.infra.storage import get_storage
 
     inbox = f"{get_settings().bucket_inbox}-sweep"

@@ -99,7 +99,7 @@ def _verdict(problems: list[str], results: dict) -> None:
 
 def test_hostile_files_in_a_load_folder_are_rejected_with_reasons_and_good_ones_added(tmp_path, salt, bounded_rss):
     from pva.infra import db
-    from pva.ingest.load import REASON_SUFFIX, load
+    from pva.services.load import REASON_SUFFIX, load
 
     owner = _user()
     cases = hc.corpus(salt + "load") + hc.good_files(3, salt + "load")
@@ -186,7 +186,7 @@ def test_hostile_uploads_get_a_reason_per_file_and_good_files_in_the_same_reques
 
 def test_hostile_drops_are_moved_aside_with_reasons_in_one_event_and_good_drops_are_added(salt, bounded_rss):
     from pva.config import get_settings
-    from pva.ingest import events
+    from pva.services import inbox as events
     from pva.infra.storage import get_storage
 
     s, st = get_settings(), get_storage()
@@ -246,7 +246,7 @@ def test_hostile_drops_are_moved_aside_with_reasons_in_one_event_and_good_drops_
 
 
 def test_hostile_http_ingest_answers_422_with_a_reason_and_the_worker_side_keeps_going(salt, bounded_rss):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     owner = _user()
     cases = hc.corpus(salt + "http") + hc.good_files(3, salt + "http")

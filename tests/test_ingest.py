@@ -34,7 +34,7 @@ def owner(make_user):
 
 @pytest.fixture
 def ingestor(services):
-    from pva.ingest.service import Ingestor
+    from pva.services.ingest import Ingestor
 
     return Ingestor()
 
@@ -220,7 +220,7 @@ def test_decompression_bomb_is_rejected(tmp_path, owner, ingestor, monkeypatch):
     monkeypatch.setenv("PVA_MAX_IMAGE_PIXELS", "1000000")
     reload_settings()
     try:
-        from pva.ingest.service import Ingestor
+        from pva.services.ingest import Ingestor
 
         res = Ingestor().ingest_file(p, owner, "big.png")
     finally:
@@ -253,7 +253,7 @@ def test_stream_ingest_hashes_while_storing_and_leaves_no_temporary_file(owner, 
     import dataclasses
 
     from pva.config import get_settings
-    from pva.ingest.service import Ingestor
+    from pva.services.ingest import Ingestor
 
     scratch = tmp_path / "scratch"
     ingestor = Ingestor(dataclasses.replace(get_settings(), scratch_dir=str(scratch)))
@@ -295,7 +295,7 @@ def test_analysis_wakeups_are_published_to_the_exchange(services, owner, ingesto
 
 
 def test_drop_event_in_minio_format_ingests_and_clears_the_inbox(owner, buckets, tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
     from pva.infra.storage import get_storage
 
     st = get_storage()
@@ -315,7 +315,7 @@ def test_drop_event_in_minio_format_ingests_and_clears_the_inbox(owner, buckets,
 
 
 def test_drop_of_a_bad_file_is_moved_aside_with_its_reason(owner, buckets):
-    from pva.ingest import events
+    from pva.services import inbox as events
     from pva.infra.storage import get_storage
 
     st = get_storage()
@@ -331,7 +331,7 @@ def test_drop_of_a_bad_file_is_moved_aside_with_its_reason(owner, buckets):
 
 
 def test_http_ingest_answers_json_per_outcome(owner, tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     def signed(body: bytes, query: dict | None = None) -> dict:
         return signed_headers(body, "image/jpeg", owner=owner["username"], scopes=["upload"], query=query)
@@ -361,7 +361,7 @@ def _load_tree(root: Path) -> dict[str, bytes]:
 
 
 def test_load_moves_files_keeping_hierarchy_and_sets_aside_rejected_and_duplicates(tmp_path, owner, buckets):
-    from pva.ingest.load import load
+    from pva.services.load import load
 
     root = tmp_path / "load"
     files = _load_tree(root)
@@ -380,7 +380,7 @@ def test_load_moves_files_keeping_hierarchy_and_sets_aside_rejected_and_duplicat
 
 
 def test_load_rerun_after_a_crash_continues_without_duplicates(tmp_path, owner, ingestor):
-    from pva.ingest.load import iter_files, load
+    from pva.services.load import iter_files, load
 
     root = tmp_path / "load"
     _load_tree(root)

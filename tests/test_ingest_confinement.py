@@ -90,7 +90,7 @@ def bucket_of(kind: str, buckets, stranger_bucket) -> str:
 @pytest.mark.parametrize("kind", ["originals", "thumbs", "unknown"])
 def test_storage_event_for_another_bucket_leaves_its_object_and_is_logged(kind, owner, buckets, stranger_bucket,
                                                                            tmp_path, caplog):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     bucket = bucket_of(kind, buckets, stranger_bucket)
     key = f"{owner['username']}/kept-{kind}.jpg"
@@ -107,7 +107,7 @@ def test_storage_event_for_another_bucket_leaves_its_object_and_is_logged(kind, 
 @pytest.mark.parametrize("kind", ["originals", "thumbs", "unknown"])
 def test_media_ingest_bucket_and_key_for_another_bucket_leaves_its_object(kind, owner, buckets, stranger_bucket,
                                                                           tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     bucket = bucket_of(kind, buckets, stranger_bucket)
     key = f"{owner['username']}/msg-{kind}.jpg"
@@ -132,7 +132,7 @@ def _bookkeeping_keys(username: str) -> list[str]:
 @pytest.mark.parametrize("form", ["storage.inbox", "media.ingest"])
 def test_rejected_copies_reason_notes_and_multipart_parts_are_never_ingested_nor_moved(form, owner, buckets,
                                                                                       tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     inbox = buckets["inbox"]
     keys = _bookkeeping_keys(owner["username"])
@@ -150,7 +150,7 @@ def test_rejected_copies_reason_notes_and_multipart_parts_are_never_ingested_nor
 
 
 def test_a_drop_whose_name_only_looks_like_bookkeeping_is_still_ingested(owner, buckets, tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     inbox = buckets["inbox"]
     key = f"{owner['username']}/my.uploads/not-rejected/photo.jpg"
@@ -181,7 +181,7 @@ def path_message(owner, path, rel: str | None = None) -> dict:
 
 
 def test_path_under_a_configured_load_root_is_ingested_and_left_in_place(owner, configured_root, buckets):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     (configured_root / "sub").mkdir()
     f = mf.make_jpeg(configured_root / "sub" / "in.jpg", make="Inside")
@@ -193,8 +193,8 @@ def test_path_under_a_configured_load_root_is_ingested_and_left_in_place(owner, 
 
 
 def test_path_under_a_root_pva_load_declared_is_ingested_for_that_owner_only(owner, make_user, tmp_path):
-    from pva.ingest import events
-    from pva.ingest.load import load
+    from pva.services import inbox as events
+    from pva.services.load import load
 
     root = tmp_path / "loaded"
     root.mkdir()
@@ -211,7 +211,7 @@ def test_path_under_a_root_pva_load_declared_is_ingested_for_that_owner_only(own
 
 def test_path_outside_the_load_roots_is_rejected_with_its_reason_and_left_in_place(owner, configured_root,
                                                                                   tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     outside = mf.make_jpeg(tmp_path / "outside.jpg", make="Outside")
     data = outside.read_bytes()
@@ -228,7 +228,7 @@ def test_path_outside_the_load_roots_is_rejected_with_its_reason_and_left_in_pla
 
 
 def test_symlink_inside_a_root_pointing_outside_is_rejected(owner, configured_root, tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     target = mf.make_jpeg(tmp_path / "secret.jpg", make="Secret")
     (configured_root / "link.jpg").symlink_to(target)
@@ -241,7 +241,7 @@ def test_symlink_inside_a_root_pointing_outside_is_rejected(owner, configured_ro
 
 
 def test_symlink_inside_a_root_to_a_file_in_the_same_root_is_ingested(owner, configured_root):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     real = mf.make_jpeg(configured_root / "real.jpg", make="Linked")
     (configured_root / "alias.jpg").symlink_to(real)
@@ -250,7 +250,7 @@ def test_symlink_inside_a_root_to_a_file_in_the_same_root_is_ingested(owner, con
 
 
 def test_path_that_is_not_a_regular_file_or_not_absolute_is_rejected(owner, configured_root):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     (configured_root / "folder.jpg").mkdir()
     os.mkfifo(configured_root / "pipe.jpg")
@@ -264,7 +264,7 @@ def test_path_that_is_not_a_regular_file_or_not_absolute_is_rejected(owner, conf
 
 
 def test_path_message_without_a_known_owner_is_a_bad_event(tmp_path):
-    from pva.ingest import events
+    from pva.services import inbox as events
 
     for body in ({"path": str(tmp_path / "x.jpg")}, {"path": str(tmp_path / "x.jpg"), "owner": "nobody-here"},
                  {"path": str(tmp_path / "x.jpg"), "owner": {"id": "x", "username": "forged"}},

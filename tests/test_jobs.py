@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("services")
 
 @pytest.fixture
 def media_id(make_user, tmp_path, services):
-    from pva.ingest.service import Ingestor
+    from pva.services.ingest import Ingestor
 
     owner = make_user(f"jobs-{secrets.token_hex(3)}")
     res = Ingestor(publish=False).ingest_file(mf.make_jpeg(tmp_path / "j.jpg", make=secrets.token_hex(4)),

@@ -4,7 +4,7 @@ SeaweedFS has no AMQP notifier, so its filer posts file events here: `pva up` wr
 ([notification.webhook], bearer_token = the webhook secret, event_types create and rename, path_prefixes the inbox
 bucket; see pva/stack/seaweed.py).  Only loopback clients with the secret are accepted.  Only new files in the
 inbox bucket are republished, never SeaweedFS's multipart parts (.uploads/) nor ingest's own rejected/ copies and
-.reason.txt notes (pva.drops.announced): the filer's filter knows path prefixes only, so those are dropped here."""
+.reason.txt notes (pva.services.drops.announced): the filer's filter knows path prefixes only, so those are dropped here."""
 from __future__ import annotations
 
 import hmac
@@ -15,7 +15,7 @@ import posixpath
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from pva import drops
+from pva.services import drops
 from pva.config import get_settings
 from pva.log import get_logger
 

@@ -25,8 +25,8 @@ mc admin policy attach local readwrite --user "$PVA_S3_ACCESS_KEY" 2>/dev/null \
 # Drops sit under <username>/ with any file name, so "everything except rejected/ and *.reason.txt" has no rule:
 # a prefix would have to name every user, a suffix every extension a camera writes (and its upper-case twin),
 # and a file outside that list would never be announced.  So the rule takes every object created in the inbox,
-# and ingest ignores keys under rejected/ and *.reason.txt (pva/ingest/events.py, pva/drops.py): each costs one
-# message and one empty reply, never a file.  MinIO has no .uploads/ parts to hide: a multipart upload is
+# and ingest ignores keys under rejected/ and *.reason.txt (pva/services/inbox.py, pva/services/drops.py): each
+# costs one message and one empty reply, never a file.  MinIO has no .uploads/ parts to hide: a multipart upload is
 # announced once, as s3:ObjectCreated:CompleteMultipartUpload.  A drop whose event was lost (a wiped /events
 # volume) is announced by the reconcile function's inbox sweep.
 if mc event ls "local/$PVA_BUCKET_INBOX" "$ARN" 2>/dev/null | grep -q "$ARN"; then

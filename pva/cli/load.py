@@ -13,26 +13,20 @@ def register(sub) -> None:
     p.set_defaults(func=_load)
 
 
-def _default_owner() -> str:
-    from pva.infra import db
-
-    rows = db.query("select username from users order by created_at limit 2")
-    if len(rows) == 1:
-        return rows[0]["username"]
-    if not rows:
-        raise SystemExit("pva load: there is no user yet; create one with `pva users create NAME`")
-    raise SystemExit("pva load: there are several users; say which one owns the files with --owner USER")
-
-
 def _load(args) -> int:
     from rich.console import Console
 
-    from pva.ingest.load import load
-    from pva.ingest.service import resolve_owner
+    from pva.services.ingest import resolve_owner
+    from pva.services.load import default_owner, load
 
     console = Console(stderr=True)
+    if not args.owner:
+        try:
+            args.owner = default_owner()
+        except LookupError as e:
+            raise SystemExit(f"pva load: {e}") from None
     try:
-        owner = resolve_owner(args.owner or _default_owner())
+        owner = resolve_owner(args.owner)
     except LookupError as e:
         return fail(f"pva load: {e}", 2)
     summary = load(args.dir, owner, workers=args.workers or None, progress=not args.no_progress,

@@ -127,7 +127,7 @@ def notification_toml(settings) -> str:
         f"path_prefixes = [{q('/buckets/' + settings.bucket_inbox + '/')}]",
         "timeout_seconds = 10",
         # a gateway restart takes seconds: retries 2, 4, 8, 16, 30 s; what still fails is left to the reconcile
-        # sweep (pva.drops.sweep_inbox), which announces drops left in the inbox
+        # sweep (pva.services.drops.sweep_inbox), which announces drops left in the inbox
         "max_retries = 5",
         "backoff_seconds = 2",
         "max_backoff_seconds = 30",

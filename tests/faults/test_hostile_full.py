@@ -99,7 +99,7 @@ def _queue_outcomes(owner, cases, tmp_path) -> tuple[dict, list[str]]:
 def _drop_outcomes(owner, cases) -> tuple[dict, list[str]]:
     from pva.infra import bus
     from pva.config import get_settings
-    from pva.ingest.events import REJECTED_PREFIX
+    from pva.services.inbox import REJECTED_PREFIX
     from pva.infra.storage import get_storage
 
     s, st = get_settings(), get_storage()

@@ -9,7 +9,7 @@ are committed.  Outcomes:
 A rerun after a crash or Ctrl-C continues: files already committed by the earlier run are recognised by their
 SHA-512 and original path and simply leave DIR.
 Each run declares DIR (resolved) as a load root of the owner: media.ingest messages with a "path" are honoured
-only for files under such roots (see pva.ingest.events).
+only for files under such roots (see pva.services.inbox).
 """
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..db import load_roots as load_roots_q
-from .service import IngestResult, get_ingestor, resolve_owner
+from ..db import media as media_q
+from ..db import users as users_q
+from ..infra import db
+from .ingest import IngestResult, get_ingestor, resolve_owner
 
 SPECIAL_DIRS = ("rejected", "duplicates")
 REASON_SUFFIX = ".reason.txt"
@@ -73,9 +76,8 @@ def settle(root: Path, path: Path, rel: str, res: IngestResult) -> str:
         path.unlink()
         return "added"
     if res.status == "duplicate":
-        from pva.infra import db
-
-        row = db.query_one("select original_path from media where id = %s", (res.media_id,))
+        with db.transaction() as cur:
+            row = media_q.get(cur, res.media_id)
         if row and row["original_path"] == res.name:
             path.unlink()  # committed by an earlier (interrupted) run of the same load
             return "added"
@@ -103,12 +105,25 @@ def _work(path: str, rel: str) -> IngestResult:
     return get_ingestor().ingest_file(Path(path), _owner, rel, source="load")
 
 
+def default_owner() -> str:
+    """The username of the only user, the owner `pva load` takes when none is named; LookupError saying what to do
+    when there is no user or there are several."""
+    with db.transaction() as cur:
+        users = users_q.list_all(cur)
+    if len(users) == 1:
+        return users[0]["username"]
+    if not users:
+        raise LookupError("there is no user yet; create one with `pva users create NAME`")
+    raise LookupError("there are several users; say which one owns the files with --owner USER")
+
+
 def load(root: Path, owner, workers: int | None = None, progress: bool = True, console=None) -> LoadSummary:
     root = Path(root).resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a directory")
     owner = resolve_owner(owner)
-    load_roots_q.declare(owner["id"], os.path.realpath(root))
+    with db.transaction() as cur:
+        load_roots_q.declare(cur, owner["id"], os.path.realpath(root))
     files = list(iter_files(root))
     summary = LoadSummary(total=len(files))
     workers = workers or max(1, min(len(files), (os.cpu_count() or 2)))

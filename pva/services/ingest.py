@@ -21,16 +21,16 @@ from typing import BinaryIO
 
 import psycopg2.errors
 
-from pva.infra import db
-from pva import jobs, media
+from .. import jobs, media
 from ..config import Settings, get_settings
 from ..db import analysis as analysis_q
 from ..db import media as media_q
 from ..db import rejections as rejections_q
 from ..errors import is_permanent
+from ..infra import db
 from ..media.errors import MediaError
 
-log = logging.getLogger("pva.ingest")
+log = logging.getLogger("pva.ingest")  # the name its log lines always had
 
 HEAD_BYTES = 64 * 1024
 

@@ -87,7 +87,7 @@ def sweep_inbox(older_than_seconds: float, *, limit: int = 500, scan_limit: int 
     the bucket 1000 keys at a time); `rejected/` is skipped by listing each top-level folder on its own.
     Returns how many were announced.  A broker or object store that is down is logged, not raised: the next
     tick tries again."""
-    from .config import get_settings
+    from ..config import get_settings
 
     s = get_settings()
     if storage is None:

@@ -17,7 +17,7 @@ a wrong or forged one must not make it read or delete anything else.
   (originals, thumbs, anything) is logged and ignored: nothing is read, stat'ed, copied or deleted.  Keys under
   ``rejected/``, in an ``.uploads/`` folder (SeaweedFS keeps multipart parts at ``.uploads/<id>/000N_*.part``
   until the upload completes) and ``*.reason.txt`` notes are never ingested nor moved;
-- HTTP POST with the file as the body, authenticated (pva.function_auth: a user's API token or the gateway's
+- HTTP POST with the file as the body, authenticated (pva.services.function_auth: a user's API token or the gateway's
   signature, with the ``upload`` scope; the caller is the owner), ``X-PVA-Filename`` (or ``?name=``) the
   file name; answers the ingest result as JSON.
 """
@@ -32,10 +32,11 @@ from pathlib import Path
 
 from ..config import get_settings
 from ..db import load_roots as load_roots_q
-from ..drops import REASON_SUFFIX, REJECTED_PREFIX, announced
-from .service import IngestResult, get_ingestor, resolve_owner  # noqa: F401 (re-exported for handlers)
+from ..infra import db
+from .drops import REASON_SUFFIX, REJECTED_PREFIX, announced
+from .ingest import IngestResult, get_ingestor, resolve_owner  # noqa: F401 (re-exported for handlers)
 
-log = logging.getLogger("pva.ingest.events")
+log = logging.getLogger("pva.ingest.events")  # the name its log lines always had
 
 
 class BadEvent(ValueError):
@@ -49,7 +50,9 @@ class PathRefused(ValueError):
 def load_roots_for(owner: dict) -> list[str]:
     """The folders a path message for `owner` may name: PVA_LOAD_ROOTS plus the roots `pva load` declared."""
     configured = [r.strip() for r in get_settings().load_roots.split(os.pathsep) if r.strip()]
-    return configured + load_roots_q.for_owner(owner["id"])
+    with db.transaction() as cur:
+        declared = load_roots_q.for_owner(cur, owner["id"])
+    return configured + declared
 
 
 def confined_path(path: str, roots: list[str]) -> str:
@@ -212,8 +215,8 @@ def handle_message(routing_key: str, body) -> list[dict]:
 def handle_http(body: bytes, headers: dict, query: dict, *, method: str = "POST", path: str = "/"
                 ) -> tuple[int, dict]:
     """A file POSTed to the ingest trigger, for the authenticated caller (a user's API token or the gateway's
-    signature, pva.function_auth) holding the `upload` scope; the owner is always that caller."""
-    from .. import function_auth as fa
+    signature, pva.services.function_auth) holding the `upload` scope; the owner is always that caller."""
+    from . import function_auth as fa
 
     query = query or {}
     try:

@@ -3,7 +3,7 @@ that announces drops whose event never arrived.
 
 A drop is an object put into the inbox bucket under ``<username>/...``.  MinIO announces it itself (notify_amqp,
 infra/compose); SeaweedFS's filer posts to the gateway (gateway/routers/hooks.py), which republishes it in the
-same format.  Ingest's own bookkeeping (``rejected/`` copies and their ``.reason.txt`` notes) and SeaweedFS's
+same format (:func:`relay_filer_event`).  Ingest's own bookkeeping (``rejected/`` copies and their ``.reason.txt`` notes) and SeaweedFS's
 multipart parts (``.uploads/<upload id>/0001_<uuid>.part``) are never announced: a part relayed as a file would
 be moved to ``rejected/`` and the CompleteMultipartUpload would then fail with NoSuchUpload.
 
@@ -13,12 +13,16 @@ that was wiped, an object overwritten in place (SeaweedFS reports that as an upd
 """
 from __future__ import annotations
 
+import json
 import logging
+import posixpath
 import threading
 import time
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
+
+from ..errors import Invalid, ServiceError
 
 log = logging.getLogger("pva.drops")
 
@@ -64,6 +68,99 @@ def message(bucket: str, key: str, size: int, mime: str = "", *, source: str) ->
     """(routing key, body, message id) for bus.publish_many."""
     return "storage.inbox", minio_event(bucket, key, size, mime, source=source), \
         f"{source}:{bucket}/{key}:{uuid.uuid4().hex[:12]}"
+
+
+# ---------------------------------------------------------------- the SeaweedFS filer's events
+BUCKETS_DIR = "/buckets/"
+
+
+class BrokerUnreachable(ServiceError):
+    """The drop could not be announced: the filer retries the event (and the sweep covers it if it gives up)."""
+
+    status, code = 503, "unavailable"
+
+
+def _get(d: dict, *names, default=None):
+    for n in names:
+        if isinstance(d, dict) and d.get(n) is not None:
+            return d[n]
+    return default
+
+
+def _full_path(parent, name: str) -> str:
+    return posixpath.join(str(parent), name) if parent else ""
+
+
+def parse_filer_event(body: dict) -> tuple[str, str, int, str] | None:
+    """(bucket, key, size, mime) of a file that newly appeared under /buckets/, or None.
+
+    The filer's webhook (weed/notification/webhook/http.go) posts {"key": <full path of the old entry, else the
+    new one>, "event_type": create|update|rename|delete, "message": EventNotification as JSON (old_entry,
+    new_entry, new_parent_path)}.  A file appears by a create (no old entry: a PutObject, or the single entry
+    CompleteMultipartUpload writes for the whole object) or by a rename to a new path.  Updates (an overwrite in
+    place, a tagging change) and deletes are not new files; directories are never files."""
+    msg = _get(body, "message", "event_notification", "eventNotification", "notification", default=body)
+    if isinstance(msg, str):
+        try:
+            msg = json.loads(msg)
+        except ValueError:
+            return None
+    if not isinstance(msg, dict):
+        return None
+    new = _get(msg, "new_entry", "newEntry")
+    if not isinstance(new, dict) or _get(new, "is_directory", "isDirectory", default=False):
+        return None
+    name = str(_get(new, "name", default=""))
+    if not name:
+        return None
+    key_path = str(_get(body, "key", "path", default=""))
+    parent = _get(msg, "new_parent_path", "newParentPath") or posixpath.dirname(key_path)
+    path = _full_path(parent, name)
+    old = _get(msg, "old_entry", "oldEntry")
+    if isinstance(old, dict) and old:
+        old_path = key_path or path
+        if old_path == path:  # an update in place, not a new file
+            return None
+    if not path.startswith(BUCKETS_DIR):
+        return None
+    bucket, _, key = path[len(BUCKETS_DIR):].partition("/")
+    if not bucket or not key:
+        return None
+    attrs = _get(new, "attributes", default={}) or {}
+    try:
+        size = int(_get(attrs, "file_size", "fileSize", default=0) or 0)
+    except (TypeError, ValueError):
+        size = 0
+    mime = str(_get(attrs, "mime", default="") or "")
+    return bucket, key, size, mime
+
+
+def relay_filer_event(raw: bytes, *, publish=None) -> dict:
+    """Republish a SeaweedFS filer event (the webhook's JSON body) as the MinIO-format storage.inbox event, when it
+    announces a drop; {"relayed": False} for anything else (answered all the same: the filer must not retry it).
+    Invalid when the body is not a JSON object, BrokerUnreachable when the bus is away."""
+    from ..config import get_settings
+
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise Invalid("the body must be JSON (a SeaweedFS filer event)") from None
+    if not isinstance(body, dict):
+        raise Invalid("the body must be a JSON object")
+    ev = parse_filer_event(body)
+    if ev is None or ev[0] != get_settings().bucket_inbox or not announced(ev[1]):
+        return {"relayed": False}
+    bucket, key, size, mime = ev
+    if publish is None:
+        from pva.infra import bus
+
+        publish = bus.publish_many
+    try:
+        publish([message(bucket, key, size, mime, source="seaweedfs")])
+    except Exception as e:
+        log.warning("could not relay a drop event", extra={"key": key, "error": str(e)})
+        raise BrokerUnreachable("the message broker is not reachable; the filer will retry") from None
+    return {"relayed": True, "bucket": bucket, "key": key}
 
 
 # ---------------------------------------------------------------- the sweep

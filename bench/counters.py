@@ -64,6 +64,8 @@ def main() -> int:
     args = ap.parse_args()
     with isolated_env("counters"):
         from pva.db import counts
+        from pva.infra import db
+        from pva.services import stats
 
         owner = make_user("bench")["id"]
         runs: dict[bool, list[dict]] = {True: [], False: []}
@@ -72,12 +74,13 @@ def main() -> int:
                 set_triggers(on)
                 runs[on].append(workload(owner, args.items, f"{r}-{on}"))
         set_triggers(True)
-        pending = counts.pending_deltas()
+        pending = stats.pending_deltas()
         t = time.perf_counter()
-        counts.fold()
+        stats.fold_counters()
         fold_ms = (time.perf_counter() - t) * 1000
         # the counters saw exactly the rounds with the trigger on (every item inserted, trashed and restored)
-        ok = counts.value_count(owner, "kind", "photo") == args.items * args.rounds
+        with db.transaction() as cur:
+            ok = counts.value_count(cur, owner, "kind", "photo") == args.items * args.rounds
         rows = []
         for step in runs[True][0]:
             off = statistics.median(x[step] for x in runs[False]) * 1000

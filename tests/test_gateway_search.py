@@ -56,7 +56,7 @@ def lib(services):
     add_ocr(bob["id"], "beach sunset festival")
 
     album = client_for(app_for(services), a).post("/api/v1/albums", json={"name": "Islands"}).json()
-    from pva.db import albums
+    from pva.services import albums
 
     albums.add_media(album["id"], A, [m["fiji"]["id"], m["samoa"]["id"]])
     return {"a": a, "b": b, "m": m, "bob": bob, "person": p1, "bob_person": pb, "face": f_paris,

@@ -53,11 +53,19 @@ def truth(owner_id, date_from=None, date_to=None) -> dict:
     return out
 
 
+def read_counts(fn, *args):
+    """One pva.db.counts read (they take the caller's cursor) in a transaction of its own."""
+    from pva.infra import db
+
+    with db.transaction() as cur:
+        return fn(cur, *args)
+
+
 def counted(owner_id, date_from=None, date_to=None) -> dict:
     from pva.db import counts
 
     return {(r["dim"], r["v1"], r["v2"]): (r["n"], None if r["dim"] == "person" else r["bytes"])
-            for r in counts.totals(owner_id, counts.DIMS, date_from, date_to)}
+            for r in read_counts(counts.totals, owner_id, counts.DIMS, date_from, date_to)}
 
 
 RANGES = [(None, None), (dt(2021, 1, 1), dt(2022, 1, 1)), (dt(2020, 11, 1), dt(2022, 3, 1)),
@@ -68,13 +76,14 @@ RANGES = [(None, None), (dt(2021, 1, 1), dt(2022, 1, 1)), (dt(2020, 11, 1), dt(2
 def check(owner_id) -> None:
     for f, t in RANGES:
         assert counted(owner_id, f, t) == truth(owner_id, f, t), (f, t)
-    from pva.db import counts, stats
+    from pva.db import counts
+    from pva.services import stats
 
     months = {}
     for r in truth_months(owner_id):
         months[r["month"]] = r["n"]
     assert {r["month"]: r["n"] for r in stats.timeline(owner_id)} == months
-    assert [r["n"] for r in counts.per_period(owner_id, "y", "kind")] != [] or not months
+    assert [r["n"] for r in read_counts(counts.per_period, owner_id, "y", "kind")] != [] or not months
 
 
 def truth_months(owner_id):
@@ -87,7 +96,8 @@ def truth_months(owner_id):
 
 def test_counters_follow_every_change_of_a_library_and_survive_folding(services):
     from pva.infra import db
-    from pva.db import albums, counts, people
+    from pva.db import counts, people
+    from pva.services import albums, stats
     from pva.db import media as media_db
 
     a, b = new_user(), new_user()
@@ -109,21 +119,22 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
     add_face(ms[1]["id"], A, vec(2), person_id=p1["id"])  # two faces of one person: the item counts once
     add_face(ms[2]["id"], A, vec(3), person_id=p2["id"])
     check(A)
-    assert counts.value_count(A, "person", str(p1["id"])) == 1
-    assert counts.value_count(A, "tag", "dog:9") == 1 and counts.value_count(A, "tag", "dog:4") == 1
+    assert read_counts(counts.value_count, A, "person", str(p1["id"])) == 1
+    assert read_counts(counts.value_count, A, "tag", "dog:9") == 1
+    assert read_counts(counts.value_count, A, "tag", "dog:4") == 1
 
-    assert counts.fold() > 0
+    assert stats.fold_counters() > 0
     assert db.query_one("select count(*) as n from media_count_deltas where owner_id = %s", (A,))["n"] == 0
     check(A)
 
-    media_db.set_gps_override(ms[1]["id"], A, 10.0, 20.0, None)        # gains a location
-    media_db.set_gps_override(ms[0]["id"], A, -33.9, 151.2, None)      # moves
+    read_counts(media_db.set_gps_override, ms[1]["id"], A, 10.0, 20.0, None)        # gains a location
+    read_counts(media_db.set_gps_override, ms[0]["id"], A, -33.9, 151.2, None)      # moves
     db.execute("update media set camera_model = 'EOS R6' where id = %s", (ms[3]["id"],))
     db.execute("update media set taken_at = %s where id = %s", (dt(2021, 7, 9), ms[4]["id"]))  # another month
     db.execute("update media set status = 'processing' where owner_id = %s", (A,))  # counts nothing
-    media_db.trash(ms[5]["id"], A)
-    media_db.trash(ms[6]["id"], A)
-    media_db.restore(ms[6]["id"], A)
+    read_counts(media_db.trash, ms[5]["id"], A)
+    read_counts(media_db.trash, ms[6]["id"], A)
+    read_counts(media_db.restore, ms[6]["id"], A)
     db.execute("delete from detections where media_id = %s and confidence > 0.9", (ms[0]["id"],))
     check(A)
 
@@ -141,13 +152,14 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
         people.set_face_person(cur, f1, A, None, locked=True)
     check(A)
     db.execute("delete from faces where media_id = %s", (ms[2]["id"],))
-    media_db.purge(A, media_id=ms[5]["id"])
+    with db.transaction() as cur:
+        media_db.purge(cur, A, media_id=ms[5]["id"])
     db.execute("delete from media where id = %s", (ms[7]["id"],))
     check(A)
-    counts.fold()
+    stats.fold_counters()
     check(A)
     before = counted(A)
-    counts.rebuild(A)  # a recount of one library changes nothing when the counters were right
+    stats.recount(A)  # a recount of one library changes nothing when the counters were right
     assert counted(A) == before
     check(A)
 
@@ -155,6 +167,7 @@ def test_counters_follow_every_change_of_a_library_and_survive_folding(services)
 def test_concurrent_writers_and_folds_do_not_deadlock_or_lose_counts(services):
     from pva.infra import db
     from pva.db import counts
+    from pva.services import stats
 
     a = new_user()
     A = a["id"]
@@ -174,7 +187,7 @@ def test_concurrent_writers_and_folds_do_not_deadlock_or_lose_counts(services):
     def folder() -> None:
         try:
             while not stop.is_set():
-                counts.fold()
+                stats.fold_counters()
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
@@ -188,20 +201,20 @@ def test_concurrent_writers_and_folds_do_not_deadlock_or_lose_counts(services):
     stop.set()
     f.join(60)
     assert not errors, errors
-    assert counts.value_count(A, "tag", "cup:6") == 4 * 32
+    assert read_counts(counts.value_count, A, "tag", "cup:6") == 4 * 32
     check(A)
 
 
 def test_recount_command_rebuilds_counters_that_drifted(services, capsys):
     from pva.infra import db
     from pva.cli import main
-    from pva.db import counts
+    from pva.services import stats
 
     a = new_user()
     A = a["id"]
     for i in range(5):
         insert_media(A, taken_at=dt(2023, 1 + i, 1))
-    counts.fold()
+    stats.fold_counters()
     db.execute("update media_counts set n = n + 7 where owner_id = %s and dim = 'kind'", (A,))  # drifted
     assert counted(A) != {k: v for k, v in truth(A).items()}
     assert main(["db", "recount", "--user", a["username"]]) == 0
@@ -229,7 +242,7 @@ def spread(services):
 
 
 def pages(owner, f, order="desc", limit=7):
-    from pva.db import search
+    from pva.services import search
 
     out, cursor = [], None
     while True:
@@ -261,11 +274,12 @@ def test_map_box_read_cell_by_cell_pages_exactly_like_the_plain_query(spread, mo
 
 
 def test_rare_filters_known_from_counts_page_exactly_like_the_date_order_path(spread, monkeypatch):
-    from pva.db import counts, search
+    from pva.db import search
     from pva.db.search import planner
+    from pva.services import stats
 
     owner = spread["id"]
-    counts.fold()
+    stats.fold_counters()
     f_rare = search.Filters(labels=["zebra"], min_confidence=0.5)
     f_common = search.Filters(labels=["person"], min_confidence=0.5, no_gps=False)
     monkeypatch.setattr(planner, "RARE_MIN", 0)
@@ -302,8 +316,9 @@ def test_broad_filtered_facets_are_sampled_and_say_so(services, monkeypatch):
     """Facets under a filter matching more than FACET_EXACT_MAX items are counted on a sample of the table's
     pages and flagged approximate; the facets that only their own filter narrows stay exact (counters)."""
     from pva.infra import db
-    from pva.db import counts, search
+    from pva.db import search
     from pva.db.search import facet_counts
+    from pva.services import stats
 
     a = new_user()
     A = a["id"]
@@ -317,22 +332,22 @@ def test_broad_filtered_facets_are_sampled_and_say_so(services, monkeypatch):
                     from generate_series(1, 4000) i""", {"o": A})
     db.execute("""insert into detections(media_id, label, confidence, x, y, w, h, model)
                   select id, 'cup', 0.9, 0.1, 0.1, 0.2, 0.2, 't' from media where owner_id = %s""", (A,))
-    counts.fold()
+    stats.fold_counters()
     db.execute("analyze media")
     f = search.Filters(kind="photo", labels=["cup"])
-    exact = search.facets(A, f)
+    exact = read_counts(search.facets, A, f)
     assert exact["approximate"] is False and {r["value"]: r["n"] for r in exact["format"]} == {"jpeg": 3200}
     reltuples = db.query_one("select reltuples from pg_class where oid = 'media'::regclass")["reltuples"]
     monkeypatch.setattr(facet_counts, "FACET_EXACT_MAX", 1000)
     monkeypatch.setattr(facet_counts, "FACET_SAMPLE_ROWS", int(reltuples * 0.4))  # about 40% of the pages
-    approx = search.facets(A, f)
+    approx = read_counts(search.facets, A, f)
     assert approx["approximate"] is True
     jpeg = {r["value"]: r["n"] for r in approx["format"]}["jpeg"]
     assert 0.5 * 3200 <= jpeg <= 1.5 * 3200, jpeg  # scaled back up to the whole library
     models = {r["model"]: r["n"] for r in approx["camera"]}
     assert models["R6"] > models["R5"]  # the proportions survive the sample
     # a facet narrowed only by its own filter comes exact from the counters, the others are sampled
-    only_kind = search.facets(A, search.Filters(kind="photo"))
+    only_kind = read_counts(search.facets, A, search.Filters(kind="photo"))
     assert only_kind["approximate"] is True
     assert {r["value"]: r["n"] for r in only_kind["kind"]} == {"photo": 3200, "video": 800}
 

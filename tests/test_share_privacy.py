@@ -25,7 +25,7 @@ def shared_world(services):
     """Owner with one photo in a private album and in an album shared with the recipient; a named person on it."""
     from gateway.app import create_app
     from gateway.routers import web
-    from pva.db import albums
+    from pva.services import albums
 
     owner, recipient = new_user(), new_user()
     m = insert_media(owner["id"], thumb_key=f"t/{owner['id']}/share-thumb.jpg",
@@ -135,7 +135,7 @@ def test_owner_gets_304_on_a_conditional_thumbnail_request(shared_world):
 def test_after_unsharing_the_recipients_next_thumbnail_request_is_404(services):
     """Even with the ETag the browser kept (a conditional request) the answer is 404, not 304."""
     from gateway.app import create_app
-    from pva.db import albums
+    from pva.services import albums
 
     owner, recipient = new_user(), new_user()
     m = insert_media(owner["id"], thumb_key=f"t/{owner['id']}/revoke-thumb.jpg")

@@ -94,7 +94,7 @@ def test_tile_server_setting_reaches_the_page_and_the_csp(ca, monkeypatch):
 
 
 def test_user_data_is_escaped_on_server_rendered_pages(app, ca, alice):
-    from pva.db import albums
+    from pva.services import albums
 
     m = insert_media(alice["id"], filename=XSS, camera_make=XSS, kind="video", format="mp4", mime="video/mp4",
                      duration=12.5, metadata={"note": XSS})
@@ -121,7 +121,7 @@ def test_user_data_is_escaped_on_server_rendered_pages(app, ca, alice):
 
 
 def test_other_users_items_and_albums_are_404(app, ca):
-    from pva.db import albums
+    from pva.services import albums
 
     bob = new_user()
     theirs = insert_media(bob["id"], filename="bob-secret.jpg")
@@ -152,7 +152,7 @@ def test_previous_and_next_follow_the_search_or_album_the_item_was_opened_from(c
 
     from test_gateway_helpers import add_detection
 
-    from pva.db import albums
+    from pva.services import albums
 
     u, other = new_user(), new_user()
     c = login(ca.app, u)
@@ -204,7 +204,7 @@ def _page_routes():
 
 
 def test_every_page_needs_the_read_scope_like_the_api(app, alice):
-    from pva.db import albums
+    from pva.services import albums
 
     from test_gateway_helpers import client_for, token_for
 

@@ -2,13 +2,13 @@
 loopback or an admin token)."""
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+
+from pva.services import health
 
 from ..deps import authenticated, client_address
 
@@ -20,48 +20,10 @@ def healthz():
     return {"status": "ok"}
 
 
-def _check_db() -> None:
-    from pva.infra import db
-
-    db.query_one("select 1 as ok")
-
-
-def _check_s3() -> None:
-    from pva.infra.storage import get_storage
-
-    if not get_storage().ping():
-        raise RuntimeError("object store does not answer")
-
-
-def _check_amqp() -> None:
-    import pika
-
-    from pva.config import get_settings
-
-    params = pika.URLParameters(get_settings().effective_amqp_url)
-    params.socket_timeout = 3
-    params.blocked_connection_timeout = 3
-    params.connection_attempts = 1
-    conn = pika.BlockingConnection(params)
-    conn.close()
-
-
-CHECKS = {"db": _check_db, "s3": _check_s3, "amqp": _check_amqp}
-
-
 @router.get("/readyz")
 async def readyz():
-    async def one(name, fn):
-        try:
-            await asyncio.wait_for(run_in_threadpool(fn), timeout=5)
-            return name, "ok"
-        except Exception as e:  # report, do not raise: this is the health answer
-            return name, f"error: {type(e).__name__}: {str(e)[:200]}"
-
-    results = dict(await asyncio.gather(*(one(n, f) for n, f in CHECKS.items())))
-    ok = all(v == "ok" for v in results.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", "checks": results},
-                        status_code=200 if ok else 503)
+    ready = await health.readiness()
+    return JSONResponse(ready, status_code=200 if ready["status"] == "ready" else 503)
 
 
 def _loopback(host: str) -> bool:

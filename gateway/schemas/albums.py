@@ -8,6 +8,28 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 
+class AlbumIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+
+
+class AlbumPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class MediaIds(BaseModel):
+    media_ids: list[UUID] = Field(min_length=1, max_length=5000)
+
+
+class CoverIn(BaseModel):
+    media_id: UUID | None
+
+
+class ShareIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+
+
 class Album(BaseModel):
     id: UUID
     owner_id: UUID

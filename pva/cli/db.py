@@ -34,7 +34,7 @@ def _status(args) -> int:
 def _recount(args) -> int:
     import time
 
-    from pva.db import counts
+    from pva.services import stats
     from pva.infra.db import query_one
 
     owner = None
@@ -47,6 +47,6 @@ def _recount(args) -> int:
     print(f"recounting {'the library of ' + args.user if args.user else 'every library'}; "
           "media writes wait until it finishes ...", flush=True)
     t = time.perf_counter()
-    n = counts.rebuild(owner)
+    n = stats.recount(owner)
     print(f"wrote {n} counter rows in {time.perf_counter() - t:.1f}s")
     return 0

@@ -3,13 +3,14 @@
 Exact counts and bytes of one owner's live (not trashed) media per value of: kind, format, camera (make, model),
 gps ('with' / 'without'), tag (label_tags: 'dog:5' = a dog detected with confidence >= 0.5), person and album (ids), for
 all time, per year and per month of the date taken (UTC, falling back to the date added).
+
+Every function that reads or writes takes the caller's cursor: stats and search read the counters inside their
+own transaction (pva/services/stats.py, pva/db/search/).
 """
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from uuid import UUID
-
-from pva.infra.db import query, query_one, transaction
 
 DIMS = ("kind", "format", "camera", "gps", "tag", "person", "album")
 
@@ -48,45 +49,42 @@ def period_clause(date_from: datetime | None, date_to: datetime | None, p: dict)
                                  or (period >= %(c_m2)s::date and period < %(c_m3)s::date))))"""
 
 
-def _rows(sql: str, p: dict, cur=None) -> list[dict]:
-    """Run a read in the caller's transaction when given its cursor, else on its own."""
-    if cur is None:
-        return query(sql, p)
+def _rows(cur, sql: str, p: dict) -> list[dict]:
     cur.execute(sql, p)
     return cur.fetchall()
 
 
-def totals(owner_id: UUID, dims: tuple[str, ...] | list[str] = DIMS, date_from: datetime | None = None,
-           date_to: datetime | None = None, cur=None) -> list[dict]:
+def totals(cur, owner_id: UUID, dims: tuple[str, ...] | list[str] = DIMS, date_from: datetime | None = None,
+           date_to: datetime | None = None) -> list[dict]:
     """[{dim, v1, v2, n, bytes}] of the owner's live media in the date range (month-aligned bounds)."""
     p: dict = {"o": owner_id, "dims": list(dims)}
     periods = period_clause(date_from, date_to, p)
-    return _rows(f"""select dim, v1, v2, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
+    return _rows(cur, f"""select dim, v1, v2, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
                        select dim, v1, v2, n, bytes from media_counts
                         where owner_id = %(o)s and dim = any(%(dims)s) and {periods}
                        union all
                        select dim, v1, v2, n, bytes from media_count_deltas
                         where owner_id = %(o)s and dim = any(%(dims)s) and {periods}) s
-                     group by dim, v1, v2 having sum(n) > 0""", p, cur)
+                     group by dim, v1, v2 having sum(n) > 0""", p)
 
 
-def per_period(owner_id: UUID, grain: str = "m", dim: str = "kind", cur=None) -> list[dict]:
+def per_period(cur, owner_id: UUID, grain: str = "m", dim: str = "kind") -> list[dict]:
     """[{period, v1, n, bytes}] per month ('m') or year ('y'), oldest first."""
-    return _rows("""select period, v1, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
+    return _rows(cur, """select period, v1, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (
                       select period, v1, n, bytes from media_counts
                        where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s
                       union all
                       select period, v1, n, bytes from media_count_deltas
                        where owner_id = %(o)s and dim = %(dim)s and grain = %(g)s) s
                     group by period, v1 having sum(n) > 0 order by period, v1""",
-                 {"o": owner_id, "g": grain, "dim": dim}, cur)
+                 {"o": owner_id, "g": grain, "dim": dim})
 
 
-def value_counts(owner_id: UUID, keys: list[tuple[str, str, str | None]], cur=None) -> tuple[list[int], int]:
+def value_counts(cur, owner_id: UUID, keys: list[tuple[str, str, str | None]]) -> tuple[list[int], int]:
     """All-time counts of several values at once, [(dim, v1, v2 or None for any)] -> ([n, ...], library size),
     in one round trip (search asks this of every query with counted filters)."""
     p = {"o": owner_id, "dims": [k[0] for k in keys], "v1s": [k[1] for k in keys]}
-    rows = _rows("""select dim, v1, v2, sum(n)::bigint as n from (
+    rows = _rows(cur, """select dim, v1, v2, sum(n)::bigint as n from (
                       select dim, v1, v2, n from media_counts
                        where owner_id = %(o)s and grain = 'a'
                          and (dim = 'kind' or (dim, v1) in (select * from unnest(%(dims)s::text[], %(v1s)s::text[])))
@@ -94,28 +92,30 @@ def value_counts(owner_id: UUID, keys: list[tuple[str, str, str | None]], cur=No
                       select dim, v1, v2, n from media_count_deltas
                        where owner_id = %(o)s and grain = 'a'
                          and (dim = 'kind' or (dim, v1) in (select * from unnest(%(dims)s::text[], %(v1s)s::text[]))))
-                    s group by dim, v1, v2""", p, cur)
+                    s group by dim, v1, v2""", p)
     found = [sum(r["n"] for r in rows if (r["dim"], r["v1"]) == (dim, v1) and (v2 is None or r["v2"] == v2))
              for dim, v1, v2 in keys]
     return found, sum(r["n"] for r in rows if r["dim"] == "kind")
 
 
-def value_count(owner_id: UUID, dim: str, v1: str, v2: str | None = None, cur=None) -> int:
+def value_count(cur, owner_id: UUID, dim: str, v1: str, v2: str | None = None) -> int:
     """All-time count of one value (e.g. ('tag', 'dog:5'), ('camera', 'Canon', 'EOS R')); 0 when none."""
-    return value_counts(owner_id, [(dim, v1, v2)], cur)[0][0]
+    return value_counts(cur, owner_id, [(dim, v1, v2)])[0][0]
 
 
-def fold() -> int:
+def fold(cur) -> int:
     """Move the deltas into the counters (the reconcile cron does this); returns the counter rows touched."""
-    return query_one("select pva_fold_media_counts() as n")["n"]
+    cur.execute("select pva_fold_media_counts() as n")
+    return cur.fetchone()["n"]
 
 
-def rebuild(owner_id: UUID | None = None) -> int:
-    """Recount from the media rows (one owner, or everyone).  Media writes wait while it runs."""
-    with transaction() as cur:
-        cur.execute("select pva_rebuild_media_counts(%s) as n", (owner_id,))
-        return cur.fetchone()["n"]
+def rebuild(cur, owner_id: UUID | None = None) -> int:
+    """Recount from the media rows (one owner, or everyone).  Media writes wait until the caller's transaction
+    ends."""
+    cur.execute("select pva_rebuild_media_counts(%s) as n", (owner_id,))
+    return cur.fetchone()["n"]
 
 
-def pending_deltas() -> int:
-    return query_one("select count(*) as n from media_count_deltas")["n"]
+def pending_deltas(cur) -> int:
+    cur.execute("select count(*) as n from media_count_deltas")
+    return cur.fetchone()["n"]

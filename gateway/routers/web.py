@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import mimetypes
 import urllib.parse
-from datetime import datetime
 from uuid import UUID
 
 import jinja2
@@ -21,10 +20,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from pva.services.auth import Principal
 from pva.config import REPO_ROOT, get_settings
+from pva.errors import NotFound
+from pva.services import albums as albums_service
+from pva.services import media as media_service
+from pva.services import people as people_service
+from pva.services import search as search_service
+from pva.services import stats as stats_service
+from pva.services.auth import Principal
 
-from ..deps import not_found, viewer
+from ..deps import viewer
+from ..media_view import detail_out
+from ..web_format import exif_rows, fmt_bytes, fmt_dt, jsonable
 
 WEB_DIR = REPO_ROOT / "web"
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -47,27 +54,8 @@ router = APIRouter(include_in_schema=False)
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-
-
-def _fmt_bytes(n) -> str:
-    if n is None:
-        return ""
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
-
-
-def _fmt_dt(v) -> str:
-    if isinstance(v, datetime):
-        return v.strftime("%Y-%m-%d %H:%M")
-    return "" if v is None else str(v)
-
-
-_env.filters["bytes"] = _fmt_bytes
-_env.filters["dt"] = _fmt_dt
+_env.filters["bytes"] = fmt_bytes
+_env.filters["dt"] = fmt_dt
 
 
 # ---------------------------------------------------------------- security headers
@@ -174,6 +162,8 @@ def page(template: str | None = None):
                 return _login_redirect(request)
             try:
                 ctx = await run_in_threadpool(fn, request, user, **kw)
+            except NotFound as e:
+                return _not_found_page(request, str(e).removeprefix("no such "))
             except HTTPException as e:
                 if e.status_code == 404:
                     return _not_found_page(request, str(e.detail).removeprefix("no such "))
@@ -212,8 +202,6 @@ def upload_page(request: Request, user: Principal):
 @router.get("/search")
 @page("search.html")
 def search_page(request: Request, user: Principal):
-    from pva.services import people as people_service
-
     people = [{"id": str(p["id"]), "name": p["name"] or f"Person {i + 1}"}
               for i, p in enumerate(people_service.list_people(user.user_id))]
     return {"title": "Search", "people": people}
@@ -225,118 +213,51 @@ def map_page(request: Request, user: Principal):
     return {"title": "Map"}
 
 
-def _neighbours(media: dict, user: Principal, context: str = "") -> dict:
-    """Previous and next item in the list the user came from (pva.services.search.neighbours)."""
-    from pva.services import search as search_service
-
-    return search_service.neighbours(media, user, context)
-
-
-_EXIF_SKIP = {"keyframes", "thumbnails", "icc", "xmp_raw", "maker_note", "makernote"}
-
-
-def _exif_rows(m: dict) -> list[tuple[str, str]]:
-    rows = [("File", m.get("filename")), ("Path", m.get("original_path")), ("Format", m.get("format")),
-            ("Type", m.get("mime")), ("Size", _fmt_bytes(m.get("size"))),
-            ("Dimensions", f"{m['width']} × {m['height']}" if m.get("width") else None),
-            ("Duration", f"{m['duration']:.1f} s" if m.get("duration") else None),
-            ("Taken", _fmt_dt(m.get("taken_at")) + (f" ({m['taken_at_offset']})" if m.get("taken_at_offset")
-                                                    else "") if m.get("taken_at") else None),
-            ("Added", _fmt_dt(m.get("created_at"))),
-            ("Camera", " ".join(x for x in (m.get("camera_make"), m.get("camera_model")) if x) or None),
-            ("Lens", m.get("lens")), ("Orientation", m.get("orientation"))]
-    gps = m.get("gps") or {}
-    if gps.get("lat") is not None:
-        rows.append(("Location", f"{gps['lat']:.6f}, {gps['lon']:.6f}"
-                                 + (f", {gps['alt']:.0f} m" if gps.get("alt") is not None else "")
-                                 + f" ({gps.get('source')})"))
-    rows.append(("SHA-512", (m.get("sha512") or "")[:32] + "…"))
-    meta = m.get("metadata") or {}
-    for k in sorted(meta) if isinstance(meta, dict) else ():
-        if k.lower() in _EXIF_SKIP:
-            continue
-        v = meta[k]
-        if isinstance(v, (dict, list)):
-            import json
-
-            v = json.dumps(v, default=str, ensure_ascii=False)
-        v = str(v)
-        rows.append((k, v if len(v) <= 300 else v[:300] + "…"))
-    return [(k, str(v)) for k, v in rows if v not in (None, "")]
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (UUID, datetime)):
-        return str(v) if isinstance(v, UUID) else v.isoformat()
-    if isinstance(v, (bytes, memoryview)):
-        return None
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
-
-
 @router.get("/media/{media_id}")
 @page("detail.html")
 def detail_page(request: Request, user: Principal, media_id: UUID):
-    from pva.db import albums as albums_db
-    from pva.services import media as media_service
-
-    from ..media_view import detail_out
-
     m = media_service.detail(media_id, user.user_id)
     if m is None:
-        raise not_found("media")
+        raise NotFound("media")
     m = detail_out(m)
     m["id"] = str(m["id"])
     owned = m.get("access") == "owner"
-    albums = [a for a in albums_db.list_for(user.user_id) if not a.get("shared")] if owned else []
+    albums = [a for a in albums_service.list_for(user.user_id) if not a.get("shared")] if owned else []
     data = {"id": m["id"], "kind": m["kind"], "owned": owned, "gps": m["gps"],
             "detections": m["detections"], "faces": m["faces"], "ocr_words": (m.get("ocr") or {}).get("words") or [],
             "transcript": (m.get("transcript") or {}).get("segments") or [],
             "width": m.get("width"), "height": m.get("height")}
-    return {"title": m.get("filename") or "Item", "m": m, "exif": _exif_rows(m), "albums": albums,
-            "nav": _neighbours(m, user, request.query_params.get("in", "")[:2000]), "data": _jsonable(data),
-            "me": str(user.user_id)}
+    return {"title": m.get("filename") or "Item", "m": m, "exif": exif_rows(m), "albums": albums,
+            "nav": search_service.neighbours(m, user, request.query_params.get("in", "")[:2000]),
+            "data": jsonable(data), "me": str(user.user_id)}
 
 
 @router.get("/albums")
 @page("albums.html")
 def albums_page(request: Request, user: Principal):
-    from pva.db import albums as albums_db
-
-    return {"title": "Albums", "albums": albums_db.list_for(user.user_id)}
+    return {"title": "Albums", "albums": albums_service.list_for(user.user_id)}
 
 
 @router.get("/albums/{album_id}")
 @page("album.html")
 def album_page(request: Request, user: Principal, album_id: UUID):
-    from pva.db import albums as albums_db
-
-    a = albums_db.get_visible(album_id, user.user_id)
+    a = albums_service.get_visible(album_id, user.user_id)
     if a is None:
-        raise HTTPException(404, "no such album")
+        raise NotFound("album")
     return {"title": a["name"], "album": a}
 
 
 @router.get("/people")
 @page("people.html")
 def people_page(request: Request, user: Principal):
-    from pva.services import people as people_service
-
     return {"title": "People", "people": people_service.list_people(user.user_id, include_hidden=True)}
 
 
 @router.get("/stats")
 @page("stats.html")
 def stats_page(request: Request, user: Principal):
-    from pva.db import stats as stats_db
-
-    st = stats_db.library(user.user_id)
-    return {"title": "Statistics", "st": st, "data": _jsonable({"timeline": st["timeline"]})}
+    st = stats_service.library(user.user_id)
+    return {"title": "Statistics", "st": st, "data": jsonable({"timeline": st["timeline"]})}
 
 
 @router.get("/jobs")

@@ -369,11 +369,10 @@ def ingest_one(owner: dict, part: Part) -> dict:
     rel = clean_relative_path(part.name)
     try:
         if part.reason is not None or part.path is None:
-            res = service.get_ingestor().reject(service.resolve_owner(owner), "upload", rel,
-                                                part.reason or "nothing was received for this file",
-                                                size=part.size or None)
+            res = service.reject(owner, "upload", rel, part.reason or "nothing was received for this file",
+                                 size=part.size or None)
         else:
-            res = service.get_ingestor().ingest_file(part.path, service.resolve_owner(owner), rel, source="upload")
+            res = service.ingest_file(owner, part.path, rel, source="upload")
         out = res.as_dict()
     except Exception as e:  # a service failure: tell the client to retry this file, keep going with the others
         log.exception("upload ingest failed", extra={"name": rel})

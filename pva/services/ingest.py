@@ -360,3 +360,8 @@ def ingest_stream(owner, stream: BinaryIO, filename: str, *, source: str = "uplo
 
 def ingest_file(owner, path, relative_path: str, *, source: str = "load") -> IngestResult:
     return get_ingestor().ingest_file(Path(path), resolve_owner(owner), relative_path, source=source)
+
+
+def reject(owner, source: str, name: str, reason: str, size: int | None = None) -> IngestResult:
+    """Record a file an entry point already refused (Ingestor.reject) for `owner` (a user dict, id or username)."""
+    return get_ingestor().reject(resolve_owner(owner), source, name, reason, size=size)

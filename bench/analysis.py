@@ -249,7 +249,7 @@ def bench_queue(env: BenchEnv, kind: str, images: list[tuple[str, bytes]], pids:
 
 
 def bench_http(port: int, images: list[tuple[str, bytes]], pids: list[int]) -> tuple[float, float]:
-    from pva import function_auth
+    from pva.services import function_auth
 
     def post(data: bytes) -> None:  # signed as the gateway signs, for the bench's user (BenchEnv)
         auth = function_auth.sign("POST", "/", f"bench-{RUN}", data, content_type="application/octet-stream")

@@ -93,7 +93,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     with isolated_env("gateway"):
-        from pva import auth
+        from pva.services import auth
         from pva.config import get_settings
         from pva.db import counts
 

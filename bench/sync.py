@@ -47,7 +47,7 @@ def main() -> int:
     print(f"  {size_kb:.1f} KiB per photo on average")
 
     with isolated_env("sync") as env:
-        from pva.auth import create_token
+        from pva.services.auth import create_token
         from pva.ingest import service
         from pva.sync.engine import SyncOptions, run_sync
 

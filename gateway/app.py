@@ -110,7 +110,7 @@ WORKER_THREADS = 12  # below pva.db.pool()'s 16 connections
 async def _purge_trash_forever() -> None:
     from fastapi.concurrency import run_in_threadpool
 
-    from pva.services.media import purge_expired_trash
+    from pva.services.housekeeping import purge_expired_trash
 
     while True:
         try:

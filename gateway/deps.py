@@ -18,7 +18,7 @@ from uuid import UUID
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from pva.auth import Principal, check_csrf, resolve_token
+from pva.services.auth import Principal, check_csrf, resolve_token
 
 SESSION_COOKIE = "pva_session"
 CSRF_COOKIE = "pva_csrf"

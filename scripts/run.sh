@@ -12,7 +12,7 @@ from pva import db
 from pva.config import get_settings
 if not db.query("select 1 from users limit 1"):
     import secrets
-    from pva.auth import create_user
+    from pva.services.auth import create_user
     pw = secrets.token_urlsafe(12)
     create_user("admin", pw, is_admin=True)
     print(f"\n  first run: created user 'admin' with password {pw}\n")

@@ -57,7 +57,7 @@ def signed_headers(body, content_type: str, *, owner: str | None = None, scopes=
                    path: str = "/", query: dict | None = None, now: float | None = None) -> dict[str, str]:
     """Headers that authenticate a function request as the gateway signs it (pva.function_auth), for `owner`
     (default: function_owner()) holding `scopes`.  `body` as posted (bytes) or as the handler sees it (a dict)."""
-    from pva import function_auth
+    from pva.services import function_auth
 
     return function_auth.sign(method, path, owner or function_owner(), body, content_type=content_type,
                               scopes=scopes, query=query, now=now)

@@ -19,7 +19,7 @@ def login(client, user, password=None):
 
 def test_password_is_stored_as_argon2_and_verifies(services):
     from pva.infra import db
-    from pva import auth
+    from pva.services import auth
 
     u = new_user(password="s3cret-password")
     stored = db.query_one("select password_hash from users where id = %s", (u["id"],))["password_hash"]
@@ -29,7 +29,7 @@ def test_password_is_stored_as_argon2_and_verifies(services):
 
 
 def test_short_password_and_bad_names_are_refused_with_a_reason(services):
-    from pva import auth
+    from pva.services import auth
 
     with pytest.raises(auth.AuthError, match="at least 8"):
         auth.create_user("shorty", "1234567")
@@ -39,7 +39,7 @@ def test_short_password_and_bad_names_are_refused_with_a_reason(services):
 
 def test_token_is_stored_only_as_sha256(services):
     from pva.infra import db
-    from pva import auth
+    from pva.services import auth
 
     u = new_user()
     token, row = auth.create_token(u["id"], "read,write", name="laptop")
@@ -51,7 +51,7 @@ def test_token_is_stored_only_as_sha256(services):
 
 
 def test_admin_scope_needs_an_admin_and_unknown_scopes_fail(services):
-    from pva import auth
+    from pva.services import auth
 
     u = new_user()
     with pytest.raises(auth.AuthError, match="administrators"):
@@ -78,7 +78,7 @@ def test_bearer_token_works_and_revoked_token_stops_working(app):
 
 def test_expired_token_is_refused(app):
     from pva.infra import db
-    from pva import auth
+    from pva.services import auth
 
     u = new_user()
     token, row = auth.create_token(u["id"], ["read"])
@@ -88,11 +88,13 @@ def test_expired_token_is_refused(app):
 
 def test_disabled_user_tokens_stop_working(app):
     from pva.db import users
+    from pva.infra import db
 
     u = new_user()
     c = client_for(app, u)
     assert c.get("/api/v1/auth/me").status_code == 200
-    users.set_disabled(u["id"], True)
+    with db.transaction() as cur:
+        users.set_disabled(cur, u["id"], True)
     assert c.get("/api/v1/auth/me").status_code == 401
 
 
@@ -198,7 +200,7 @@ def test_login_rate_limit_engages_and_blocks_even_the_right_password(app, monkey
 def test_rate_limiter_window_expires(services):
     import secrets
 
-    from pva.auth import SLOWDOWN_STEP_SECONDS, LoginRateLimiter, RateLimited
+    from pva.services.auth import SLOWDOWN_STEP_SECONDS, LoginRateLimiter, RateLimited
 
     # a fake clock: with a real one and a short window, a slow machine could let the window pass before
     # the checks below run
@@ -223,7 +225,7 @@ def test_rate_limit_is_shared_by_every_gateway_process(services):
     Postgres), so more workers do not mean more guesses."""
     import secrets
 
-    from pva.auth import LoginRateLimiter, RateLimited
+    from pva.services.auth import LoginRateLimiter, RateLimited
 
     name, ip1 = f"eve{secrets.token_hex(3)}", f"10.1.{secrets.randbelow(250)}.1"
     worker1, worker2 = LoginRateLimiter(limit=4), LoginRateLimiter(limit=4)
@@ -251,7 +253,7 @@ def test_a_token_can_only_create_tokens_within_its_own_scopes(app):
     rw = client_for(app, token=token_for(u, scopes=("read", "write")))
     assert rw.post("/api/v1/tokens", json={"scopes": ["read"]}).status_code == 201
     assert rw.post("/api/v1/tokens", json={"scopes": ["read", "upload"]}).status_code == 403
-    from pva import auth
+    from pva.services import auth
 
     admin = new_user(admin=True)
     admin_token_without_admin, _ = auth.create_token(admin["id"], ["read", "write"])
@@ -265,7 +267,7 @@ def test_a_token_can_only_create_tokens_within_its_own_scopes(app):
 def test_a_token_cannot_create_a_token_that_outlives_it(app):
     from datetime import datetime, timedelta, timezone
 
-    from pva import auth
+    from pva.services import auth
 
     u = new_user()
     short, row = auth.create_token(u["id"], ["read", "write"], expires_in_days=2)

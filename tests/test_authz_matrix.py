@@ -197,7 +197,7 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
     """One set of the owner's objects: a media item (in an album shared with the recipient, with a thumbnail,
     preview, a face with a crop in a person, a comment and a failed job), a trashed item, a second person and a
     token.  with_files: also store the original, thumbnails and crop in S3 (only reads need them)."""
-    from pva import auth
+    from pva.services import auth
     from pva.config import get_settings
     from pva.db import albums
     from pva.infra.storage import get_storage
@@ -234,7 +234,7 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
 class World:
     def __init__(self, app):
         from pva.infra import db
-        from pva import auth
+        from pva.services import auth
 
         self.app = app
         self.owner, self.other, self.recipient = new_user(), new_user(), new_user()
@@ -265,14 +265,14 @@ class World:
 
     @staticmethod
     def _bearer(user: dict, scopes) -> dict:
-        from pva import auth
+        from pva.services import auth
 
         token, _ = auth.create_token(user["id"], sorted(scopes), name="matrix")
         return {"Authorization": f"Bearer {token}"}
 
     @staticmethod
     def _session(user: dict) -> dict:
-        from pva import auth
+        from pva.services import auth
 
         token, csrf, _ = auth.create_session(user)
         return {"Cookie": f"pva_session={token}", "X-CSRF-Token": csrf}

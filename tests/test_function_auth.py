@@ -299,7 +299,7 @@ class _Fake(BaseHTTPRequestHandler):
     refuse_all = False  # as a function deployed with another PVA_FUNCTION_SECRET does
 
     def do_POST(self):
-        from pva import function_auth
+        from pva.services import function_auth
 
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         time.sleep(self.delay)
@@ -375,7 +375,7 @@ def test_gateway_signs_for_the_caller_with_the_callers_scopes(fake_function, mon
 
 def test_function_urls_then_template_then_local_port():
     from pva.config import Settings
-    from pva.function_invoke import FunctionTarget, InvokeError, function_url
+    from pva.services.functions import FunctionTarget, InvokeError, function_url
 
     t = FunctionTarget(name="pva-ocr", directory="ocr", port=8094, max_body=1)
     assert function_url(t, Settings()) == "http://127.0.0.1:8094/"

@@ -74,7 +74,7 @@ def _world(services):
         comment = add_comment(m["id"], u["id"], f"{tag}-comment")
         add_job(m["id"], "detect", "failed", f"{tag}-error")
         add_job(m["id"], "ocr", "done", None)
-        from pva import auth
+        from pva.services import auth
         from pva.db import albums
 
         album = albums.create(u["id"], f"{tag}-album")

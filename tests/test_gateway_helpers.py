@@ -16,7 +16,7 @@ BASE_TIME = datetime(2023, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def new_user(name: str | None = None, *, admin: bool = False, password: str = "correct horse battery") -> dict:
-    from pva import auth
+    from pva.services import auth
 
     user = auth.create_user(name or f"u{secrets.token_hex(4)}", password, is_admin=admin)
     user["password"] = password
@@ -24,7 +24,7 @@ def new_user(name: str | None = None, *, admin: bool = False, password: str = "c
 
 
 def token_for(user: dict, scopes=("read", "write", "upload")) -> str:
-    from pva import auth
+    from pva.services import auth
 
     if user.get("is_admin") and "admin" not in scopes:
         scopes = (*scopes, "admin")
@@ -141,7 +141,7 @@ def app(services):
 
 @pytest.fixture(autouse=False)
 def reset_rate_limit():
-    from pva import auth
+    from pva.services import auth
 
     auth.login_limiter.reset()
     yield

@@ -27,7 +27,7 @@ def served(tmp_path):
 
 
 def test_several_gateway_processes_share_one_login_rate_limit(served):
-    from pva import auth
+    from pva.services import auth
 
     url, proc = served
     deadline = time.monotonic() + 30

@@ -40,7 +40,7 @@ def limit(monkeypatch):
 
 
 def test_failures_from_many_addresses_slow_the_owner_by_seconds_but_never_lock_them_out(app):  # noqa: F811
-    from pva.auth import SLOWDOWN_MAX_SECONDS, SLOWDOWN_STEP_SECONDS
+    from pva.services.auth import SLOWDOWN_MAX_SECONDS, SLOWDOWN_STEP_SECONDS
     from pva.config import get_settings
 
     n = get_settings().login_rate_limit  # the default, 10: the reported attack
@@ -55,7 +55,7 @@ def test_failures_from_many_addresses_slow_the_owner_by_seconds_but_never_lock_t
     expected = min(SLOWDOWN_MAX_SECONDS, SLOWDOWN_STEP_SECONDS * 3)  # n + 2 failures: 3 steps past the limit
     assert expected * 0.9 <= elapsed < SLOWDOWN_MAX_SECONDS + 3, elapsed
     # the slowdown is capped: however many failures, the owner waits at most SLOWDOWN_MAX_SECONDS
-    from pva.auth import login_limiter
+    from pva.services.auth import login_limiter
 
     assert login_limiter.delay_for(10_000) == SLOWDOWN_MAX_SECONDS <= 5
 
@@ -73,7 +73,7 @@ def test_an_address_is_refused_a_name_after_the_limit_while_the_owner_logs_in_el
 
 
 def test_an_address_failing_across_many_names_is_refused_for_every_name(app, limit):  # noqa: F811
-    from pva.auth import ADDRESS_LIMIT_FACTOR
+    from pva.services.auth import ADDRESS_LIMIT_FACTOR
 
     net = _net()
     sprayer = _from(app, f"{net}.1")
@@ -98,7 +98,7 @@ def test_a_right_password_clears_only_that_address_for_that_name(app, limit):  #
 
 
 def test_the_address_limit_is_shared_by_every_gateway_process(services):
-    from pva.auth import ADDRESS_LIMIT_FACTOR, LoginRateLimiter, RateLimited
+    from pva.services.auth import ADDRESS_LIMIT_FACTOR, LoginRateLimiter, RateLimited
 
     ip = f"{_net()}.9"
     worker1, worker2 = LoginRateLimiter(limit=2), LoginRateLimiter(limit=2)
@@ -123,7 +123,7 @@ def test_every_login_attempt_is_logged_with_user_address_and_outcome(app, limit,
 
 
 def test_sharing_answers_unknown_names_with_404_until_the_probe_cap_then_429(app):  # noqa: F811
-    from pva.auth import SHARE_LOOKUP_LIMIT
+    from pva.services.auth import SHARE_LOOKUP_LIMIT
 
     owner, friend = new_user(), new_user()
     c = client_for(app, owner)
@@ -143,7 +143,7 @@ def test_sharing_answers_unknown_names_with_404_until_the_probe_cap_then_429(app
 
 
 def test_shares_naming_real_users_do_not_use_up_the_allowance(app):  # noqa: F811
-    from pva.auth import SHARE_LOOKUP_LIMIT
+    from pva.services.auth import SHARE_LOOKUP_LIMIT
 
     owner = new_user()
     c = client_for(app, owner)
@@ -154,7 +154,7 @@ def test_shares_naming_real_users_do_not_use_up_the_allowance(app):  # noqa: F81
 
 
 def test_the_share_probe_window_expires(services):
-    from pva.auth import RateLimited, Throttle, share_recipient
+    from pva.services.auth import RateLimited, Throttle, share_recipient
 
     now = [5000.0]
     user = new_user()

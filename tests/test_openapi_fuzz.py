@@ -38,7 +38,7 @@ def fuzz_user(services):
 def fuzz_token(fuzz_user):
     STARTED.setdefault("t", time.monotonic())
     yield token_for(fuzz_user)
-    from pva import auth
+    from pva.services import auth
 
     # the fuzzer's wrong passwords must not rate-limit logins in later tests of this session
     if hasattr(auth.login_limiter, "reset"):

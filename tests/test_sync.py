@@ -72,7 +72,7 @@ def gateway(services):
 
 @pytest.fixture
 def account(make_user):
-    from pva.auth import create_token
+    from pva.services.auth import create_token
 
     user = make_user()
     token, _ = create_token(user["id"], ["upload"], name="sync test")

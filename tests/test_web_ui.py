@@ -79,7 +79,7 @@ def server(services):
 
 @pytest.fixture(scope="module")
 def user(services):
-    from pva import auth
+    from pva.services import auth
 
     u = auth.create_user(f"web-{secrets.token_hex(3)}", PASSWORD)
     u["password"] = PASSWORD
@@ -365,7 +365,7 @@ def test_detail_overlays_comment_gps_and_album(ui):
 
 
 def test_other_users_items_are_not_found_and_names_stay_text(ui, user):
-    from pva import auth
+    from pva.services import auth
     from test_gateway_helpers import insert_media
 
     other = auth.create_user(f"other-{secrets.token_hex(3)}", PASSWORD)

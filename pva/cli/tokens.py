@@ -24,16 +24,16 @@ def register(sub) -> None:
 
 
 def _user_or_fail(name: str):
-    from pva.db import users
+    from pva.services import auth
 
-    u = users.get_by_username(name)
+    u = auth.find_user(name)
     if u is None:
         fail(f"pva: no user named {name!r} (see `pva users list`)")
     return u
 
 
 def _create(args) -> int:
-    from pva import auth
+    from pva.services import auth
 
     user = _user_or_fail(args.user)
     if user is None:
@@ -49,7 +49,7 @@ def _create(args) -> int:
 
 
 def _list(args) -> int:
-    from pva import auth
+    from pva.services import auth
 
     user = _user_or_fail(args.user)
     if user is None:
@@ -63,7 +63,7 @@ def _list(args) -> int:
 def _revoke(args) -> int:
     import uuid
 
-    from pva import auth
+    from pva.services import auth
 
     user = _user_or_fail(args.user)
     if user is None:

@@ -30,22 +30,22 @@ def _read_password(args) -> str:
 
 
 def _create(args) -> int:
-    from pva import auth
-    from pva.db.users import UserExists
+    from pva.errors import ServiceError
+    from pva.services import auth
 
     try:
         user = auth.create_user(args.name, _read_password(args), is_admin=args.admin,
                                 display_name=args.display_name)
-    except (auth.AuthError, UserExists) as e:
+    except ServiceError as e:  # a bad name or password, a taken name
         return fail(f"pva: {e}")
     print(f"created user {user['username']} ({user['id']}){' admin' if user['is_admin'] else ''}")
     return 0
 
 
 def _list(args) -> int:
-    from pva.db import users
+    from pva.services import auth
 
-    for u in users.list_all():
+    for u in auth.list_users():
         flags = ",".join(f for f, on in (("admin", u["is_admin"]), ("disabled", u["disabled"])) if on)
         print(f"{u['id']}  {u['username']:24} {flags}")
     return 0

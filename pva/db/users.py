@@ -1,9 +1,7 @@
-"""SQL for the users table."""
+"""SQL for the users table.  Every function takes a cursor: the caller (pva.services.auth) owns the transaction."""
 from __future__ import annotations
 
 from uuid import UUID
-
-from pva.infra.db import query, query_one, transaction
 
 _COLS = "id, username, display_name, is_admin, disabled, created_at"
 
@@ -12,40 +10,45 @@ class UserExists(ValueError):
     pass
 
 
-def create(username: str, password_hash: str, *, display_name: str = "", is_admin: bool = False) -> dict:
+def create(cur, username: str, password_hash: str, *, display_name: str = "", is_admin: bool = False) -> dict:
+    """The new user's row; UserExists for a taken name (the transaction is then aborted: the caller's to end)."""
     import psycopg2
 
     try:
-        with transaction() as cur:
-            cur.execute(
-                f"""insert into users(username, display_name, password_hash, is_admin)
-                    values (%s, %s, %s, %s) returning {_COLS}""",
-                (username, display_name, password_hash, is_admin))
-            return cur.fetchone()
+        cur.execute(
+            f"""insert into users(username, display_name, password_hash, is_admin)
+                values (%s, %s, %s, %s) returning {_COLS}""",
+            (username, display_name, password_hash, is_admin))
     except psycopg2.errors.UniqueViolation:
         raise UserExists(f"user {username!r} already exists") from None
+    return cur.fetchone()
 
 
-def get(user_id: UUID) -> dict | None:
-    return query_one(f"select {_COLS} from users where id = %s", (user_id,))
+def get(cur, user_id: UUID) -> dict | None:
+    cur.execute(f"select {_COLS} from users where id = %s", (user_id,))
+    return cur.fetchone()
 
 
-def get_by_username(username: str) -> dict | None:
+def get_by_username(cur, username: str) -> dict | None:
     """The user row including password_hash (for login)."""
-    return query_one(f"select {_COLS}, password_hash from users where username = %s", (username,))
+    cur.execute(f"select {_COLS}, password_hash from users where username = %s", (username,))
+    return cur.fetchone()
 
 
-def list_all() -> list[dict]:
-    return query(f"select {_COLS} from users order by username")
+def list_all(cur) -> list[dict]:
+    cur.execute(f"select {_COLS} from users order by username")
+    return list(cur.fetchall())
 
 
-def set_password_hash(user_id: UUID, password_hash: str) -> None:
-    query("update users set password_hash = %s where id = %s returning id", (password_hash, user_id))
+def set_password_hash(cur, user_id: UUID, password_hash: str) -> None:
+    cur.execute("update users set password_hash = %s where id = %s", (password_hash, user_id))
 
 
-def set_disabled(user_id: UUID, disabled: bool) -> dict | None:
-    return query_one(f"update users set disabled = %s where id = %s returning {_COLS}", (disabled, user_id))
+def set_disabled(cur, user_id: UUID, disabled: bool) -> dict | None:
+    cur.execute(f"update users set disabled = %s where id = %s returning {_COLS}", (disabled, user_id))
+    return cur.fetchone()
 
 
-def count() -> int:
-    return query_one("select count(*) as n from users")["n"]
+def count(cur) -> int:
+    cur.execute("select count(*) as n from users")
+    return cur.fetchone()["n"]

@@ -168,15 +168,11 @@ def run(media_id, kind: str, work: Callable[[Job], None], force: bool = False) -
 class ReconcileReport:
     expired: int = 0
     published: int = 0
-    counters_folded: int = 0
-    drops_announced: int = 0
-
-    def as_dict(self) -> dict:
-        return {"expired": self.expired, "published": self.published, "counters_folded": self.counters_folded,
-                "drops_announced": self.drops_announced}
 
 
 def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> ReconcileReport:
+    """Take back jobs whose lease ran out (their worker died) and republish queued jobs nobody picked up within
+    ``requeue_after_seconds``.  The cron's other periodic work is pva.services.housekeeping's."""
     s = get_settings()
     after = s.requeue_after_seconds if requeue_after_seconds is None else requeue_after_seconds
     rep = ReconcileReport()
@@ -184,20 +180,6 @@ def reconcile(requeue_after_seconds: int | None = None, limit: int = 5000) -> Re
         rep.expired = len(q.expire_leases(cur, s.max_attempts))
         due = q.due_for_publish(cur, after, limit)
     rep.published = publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in due])
-    from ..db import counts
-
-    rep.counters_folded = counts.fold()  # the library counters' deltas (004_library_counts.sql)
-    from ..auth import RATE_WINDOW_SECONDS
-    from ..db import logins
-
-    logins.prune(time.time() - RATE_WINDOW_SECONDS)  # failed logins past the limiter's window
-    from .. import drops
-
-    # drops whose storage event was lost (gateway or broker down when the filer posted): announced again once
-    # they have waited as long as a queued job does, and never sooner than the event path could have handled them
-    rep.drops_announced = drops.sweep_inbox(max(after, drops.SWEEP_MIN_AGE_SECONDS))
-    if rep.expired or rep.published or rep.drops_announced:
-        log.info("reconciled analysis jobs", extra=rep.as_dict())
     return rep
 
 

@@ -11,7 +11,7 @@ Events:
 - HTTP POST of image/video bytes: analyse and answer JSON, storing nothing;
 - HTTP POST ``{"media_id": ...}`` (application/json): (re)analyse stored media now (force) and answer the result.
 
-Every HTTP request is authenticated (a user's API token or the gateway's signature, pva.function_auth): 401
+Every HTTP request is authenticated (a user's API token or the gateway's signature, pva.services.function_auth): 401
 without, `read` for posted bytes, `write` and the caller's own media for a media id.
 """
 from __future__ import annotations
@@ -177,7 +177,9 @@ def handle(task: Task, context, event):
     if trigger == "http":
         return _handle_http(task, context, event)
     if trigger == "cron":
-        return jobs.reconcile().as_dict()
+        from ..services import housekeeping
+
+        return housekeeping.reconcile().as_dict()
     body = event.body
     if isinstance(body, (bytes, bytearray)):
         try:
@@ -200,9 +202,9 @@ def handle(task: Task, context, event):
 
 
 def _handle_http(task: Task, context, event):
-    """Authenticated first (pva.function_auth): a stored media id needs `write` and must be the caller's own
+    """Authenticated first (pva.services.function_auth): a stored media id needs `write` and must be the caller's own
     (404 otherwise, as the gateway answers), posted bytes need `read`."""
-    from .. import function_auth as fa
+    from ..services import function_auth as fa
 
     ctype = (getattr(event, "content_type", "") or "").split(";")[0].strip().lower()
     options = {str(k): v for k, v in dict(getattr(event, "fields", None) or {}).items()}

@@ -76,7 +76,7 @@ class IsoStack:
         """A new user with an API token (read, write, upload) in ``["token"]``."""
         import secrets
 
-        from pva import auth
+        from pva.services import auth
 
         user = auth.create_user(name or f"f{secrets.token_hex(4)}", "correct horse battery", is_admin=False)
         user["token"], _ = auth.create_token(user["id"], ["read", "write", "upload"], name="faults")

@@ -176,7 +176,7 @@ def test_worker_hosts_cut_off_frozen_and_a_broker_crash_lose_nothing_and_run_not
         stack_host, tmp_path, fault_report):
     require_shared()
     from pva.infra import db
-    from pva import auth
+    from pva.services import auth
 
     hosts, stack, local = stack_host
     owner = auth.create_user("hosts-owner", "correct horse battery", is_admin=False)

@@ -25,10 +25,13 @@ import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from .config import get_settings
-from .db import tokens as tokens_db
-from .db import users as users_db
-from .log import get_logger
+from ..config import get_settings
+from ..db import logins
+from ..db import tokens as tokens_db
+from ..db import users as users_db
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..infra import db
+from ..log import get_logger
 
 SCOPES = ("read", "write", "upload", "admin")
 API_PREFIX = "pva_"
@@ -44,12 +47,12 @@ _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory pr
 _DUMMY_HASH = _hasher.hash("pva-dummy-password-for-timing")
 
 
-class AuthError(ValueError):
-    """Bad input to an auth operation; the message says what to do."""
+class AuthError(Invalid, ValueError):
+    """Bad input to an auth operation (400); the message says what to do."""
 
 
-class ScopeNotHeld(Exception):
-    """A token asked to create a token with scopes it does not hold itself (HTTP 403)."""
+class ScopeNotHeld(Forbidden):
+    """A token asked to create a token with scopes it does not hold itself (403)."""
 
 
 class RateLimited(Exception):
@@ -97,9 +100,39 @@ def _valid_username(username: str) -> str:
 
 
 def create_user(username: str, password: str, *, is_admin: bool = False, display_name: str = "") -> dict:
-    """Create a user; raises AuthError for a bad name/password and users_db.UserExists for a taken name."""
-    return users_db.create(_valid_username(username), hash_password(password),
-                           display_name=display_name[:200], is_admin=is_admin)
+    """Create a user; raises AuthError for a bad name/password and Conflict for a taken name."""
+    username, password_hash = _valid_username(username), hash_password(password)
+    try:
+        with db.transaction() as cur:
+            return users_db.create(cur, username, password_hash, display_name=display_name[:200],
+                                   is_admin=is_admin)
+    except users_db.UserExists as e:
+        raise Conflict(str(e)) from None
+
+
+def get_user(user_id: UUID) -> dict | None:
+    with db.transaction() as cur:
+        return users_db.get(cur, user_id)
+
+
+def find_user(username: str) -> dict | None:
+    """The user called `username` (without its password hash), or None."""
+    with db.transaction() as cur:
+        user = users_db.get_by_username(cur, username)
+    if user is not None:
+        user = dict(user)
+        user.pop("password_hash", None)
+    return user
+
+
+def list_users() -> list[dict]:
+    with db.transaction() as cur:
+        return users_db.list_all(cur)
+
+
+def me(principal: Principal) -> dict:
+    """GET /auth/me: the caller's user, scopes and kind of authentication."""
+    return {"user": get_user(principal.user_id), "scopes": sorted(principal.scopes), "auth": principal.kind}
 
 
 # ------------------------------------------------------------------ rate limiting
@@ -113,19 +146,18 @@ class Throttle:
         self.prefix, self.limit, self.what, self.window, self._clock = prefix, limit, what, window, clock
 
     def check(self, subject: str) -> None:
-        from .db import logins
-
         now = self._clock()
         key = self.prefix + subject
-        for r in logins.recent([key], now - self.window):
+        with db.transaction() as cur:
+            rows = logins.recent(cur, [key], now - self.window)
+        for r in rows:
             if r["n"] >= self.limit:
                 raise RateLimited(_retry_after(r["first"] + self.window - now), self.what)
 
     def record(self, subject: str) -> None:
-        from .db import logins
-
         now = self._clock()
-        logins.record([self.prefix + subject], now, now - self.window)
+        with db.transaction() as cur:
+            logins.record(cur, [self.prefix + subject], now, now - self.window)
 
 
 def _retry_after(wait: float) -> int:
@@ -166,11 +198,10 @@ class LoginRateLimiter:
         """Raise RateLimited when this address has used up its failures (for this name, or over all names);
         else return the seconds this attempt must wait first (the name's slowdown; 0 when it is not under
         attack)."""
-        from .db import logins
-
         keys = self._keys(username, client)
         now = self._clock()
-        counts = {r["key"]: r for r in logins.recent(list(keys.values()), now - self.window)}
+        with db.transaction() as cur:
+            counts = {r["key"]: r for r in logins.recent(cur, list(keys.values()), now - self.window)}
         limits = {keys["pair"]: self.limit, keys["address"]: self.limit * ADDRESS_LIMIT_FACTOR}
         waits = [counts[k]["first"] + self.window - now for k, n in limits.items()
                  if k in counts and counts[k]["n"] >= n]
@@ -185,23 +216,20 @@ class LoginRateLimiter:
         return min(self.max_delay, SLOWDOWN_STEP_SECONDS * (failures - self.limit + 1))
 
     def failed(self, username: str, client: str) -> None:
-        from .db import logins
-
         now = self._clock()
-        logins.record(list(self._keys(username, client).values()), now, now - self.window)
+        with db.transaction() as cur:
+            logins.record(cur, list(self._keys(username, client).values()), now, now - self.window)
 
     def succeeded(self, username: str, client: str) -> None:
         """The right password clears this address's count for the name; the name's own count stays, so an
         attack from elsewhere stays slowed after the owner logs in."""
-        from .db import logins
-
-        logins.clear([self._keys(username, client)["pair"]])
+        with db.transaction() as cur:
+            logins.clear(cur, [self._keys(username, client)["pair"]])
 
     def reset(self) -> None:
         """Forget every counted failure (tests; the table also holds the share-lookup counts)."""
-        from .db import logins
-
-        logins.clear_all()
+        with db.transaction() as cur:
+            logins.clear_all(cur)
 
 
 login_limiter = LoginRateLimiter()
@@ -234,8 +262,21 @@ async def login(username: str, password: str, client: str = "?",
     return user
 
 
+async def login_session(username: str, password: str, client: str = "?") -> dict | None:
+    """A password login that opens a session: {"user", "token", "csrf_token", "expires_at"}, or None for a wrong
+    name or password; RateLimited as :func:`login`."""
+    user = await login(username, password, client)
+    if user is None:
+        return None
+    token, csrf, row = await anyio.to_thread.run_sync(create_session, user)
+    return {"user": user, "token": token, "csrf_token": csrf, "expires_at": row["expires_at"]}
+
+
 def _verify_login(username: str, password: str, client: str, limiter: LoginRateLimiter) -> dict | None:
-    user = users_db.get_by_username(username) if 0 < len(username) <= 64 else None
+    user = None
+    if 0 < len(username) <= 64:
+        with db.transaction() as cur:
+            user = users_db.get_by_username(cur, username)
     if user is None:
         verify_password(_DUMMY_HASH, password)  # same cost whether or not the user exists
         ok = False
@@ -246,7 +287,8 @@ def _verify_login(username: str, password: str, client: str, limiter: LoginRateL
         return None
     limiter.succeeded(username, client)
     if _hasher.check_needs_rehash(user["password_hash"]):
-        users_db.set_password_hash(user["id"], _hasher.hash(password))
+        with db.transaction() as cur:
+            users_db.set_password_hash(cur, user["id"], _hasher.hash(password))
     user = dict(user)
     user.pop("password_hash", None)
     return user
@@ -264,12 +306,10 @@ def share_recipient(requester_id: UUID, username: str, throttle: Throttle | None
     throttle = throttle or share_lookups
     throttle.check(str(requester_id))
     name = (username or "").strip()
-    user = users_db.get_by_username(name) if 0 < len(name) <= 64 else None
+    user = find_user(name) if 0 < len(name) <= 64 else None
     if user is None or user["disabled"]:
         throttle.record(str(requester_id))
         return None
-    user = dict(user)
-    user.pop("password_hash", None)
     return user
 
 
@@ -303,21 +343,22 @@ def create_token(user_id: UUID, scopes, *, name: str = "", expires_in_days: int 
     itself read, write and upload); None (a login session, the CLI) allows any scope the user may hold.
     `not_after` is that token's own expiry: the new token expires no later (a stolen short-lived token cannot
     mint a lasting one); the row's expires_at shows the result."""
-    user = users_db.get(user_id)
-    if user is None:
-        raise AuthError("no such user")
-    scopes = normalize_scopes(scopes, is_admin=user["is_admin"])
-    if within is not None and not set(scopes) <= within:
-        extra = ", ".join(s for s in scopes if s not in within)
-        held = ", ".join(s for s in SCOPES if s in within) or "none"
-        raise ScopeNotHeld(f"a token can only create tokens with scopes it holds itself (this one holds: {held}; "
-                           f"not: {extra}); log in to create a token with more")
-    token = API_PREFIX + secrets.token_urlsafe(32)
-    expires = (datetime.now(timezone.utc) + timedelta(days=expires_in_days)) if expires_in_days else None
-    if not_after is not None and (expires is None or expires > not_after):
-        expires = not_after
-    row = tokens_db.insert(user_id, token_hash(token), token[:12], scopes, name=name[:200], kind="api",
-                           expires_at=expires)
+    with db.transaction() as cur:
+        user = users_db.get(cur, user_id)
+        if user is None:
+            raise AuthError("no such user")
+        scopes = normalize_scopes(scopes, is_admin=user["is_admin"])
+        if within is not None and not set(scopes) <= within:
+            extra = ", ".join(s for s in scopes if s not in within)
+            held = ", ".join(s for s in SCOPES if s in within) or "none"
+            raise ScopeNotHeld(f"a token can only create tokens with scopes it holds itself (this one holds: "
+                               f"{held}; not: {extra}); log in to create a token with more")
+        token = API_PREFIX + secrets.token_urlsafe(32)
+        expires = (datetime.now(timezone.utc) + timedelta(days=expires_in_days)) if expires_in_days else None
+        if not_after is not None and (expires is None or expires > not_after):
+            expires = not_after
+        row = tokens_db.insert(cur, user_id, token_hash(token), token[:12], scopes, name=name[:200], kind="api",
+                               expires_at=expires)
     return token, row
 
 
@@ -326,8 +367,15 @@ def create_token_by(caller: Principal, scopes, *, name: str = "",
     """A new API token for the caller's user, as create_token: a login session may give any of the user's
     scopes; a token only scopes it holds (ScopeNotHeld otherwise), expiring no later than itself."""
     by_token = caller.kind == "api"
-    return create_token(caller.user_id, scopes, name=name, expires_in_days=expires_in_days,
+    token, row = create_token(caller.user_id, scopes, name=name, expires_in_days=expires_in_days,
                         within=caller.scopes if by_token else None, not_after=caller.expires_at if by_token else None)
+    return token, row
+
+
+def create_token_for(caller: Principal, scopes, *, name: str = "", expires_in_days: int | None = None) -> dict:
+    """POST /tokens: create_token_by's row with the token itself (shown once)."""
+    token, row = create_token_by(caller, scopes, name=name, expires_in_days=expires_in_days)
+    return {**row, "token": token}
 
 
 def user_scopes(user: dict) -> list[str]:
@@ -339,9 +387,10 @@ def create_session(user: dict) -> tuple[str, str, dict]:
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     ttl = timedelta(hours=get_settings().session_ttl_hours)
-    row = tokens_db.insert(user["id"], token_hash(token), token[:12], user_scopes(user), name="session",
-                           kind="session", csrf_hash=token_hash(csrf),
-                           expires_at=datetime.now(timezone.utc) + ttl)
+    with db.transaction() as cur:
+        row = tokens_db.insert(cur, user["id"], token_hash(token), token[:12], user_scopes(user), name="session",
+                               kind="session", csrf_hash=token_hash(csrf),
+                               expires_at=datetime.now(timezone.utc) + ttl)
     return token, csrf, row
 
 
@@ -349,10 +398,11 @@ def resolve_token(token: str, *, kind: str | None = None) -> Principal | None:
     """The principal for a token (API or session), or None when it is unknown/revoked/expired."""
     if not token or len(token) > 200:
         return None
-    row = tokens_db.find_active(token_hash(token))
-    if row is None or (kind and row["kind"] != kind):
-        return None
-    tokens_db.touch(row["id"])
+    with db.transaction() as cur:
+        row = tokens_db.find_active(cur, token_hash(token))
+        if row is None or (kind and row["kind"] != kind):
+            return None
+        tokens_db.touch(cur, row["id"])
     scopes = set(row["scopes"])
     if not row["is_admin"]:
         scopes.discard("admin")  # an admin demoted later loses the scope on old tokens
@@ -371,12 +421,21 @@ def check_csrf(principal: Principal, csrf_token: str | None) -> bool:
 
 
 def revoke_session(token: str) -> None:
-    tokens_db.revoke_by_hash(token_hash(token))
+    with db.transaction() as cur:
+        tokens_db.revoke_by_hash(cur, token_hash(token))
 
 
 def revoke_token(token_id: UUID, user_id: UUID) -> bool:
-    return tokens_db.revoke(token_id, user_id)
+    with db.transaction() as cur:
+        return tokens_db.revoke(cur, token_id, user_id)
+
+
+def revoke_own_token(token_id: UUID, user_id: UUID) -> None:
+    """DELETE /tokens/{id}: NotFound for a token that is not the user's (or unknown)."""
+    if not revoke_token(token_id, user_id):
+        raise NotFound("token")
 
 
 def list_tokens(user_id: UUID) -> list[dict]:
-    return tokens_db.list_for_user(user_id, "api")
+    with db.transaction() as cur:
+        return tokens_db.list_for_user(cur, user_id, "api")

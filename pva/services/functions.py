@@ -1,5 +1,5 @@
 """The gateway's side of ``POST /api/v1/functions/{name}/invoke``: find the function, check what the caller may do,
-sign the request (pva.function_auth) and forward it.
+sign the request (pva.services.function_auth) and forward it.
 
 - A JSON body with ``media_id`` re-analyses stored media and stores the results: the caller needs ``write`` and
   must own the media (404 otherwise, the answer every route gives for another user's media).  Anything else only
@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import re
+import threading
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterable, Mapping
@@ -27,17 +28,19 @@ from pathlib import Path
 
 from . import function_auth
 from .auth import Principal
-from .config import Settings, get_settings
+from ..config import Settings, get_settings
+from ..errors import ServiceError
 
-log = logging.getLogger("pva.function_invoke")
+log = logging.getLogger("pva.function_invoke")  # the name operators know
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _PASS = ("content-type", "accept", "x-pva-filename")  # the only client headers a function sees
 DEFAULT_MAX_BODY = 32 * 1024**2
 
 
-class InvokeError(Exception):
-    """The invocation cannot go ahead or did not come back: ``status`` and a message saying what to do."""
+class InvokeError(ServiceError):
+    """The invocation cannot go ahead or did not come back: ``status`` (400, 403, 404, 413, 502, 504) and a message
+    saying what to do; the gateway answers it as any service's refusal."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -60,9 +63,31 @@ class InvokeResult:
 
 
 # ------------------------------------------------------------------ where the function is
+# Parsed function.yaml per file, with the mtime it was read at: every invoke looks the function up (and may walk
+# every directory to match a metadata name), so parsing and validating the YAML each time cost more than the call.
+# An edited file is read again; one that fails to load is not kept (the error is logged on every call).
+_specs: dict[Path, tuple[int, object]] = {}
+_specs_lock = threading.Lock()
+
+
+def _load_spec(directory: Path):
+    from ..runtime.spec import load_function
+
+    path = directory / "function.yaml"
+    mtime = path.stat().st_mtime_ns
+    with _specs_lock:
+        hit = _specs.get(path)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    spec = load_function(directory)
+    with _specs_lock:
+        _specs[path] = (mtime, spec)
+    return spec
+
+
 def find_function(functions_dir: str | Path, name: str) -> FunctionTarget:
     """Function `name` (directory or metadata name) with an HTTP trigger, or InvokeError 404/502."""
-    from .runtime.spec import SpecError, load_function
+    from ..runtime.spec import SpecError
 
     if not _NAME.match(name or ""):
         raise InvokeError(404, "no such function (names are lower-case letters, digits and dashes)")
@@ -73,7 +98,7 @@ def find_function(functions_dir: str | Path, name: str) -> FunctionTarget:
         if not (d / "function.yaml").is_file():
             continue
         try:
-            spec = load_function(d)
+            spec = _load_spec(d)
         except SpecError as e:
             if d.name == name:  # the function asked for exists but its spec is broken: say so (details in the log)
                 log.error("function spec cannot be loaded", extra={"function": name, "error": str(e)})
@@ -147,14 +172,16 @@ def needed_scope(body: bytes, content_type: str) -> tuple[str, uuid.UUID | None]
 
 def authorize(principal: Principal, body: bytes, content_type: str) -> None:
     """InvokeError 403 without the scope the request needs, 404 for media the caller does not own."""
-    from .db import media as media_db
+    from ..db import media as media_db
+    from ..infra import db
 
     scope, media_id = needed_scope(body, content_type)
     if not principal.has(scope):
         what = "re-analysing stored media stores its results" if scope == "write" else "invoking a function"
         raise InvokeError(403, f"{what}: this needs the '{scope}' scope, which this token lacks")
     if media_id is not None:
-        m = media_db.media_access(media_id, principal.user_id)
+        with db.transaction() as cur:
+            m = media_db.media_access(cur, media_id, principal.user_id)
         if m is None or m["access"] != "owner":
             raise InvokeError(404, "no such media")
 

@@ -3,7 +3,7 @@
 A request to a function's HTTP trigger is authenticated in one of two ways; anything else is refused (401):
 
 - ``Authorization: Bearer <API token>``: a user's API token, checked against the token table with its scopes
-  (pva.auth.resolve_token, the same check the gateway makes);
+  (pva.services.auth.resolve_token, the same check the gateway makes);
 - a request signed by the gateway: ``X-PVA-Owner``, ``X-PVA-Scopes``, ``X-PVA-Timestamp`` and
   ``X-PVA-Signature: v1=<hex>``, an HMAC-SHA256 (secret: ``PVA_FUNCTION_SECRET``) over the method, the path with
   its query, the owner, the scopes, the timestamp and the SHA-256 of the body.  A signature older or newer than
@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from .config import get_settings
+from ..config import get_settings
 
 WINDOW_SECONDS = 300
 SCHEME = "v1"
@@ -167,8 +167,7 @@ def _verify_token(auth: str, owner: str) -> Caller:
 
 
 def _verify_signature(method, path, headers, body, content_type, query, now: float, signature: str) -> Caller:
-    from .auth import user_scopes
-    from .db import users as users_db
+    from .auth import find_user, user_scopes
 
     owner, scopes_text = _header(headers, OWNER_HEADER), _header(headers, SCOPES_HEADER)
     ts = _header(headers, TIMESTAMP_HEADER)
@@ -184,7 +183,7 @@ def _verify_signature(method, path, headers, body, content_type, query, now: flo
     if not hmac.compare_digest(expected.encode("ascii"), given.strip().lower().encode("ascii", "replace")):
         raise AuthFailed(401, "the request signature does not match (the gateway and the functions must share "
                               f"PVA_FUNCTION_SECRET); {HOW_TO}")
-    user = users_db.get_by_username(owner) if len(owner) <= 64 else None
+    user = find_user(owner) if len(owner) <= 64 else None
     if user is None or user["disabled"]:
         raise AuthFailed(401, f"the signed owner is not an enabled user; {HOW_TO}")
     # a signature grants at most what the user could hold (an admin demoted later loses 'admin')

@@ -1,0 +1,72 @@
+"""The periodic work, in one place: what the reconcile cron (functions/reconcile) and `pva serve`'s timer run.
+
+- :func:`reconcile`, every cron tick: take back jobs whose worker died and republish queued jobs nobody picked up
+  (pva.jobs.reconcile), fold the library counters' deltas, prune failed logins past the limiter's window, and
+  announce inbox drops whose storage event was lost.
+- :func:`purge_expired_trash`, hourly in the gateway: trash past its retention goes for good.
+
+Each step is its own transaction: one that fails (the bus away, say) does not undo what the others did, and the
+next tick tries again.  (Pruning failed logins used to sit inside pva.jobs.reconcile, which made the job state
+depend on the auth service.)
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from .. import jobs
+from ..config import get_settings
+from ..db import counts
+from ..db import logins
+from ..infra import db
+from . import media
+from .auth import RATE_WINDOW_SECONDS
+
+log = logging.getLogger("pva.jobs")  # the name the reconcile log lines always had
+
+
+@dataclass
+class ReconcileReport:
+    expired: int = 0
+    published: int = 0
+    counters_folded: int = 0
+    drops_announced: int = 0
+
+    def as_dict(self) -> dict:
+        return {"expired": self.expired, "published": self.published, "counters_folded": self.counters_folded,
+                "drops_announced": self.drops_announced}
+
+
+def reconcile(requeue_after_seconds: int | None = None) -> ReconcileReport:
+    """One round of the reconcile cron (see the module docstring); the report is the cron's answer."""
+    s = get_settings()
+    after = s.requeue_after_seconds if requeue_after_seconds is None else requeue_after_seconds
+    done = jobs.reconcile(after)
+    rep = ReconcileReport(expired=done.expired, published=done.published)
+    with db.transaction() as cur:
+        rep.counters_folded = counts.fold(cur)  # the library counters' deltas (004_library_counts.sql)
+    prune_failed_logins()
+    from . import drops
+
+    # drops whose storage event was lost (gateway or broker down when the filer posted): announced again once
+    # they have waited as long as a queued job does, and never sooner than the event path could have handled them
+    rep.drops_announced = drops.sweep_inbox(max(after, drops.SWEEP_MIN_AGE_SECONDS))
+    if rep.expired or rep.published or rep.drops_announced:
+        log.info("reconciled analysis jobs", extra=rep.as_dict())
+    return rep
+
+
+def prune_failed_logins(now: float | None = None) -> int:
+    """Forget failed logins (and share lookups) past the limiter's window; returns how many went."""
+    before = (time.time() if now is None else now) - RATE_WINDOW_SECONDS
+    with db.transaction() as cur:
+        return logins.prune(cur, before)
+
+
+def purge_expired_trash() -> int:
+    """Everyone's trash older than the retention period goes for good, objects included; returns how many."""
+    return media.purge_expired_trash()
+
+
+__all__ = ["ReconcileReport", "reconcile", "prune_failed_logins", "purge_expired_trash"]

@@ -55,7 +55,7 @@ def function_owner() -> str:
 
 def signed_headers(body, content_type: str, *, owner: str | None = None, scopes=ALL_SCOPES, method: str = "POST",
                    path: str = "/", query: dict | None = None, now: float | None = None) -> dict[str, str]:
-    """Headers that authenticate a function request as the gateway signs it (pva.function_auth), for `owner`
+    """Headers that authenticate a function request as the gateway signs it (pva.services.function_auth), for `owner`
     (default: function_owner()) holding `scopes`.  `body` as posted (bytes) or as the handler sees it (a dict)."""
     from pva.services import function_auth
 

@@ -293,7 +293,7 @@ def test_invoke_answers_carry_no_storage_keys(gateway, alice):
 
 # ------------------------------------------------------------------ where functions are, and when they fail
 class _Fake(BaseHTTPRequestHandler):
-    """A function stand-in: checks the gateway's signature with pva.function_auth, sleeps when asked."""
+    """A function stand-in: checks the gateway's signature with pva.services.function_auth, sleeps when asked."""
 
     delay = 0.0
     refuse_all = False  # as a function deployed with another PVA_FUNCTION_SECRET does
@@ -390,6 +390,28 @@ def test_function_urls_then_template_then_local_port():
         function_url(t, Settings(function_url_template="http://{host}:1"))
     with pytest.raises(InvokeError, match="declares no HTTP port"):
         function_url(FunctionTarget("pva-x", "x", 0, 1), Settings())
+
+
+def test_find_function_parses_a_spec_once_until_it_changes(tmp_path, monkeypatch):
+    """Every invoke looks its function up: the parsed function.yaml is kept per process, read again once edited."""
+    import os
+    import shutil
+
+    import pva.runtime.spec as spec_mod
+    from pva.config import REPO_ROOT
+    from pva.services.functions import find_function
+
+    shutil.copytree(REPO_ROOT / "functions" / "ocr", tmp_path / "ocr")
+    loads = []
+    real = spec_mod.load_function
+    monkeypatch.setattr(spec_mod, "load_function", lambda d: loads.append(d) or real(d))
+    first = find_function(tmp_path, "ocr")
+    assert find_function(tmp_path, "pva-ocr") == first and len(loads) == 1
+    yaml_path = tmp_path / "ocr" / "function.yaml"
+    yaml_path.write_text(yaml_path.read_text().replace(f"port: {first.port}", f"port: {first.port + 1}"))
+    st = yaml_path.stat()
+    os.utime(yaml_path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert find_function(tmp_path, "ocr").port == first.port + 1 and len(loads) == 2
 
 
 def test_unreachable_function_is_502_and_a_slow_one_504(fake_function, monkeypatch, alice):

@@ -274,10 +274,24 @@ def main() -> int:
             db.drop_database(DBNAME)
 
 
+def _in_transaction(fn, *args, **kw):
+    """A pva.db.search query (they take the caller's cursor) in a transaction of its own, as pva.services.search
+    runs it."""
+    from pva.infra import db
+
+    with db.transaction() as cur:
+        return fn(cur, *args, **kw)
+
+
 def measure(args) -> int:
     from pva.infra import db
-    from pva.db import search, stats
+    from pva.db import search as search_q
+    from pva.services import stats
     from pva.db.search import Filters
+
+    class search:  # noqa: N801  the repository's two reads, each in a transaction of its own
+        search = staticmethod(lambda *a, **kw: _in_transaction(search_q.search, *a, **kw))
+        facets = staticmethod(lambda *a, **kw: _in_transaction(search_q.facets, *a, **kw))
 
     rnd = random.Random(42)
     alice = db.query_one("select id from users where username = 'alice'")["id"]
@@ -383,32 +397,20 @@ def measure(args) -> int:
 
 def explain(owner, f, sort, cursor) -> None:
     """EXPLAIN ANALYZE of the search SQL (for tuning indexes)."""
+    from pva.infra import db
     from pva.db import search
-    from pva.db.search import planner
 
-    orig = planner.transaction  # the page query's transaction (pva/db/search/planner.py)
+    with db.transaction() as cur:  # the page query's transaction, its statements explained as they run
+        real = cur.execute
 
-    import contextlib
+        def ex(sql, p=None):
+            if sql.lstrip().startswith("select"):
+                real("explain (analyze, buffers) " + sql, p)
+                print("\n".join(r["QUERY PLAN"] for r in cur.fetchall()))
+            return real(sql, p)
 
-    @contextlib.contextmanager
-    def spy():
-        with orig() as cur:
-            real = cur.execute
-
-            def ex(sql, p=None):
-                if sql.lstrip().startswith("select"):
-                    real("explain (analyze, buffers) " + sql, p)
-                    print("\n".join(r["QUERY PLAN"] for r in cur.fetchall()))
-                return real(sql, p)
-
-            cur.execute = ex
-            yield cur
-
-    planner.transaction = spy
-    try:
-        search.search(owner, f, sort=sort, limit=100, cursor=cursor)
-    finally:
-        planner.transaction = orig
+        cur.execute = ex
+        search.search(cur, owner, f, sort=sort, limit=100, cursor=cursor)
 
 
 if __name__ == "__main__":

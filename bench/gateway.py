@@ -95,11 +95,11 @@ def main() -> int:
     with isolated_env("gateway"):
         from pva.services import auth
         from pva.config import get_settings
-        from pva.db import counts
+        from pva.services import stats
 
         owner = make_user("bench")["id"]
         seed(owner, args.media)
-        counts.fold()
+        stats.fold_counters()
         token, _ = auth.create_token(owner, ["read"], name="bench")
 
         configs = {"1 process": 1, f"{get_settings().effective_http_workers} processes (default)":

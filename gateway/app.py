@@ -65,7 +65,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _refused(request: Request, exc: ServiceError):
         # a service's refusal (pva.errors): not found, forbidden, conflict, invalid, in the caller's terms
-        return error_response(exc.status, str(exc))
+        retry_after = getattr(exc, "retry_after", None)  # a refusal for now (429): when to ask again
+        return error_response(exc.status, str(exc),
+                              headers={"Retry-After": str(retry_after)} if retry_after is not None else None)
 
     import psycopg2
     import psycopg2.pool

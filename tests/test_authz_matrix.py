@@ -199,7 +199,7 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
     token.  with_files: also store the original, thumbnails and crop in S3 (only reads need them)."""
     from pva.services import auth
     from pva.config import get_settings
-    from pva.db import albums
+    from pva.services import albums
     from pva.infra.storage import get_storage
 
     uid = owner["id"]

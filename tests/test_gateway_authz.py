@@ -75,7 +75,7 @@ def _world(services):
         add_job(m["id"], "detect", "failed", f"{tag}-error")
         add_job(m["id"], "ocr", "done", None)
         from pva.services import auth
-        from pva.db import albums
+        from pva.services import albums
 
         album = albums.create(u["id"], f"{tag}-album")
         albums.add_media(album["id"], u["id"], [m["id"]])

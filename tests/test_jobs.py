@@ -127,6 +127,11 @@ def test_reconcile_republishes_unpublished_jobs_and_takes_back_dead_workers(medi
     assert "lost its lease" in status(media_id)["error"]
     # published jobs are not republished before requeue_after
     assert jobs.reconcile(requeue_after_seconds=3600).published == 0
+    # the cron's whole round (pva.services.housekeeping) answers the report it always did
+    from pva.services import housekeeping
+
+    rep = housekeeping.reconcile(requeue_after_seconds=3600)
+    assert rep.published == 0 and set(rep.as_dict()) == {"expired", "published", "counters_folded", "drops_announced"}
 
 
 def test_counts_and_failed_listing_are_scoped_to_the_owner(media_id, make_user):

@@ -167,3 +167,19 @@ def test_the_share_probe_window_expires(services):
     now[0] += 61
     found = share_recipient(user["id"], user["username"], throttle)
     assert found["id"] == user["id"] and "password_hash" not in found
+
+
+def test_housekeeping_prunes_failures_past_the_window_and_keeps_the_rest(services):
+    """The reconcile cron forgets failed logins once the limiter's window has passed (pva.services.housekeeping);
+    a failure inside the window still counts."""
+    from pva.infra import db
+    from pva.services.auth import RATE_WINDOW_SECONDS
+    from pva.services.housekeeping import prune_failed_logins
+
+    now = time.time()
+    old, fresh = f"p:{_net()}.1 old-{secrets.token_hex(4)}", f"p:{_net()}.1 fresh-{secrets.token_hex(4)}"
+    db.execute("insert into login_failures(key, at) values (%s, %s), (%s, %s)",
+               (old, now - RATE_WINDOW_SECONDS - 5, fresh, now - 5))
+    assert prune_failed_logins(now) >= 1
+    left = {r["key"] for r in db.query("select key from login_failures where key = any(%s)", ([old, fresh],))}
+    assert left == {fresh}

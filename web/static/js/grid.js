@@ -15,6 +15,7 @@ export class Grid {
       if (entries.some((e) => e.isIntersecting)) this.more();
     }, { rootMargin: "600px" });
     this.observer.observe(sentinel);
+    viewerHook(this);
   }
 
   // query: a URLSearchParams string of filters ("" = whole library)
@@ -79,4 +80,18 @@ export class Grid {
       this.count += 1;
     }
   }
+}
+
+// ---- viewer hook (issue 18 item 2): a plain click on a tile asks the full-screen viewer (viewer.js, on the pages
+// that load it) to open the item over this grid; when it does (it cancels the "pva:view" event) the link does not
+// navigate.  A click already handled (e.preventDefault, e.g. by selection), a modified click (new tab, range) or a
+// page without the viewer keeps the link to the detail page.
+function viewerHook(grid) {
+  grid.container.pvaGrid = grid;
+  grid.container.addEventListener("click", (e) => {
+    const tile = e.target.closest(".tile-media");
+    if (!tile || e.defaultPrevented || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    const view = new CustomEvent("pva:view", { bubbles: true, cancelable: true, detail: { grid, tile } });
+    if (!tile.dispatchEvent(view)) e.preventDefault();
+  });
 }

@@ -1,18 +1,26 @@
 """extract_photo agrees with exiftool (the reference reader, `exiftool -j -n -G1`) on camera make/model, date,
 GPS (to 1e-5 degrees), orientation and displayed size: on every real camera file in ../shared and on generated
-files covering all eight orientations and all four GPS hemispheres in several formats."""
+files covering all eight orientations and all four GPS hemispheres in several formats.  Then pva.media.exiftool
+itself: one long-lived process per worker process, thread-safe, bounded in time, restarted when it dies."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 import media_fixtures as mf
-from pva.media import MediaError, PhotoMeta, extract_photo
+from pva.media import MediaError, MediaTimeoutError, MediaToolError, PhotoMeta, extract_photo
+from pva.media.exiftool import ExifTool
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None,
                                 reason="exiftool is not installed (Debian package libimage-exiftool-perl)")
@@ -190,3 +198,119 @@ def test_generated_orientations_and_hemispheres_agree_with_exiftool(generated):
              for p in generated if p.name.startswith("gps_")}
     assert signs == {(True, True), (True, False), (False, True), (False, False)}
     assert total > 100
+
+
+# ------------------------------------------------------------------------------------------------ the process
+@pytest.fixture
+def tool():
+    t = ExifTool()
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="module")
+def three_photos(tmp_path_factory) -> list[Path]:
+    d = tmp_path_factory.mktemp("exiftool-process")
+    return [mf.make_jpeg(d / f"p{i}.jpg", make="Pentax", model=f"K-{i}", taken=f"2021:01:0{i + 1} 10:00:00")
+            for i in range(3)]
+
+
+def test_one_process_answers_many_files(tool, three_photos):
+    models = [tool.read(p, ["Model"])["IFD0:Model"] for p in three_photos * 3]
+    assert models == ["K-0", "K-1", "K-2"] * 3
+    assert tool.starts == 1 and tool.pid is not None
+    assert tool.read(three_photos[0].with_name("missing.jpg")) == {}  # no such file: nothing, not an error
+    assert tool.starts == 1
+
+
+def test_a_killed_exiftool_is_restarted_on_the_next_call(tool, three_photos):
+    assert tool.read(three_photos[0], ["Model"])["IFD0:Model"] == "K-0"
+    os.kill(tool.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert tool.read(three_photos[1], ["Model"])["IFD0:Model"] == "K-1"
+    assert tool.starts == 2
+
+
+def test_threads_share_one_process_without_mixing_answers(tool, three_photos):
+    results: dict[int, list[str]] = {}
+
+    def work(i: int) -> None:
+        results[i] = [tool.read(three_photos[(i + k) % 3], ["Model"])["IFD0:Model"] for k in range(6)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {i: [f"K-{(i + k) % 3}" for k in range(6)] for i in range(4)}
+    assert tool.starts == 1
+
+
+def _read_in_child(tool: ExifTool, path: Path, queue) -> None:
+    queue.put((tool.read(path, ["Model"]).get("IFD0:Model"), tool.pid))
+
+
+def test_a_forked_worker_starts_its_own_process(tool, three_photos):
+    tool.read(three_photos[0], ["Model"])
+    parent_pid = tool.pid
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(tool, three_photos[2], queue))
+    child.start()
+    model, child_exiftool = queue.get(timeout=60)
+    child.join(30)
+    assert model == "K-2" and child_exiftool not in (None, parent_pid)
+    assert tool.read(three_photos[1], ["Model"])["IFD0:Model"] == "K-1" and tool.pid == parent_pid
+
+
+@pytest.mark.parametrize("name", ["new\nline.jpg", "#hash.jpg", " lead space.jpg", "back\\slash\t.jpg",
+                                  "-dash.jpg", "ünïcode €.jpg"])
+def test_file_names_that_an_argument_file_cannot_carry_plainly(tool, three_photos, tmp_path, name):
+    path = tmp_path / name
+    shutil.copy(three_photos[0], path)
+    data = tool.read(path, ["Model"])
+    assert data["SourceFile"] == str(path) and data["IFD0:Model"] == "K-0"
+
+
+def _fake_exiftool(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "fake-exiftool"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_file_that_takes_too_long_is_bounded_and_the_process_replaced(tmp_path, three_photos):
+    slow = ExifTool(executable=_fake_exiftool(tmp_path, "exec sleep 60"), timeout=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(MediaTimeoutError, match="took longer than 0.5 s"):
+        slow.read(three_photos[0])
+    assert time.monotonic() - t0 < 5 and slow.pid is None  # killed, not left running
+    with pytest.raises(MediaTimeoutError):
+        slow.read(three_photos[0])
+    assert slow.starts == 2
+
+
+def test_an_exiftool_that_keeps_dying_is_a_tool_error(tmp_path, three_photos):
+    dying = ExifTool(executable=_fake_exiftool(tmp_path, "exit 3"))
+    with pytest.raises(MediaToolError, match="exiftool"):
+        dying.read(three_photos[0])
+    assert dying.starts == 2  # one retry with a new process, then the error
+    with pytest.raises(MediaToolError, match="not installed"):
+        ExifTool(executable=str(tmp_path / "nowhere")).read(three_photos[0])
+
+
+def test_exiftool_ends_with_its_worker_process(tmp_path, three_photos):
+    """A worker that dies without closing exiftool must not leave it polling its closed stdin forever."""
+    code = ("import sys, os; sys.path.insert(0, %r); from pva.media.exiftool import ExifTool; t = ExifTool(); "
+            "t.read(%r); print(t.pid, flush=True); os._exit(0)" % (str(Path(__file__).parents[1]),
+                                                                    str(three_photos[0])))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.strip())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail("exiftool outlived its worker process")

@@ -27,7 +27,7 @@ def search_media(params: SearchParams = Depends(), sort: Literal["taken", "added
                  order: Literal["desc", "asc"] = "desc", limit: int = Query(100, ge=1, le=500),
                  cursor: str | None = Query(None, max_length=500), user: Principal = Depends(current_user)):
     """Search the library (all filters combine with AND); pass next_cursor back for the next page."""
-    return page_out(search_service.search(user.user_id, params.query, sort=sort, order=order, limit=limit,
+    return page_out(search_service.search(user.user_id, params.filters, sort=sort, order=order, limit=limit,
                                           cursor=cursor))
 
 
@@ -36,7 +36,7 @@ def search_facets(params: SearchParams = Depends(), user: Principal = Depends(cu
     """How many items each filter value would give, under the other active filters.  Exact, except when the
     filters match a very large set (over 100k items): then the counts are estimated from a sample of the library
     and `approximate` is true."""
-    return search_service.facets(user.user_id, params.query)
+    return search_service.facets(user.user_id, params.filters)
 
 
 # ---------------------------------------------------------------- detail and files

@@ -119,7 +119,9 @@ class Purged(BaseModel):
 
 # ---------------------------------------------------------------- requests
 class SearchParams:
-    """Query parameters shared by search and facets, as sent (pva.services.search.make_filters reads them)."""
+    """Query parameters shared by search and facets, and the filters they make (pva.services.search.make_filters).
+    The filters are made here, as the dependency is resolved: a malformed date or map box is answered 422 before
+    the caller's credentials are looked at, as it always was."""
 
     def __init__(self,
                  date_from: str | None = Query(None, alias="from", description="taken on/after (ISO date/time)"),
@@ -141,6 +143,9 @@ class SearchParams:
                           min_confidence=min_confidence, person=person, similar_face=similar_face,
                           camera_make=camera_make, camera_model=camera_model, kind=kind, format=format, q=q,
                           album=album, trashed=trashed)
+        from pva.services.search import make_filters
+
+        self.filters = make_filters(**self.query)
 
 
 class ShaCheck(BaseModel):

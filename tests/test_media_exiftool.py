@@ -1,7 +1,8 @@
 """extract_photo agrees with exiftool (the reference reader, `exiftool -j -n -G1`) on camera make/model, date,
 GPS (to 1e-5 degrees), orientation and displayed size: on every real camera file in ../shared and on generated
-files covering all eight orientations and all four GPS hemispheres in several formats.  Then pva.media.exiftool
-itself: one long-lived process per worker process, thread-safe, bounded in time, restarted when it dies."""
+files covering all eight orientations, all four GPS hemispheres in several formats, and the places only exiftool
+reads (maker notes, APP12 picture info, Canon's CIFF block).  Then pva.media.exiftool itself: one long-lived
+process per worker process, thread-safe, bounded in time, restarted when it dies."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ import pytest
 import media_fixtures as mf
 from pva.media import MediaError, MediaTimeoutError, MediaToolError, PhotoMeta, extract_photo
 from pva.media.exiftool import ExifTool
+from test_media_metadata_gaps import ciff_jpeg, picture_info_jpeg, reconyx_jpeg
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None,
                                 reason="exiftool is not installed (Debian package libimage-exiftool-perl)")
@@ -52,14 +54,24 @@ def _first(ref: dict, *keys):
     return None
 
 
+def _any_group(ref: dict, tag: str):
+    """``tag`` from whichever group exiftool found it in (maker notes, CIFF, APP12 ...), not the file system's."""
+    for key, value in ref.items():
+        group, _, name = key.rpartition(":")
+        if name == tag and group not in ("File", "System", "Composite", "ExifTool") and value not in (None, ""):
+            return value
+    return None
+
+
 def _ref_date(ref: dict) -> tuple[datetime, str | None] | None:
     """exiftool's date in the order extract_photo documents: EXIF DateTimeOriginal, CreateDate (digitized), then XMP
-    exif:DateTimeOriginal, photoshop:DateCreated, xmp:CreateDate.  Returns (local time, offset text or None)."""
+    exif:DateTimeOriginal, photoshop:DateCreated, xmp:CreateDate, then a DateTimeOriginal from anywhere else (maker
+    notes, APP12, CIFF).  Returns (local time, offset text or None)."""
     for key, offset_key in (("ExifIFD:DateTimeOriginal", "ExifIFD:OffsetTimeOriginal"),
                             ("ExifIFD:CreateDate", "ExifIFD:OffsetTimeDigitized"),
                             ("XMP-exif:DateTimeOriginal", None), ("XMP-photoshop:DateCreated", None),
-                            ("XMP-xmp:CreateDate", None)):
-        value = ref.get(key)
+                            ("XMP-xmp:CreateDate", None), ("*:DateTimeOriginal", None)):
+        value = _any_group(ref, "DateTimeOriginal") if key.startswith("*") else ref.get(key)
         if not isinstance(value, str) or value.startswith("0000") or len(value) < 19:
             continue
         local = datetime.strptime(value[:19], "%Y:%m:%d %H:%M:%S")
@@ -80,8 +92,8 @@ def _offset_minutes(text: str) -> int:
 def assert_agrees(m: PhotoMeta, ref: dict) -> int:
     """Compare every field that exiftool reports; returns how many fields were compared."""
     compared = 0
-    make = _first(ref, "IFD0:Make", "XMP-tiff:Make")
-    model = _first(ref, "IFD0:Model", "XMP-tiff:Model")
+    make = _first(ref, "IFD0:Make", "XMP-tiff:Make") or _any_group(ref, "Make")
+    model = _first(ref, "IFD0:Model", "XMP-tiff:Model") or _any_group(ref, "Model")
     if make is not None:
         assert m.camera_make == str(make).strip(), "make"
         compared += 1
@@ -177,6 +189,11 @@ def generated(tmp_path_factory) -> list[Path]:
                                        offset=["+01:00", "-04:00", "+10:00", "-03:00"][i], gps=(lat, lon, alt)))
     files.append(mf.make_jpeg(d / "xmp_only.jpg", xmp={"exif:GPSLatitude": "33,52.5S", "exif:GPSLongitude":
                                                         "151,12.75E", "xmp:CreateDate": "2019-06-07T08:09:10+10:00"}))
+    files.append(reconyx_jpeg(d / "maker_notes_reconyx.jpg", datetime(2020, 3, 16, 10, 0, 0)))
+    files.append(picture_info_jpeg(d / "maker_notes_app12.jpg", 909698819))
+    files.append(ciff_jpeg(d / "maker_notes_ciff.jpg", b"Canon", b"Canon PowerShot A5", 972687386))
+    files.append(mf.make_jpeg(d / "maker_notes_nul.jpg", exif=mf.build_exif(
+        extra_0th={0x010F: b"WWL\x00", 0x0110: b"ION230\x00F"}, taken="2009:10:11 12:13:14")))
     return files
 
 
@@ -190,7 +207,8 @@ def test_generated_orientations_and_hemispheres_agree_with_exiftool(generated):
             n = assert_agrees(m, refs[str(path)])
         except AssertionError as e:
             raise AssertionError(f"{path.name}: {e}") from None
-        assert n >= 3, f"{path.name}: exiftool reported too little to compare ({refs[str(path)]})"
+        least = 1 if path.name == "maker_notes_app12.jpg" else 3  # (a date alone: no EXIF, no make)
+        assert n >= least, f"{path.name}: exiftool reported too little to compare ({refs[str(path)]})"
         total += n
     orientations = {refs[str(p)].get("IFD0:Orientation") for p in generated if p.name.startswith("orientation_")}
     assert orientations == set(range(1, 9))

@@ -149,6 +149,23 @@ def test_xmp_photoshop_date_is_used_and_exif_wins_over_xmp(tmp_path):
     assert (m.gps_lat, m.gps_lon) == (pytest.approx(10.0), pytest.approx(20.0))
 
 
+def test_a_full_xmp_date_wins_over_a_date_without_a_time_of_day(tmp_path):
+    """photoshop:DateCreated often holds only the day; xmp:CreateDate the moment (exiftool prefers it too)."""
+    m = extract_photo(mf.make_jpeg(tmp_path / "a.jpg", xmp={"photoshop:DateCreated": "2003-08-31",
+                                                            "xmp:CreateDate": "2005-12-17T22:03:32Z"}))
+    assert m.taken_at_local == datetime(2005, 12, 17, 22, 3, 32) and m.taken_at_offset == 0
+    m = extract_photo(mf.make_jpeg(tmp_path / "b.jpg", xmp={"photoshop:DateCreated": "2003-08-31"}))
+    assert m.taken_at == datetime(2003, 8, 31) and m.taken_at_offset is None  # the day alone is still a date
+
+
+def test_a_nul_ends_an_exif_string(tmp_path):
+    """Cameras leave the rest of their buffer after the NUL (WWL/Polaroid ION230 writes 'ION230\\0F')."""
+    exif = mf.build_exif(extra_0th={piexif.ImageIFD.Make: b"WWL\x00\x00junk", piexif.ImageIFD.Model: b"ION230\x00F",
+                                    piexif.ImageIFD.Orientation: 1})
+    m = extract_photo(mf.make_jpeg(tmp_path / "a.jpg", exif=exif))
+    assert (m.camera_make, m.camera_model) == ("WWL", "ION230")
+
+
 def test_hostile_xmp_is_refused_without_expanding_entities(tmp_path):
     bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
             b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'

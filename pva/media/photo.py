@@ -3,11 +3,16 @@
 ``extract_photo(path)`` never lets a malformed EXIF block crash the caller: it returns what could be read plus a
 list of ``warnings``.  It raises only :class:`UnsupportedFormatError` (not a photo we take),
 :class:`CorruptMediaError` (the image itself cannot be opened) and :class:`ImageTooLargeError`.
+
+What the fast path (Pillow's EXIF, the XMP packet) cannot answer -- a date, make or model kept only in maker notes
+(Reconyx), an APP12 picture-info segment (old Olympus) or Canon's CIFF block (PowerShot A5) -- is asked of exiftool
+(:mod:`pva.media.exiftool`), and only then: a photo with its EXIF complete never waits for it.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings as _warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -16,7 +21,8 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from ..config import get_settings
 from .detect import HEAD_BYTES, FormatInfo, detect_format, unsupported_reason
-from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError, public_reason
+from . import exiftool
+from .errors import CorruptMediaError, ImageTooLargeError, MediaError, UnsupportedFormatError, public_reason
 from .image import HEIF_OK as _HEIF_OK  # the HEIF opener is registered there, once per process
 from .limits import check_image_header, check_pixels
 from .sanitize import clean_text, rational_to_float, to_jsonable
@@ -36,6 +42,13 @@ T_DTO, T_DTD = 0x9003, 0x9004
 T_OFFSET, T_OFFSET_ORIG, T_OFFSET_DIG = 0x9010, 0x9011, 0x9012
 T_SUBSEC_ORIG, T_SUBSEC_DIG = 0x9291, 0x9292
 T_EXPOSURE, T_FNUMBER, T_ISO, T_FOCAL, T_LENS_MODEL, T_LENS_MAKE = 0x829A, 0x829D, 0x8827, 0x920A, 0xA434, 0xA433
+
+# exiftool is asked only about the places the fast path does not read: its answers from IFD0/ExifIFD/GPS/XMP would
+# only repeat (or, for a block the fast path refused, overrule) what the fast path decided.
+_FAST_PATH_GROUPS = ("IFD0", "IFD1", "ExifIFD", "GPS", "InteropIFD", "SubIFD")
+_EXIFTOOL_TAGS = ("Make", "Model", "DateTimeOriginal", "CreateDate")
+_OVER_LIMIT = "-byte limit; it was ignored"
+_DATE_ONLY = re.compile(r"^\s*\d{4}[-:]\d{2}[-:]\d{2}\s*$")
 
 
 @dataclass
@@ -145,7 +158,7 @@ def _read_exif_inner(im: Image.Image, info: FormatInfo, warnings: list[str]) -> 
             if not raw:
                 return {}, {}, {}
             if limit and len(raw) > limit:
-                warnings.append(f"EXIF block of {len(raw)} bytes is over the {limit}-byte limit; it was ignored")
+                warnings.append(f"EXIF block of {len(raw)} bytes is over the {limit}{_OVER_LIMIT}")
                 return {}, {}, {}
             exif = Image.Exif()
             exif.load(raw)
@@ -164,13 +177,19 @@ def _read_exif_inner(im: Image.Image, info: FormatInfo, warnings: list[str]) -> 
 
 
 def _text(v) -> str | None:
+    """An EXIF/XMP string: a NUL ends it (what follows is the rest of the camera's buffer: 'ION230\\0F' is
+    'ION230'), control characters dropped, capped."""
     if v is None:
         return None
     if isinstance(v, (tuple, list)):
         v = v[0] if v else None
         if v is None:
             return None
-    if not isinstance(v, (str, bytes, bytearray)):
+    if isinstance(v, (bytes, bytearray)):
+        v = bytes(v).split(b"\x00", 1)[0]
+    elif isinstance(v, str):
+        v = v.split("\x00", 1)[0]
+    else:
         v = str(v)
     s = clean_text(v, 500)
     return s or None
@@ -276,7 +295,7 @@ def _read_xmp(im: Image.Image, info: FormatInfo, warnings: list[str]) -> dict:
         return {}
     limit = get_settings().max_exif_bytes
     if limit and len(data) > limit:
-        warnings.append(f"XMP packet of {len(data)} bytes is over the {limit}-byte limit; it was ignored")
+        warnings.append(f"XMP packet of {len(data)} bytes is over the {limit}{_OVER_LIMIT}")
         return {}
     try:
         return parse_xmp(data)
@@ -295,9 +314,12 @@ def extract_photo(path: str | os.PathLike, *, max_pixels: int | None = None) -> 
     """
     im, info = open_image(path, max_pixels=max_pixels)
     try:
-        return _extract(im, info)
+        meta = _extract(im, info)
     finally:
         im.close()
+    if (meta.camera_make is None or meta.camera_model is None or meta.taken_at is None) and meta.format != "gif":
+        _fill_from_exiftool(meta, path)  # (a GIF has no EXIF, maker notes or camera segments)
+    return meta
 
 
 def _extract(im: Image.Image, info: FormatInfo) -> PhotoMeta:
@@ -378,7 +400,9 @@ def _icc_description(icc) -> str | None:
 def _fill_date(meta: PhotoMeta, ifd0: dict, exif_ifd: dict, xmp: dict, warnings: list[str]) -> None:
     """taken_at: EXIF DateTimeOriginal, DateTimeDigitized, then XMP exif:DateTimeOriginal, photoshop:DateCreated,
     xmp:CreateDate.  The offset comes with the date (OffsetTimeOriginal/OffsetTimeDigitized, else OffsetTime), or
-    from an XMP date with the same wall-clock time."""
+    from an XMP date with the same wall-clock time.  A date without a time of day (photoshop:DateCreated
+    '2003-08-31') is used only when no candidate has one (exiftool's choice too)."""
+    date_only = None
     candidates = [
         ("EXIF DateTimeOriginal", exif_ifd.get(T_DTO) or ifd0.get(T_DTO), exif_ifd.get(T_OFFSET_ORIG),
          exif_ifd.get(T_SUBSEC_ORIG)),
@@ -396,6 +420,9 @@ def _fill_date(meta: PhotoMeta, ifd0: dict, exif_ifd: dict, xmp: dict, warnings:
         if parsed is None:
             warnings.append(f"{label} {text!r} is not a valid date; ignored")
             continue
+        if _DATE_ONLY.match(text):
+            date_only = date_only or parsed
+            continue
         local, offset = parsed
         if subsec is not None and local.microsecond == 0:
             digits = "".join(c for c in (_text(subsec) or "") if c.isdigit())[:6]
@@ -412,10 +439,16 @@ def _fill_date(meta: PhotoMeta, ifd0: dict, exif_ifd: dict, xmp: dict, warnings:
                             local.replace(microsecond=0):
                         offset = other[1]
                         break
-        meta.taken_at_local = local
-        meta.taken_at_offset = offset
-        meta.taken_at = local.replace(tzinfo=timezone(timedelta(minutes=offset))) if offset is not None else local
+        _set_date(meta, local, offset)
         return
+    if date_only is not None:
+        _set_date(meta, *date_only)
+
+
+def _set_date(meta: PhotoMeta, local: datetime, offset: int | None) -> None:
+    meta.taken_at_local = local
+    meta.taken_at_offset = offset
+    meta.taken_at = local.replace(tzinfo=timezone(timedelta(minutes=offset))) if offset is not None else local
 
 
 def _fill_gps(meta: PhotoMeta, gps: dict, xmp: dict, warnings: list[str]) -> None:
@@ -439,3 +472,42 @@ def _fill_gps(meta: PhotoMeta, gps: dict, xmp: dict, warnings: list[str]) -> Non
         warnings.append("GPS position 0,0 ignored (written by cameras without a fix)")
         return
     meta.gps_lat, meta.gps_lon, meta.gps_alt = lat, lon, alt
+
+
+def _fill_from_exiftool(meta: PhotoMeta, path: str | os.PathLike) -> None:
+    """Make, model and date taken from where only exiftool looks: maker notes (Reconyx keeps its date there),
+    APP12 picture info (old Olympus), Canon's CIFF block (PowerShot A5), ...; only the fields still missing.
+    Nothing is taken when the fast path refused the EXIF or XMP block as over the size limit, and exiftool being
+    absent, slow or broken costs a warning at most, never the photo."""
+    if any(w.endswith(_OVER_LIMIT) for w in meta.warnings) or not exiftool.available():
+        return
+    try:
+        data = exiftool.read(path, _EXIFTOOL_TAGS, fast=True)
+    except MediaError as e:
+        meta.warnings.append(f"exiftool: {e}")
+        return
+    skip = exiftool.SKIP_GROUPS + _FAST_PATH_GROUPS
+
+    def first(tag: str) -> tuple[str, str] | None:
+        return next(((g, v) for g, v in exiftool.values(data, tag, skip)
+                     if not g.startswith("XMP") and _text(v)), None)
+
+    used: dict = {}
+    for field_name, tag in (("camera_make", "Make"), ("camera_model", "Model")):
+        found = first(tag) if getattr(meta, field_name) is None else None
+        if found:
+            setattr(meta, field_name, _text(found[1]))
+            used[f"{found[0]}:{tag}"] = found[1]
+    if meta.taken_at is None:
+        for tag in ("DateTimeOriginal", "CreateDate"):
+            for group, value in exiftool.values(data, tag, skip):
+                parsed = parse_datetime(_text(value) or "") if not group.startswith("XMP") else None
+                if parsed is None:
+                    continue
+                _set_date(meta, *parsed)
+                used[f"{group}:{tag}"] = value
+                break
+            if meta.taken_at is not None:
+                break
+    if used:
+        meta.raw["exiftool"] = to_jsonable(used)

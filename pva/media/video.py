@@ -1,12 +1,15 @@
 """Videos through ffprobe/ffmpeg (Debian's ffmpeg): metadata, ISO 6709 locations, frames for analysis.
 
 Every external call has a timeout; failures become :class:`CorruptMediaError` (the file), :class:`MediaTimeoutError`
-(took too long) or :class:`MediaToolError` (ffmpeg missing).
+(took too long) or :class:`MediaToolError` (ffmpeg missing).  exiftool (:mod:`pva.media.exiftool`) answers what
+ffprobe cannot: a make, model or date kept in maker notes (Nikon's NCTG atom), and the duration and date a container
+still holds when its streams are damaged.
 """
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -18,13 +21,19 @@ from fractions import Fraction
 
 from PIL import Image
 
+from . import exiftool
 from .detect import HEAD_BYTES, detect_format, unsupported_reason
-from .errors import CorruptMediaError, MediaTimeoutError, MediaToolError, UnsupportedFormatError
+from .errors import CorruptMediaError, MediaError, MediaTimeoutError, MediaToolError, UnsupportedFormatError
 from .sanitize import clean_text, to_jsonable
 from .xmp import parse_datetime
 
+log = logging.getLogger(__name__)
+
 PROBE_TIMEOUT = 30.0
 FRAME_TIMEOUT = 60.0
+# Containers whose dates are the camera's wall-clock time with no zone (RIFF's IDIT/ICRD); MP4/QuickTime and
+# Matroska dates are UTC by their specifications.
+_LOCAL_TIME_FORMATS = {"avi"}
 
 
 @dataclass
@@ -32,7 +41,7 @@ class VideoMeta:
     """What ffprobe says about a video.  ``width``/``height`` are as displayed (rotation applied)."""
     format: str | None                      # mp4 mov mkv avi webm (content-detected), None if not detected
     mime: str | None
-    duration: float | None = None           # seconds
+    duration: float | None = None           # seconds; None when the file does not say
     width: int | None = None
     height: int | None = None
     coded_width: int | None = None          # as stored, before rotation
@@ -43,7 +52,10 @@ class VideoMeta:
     bit_rate: int | None = None
     has_audio: bool = False
     audio_codec: str | None = None
-    creation_time: datetime | None = None   # aware (UTC unless the file gives a local offset)
+    creation_time: datetime | None = None   # aware (UTC unless the file gives a local offset); naive wall-clock
+                                            # time when the container's date has no zone (AVI), as photos do
+    taken_at_local: datetime | None = None  # wall-clock time as the camera recorded it (naive), when known
+    taken_at_offset: int | None = None      # minutes east of UTC, when the file says so
     camera_make: str | None = None
     camera_model: str | None = None
     gps_lat: float | None = None
@@ -54,8 +66,9 @@ class VideoMeta:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["creation_time"] is not None:
-            d["creation_time"] = d["creation_time"].isoformat()
+        for k in ("creation_time", "taken_at_local"):
+            if d[k] is not None:
+                d[k] = d[k].isoformat()
         return d
 
 
@@ -169,9 +182,20 @@ def _rotation(stream: dict) -> int:
     return 0
 
 
-def _creation_time(ftags: dict, vtags: dict, warnings: list[str]) -> datetime | None:
-    # Apple's creationdate carries the local offset; creation_time is UTC.
-    for key, tags in (("com.apple.quicktime.creationdate", ftags), ("creation_time", ftags),
+def _positive(v) -> float | None:
+    f = _float(v)
+    return f if f is not None and f > 0 else None
+
+
+_APPLE_DATE = "com.apple.quicktime.creationdate"
+
+
+def _creation_time(ftags: dict, vtags: dict, warnings: list[str], local_clock: bool = False
+                   ) -> tuple[datetime, datetime | None, int | None] | None:
+    """(creation time, wall-clock time or None, offset minutes or None).  Apple's creationdate carries the local
+    offset; creation_time is UTC (MP4, QuickTime, Matroska), except in containers that keep the camera's clock
+    without a zone (``local_clock``: AVI), where a date without an offset stays naive wall-clock time."""
+    for key, tags in ((_APPLE_DATE, ftags), ("creation_time", ftags),
                       ("creation_time", vtags), ("date", ftags)):
         text = tags.get(key)
         if not text:
@@ -183,17 +207,30 @@ def _creation_time(ftags: dict, vtags: dict, warnings: list[str]) -> datetime | 
         local, offset = parsed
         if local.year <= 1970 and local.month == 1 and local.day == 1:
             continue  # an unset MP4/QuickTime time (0 = 1904 or 1970): not a date
-        tz = timezone(timedelta(minutes=offset)) if offset is not None else timezone.utc
-        return local.replace(tzinfo=tz)
+        return _date_parts(local, offset, local_clock, known_zone=key == _APPLE_DATE)
     return None
+
+
+def _date_parts(local: datetime, offset: int | None, local_clock: bool, known_zone: bool = False
+                ) -> tuple[datetime, datetime | None, int | None]:
+    if offset is None:
+        return (local, local, None) if local_clock else (local.replace(tzinfo=timezone.utc), None, None)
+    aware = local.replace(tzinfo=timezone(timedelta(minutes=offset)))
+    if offset == 0 and not (known_zone or local_clock):
+        return aware, None, None  # UTC by the container's rules: the camera's own clock is not known
+    return aware, local, offset
 
 
 def probe_video(path: str | os.PathLike, *, timeout: float = PROBE_TIMEOUT) -> VideoMeta:
     """Metadata of the video at ``path``: duration, codec, size as displayed, frame rate, rotation, creation time,
     GPS (QuickTime/MP4 ISO 6709 tags: Apple's com.apple.quicktime.location.ISO6709, Android's location), audio.
 
+    A make, model or date ffprobe does not find is asked of exiftool (maker notes).  A file whose streams cannot be
+    read but whose container still gives a duration and a date (a damaged Matroska file) is kept with what the
+    container says, the reason in ``warnings`` and the log.
+
     Raises UnsupportedFormatError (not a supported video), CorruptMediaError (ffprobe cannot read it or there is no
-    video stream), MediaTimeoutError, MediaToolError.
+    video stream, and the container has no duration and date either), MediaTimeoutError, MediaToolError.
     """
     with open(path, "rb") as f:
         head = f.read(HEAD_BYTES)
@@ -202,20 +239,29 @@ def probe_video(path: str | os.PathLike, *, timeout: float = PROBE_TIMEOUT) -> V
         raise UnsupportedFormatError(unsupported_reason(head))
     if info.kind != "video":
         raise UnsupportedFormatError(f"this is a {info.format} photo, not a video")
-    data = ffprobe_json(path, timeout)
+    try:
+        data = ffprobe_json(path, timeout)
+    except CorruptMediaError as e:
+        meta = _container_only(path, info, {}, str(e))
+        if meta is None:
+            raise
+        return meta
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
     warnings: list[str] = []
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     if video is None:
-        raise CorruptMediaError("this file has no video stream (an audio-only file or a damaged video); "
-                                "upload a video with picture")
+        meta = None if streams else _container_only(path, info, fmt, "ffprobe found no stream in it")
+        if meta is None:
+            raise CorruptMediaError("this file has no video stream (an audio-only file or a damaged video); "
+                                    "upload a video with picture")
+        return meta
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     ftags, vtags = _ci(fmt.get("tags")), _ci(video.get("tags"))
 
     meta = VideoMeta(format=info.format, mime=info.mime, warnings=warnings)
-    meta.duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    meta.duration = _positive(fmt.get("duration")) or _positive(video.get("duration"))
     meta.codec = video.get("codec_name")
     meta.coded_width, meta.coded_height = video.get("width"), video.get("height")
     meta.rotation = _rotation(video)
@@ -226,7 +272,9 @@ def probe_video(path: str | os.PathLike, *, timeout: float = PROBE_TIMEOUT) -> V
     meta.bit_rate = int(br) if br else None
     meta.has_audio = audio is not None
     meta.audio_codec = audio.get("codec_name") if audio else None
-    meta.creation_time = _creation_time(ftags, vtags, warnings)
+    created = _creation_time(ftags, vtags, warnings, info.format in _LOCAL_TIME_FORMATS)
+    if created:
+        meta.creation_time, meta.taken_at_local, meta.taken_at_offset = created
     meta.camera_make = clean_text(str(ftags.get("com.apple.quicktime.make") or ftags.get("make")
                                       or ftags.get("com.android.manufacturer") or ""), 200) or None
     meta.camera_model = clean_text(str(ftags.get("com.apple.quicktime.model") or ftags.get("model")
@@ -244,14 +292,94 @@ def probe_video(path: str | os.PathLike, *, timeout: float = PROBE_TIMEOUT) -> V
             break
         meta.gps_lat, meta.gps_lon, meta.gps_alt = loc
         break
-    keep = ("index", "codec_type", "codec_name", "profile", "width", "height", "pix_fmt", "avg_frame_rate",
-            "r_frame_rate", "duration", "bit_rate", "sample_rate", "channels", "channel_layout", "tags",
-            "side_data_list", "disposition", "color_space", "color_transfer", "color_primaries")
-    meta.raw = to_jsonable({
+    meta.raw = _raw(fmt, streams)
+    if meta.camera_make is None or meta.camera_model is None or meta.creation_time is None or meta.duration is None:
+        _fill_from_exiftool(meta, path, ("Make", "Model", "DateTimeOriginal", "Duration"))
+    return meta
+
+
+_RAW_STREAM_KEYS = ("index", "codec_type", "codec_name", "profile", "width", "height", "pix_fmt", "avg_frame_rate",
+                    "r_frame_rate", "duration", "bit_rate", "sample_rate", "channels", "channel_layout", "tags",
+                    "side_data_list", "disposition", "color_space", "color_transfer", "color_primaries")
+
+
+def _raw(fmt: dict, streams: list[dict]) -> dict:
+    return to_jsonable({
         "format": {k: fmt.get(k) for k in ("format_name", "format_long_name", "duration", "size", "bit_rate",
                                            "nb_streams", "tags") if k in fmt},
-        "streams": [{k: s[k] for k in keep if k in s} for s in streams[:32]],
+        "streams": [{k: s[k] for k in _RAW_STREAM_KEYS if k in s} for s in streams[:32]],
     })
+
+
+# Groups whose dates are UTC by their format's rules; any other date exiftool finds without a zone (RIFF, maker
+# notes) is the camera's clock.
+_UTC_GROUPS = ("QuickTime", "Matroska")
+
+
+def _fill_from_exiftool(meta: VideoMeta, path: str | os.PathLike, tags: tuple[str, ...]) -> None:
+    """Fill what is still missing from exiftool (-fast: the container's headers and maker notes, not the streams):
+    make, model, date (DateTimeOriginal: RIFF, Nikon's NCTG, Matroska), and when asked duration and displayed
+    size.  exiftool absent or failing costs a warning at most."""
+    if not exiftool.available():
+        return
+    try:
+        data = exiftool.read(path, tags, fast=True)
+    except MediaError as e:
+        meta.warnings.append(f"exiftool: {e}")
+        return
+    used: dict = {}
+
+    def first(tag: str, parse, skip=exiftool.SKIP_GROUPS):
+        for group, value in exiftool.values(data, tag, skip):
+            parsed = parse(group, value)
+            if parsed is not None:
+                used[f"{group}:{tag}"] = value
+                return parsed
+        return None
+
+    def text(group, v):
+        return clean_text(str(v), 200) or None
+
+    if meta.camera_make is None and "Make" in tags:
+        meta.camera_make = first("Make", text)
+    if meta.camera_model is None and "Model" in tags:
+        meta.camera_model = first("Model", text)
+    if meta.creation_time is None and "DateTimeOriginal" in tags:
+        def date(group, v):
+            parsed = parse_datetime(str(v))
+            if parsed is None or parsed[0].year <= 1970 and parsed[0].month == 1 and parsed[0].day == 1:
+                return None
+            return _date_parts(*parsed, local_clock=not group.startswith(_UTC_GROUPS))
+        created = first("DateTimeOriginal", date)
+        if created:
+            meta.creation_time, meta.taken_at_local, meta.taken_at_offset = created
+    if meta.duration is None and "Duration" in tags:  # Composite:Duration is RIFF's frame count / rate
+        meta.duration = first("Duration", lambda g, v: _positive(v), ("File", "System", "ExifTool"))
+    if meta.width is None and "ImageWidth" in tags:
+        w = first("ImageWidth", lambda g, v: v if isinstance(v, int) and v > 0 else None)
+        h = first("ImageHeight", lambda g, v: v if isinstance(v, int) and v > 0 else None)
+        if w and h:
+            meta.width, meta.height = meta.coded_width, meta.coded_height = w, h
+    if used:
+        meta.raw["exiftool"] = to_jsonable(used)
+
+
+def _container_only(path: str | os.PathLike, info, fmt: dict, reason: str) -> VideoMeta | None:
+    """A video whose streams cannot be read: kept (with a warning) when its container still gives a duration and a
+    date, from ffprobe's format section and exiftool; None otherwise (the caller refuses the file)."""
+    meta = VideoMeta(format=info.format, mime=info.mime)
+    meta.duration = _positive(fmt.get("duration"))
+    created = _creation_time(_ci(fmt.get("tags")), {}, meta.warnings, info.format in _LOCAL_TIME_FORMATS)
+    if created:
+        meta.creation_time, meta.taken_at_local, meta.taken_at_offset = created
+    meta.raw = _raw(fmt, []) if fmt else {}
+    _fill_from_exiftool(meta, path, ("Make", "Model", "DateTimeOriginal", "Duration", "ImageWidth", "ImageHeight"))
+    if meta.duration is None or meta.creation_time is None:
+        return None
+    reason = clean_text(reason, 300)
+    meta.warnings.append(f"the video's streams could not be read ({reason}); kept with the duration and date its "
+                         "container gives")
+    log.warning("%s video kept from its container alone: %s", info.format, reason)
     return meta
 
 

@@ -27,10 +27,7 @@ async def login(body: LoginIn, request: Request, response: Response):
 
     429 (with Retry-After) when this address has failed too often, for this name or over all names; failures
     for a name from many addresses only slow its logins by a few seconds, never lock its owner out."""
-    try:
-        session = await pva_auth.login_session(body.username, body.password, client_address(request))
-    except pva_auth.RateLimited as e:
-        raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+    session = await pva_auth.login_session(body.username, body.password, client_address(request))
     if session is None:
         metrics.LOGIN_FAILURES.inc()
         raise HTTPException(401, "wrong user name or password")

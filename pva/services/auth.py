@@ -29,7 +29,7 @@ from ..config import get_settings
 from ..db import logins
 from ..db import tokens as tokens_db
 from ..db import users as users_db
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from ..infra import db
 from ..log import get_logger
 
@@ -55,7 +55,12 @@ class ScopeNotHeld(Forbidden):
     """A token asked to create a token with scopes it does not hold itself (403)."""
 
 
-class RateLimited(Exception):
+class RateLimited(ServiceError):
+    """Too many failed logins (or shares naming unknown users): 429, asking again after ``retry_after`` seconds
+    (the gateway sends it as Retry-After)."""
+
+    status, code = 429, "rate_limited"
+
     def __init__(self, retry_after: int, what: str = "failed logins"):
         super().__init__(f"too many {what}; try again in {retry_after} seconds")
         self.retry_after = retry_after

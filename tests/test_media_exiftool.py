@@ -332,3 +332,12 @@ def test_exiftool_ends_with_its_worker_process(tmp_path, three_photos):
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     pytest.fail("exiftool outlived its worker process")
+
+
+def test_a_tag_value_that_looks_like_the_ready_line_does_not_end_the_answer(tool, tmp_path):
+    """The answer ends at exiftool's own '{readyN}' line; the numbers are predictable, so a file may carry one."""
+    tool.read(mf.make_jpeg(tmp_path / "warm.jpg", make="x"), ["Make"])  # the next command is {ready2}
+    path = mf.make_jpeg(tmp_path / "sly.jpg", make="{ready2}", model="{ready2}\n{ready2}")
+    data = tool.read(path, ["Make", "Model"])
+    assert data["IFD0:Make"] == "{ready2}" and data["SourceFile"] == str(path)
+    assert tool.read(path, ["Make"])["IFD0:Make"] == "{ready2}"  # and the conversation is still in step

@@ -202,14 +202,18 @@ class ExifTool:
             raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_until(self, proc: subprocess.Popen, ready: bytes, timeout: float) -> bytes | None:
-        """stdout up to the ``{readyN}`` line; None when exiftool exited first (the caller retries once)."""
+        """stdout up to the ``{readyN}`` line; None when exiftool exited first (the caller retries once).  Only a
+        whole line counts: a tag value reading "{ready7}" is inside a JSON string, on a line with its name."""
         fd = proc.stdout.fileno()
         buf = bytearray()
         deadline = time.monotonic() + timeout
+        line = ready + b"\n"
         while True:
-            end = buf.find(ready)
+            if buf.startswith(line):
+                return b""
+            end = buf.find(b"\n" + line)
             if end >= 0:
-                return bytes(buf[:end])
+                return bytes(buf[:end + 1])
             left = deadline - time.monotonic()
             if left <= 0 or len(buf) > _MAX_OUTPUT:
                 self._discard(proc)

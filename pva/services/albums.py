@@ -16,7 +16,7 @@ from ..db import media as media_q
 from ..errors import Invalid, NotFound, ServiceError
 from . import auth
 
-__all__ = ["NoSuchUser", "OwnAlbum", "SharesThrottled", "add_media", "add_own_media", "create", "delete", "detail",
+__all__ = ["NoSuchUser", "OwnAlbum", "add_media", "add_own_media", "create", "delete", "detail",
            "find_or_create", "get_visible", "list_for", "remove_media", "set_cover", "share", "share_with",
            "shares", "unshare", "update"]
 
@@ -32,16 +32,6 @@ class OwnAlbum(Invalid):
     """Sharing an album with its owner."""
 
     status = 422
-
-
-class SharesThrottled(ServiceError):
-    """Too many shares naming unknown users: the caller waits ``retry_after`` seconds (sent as Retry-After)."""
-
-    status, code = 429, "rate_limited"
-
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _owned(cur, album_id: UUID, owner_id: UUID) -> dict:
@@ -154,13 +144,10 @@ def share_with(album_id: UUID, owner_id: UUID, username: str) -> dict:
 
     NoSuchUser tells the owner that no user has that name: user names are not secret from a library's users
     (sharing needs them, and a typo must be reported), but probing for them is capped: after 10 shares naming
-    unknown users within 15 minutes the caller gets SharesThrottled, whatever name it sends (pva.services.auth)."""
+    unknown users within 15 minutes the caller gets pva.services.auth.RateLimited (429), whatever name it sends."""
     with db.transaction() as cur:
         _owned(cur, album_id, owner_id)
-    try:
-        other = auth.share_recipient(owner_id, username)
-    except auth.RateLimited as e:
-        raise SharesThrottled(str(e), e.retry_after) from None
+    other = auth.share_recipient(owner_id, username)
     if other is None:
         raise NoSuchUser(username)
     if other["id"] == owner_id:

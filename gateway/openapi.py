@@ -76,6 +76,7 @@ MODELS: dict[tuple[str, str], tuple[int, Any]] = {
     ("GET", f"{V1}/auth/me"): (200, S.Me),
     ("GET", f"{V1}/media"): (200, S.MediaPage),
     ("GET", f"{V1}/search/facets"): (200, S.Facets),
+    ("GET", f"{V1}/search/suggest"): (200, S.Suggestions),
     ("GET", f"{V1}/media/{{media_id}}"): (200, S.MediaDetail),
     ("POST", f"{V1}/media/upload"): (200, S.UploadOut),
     ("POST", f"{V1}/media/have"): (200, S.HaveOut),

@@ -86,6 +86,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # media
     ("GET", f"{V1}/media"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/search/facets"): R(AUTHENTICATED, "read"),
+    ("GET", f"{V1}/search/suggest"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/media/{{media_id}}"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("GET", f"{V1}/media/{{media_id}}/thumbnail"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("HEAD", f"{V1}/media/{{media_id}}/thumbnail"): R(OWNER_OR_RECIPIENT_READ, "read"),

@@ -39,6 +39,14 @@ def search_facets(params: SearchParams = Depends(), user: Principal = Depends(cu
     return search_service.facets(user.user_id, params.filters)
 
 
+@router.get("/search/suggest")
+def search_suggest(field: Literal["camera", "camera_make", "camera_model"] = "camera",
+                   q: str = Query("", max_length=200), user: Principal = Depends(current_user)):
+    """Values of your own library for a search box (a datalist), most used first, matching what was typed the way
+    the filter matches it: q=nikon suggests NIKON CORPORATION."""
+    return search_service.suggest(user.user_id, field, q)
+
+
 # ---------------------------------------------------------------- detail and files
 @router.get("/media/{media_id}")
 def media_detail(media_id: UUID, user: Principal = Depends(current_user)):

@@ -51,6 +51,17 @@ class Facets(BaseModel):
     album: list[dict[str, Any]]
 
 
+class Suggestion(BaseModel):
+    value: str
+    n: int = Field(description="items of your library with this value")
+
+
+class Suggestions(BaseModel):
+    field: str
+    q: str
+    values: list[Suggestion] = Field(description="most used first, at most 20")
+
+
 class Gps(BaseModel):
     lat: float | None
     lon: float | None

@@ -110,6 +110,39 @@ def facets(user_id: UUID, f: search_q.Filters | dict) -> dict:
     return _run(search_q.facets, user_id, f)
 
 
+def camera_name(make: str | None, model: str | None) -> str:
+    """A camera as people name it: "Canon EOS 40D", not "Canon Canon EOS 40D" (the model often repeats the make,
+    or its first word: NIKON CORPORATION's "NIKON D70"); the same rule as the viewer's cameraText."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if not make or not model:
+        return make or model
+    return model if model.casefold().startswith(make.split()[0].casefold()) else f"{make} {model}"
+
+
+SUGGEST_FIELDS = ("camera", "camera_make", "camera_model")
+SUGGEST_LIMIT = 20
+
+
+def suggest(user_id: UUID, field: str, q: str = "") -> dict:
+    """Values of the user's own library for a search box, most used first, those matching what was typed (as the
+    filter matches it: "nikon" suggests NIKON CORPORATION): {"field", "q", "values": [{"value", "n"}]}.
+    ``camera`` is the name people read (camera_name); camera_make and camera_model the values of those filters."""
+    if field not in SUGGEST_FIELDS:
+        raise Invalid(f"field must be one of {', '.join(SUGGEST_FIELDS)}")
+    q = (q or "").strip()
+    with db.transaction() as cur:
+        cams = search_q.camera_values(cur, user_id)
+    counts: dict[str, int] = {}
+    for c in cams:
+        value = {"camera": camera_name(c["make"], c["model"]), "camera_make": c["make"],
+                 "camera_model": c["model"]}[field]
+        if value and (not q or search_q.term_matches(q, value if field != "camera_model"
+                                                        else f"{c['make'] or ''} {value}")):
+            counts[value] = counts.get(value, 0) + int(c["n"])
+    values = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))[:SUGGEST_LIMIT]
+    return {"field": field, "q": q, "values": [{"value": v, "n": n} for v, n in values]}
+
+
 def filters_from_query(qs: str, user) -> tuple[search_q.Filters, str, str] | None:
     """(filters, sort, order) of a search as the web UI writes it in a URL query (from=...&label=...), checked like
     GET /media checks them; None when it does not parse or names ids that are not the user's."""
@@ -166,4 +199,5 @@ def neighbours(media: dict, user, context: str = "") -> dict:
             "suffix": "?in=" + quote(context, safe="") if found else ""}
 
 
-__all__ = ["BadSearch", "make_filters", "check_refs", "search", "facets", "filters_from_query", "neighbours"]
+__all__ = ["BadSearch", "make_filters", "check_refs", "search", "facets", "camera_name", "suggest",
+           "filters_from_query", "neighbours"]

@@ -21,12 +21,13 @@ from ..media import (clear_gps_override, media_access, owned_media_ids, purge, r
                      trash)
 from .cursor import decode_cursor, encode_cursor
 from .facet_counts import FACET_LIMIT, FACETS, facets
-from .filters import (LAT, LIST_COLUMNS, LON, SORTS, TEXT_EXPR, BadQuery, Filters, album_scope, cell_ranges, cells,
-                      finer_than_tag, tag_bucket, tsquery_text)
+from .filters import (LAT, LIST_COLUMNS, LON, SORTS, TEXT_EXPR, BadQuery, Filters, album_scope, camera_values,
+                      cell_ranges, cells, finer_than_tag, tag_bucket, term_matches, tsquery_text)
 from .media_detail import detail
 from .planner import search
 
 __all__ = ["Filters", "BadQuery", "search", "facets", "detail", "media_access", "replace",
            "owned_media_ids", "album_scope", "set_gps_override", "clear_gps_override", "trash", "restore", "purge",
            "encode_cursor", "decode_cursor", "cells", "cell_ranges", "tsquery_text", "tag_bucket", "finer_than_tag",
-           "SORTS", "LAT", "LON", "LIST_COLUMNS", "TEXT_EXPR", "FACETS", "FACET_LIMIT"]
+           "SORTS", "LAT", "LON", "LIST_COLUMNS", "TEXT_EXPR", "FACETS", "FACET_LIMIT", "camera_values",
+           "term_matches"]

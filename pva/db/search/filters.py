@@ -172,13 +172,17 @@ def _where(cur, f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]
                         select f.media_id, f.owner_id, f.embedding <-> %(face_vec)s::vector as dist from faces f
                          order by f.embedding <-> %(face_vec)s::vector limit %(face_k)s) s
                      where s.dist < %(face_thr)s and s.owner_id = %(owner)s)""")
-    if skip != "camera":
+    if skip != "camera" and (f.camera_make or f.camera_model):
+        # what was typed, forgiving ("nikon" is NIKON CORPORATION, "d70" is NIKON D70), as the exact values of the
+        # library it names: the filter stays an equality the camera index serves
+        cams = camera_values(cur, p["owner"], f.trashed)
         if f.camera_make:
-            p["make"] = f.camera_make
-            w.append("m.camera_make = %(make)s")
+            p["makes"] = sorted({c["make"] for c in cams if c["make"] and term_matches(f.camera_make, c["make"])})
+            w.append("m.camera_make = any(%(makes)s::text[])")
         if f.camera_model:
-            p["model"] = f.camera_model
-            w.append("m.camera_model = %(model)s")
+            p["models"] = sorted({c["model"] for c in cams if c["model"] and term_matches(
+                f.camera_model, f"{c['make'] or ''} {c['model']}")})
+            w.append("m.camera_model = any(%(models)s::text[])")
     if skip != "kind" and f.kind:
         p["kind"] = f.kind
         w.append("m.kind = %(kind)s")
@@ -190,8 +194,82 @@ def _where(cur, f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]
         if tsq is None:
             raise BadQuery("text search needs at least one letter or digit")
         p["tsq"] = tsq
-        w.append(f"{TEXT_EXPR} @@ to_tsquery('simple', %(tsq)s)")
+        w.append("(" + " or ".join([f"{TEXT_EXPR} @@ to_tsquery('simple', %(tsq)s)"]
+                                   + _named_by_text(cur, f, user_id, p)) + ")")
     return w
+
+
+def _named_by_text(cur, f: Filters, user_id: UUID, p: dict) -> list[str]:
+    """The free-text box also finds items by the names the library gives them: a person's name, an album's name
+    (the owner's own; not in a shared album, whose names are not the recipient's to search), a camera ("canon").
+    Each is resolved to ids or exact values first, so an alternative is added only when the text names something
+    and stays one the indexes serve."""
+    alts = []
+    if str(p["owner"]) == str(user_id):
+        names = {"owner": p["owner"], "tsq": p["tsq"]}
+        cur.execute("""select id from people where owner_id = %(owner)s and not hidden
+                          and to_tsvector('simple', coalesce(name, '')) @@ to_tsquery('simple', %(tsq)s)""", names)
+        people = [r["id"] for r in cur.fetchall()]
+        if people:
+            p["text_people"] = people
+            alts.append("m.person_ids && %(text_people)s::uuid[]")
+        cur.execute("""select id from albums where owner_id = %(owner)s
+                          and to_tsvector('simple', name) @@ to_tsquery('simple', %(tsq)s)""", names)
+        albums = [r["id"] for r in cur.fetchall()]
+        if albums:
+            p["text_albums"] = albums
+            alts.append("m.id = any(array(select am.media_id from album_media am "
+                        "where am.album_id = any(%(text_albums)s::uuid[])))")
+    cams = camera_values(cur, p["owner"], f.trashed)
+    makes = sorted({c["make"] for c in cams if c["make"] and term_matches(f.text, c["make"], words=True)})
+    models = sorted({c["model"] for c in cams if c["model"] and c["make"] not in makes
+                     and term_matches(f.text, f"{c['make'] or ''} {c['model']}", words=True)})
+    if makes:
+        p["text_makes"] = makes
+        alts.append("m.camera_make = any(%(text_makes)s::text[])")
+    if models:
+        p["text_models"] = models
+        alts.append("m.camera_model = any(%(text_models)s::text[])")
+    return alts
+
+
+def term_matches(term: str, value: str, words: bool = False) -> bool:
+    """Every word typed is somewhere in the value, whatever the case: 'nikon' in 'NIKON CORPORATION', 'd70' in
+    'NIKON D70', 'canon 40d' in 'Canon Canon EOS 40D'.  ``words``: only at the start of the value's words, as the
+    free-text box matches ('on' is not Canon there, 'eos' is)."""
+    typed = re.findall(r"[^\W_]+", term.casefold())
+    if not typed:
+        return bool(term.strip()) and term.strip().casefold() in value.casefold()
+    if words:
+        have = re.findall(r"[^\W_]+", value.casefold())
+        return all(any(h.startswith(t) for h in have) for t in typed)
+    v = value.casefold()
+    return all(t in v for t in typed)
+
+
+def camera_values(cur, owner_id: UUID, trashed: bool = False) -> list[dict]:
+    """The (make, model) pairs of the owner's library with their counts, [{make, model, n}]: live items from the
+    library counters (a few rows, whatever the size of the library), the trash from its own rows."""
+    if trashed:
+        cur.execute("""select camera_make as make, camera_model as model, count(*) as n from media
+                        where owner_id = %s and trashed_at is not null and (camera_make is not null
+                              or camera_model is not null) group by 1, 2""", (owner_id,))
+        return cur.fetchall()
+    cur.execute("""select v1 as make, v2 as model, sum(n)::bigint as n from (
+                       select v1, v2, n from media_counts where owner_id = %(o)s and dim = 'camera' and grain = 'a'
+                       union all
+                       select v1, v2, n from media_count_deltas where owner_id = %(o)s and dim = 'camera'
+                          and grain = 'a') s
+                    where v1 is not null or v2 is not null
+                    group by v1, v2 having sum(n) > 0""", {"o": owner_id})
+    return cur.fetchall()
+
+
+def matching_cameras(cur, owner_id: UUID, f: Filters) -> list[dict]:
+    """The live (make, model) pairs the camera filters name, with their counts (the planner's estimate)."""
+    return [c for c in camera_values(cur, owner_id)
+            if (not f.camera_make or (c["make"] and term_matches(f.camera_make, c["make"])))
+            and (not f.camera_model or (c["model"] and term_matches(f.camera_model, f"{c['make'] or ''} {c['model']}")))]
 
 
 def _prepare(cur, f: Filters) -> None:
@@ -200,4 +278,5 @@ def _prepare(cur, f: Filters) -> None:
 
 
 __all__ = ["Filters", "BadQuery", "SORTS", "LAT", "LON", "LIST_COLUMNS", "TEXT_EXPR", "SIMILAR_CANDIDATES",
-           "tsquery_text", "cells", "cell_ranges", "tag_bucket", "finer_than_tag", "album_scope"]
+           "tsquery_text", "cells", "cell_ranges", "tag_bucket", "finer_than_tag", "album_scope", "term_matches",
+           "camera_values", "matching_cameras"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from .cursor import decode_cursor, encode_cursor
-from .filters import LAT, LIST_COLUMNS, SORTS, BadQuery, Filters, _prepare, _where, cells, tag_bucket
+from .filters import (LAT, LIST_COLUMNS, SORTS, BadQuery, Filters, _prepare, _where, cells, matching_cameras,
+                      tag_bucket)
 
 
 def search(cur, user_id: UUID, f: Filters, *, sort: str = "taken", order: str = "desc", limit: int = 100,
@@ -113,8 +114,6 @@ def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
         keys += [("tag", f"{label}:{bucket}", None) for label in f.labels]
     if f.person_id is not None:
         keys.append(("person", str(f.person_id), None))
-    if f.camera_make and f.camera_model:
-        keys.append(("camera", f.camera_make, f.camera_model))
     if f.format:
         keys.append(("format", f.format.lower(), None))
     if f.kind:
@@ -123,9 +122,12 @@ def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
         keys.append(("gps", "without", None))
     if f.album_id is not None:
         keys.append(("album", str(f.album_id), None))
-    if not keys:
+    cameras = matching_cameras(cur, owner, f) if f.camera_make or f.camera_model else None  # what they name
+    if not keys and cameras is None:
         return None
     parts, total = counts.value_counts(cur, owner, keys)
+    if cameras is not None:
+        parts.append(sum(c["n"] for c in cameras))
     share = 1.0
     for n in parts:
         share *= n / total if total else 0.0

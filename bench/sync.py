@@ -48,7 +48,7 @@ def main() -> int:
 
     with isolated_env("sync") as env:
         from pva.services.auth import create_token
-        from pva.ingest import service
+        from pva.services import ingest as service
         from pva.sync.engine import SyncOptions, run_sync
 
         def gateway(port: int) -> list[str]:

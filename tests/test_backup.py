@@ -49,10 +49,11 @@ def own_stack(services):
 def library(own_stack, tmp_path_factory):
     """One user's library with every kind of item; returns what the comparisons need."""
     from pva.infra import db
-    from pva.db import albums, comments, detections
+    from pva.db import comments, detections
+    from pva.services import albums
     from pva.db import search as search_q
     from pva.services.people import NewFace, replace_media_faces
-    from pva.ingest.service import Ingestor
+    from pva.services.ingest import Ingestor
     from pva.infra.storage import get_storage
 
     owner = db.query_one("insert into users(username, password_hash) values (%s, '!') returning id, username",
@@ -72,10 +73,12 @@ def library(own_stack, tmp_path_factory):
         v = mf.make_video(src / "clip.mp4", duration=1.0, size=(96, 64), fps=5)
         video = ingest(ing, owner, v, "clips/clip.mp4")
 
-    comments.create(photos[0]["id"], owner["id"], "sunset at the tower")
+    with db.transaction() as cur:
+        comments.create(cur, photos[0]["id"], owner["id"], "sunset at the tower")
     album = albums.create(owner["id"], "Holidays")
     albums.add_media(album["id"], owner["id"], [photos[0]["id"], photos[1]["id"]])
-    search_q.set_gps_override(photos[2]["id"], owner["id"], 51.5007, -0.1246, None)
+    with db.transaction() as cur:
+        search_q.set_gps_override(cur, photos[2]["id"], owner["id"], 51.5007, -0.1246, None)
     st = get_storage()
     with db.transaction() as cur:  # an analysis as the detect and faces functions store one (crop in thumbs)
         detections.replace(cur, photos[1]["id"], [{"label": "dog", "confidence": 0.9, "x": .1, "y": .1, "w": .3,
@@ -96,7 +99,7 @@ def library(own_stack, tmp_path_factory):
 
 def searches(lib) -> dict:
     """The answers compared before and after a restore (ids in order)."""
-    from pva.db import search as search_q
+    from pva.services import search as search_q
     from pva.db.search import Filters
 
     uid = lib["owner"]["id"]
@@ -106,10 +109,12 @@ def searches(lib) -> dict:
                "camera": Filters(camera_make="Canon"), "face": Filters(similar_face_id=lib["face_id"]),
                "videos": Filters(kind="video")}
     from pva.db import counts
+    from pva.infra import db
 
     out = {name: [str(m["id"]) for m in search_q.search(uid, f)["items"]] for name, f in queries.items()}
     # the counters the UI shows (kept by triggers, 004_*.sql); their order is not part of the answer
-    out["library counts"] = sorted(tuple(str(v) for v in r.values()) for r in counts.totals(uid))
+    with db.transaction() as cur:
+        out["library counts"] = sorted(tuple(str(v) for v in r.values()) for r in counts.totals(cur, uid))
     return out
 
 

@@ -458,7 +458,7 @@ def test_seaweedfs_hook_republishes_inbox_creations_in_minio_format(app, service
         assert rec["s3"]["bucket"]["name"] == s.bucket_inbox
         assert urllib.parse.unquote_plus(rec["s3"]["object"]["key"]) == "alice/trip 1/été.jpg"
         assert rec["s3"]["object"]["size"] == 1234
-        from pva.ingest.events import minio_records
+        from pva.services.inbox import minio_records
 
         assert minio_records(msg) == [(s.bucket_inbox, "alice/trip 1/été.jpg")]
     finally:
@@ -532,7 +532,7 @@ def test_album_by_name_is_one_album_for_concurrent_uploads_in_any_process(servic
     from test_gateway_helpers import new_user
 
     from pva.infra import db
-    from pva.db import albums
+    from pva.services import albums
 
     u, other = new_user(), new_user()
     theirs = albums.find_or_create(other["id"], "Holidays")

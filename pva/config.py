@@ -95,7 +95,8 @@ class Settings:
     load_roots: str = field(default="", metadata={"env": "PVA_LOAD_ROOTS"})
     session_ttl_hours: int = field(default=24 * 14, metadata={"env": "PVA_SESSION_TTL_HOURS"})
     login_rate_limit: int = field(default=10, metadata={"env": "PVA_LOGIN_RATE_LIMIT"})  # failures / 15 min
-    tile_url: str = field(default="", metadata={"env": "PVA_TILE_URL"})  # empty: offline plain background
+    # the maps' tile server ({z}/{x}/{y}; the pages' CSP allows its origin); empty: no tiles, only the built-in world
+    tile_url: str = field(default="https://tile.openstreetmap.org/{z}/{x}/{y}.png", metadata={"env": "PVA_TILE_URL"})
     forwarded_allow_ips: str = field(default="127.0.0.1", metadata={"env": "PVA_FORWARDED_ALLOW_IPS"})
     # --- nginx / TLS front (one machine)
     nginx: str = field(default="auto", metadata={"env": "PVA_NGINX"})  # auto (start when installed) or off

@@ -87,10 +87,17 @@ def test_tile_server_setting_reaches_the_page_and_the_csp(ca, monkeypatch):
         r = ca.get("/map", headers=HTML)
         assert 'data-tile-url="https://{s}.tile.example.org/{z}/{x}/{y}.png"' in r.text
         assert "img-src 'self' data: blob: https://*.tile.example.org" in r.headers["content-security-policy"]
+        monkeypatch.setenv("PVA_TILE_URL", "")  # no tiles: the maps show only their built-in world
+        reload_settings()
+        r = ca.get("/map", headers=HTML)
+        assert 'data-tile-url=""' in r.text and "img-src 'self' data: blob:;" in r.headers["content-security-policy"]
     finally:
         monkeypatch.delenv("PVA_TILE_URL")
         reload_settings()
-    assert 'data-tile-url=""' in ca.get("/map", headers=HTML).text
+    # by default OpenStreetMap's tiles (basemap.js gives them their attribution)
+    r = ca.get("/map", headers=HTML)
+    assert 'data-tile-url="https://tile.openstreetmap.org/{z}/{x}/{y}.png"' in r.text
+    assert "img-src 'self' data: blob: https://tile.openstreetmap.org;" in r.headers["content-security-policy"]
 
 
 def test_user_data_is_escaped_on_server_rendered_pages(app, ca, alice):

@@ -48,6 +48,9 @@ VENDOR = {
     "leaflet.markercluster/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
     "leaflet.markercluster/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
     "chart.js/chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
+    # the maps' built-in world layer (web/static/js/basemap.js): Natural Earth 1:50m as TopoJSON, and its reader
+    "world-atlas/countries-50m.json": "world-atlas/countries-50m.json",
+    "topojson-client/topojson-client.min.js": "topojson-client/dist/topojson-client.min.js",
 }
 
 router = APIRouter(include_in_schema=False)

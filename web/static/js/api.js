@@ -85,23 +85,5 @@ export function mediaCard(item, extra, context) {
                    dataset: { id: item.id, kind: item.kind } }, img, badges, extra || null);
 }
 
-// The tile server setting (empty: no tiles, offline plain background with a graticule).
-export function baseMap(container, opts = {}) {
-  const L = window.L;
-  if (!L) {
-    container.append(el("p", { class: "muted" }, "The map library is not installed (run make install)."));
-    return null;
-  }
-  const map = L.map(container, { worldCopyJump: true, minZoom: 1, maxZoom: 18, ...opts }).setView([20, 0], 1);
-  const tiles = document.body.dataset.tileUrl;
-  if (tiles) {
-    L.tileLayer(tiles, { maxZoom: 19, attribution: "map tiles" }).addTo(map);
-  } else {
-    container.classList.add("offline-map");
-    const style = { color: "#9aa8b8", weight: 0.6, opacity: 0.6, interactive: false };
-    for (let lat = -60; lat <= 60; lat += 30) L.polyline([[lat, -180], [lat, 180]], style).addTo(map);
-    for (let lon = -180; lon <= 180; lon += 30) L.polyline([[-85, lon], [85, lon]], style).addTo(map);
-    L.polyline([[0, -180], [0, 180]], { ...style, weight: 1.2 }).addTo(map);
-  }
-  return map;
-}
+// Maps and their base layers live in basemap.js; re-exported here for the pages that import it from api.js.
+export { baseMap } from "./basemap.js";

@@ -1,0 +1,207 @@
+"""The maps in headless Chromium with no internet (issue 18, item 1 and the typed location of item 8): every request
+that leaves the machine is aborted, as on a laptop offline or a server without outside access.  The Map page still
+draws land, coasts and borders from the built-in world layer (Natural Earth, served under /vendor/) and says
+quietly that tiles are unavailable; pins and clusters appear for photos with GPS, a cluster zooms (or lists the
+photos it holds once they cannot be told apart), a pin opens its photo; the search page's map has the same world.
+Screenshots go to artifacts/screenshots/map-*.png."""
+from __future__ import annotations
+
+import io
+import urllib.parse
+
+import pytest
+
+from test_web_ui import CHROMIUM, PASSWORD, SHOTS, browser, jpeg, server, user  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
+
+PARIS = (48.8584, 2.2945)
+LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
+NOTICE = "Map tiles unavailable — showing the built-in world map"
+LAND = (0xF2, 0xEF, 0xE9)  # basemap.js: the land's fill
+SEA = (0xAA, 0xD3, 0xDF)  # app.css: the map's background
+
+
+@pytest.fixture(scope="module")
+def seeded(user):
+    """Photos of the user: three in Paris (two at the very same spot), one in Sydney, one in New York, and one
+    without a location; name -> media id."""
+    from pva.services import ingest
+
+    spots = {"eiffel-1.jpg": PARIS, "eiffel-2.jpg": PARIS, "louvre.jpg": (48.8606, 2.3376),
+             "opera-house.jpg": (-33.8568, 151.2153), "liberty.jpg": (40.6892, -74.0445), "no-gps.jpg": None}
+    ids = {}
+    for i, (name, gps) in enumerate(spots.items()):
+        data = jpeg(color=(30 + 35 * i, 90 + 20 * i, 200 - 25 * i), gps=gps)
+        r = ingest.ingest_stream(user, io.BytesIO(data), name).as_dict()
+        assert r["status"] == "added", r
+        ids[name] = r["media_id"]
+    return ids
+
+
+class Offline:
+    """One logged-in page whose requests to anywhere but this machine are aborted (and remembered)."""
+
+    def __init__(self, page, base: str):
+        self.page = page
+        self.base = base
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.csp: list[str] = []
+
+    def go(self, path: str):
+        return self.page.goto(self.base + path)
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"map-{name}.png"))
+
+    def api(self, path: str) -> dict:
+        return self.page.evaluate("async (p) => (await fetch(p, {headers: {Accept: 'application/json'}})).json()",
+                                  path)
+
+    def map_zoom(self, selector: str) -> int:
+        return self.page.evaluate("(s) => document.querySelector(s).leafletMap.getZoom()", selector)
+
+
+@pytest.fixture(scope="module")
+def offline(browser, server, user, seeded):  # noqa: F811 (fixtures from test_web_ui)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    ctx.set_default_timeout(15000)
+    page = ctx.new_page()
+    s = Offline(page, server)
+
+    def route(r):
+        host = urllib.parse.urlsplit(r.request.url).hostname or ""
+        if r.request.url.startswith(("data:", "blob:")) or host in LOCAL:
+            r.continue_()
+        else:
+            s.blocked.append(r.request.url)
+            r.abort("internetdisconnected")
+
+    ctx.route("**/*", route)
+    page.on("console", lambda m: s.csp.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: s.errors.append(str(e)))
+    s.go("/login")
+    page.fill("#username", user["username"])
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server + "/")
+    yield s
+    ctx.close()
+
+
+def pixel(png: bytes, x: float, y: float) -> tuple[int, int, int]:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB").getpixel((int(x), int(y)))
+
+
+def near(a, b, tol: int = 12) -> bool:
+    return all(abs(p - q) <= tol for p, q in zip(a, b))
+
+
+def test_offline_map_draws_the_world_and_says_tiles_are_unavailable(offline):
+    page = offline.page
+    offline.go("/map#2/25/10")  # Europe and Africa, as a shared link or the way back from a photo would open it
+    page.wait_for_selector("#map[data-world=drawn]")
+    page.wait_for_selector("#map-count:has-text('with a location')")
+    # land (one path per world copy) and borders are SVG paths with real outlines in the world pane
+    land = page.locator("#map .leaflet-world-pane path.world-land")
+    assert land.count() >= 1 and page.locator("#map .leaflet-world-pane path.world-border").count() >= 1
+    assert max(len(d or "") for d in land.evaluate_all("ps => ps.map(p => p.getAttribute('d'))")) > 10000
+    # the tiles were asked for and failed: the map says so, quietly, in a corner
+    page.wait_for_selector(f".map-notice:has-text('{NOTICE}')")
+    assert any("tile.openstreetmap.org" in u for u in offline.blocked), offline.blocked[:5]
+    attribution = page.locator("#map .leaflet-control-attribution")
+    assert "OpenStreetMap" in attribution.text_content() and "Natural Earth" in attribution.text_content()
+    assert attribution.locator("a[href='https://www.openstreetmap.org/copyright']").count() == 1
+    page.wait_for_timeout(400)  # the zoom animation ends
+    offline.shot("offline-world")
+    # the world is where it belongs: the Sahara is land, the middle of the Atlantic is sea
+    pts = page.evaluate("""() => {
+        const m = document.getElementById('map').leafletMap;
+        return [m.latLngToContainerPoint([23, 12]), m.latLngToContainerPoint([25, -40])];
+    }""")
+    box = page.locator("#map").bounding_box()
+    png = page.locator("#map").screenshot()
+    sahara, atlantic = (pixel(png, p["x"], p["y"]) for p in pts)
+    assert near(sahara, LAND), sahara
+    assert near(atlantic, SEA), atlantic
+    assert box["height"] > 300
+
+
+def test_pins_and_clusters_a_cluster_zooms_then_lists_its_photos(offline, seeded):
+    page = offline.page
+    offline.go("/map")
+    page.wait_for_selector("#map-count:has-text('5 items with a location')")
+    page.wait_for_selector("#map[data-world=drawn]")
+    # the whole world fits: Sydney and New York are pins, the three Paris photos one cluster of 3
+    page.wait_for_selector("#map .pin")
+    paris = page.locator("#map .marker-cluster", has_text="3")
+    paris.wait_for()
+    assert paris.get_attribute("aria-label") == "3 items: zoom in"
+    assert page.locator("#map .pin[aria-label='opera-house.jpg']").count() == 1
+    page.wait_for_timeout(400)
+    offline.shot("pins-and-clusters")
+    # a click on the cluster zooms in until the Louvre photo stands alone
+    before = offline.map_zoom("#map")
+    paris.click()
+    page.wait_for_function("(z) => document.getElementById('map').leafletMap.getZoom() > z", arg=before)
+    page.wait_for_selector("#map .pin[aria-label='louvre.jpg']")
+    # the two photos taken at the very same spot stay a cluster: Enter on it (keyboard) lists them
+    same = page.locator("#map .marker-cluster", has_text="2")
+    same.wait_for()
+    zoom = offline.map_zoom("#map")
+    same.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".map-list li a img")
+    assert offline.map_zoom("#map") == zoom
+    links = page.locator(".map-list li a")
+    assert links.count() == 2
+    hrefs = set(links.evaluate_all("as => as.map(a => a.getAttribute('href'))"))
+    assert hrefs == {f"/media/{seeded['eiffel-1.jpg']}", f"/media/{seeded['eiffel-2.jpg']}"}
+    assert page.locator(".map-list-head").text_content() == "2 items here"
+    page.wait_for_timeout(300)
+    offline.shot("cluster-list")
+    # the list opens a photo; back returns to the same place on the map (the view is in the URL)
+    links.first.click()
+    page.wait_for_url("**/media/*")
+    page.go_back()
+    page.wait_for_selector("#map-count:has-text('with a location')")
+    assert offline.map_zoom("#map") == zoom
+
+
+def test_a_pin_opens_its_photo(offline, seeded):
+    page = offline.page
+    offline.go("/map")
+    pin = page.locator("#map .pin[aria-label='liberty.jpg']")
+    pin.wait_for()
+    pin.click()
+    popup = page.locator(".leaflet-popup .map-popup")
+    popup.wait_for()
+    page.wait_for_selector(".leaflet-popup .map-popup img")
+    assert "liberty.jpg" in popup.text_content()
+    page.wait_for_timeout(300)  # the popup fades in
+    offline.shot("pin-popup")
+    popup.click()
+    page.wait_for_url(f"**/media/{seeded['liberty.jpg']}")
+    page.wait_for_selector("h1.filename:has-text('liberty.jpg')")
+
+
+def test_the_search_map_has_the_same_world(offline):
+    page = offline.page
+    offline.go("/search")
+    page.wait_for_selector("#search-map[data-world=drawn]")
+    assert page.locator("#search-map .leaflet-world-pane path.world-land").count() >= 1
+    page.wait_for_selector(f"#search-map .map-notice:has-text('{NOTICE}')")
+    page.wait_for_timeout(200)
+    offline.shot("search-world")
+
+
+def test_no_csp_violation_nor_script_error(offline):
+    assert not offline.csp, offline.csp
+    # what is expected offline: the tiles that were aborted
+    unexpected = [e for e in offline.errors if "ERR_INTERNET_DISCONNECTED" not in e]
+    assert not unexpected, unexpected

@@ -243,6 +243,28 @@ def test_swipe_and_double_click_zoom(ui, library):
     page.locator(".viewer").wait_for(state="hidden")
 
 
+def test_on_a_phone_the_info_panel_covers_the_lower_half(ui, library):
+    page = ui.page
+    page.set_viewport_size({"width": 390, "height": 800})
+    try:
+        ui.go("/")
+        page.locator(f".tile-media[data-id='{library['photos'][0]}']").click()
+        wait_shown(page, library["photos"][0])
+        page.get_by_role("button", name="Info").click()
+        page.wait_for_selector(".viewer-info dd:text('Canon EOS 40D')")  # not "Canon Canon EOS 40D"
+        assert "UTC+02:00" in page.locator(".viewer-info").text_content()
+        info = page.locator(".viewer-info").bounding_box()
+        assert info["width"] == 390 and info["y"] > 300, info
+        img = page.locator(".viewer-img").bounding_box()
+        assert img["width"] <= 390.5, img
+        shot(ui, "phone-info")
+        page.get_by_role("button", name="Info").click()
+        page.get_by_role("button", name="Close").click()
+        page.locator(".viewer").wait_for(state="hidden")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 800})
+
+
 def test_pinch_zooms(ui, library):
     page = ui.page
     ui.go("/")

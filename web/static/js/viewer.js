@@ -213,11 +213,12 @@ class Viewer {
   }
 
   async step(delta) {
-    if (!this.id) return;
+    if (!this.id || this.paging) return;
     let tiles = this.tiles();
     let i = tiles.findIndex((t) => t.dataset.id === this.id);
     if (delta > 0 && (i === -1 || i === tiles.length - 1) && this.grid && !this.grid.done) {
-      tiles = await this.morePages(tiles.length);
+      this.paging = true;  // one page at a time, however often → is pressed meanwhile
+      try { tiles = await this.morePages(tiles.length); } finally { this.paging = false; }
       i = tiles.findIndex((t) => t.dataset.id === this.id);
     }
     const next = tiles[i === -1 ? (delta > 0 ? 0 : -1) : i + delta];
@@ -227,13 +228,13 @@ class Viewer {
 
   // The grid's next page; resolves with the tiles once there are more than `had` (or the grid is done).
   async morePages(had) {
-    const grid = this.grid;
+    const grid = this.grid, said = this.message.textContent;
     this.message.textContent = "Loading more…";
     for (let n = 0; n < 100 && !grid.done && this.tiles().length <= had; n += 1) {
       if (!grid.loading) grid.more();
       await new Promise((r) => setTimeout(r, 100));
     }
-    this.message.textContent = "";
+    this.message.textContent = said;
     return this.tiles();
   }
 
@@ -320,6 +321,10 @@ class Viewer {
     this.pos.textContent = i === -1 ? "" : `${i + 1} of ${tiles.length}${more}`;
     this.prevBtn.disabled = i <= 0;
     this.nextBtn.disabled = i === -1 || (i === tiles.length - 1 && !more);
+    this.updateZoomButtons();
+  }
+
+  updateZoomButtons() {
     const zoomable = !!(this.img && this.naturalRatio);
     this.zoomIn.disabled = !zoomable || this.scale >= MAX_SCALE;
     this.zoomOut.disabled = !zoomable || this.scale <= 1;
@@ -391,7 +396,7 @@ class Viewer {
     if (!this.img) return;
     if (this.scale <= 1.001) { this.scale = 1; this.tx = 0; this.ty = 0; }
     this.clamp();
-    this.updatePosition();
+    this.updateZoomButtons();
     this.img.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
     this.root.classList.toggle("zoomed", this.scale > 1);
     if (this.scale > 1) this.loadOriginal();
@@ -484,14 +489,14 @@ class Viewer {
     if (this.pointers.size === 0) {
       this.gesture = null;
       this.stage.classList.remove("dragging");
-      if (g && !g.pinch && this.scale <= 1) {
+      if (g && !g.pinch && !g.afterPinch && this.scale <= 1) {
         const dx = e.clientX - g.x, dy = e.clientY - g.y;
         this.apply();
         if (Math.abs(dx) > SWIPE && Math.abs(dx) > 1.5 * Math.abs(dy)) this.step(dx < 0 ? 1 : -1);
       }
     } else if (this.pointers.size === 1) {
       const [p] = [...this.pointers.values()];
-      this.gesture = { x: p.x, y: p.y, tx: this.tx, ty: this.ty };
+      this.gesture = { x: p.x, y: p.y, tx: this.tx, ty: this.ty, afterPinch: true };  // lifting a finger is no swipe
     }
   }
 

@@ -135,6 +135,7 @@ def test_open_move_info_zoom_pan_reload_history_and_close(ui, library):
     for name in ("Close", "Previous", "Next", "Info", "Zoom in", "Zoom out"):
         assert page.get_by_role("button", name=name).count() == 1, name
     assert page.locator(".viewer-pos").text_content().startswith("2 of")
+    assert page.locator(".viewer [aria-live=polite]").text_content().startswith("harbour.jpg, 2 of")
     shot(ui, "open")
 
     # → shows the 3rd; ← the 2nd again; → the 3rd
@@ -185,6 +186,9 @@ def test_open_move_info_zoom_pan_reload_history_and_close(ui, library):
     panned = transform(page)
     assert panned != zoomed and "translate(120px, 60px)" in panned, panned
     shot(ui, "zoomed")
+    # zoomed in, the arrow keys pan (the keyboard's drag) instead of moving to another item
+    page.keyboard.press("ArrowRight")
+    assert "translate(40px, 60px)" in transform(page) and shown(page) == photos[2], transform(page)
     page.get_by_role("button", name="Zoom out").click()
     page.keyboard.press("0")
     assert "scale(1)" in transform(page)

@@ -15,6 +15,7 @@ import { API, api, el, fmtDuration } from "./api.js";
 
 const MAX_SCALE = 8;
 const STEP = 1.5;              // one +/- or button press
+const PAN_STEP = 80;           // px an arrow key moves a zoomed picture
 const SWIPE = 60;              // px of a horizontal drag that moves to the next item when not zoomed
 const BROWSER_IMAGES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/bmp",
                                 "image/svg+xml"]);
@@ -106,6 +107,7 @@ class Viewer {
     this.nextBtn = btn("viewer-next", "Next", "›", () => this.step(1), "→");
     this.stage = el("div", { class: "viewer-stage" });
     this.message = el("p", { class: "viewer-message", role: "status" });
+    this.said = el("p", { class: "sr-only", "aria-live": "polite" });  // "harbour.jpg, 2 of 5" on each move
     this.infoList = el("dl", { class: "viewer-info-list" });
     this.detailsLink = el("a", { class: "btn viewer-details", href: "#" }, "Open details");
     this.info = el("aside", { id: "viewer-info", class: "viewer-info", "aria-labelledby": "viewer-info-h", hidden: true },
@@ -114,7 +116,7 @@ class Viewer {
                             tabindex: "-1", hidden: true },
       el("div", { class: "viewer-bar" }, this.closeBtn, el("div", { class: "viewer-heading" }, this.title, this.pos),
         el("div", { class: "viewer-tools" }, this.zoomOut, this.zoomIn, this.infoBtn)),
-      el("div", { class: "viewer-body" }, this.stage, this.prevBtn, this.nextBtn, this.message, this.info));
+      el("div", { class: "viewer-body" }, this.stage, this.prevBtn, this.nextBtn, this.message, this.info), this.said);
     document.body.append(this.root);
 
     // on the document: a click on the picture leaves the focus on the dialog (tabindex -1), but be sure
@@ -319,6 +321,8 @@ class Viewer {
     const i = tiles.findIndex((t) => t.dataset.id === this.id);
     const more = this.grid && !this.grid.done ? "+" : "";
     this.pos.textContent = i === -1 ? "" : `${i + 1} of ${tiles.length}${more}`;
+    const said = [this.title.textContent, this.pos.textContent].filter(Boolean).join(", ");
+    if (this.said.textContent !== said) this.said.textContent = said;
     this.prevBtn.disabled = i <= 0;
     this.nextBtn.disabled = i === -1 || (i === tiles.length - 1 && !more);
     this.updateZoomButtons();
@@ -415,6 +419,8 @@ class Viewer {
 
   zoomBy(factor, px = 0, py = 0) { this.zoomTo(this.scale * factor, px, py); }
 
+  panBy(dx, dy) { this.tx += dx; this.ty += dy; this.apply(); }
+
   stagePoint(e) {
     const r = this.stage.getBoundingClientRect();
     return [e.clientX - r.left - r.width / 2, e.clientY - r.top - r.height / 2];
@@ -506,8 +512,14 @@ class Viewer {
     const inVideo = e.target === this.video;
     switch (e.key) {
       case "Escape": this.close(); break;
-      case "ArrowRight": if (inVideo) return; this.step(1); break;
-      case "ArrowLeft": if (inVideo) return; this.step(-1); break;
+      case "ArrowRight": case "ArrowLeft": case "ArrowUp": case "ArrowDown": {
+        if (inVideo) return;
+        const dir = { ArrowRight: [-1, 0], ArrowLeft: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] }[e.key];
+        if (this.scale > 1) this.panBy(dir[0] * PAN_STEP, dir[1] * PAN_STEP);  // zoomed in: the keys pan
+        else if (dir[0]) this.step(-dir[0]);
+        else return;
+        break;
+      }
       case "i": case "I": this.toggleInfo(); break;
       case "+": case "=": this.zoomBy(STEP); break;
       case "-": case "_": this.zoomBy(1 / STEP); break;

@@ -364,6 +364,30 @@ def test_search_results_open_in_the_viewer_without_rerunning_the_search(ui, libr
     shot(ui, "search-closed")
 
 
+def test_an_album_moves_through_its_own_items(ui, library):
+    from uuid import UUID
+
+    from pva.services import albums
+
+    owner = library["user"]["id"]
+    album = albums.create(owner, "Viewer trip")
+    picked = [library["photos"][0], library["photos"][3]]  # not the two between them in the library
+    albums.add_media(album["id"], owner, [UUID(m) for m in picked])
+    page = ui.page
+    ui.go(f"/albums/{album['id']}")
+    page.locator(f".tile-media[data-id='{picked[0]}']").click()
+    wait_shown(page, picked[0])
+    assert page.locator(".viewer-pos").text_content() == "1 of 2"
+    page.get_by_role("button", name="Next").click()
+    wait_shown(page, picked[1])
+    assert page.url.endswith(f"/albums/{album['id']}#view={picked[1]}")
+    # its details link keeps the album, so the detail page's previous/next follow it too
+    assert f"?in=album%3D{album['id']}" in page.get_attribute(".viewer-details", "href")
+    page.keyboard.press("Escape")
+    page.locator(".viewer").wait_for(state="hidden")
+    assert page.url.endswith(f"/albums/{album['id']}")
+
+
 def test_no_csp_violation_or_error(ui):
     assert not ui.csp_violations, ui.csp_violations
     # the search page's map asks a tile server this offline machine cannot resolve: not the viewer's

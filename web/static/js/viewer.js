@@ -7,10 +7,11 @@
 //
 // A small module of our own rather than PhotoSwipe: PhotoSwipe needs every item's size before it opens (our grid
 // pages do not carry the oriented size), plays no video without a plugin, and leaves the URL, the info panel and
-// paging a grid to the page anyway — what is left of it here is the zoom and pan, a few dozen lines.
+// paging a grid to the page anyway — what would be left of it is the zoom and pan, about a hundred lines here.
 //
 // grid.js dispatches a cancelable "pva:view" event on a tile when it is clicked plainly; cancelling it is how this
 // module says it opened the item (the link then does not navigate).  Pages without this script keep the links.
+// A page loads it BEFORE its own scripts (see the popstate listener below).
 import { API, api, el, fmtDuration } from "./api.js";
 
 const MAX_SCALE = 8;
@@ -297,7 +298,7 @@ class Viewer {
     if (this.id !== id) return;
     this.item = m;
     this.title.textContent = m.filename || "untitled";
-    this.img && (this.img.alt = m.filename || "photo");
+    if (this.img) this.img.alt = m.filename || "photo";
     if (!kind && m.kind === "video") {  // opened from the URL before its tile was loaded
       this.stage.replaceChildren();
       this.img = null;

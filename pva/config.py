@@ -134,7 +134,13 @@ class Settings:
     detect_iou: float = field(default=0.45, metadata={"env": "PVA_DETECT_IOU"})
     detect_threads: int = field(default=1, metadata={"env": "PVA_DETECT_THREADS"})  # onnxruntime threads per worker
     ocr_lang: str = field(default="eng", metadata={"env": "PVA_OCR_LANG"})
-    ocr_min_conf: float = field(default=30.0, metadata={"env": "PVA_OCR_MIN_CONF"})
+    ocr_min_conf: float = field(default=30.0, metadata={"env": "PVA_OCR_MIN_CONF"})  # tesseract's word cut
+    # OCR engine: "rapidocr" (PP-OCR on onnxruntime, models in the wheel: text in scenes) or "tesseract" (scans)
+    ocr_engine: str = field(default="rapidocr", metadata={"env": "PVA_OCR_ENGINE"})
+    ocr_threads: int = field(default=1, metadata={"env": "PVA_OCR_THREADS"})  # onnxruntime threads per worker
+    ocr_det_side: int = field(default=1280, metadata={"env": "PVA_OCR_DET_SIDE"})  # text detector's preview side
+    # another PP-OCR recognition model (.onnx with its character list, e.g. Korean); empty: the multilingual one
+    ocr_rec_model: str = field(default="", metadata={"env": "PVA_OCR_REC_MODEL"})
     face_upsample: int = field(default=1, metadata={"env": "PVA_FACE_UPSAMPLE"})
     face_threshold: float = field(default=0.6, metadata={"env": "PVA_FACE_THRESHOLD"})
     vosk_model: str = field(default="", metadata={"env": "PVA_VOSK_MODEL"})  # directory; empty: whisper

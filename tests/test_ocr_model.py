@@ -1,4 +1,5 @@
-"""Tesseract OCR wrapper (pva.ml.ocr) on generated images rendered with DejaVu fonts."""
+"""The OCR wrappers (pva.ml.ocr) on generated images rendered with DejaVu fonts: RapidOCR (the default) and
+tesseract (PVA_OCR_ENGINE=tesseract)."""
 from __future__ import annotations
 
 import difflib
@@ -70,10 +71,10 @@ def word_box(result, text, size):
 
 @pytest.fixture(scope="module")
 def engine():
-    from pva.ml.ocr import OcrEngine
+    from pva.ml.ocr import TesseractEngine
 
     try:
-        return OcrEngine(lang="eng")
+        return TesseractEngine(lang="eng")
     except FileNotFoundError as e:  # ModelNotFound: tesseract or eng.traineddata missing
         pytest.skip(str(e))
 
@@ -152,10 +153,10 @@ def test_precheck_never_skips_small_faint_or_inverted_text():
 
 
 def test_minimum_confidence_drops_words(engine):
-    from pva.ml.ocr import OcrEngine
+    from pva.ml.ocr import TesseractEngine
 
     img, _ = render(LINES[:1])
-    strict = OcrEngine(lang="eng", min_conf=99.9)
+    strict = TesseractEngine(lang="eng", min_conf=99.9)
     r = strict.recognize(img)
     assert all(w["conf"] >= 99.9 for w in r.words)
     assert len(r.words) < len(engine.recognize(img).words)
@@ -170,19 +171,159 @@ def test_bad_input_raises_badinput(engine, data):
 
 
 def test_identity_languages_and_thread_limit(engine, monkeypatch):
-    from pva.ml.ocr import OcrEngine, installed_languages
+    from pva.ml.ocr import TesseractEngine, installed_languages
 
     assert engine.name == "tesseract"
     assert engine.version[0].isdigit() and "." in engine.version
     assert "eng" in installed_languages()
     monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
-    OcrEngine(lang="eng")
+    TesseractEngine(lang="eng")
     assert os.environ["OMP_THREAD_LIMIT"] == "1"
 
 
 def test_missing_language_says_what_to_install():
     from pva.ml import ModelNotFound
-    from pva.ml.ocr import OcrEngine
+    from pva.ml.ocr import TesseractEngine
 
     with pytest.raises(ModelNotFound, match="apt-get install tesseract-ocr-xyz"):
-        OcrEngine(lang="eng+xyz")
+        TesseractEngine(lang="eng+xyz")
+
+
+# ------------------------------------------------------------------ RapidOCR (the default engine)
+@pytest.fixture(scope="module")
+def rapid():
+    from pva.ml.ocr import RapidOcrEngine
+
+    return RapidOcrEngine()
+
+
+def test_default_engine_is_rapidocr_and_tesseract_is_a_setting(monkeypatch):
+    from pva.config import reload_settings
+    from pva.ml import ModelNotFound
+    from pva.ml.ocr import RapidOcrEngine, TesseractEngine, create_engine
+
+    assert isinstance(create_engine(), RapidOcrEngine)
+    try:
+        assert isinstance(create_engine("tesseract", lang="eng"), TesseractEngine)
+    except FileNotFoundError as e:  # ModelNotFound: tesseract missing here
+        pytest.skip(str(e))
+    monkeypatch.setenv("PVA_OCR_ENGINE", "easyocr")
+    reload_settings()
+    try:
+        with pytest.raises(ModelNotFound, match="unknown OCR engine 'easyocr'"):
+            create_engine()
+    finally:
+        monkeypatch.delenv("PVA_OCR_ENGINE")
+        reload_settings()
+
+
+def test_rapid_clean_lines_are_read_with_line_and_word_boxes(rapid):
+    img, boxes = render()
+    r = rapid.recognize(img)
+    assert r.skipped_reason is None and r.rotation == 0 and r.language == "multi"
+    assert char_accuracy(r.text, expected_text()) >= 0.98, r.text
+    assert len(r.lines) == len(r.text.splitlines()) >= len(LINES)
+    for w in r.words + r.lines:
+        assert set(w) == {"text", "conf", "x", "y", "w", "h"}
+        assert 0 <= w["x"] <= 1 and 0 <= w["y"] <= 1 and 0 < w["w"] <= 1 and 0 < w["h"] <= 1
+        assert 0 < w["conf"] <= 100
+    # word boxes sit on the words (normalized to the image as given): split from the line by character positions,
+    # as high as the line's box (the detector's box reaches a little above and below the glyphs)
+    for word in ("Quarterly", "brown", "48213", "555-0199"):
+        l, t, rr, b = word_box(r, word, img.size)
+        want = boxes[word]
+        assert iou((l, 0, rr, 1), (want[0], 0, want[2], 1)) > 0.8, (word, (l, t, rr, b), want)
+        assert t <= (want[1] + want[3]) / 2 <= b and b - t < 2.5 * (want[3] - want[1]), (word, (l, t, rr, b), want)
+
+
+def test_rapid_white_text_on_dark_background_is_read(rapid):
+    img, _ = render(fg=(235, 235, 235), bg=(25, 30, 45))
+    assert char_accuracy(rapid.recognize(img).text, expected_text()) >= 0.98
+
+
+def test_rapid_small_text_in_a_small_image_is_read(rapid):
+    lines = [("Meeting at 10:30 in room B-214, bring the report.", 12)]
+    img, _ = render(lines, size=(420, 40), origin=(10, 12))
+    r = rapid.recognize(img)
+    assert char_accuracy(r.text, expected_text(lines)) >= 0.95, r.text
+
+
+def test_rapid_blank_image_is_skipped_with_the_reason_recorded(rapid):
+    from pva.ml.ocr import SKIPPED_NO_TEXT
+
+    r = rapid.recognize(Image.new("RGB", (1600, 1200), (250, 250, 250)))
+    assert r.text == "" and r.words == [] and r.lines == [] and r.skipped_reason == SKIPPED_NO_TEXT
+    assert r.as_dict()["skipped_reason"] == "no text-like regions"
+
+
+def test_rapid_shapes_without_text_find_no_text(rapid):
+    img = Image.new("RGB", (900, 600), (200, 220, 240))
+    ImageDraw.Draw(img).ellipse((200, 150, 700, 450), fill=(40, 120, 60))
+    assert rapid.recognize(img).text.strip() == ""
+
+
+@pytest.mark.parametrize("data", [b"", b"plain text, not an image", b"\xff\xd8\xff\xe0" + b"\0" * 50])
+def test_rapid_bad_input_raises_badinput(rapid, data):
+    from pva.ml import BadInput
+
+    with pytest.raises(BadInput):
+        rapid.recognize(data)
+
+
+def test_rapid_identity_threads_and_models_from_the_wheel(rapid):
+    from pva.ml.ocr import rapidocr_models
+
+    models = rapidocr_models()
+    assert rapid.name == "rapidocr" and rapid.version.startswith(models["version"] + " ")
+    for kind in ("det", "cls", "rec"):
+        assert models[kind].is_file() and models[kind].stem in rapid.version
+        assert "site-packages" in str(models[kind]) or "rapidocr" in str(models[kind].parent.parent)
+    opts = rapid._det.session.session.get_session_options()
+    assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
+
+
+def test_rapid_missing_recognition_model_says_what_to_fix(tmp_path):
+    from pva.ml import ModelNotFound
+    from pva.ml.ocr import RapidOcrEngine
+
+    with pytest.raises(ModelNotFound, match="PVA_OCR_REC_MODEL"):
+        RapidOcrEngine(rec_model=str(tmp_path / "korean_rec.onnx"))
+
+
+def test_rapid_reads_without_network():
+    """The models come from the wheel: loading and reading work with no network at all (a new network
+    namespace has only a loopback that is down)."""
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    if not unshare or subprocess.run([unshare, "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not available here (needs root or user namespaces)")
+    code = ("from PIL import Image, ImageDraw, ImageFont; from pva.ml.ocr import RapidOcrEngine; "
+            "img = Image.new('RGB', (1200, 400), 'white'); "
+            f"ImageDraw.Draw(img).text((30, 60), 'Offline reading', fill='black', "
+            f"font=ImageFont.truetype('{FONT_DIR / 'DejaVuSans.ttf'}', 40)); "
+            "print(RapidOcrEngine().recognize(img).text)")
+    out = subprocess.run([unshare, "-n", sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert "Offline reading" in out.stdout
+
+
+def test_status_names_the_engine_its_models_and_the_languages_installed(tmp_path):
+    import dataclasses
+
+    from pva.config import get_settings
+    from pva.ml.ocr import engine_status
+
+    s = get_settings()
+    ok, detail = engine_status(s)
+    assert ok and "rapidocr" in detail and "(in use)" in detail and "PP-OCRv6_rec_small" in detail
+    assert "Japanese" in detail and "traineddata installed" in detail
+    ok, detail = engine_status(dataclasses.replace(s, ocr_engine="tesseract"))
+    assert "tesseract" in detail.split("(in use)")[0].rsplit(";", 1)[-1]
+    ok, detail = engine_status(dataclasses.replace(s, ocr_rec_model=str(tmp_path / "korean_rec.onnx")))
+    assert not ok and "MISSING" in detail and "korean_rec.onnx" in detail
+    ok, detail = engine_status(dataclasses.replace(s, ocr_engine="easyocr"))
+    assert not ok and "PVA_OCR_ENGINE='easyocr' is unknown" in detail

@@ -1,17 +1,34 @@
-"""Text recognition with tesseract (through pytesseract).
+"""Text recognition: RapidOCR (PP-OCR on onnxruntime, the default) or tesseract (PVA_OCR_ENGINE=tesseract).
 
-    engine = OcrEngine()                     # language settings.ocr_lang, noise cut settings.ocr_min_conf
-    r = engine.recognize(pil_image_or_bytes)
-    r.text            # lines joined with "\\n"
+    engine = create_engine()                 # settings.ocr_engine: "rapidocr" or "tesseract"
+    r = engine.recognize(pil_image_or_bytes_or_path)
+    r.text            # lines joined with "\\n" (what search indexes)
+    r.lines           # [{"text", "conf", "x", "y", "w", "h"}]: one per line of text
     r.words           # [{"text", "conf", "x", "y", "w", "h"}], box normalized 0..1 (left, top, width, height)
-    r.rotation        # clockwise degrees the image was turned to read it (0, 90, 180, 270)
-    r.skipped_reason  # "no text-like regions" when the pre-check found nothing worth reading, else None
+    r.rotation        # clockwise degrees the image was (or its text mostly is) turned to read it (0/90/180/270)
+    r.skipped_reason  # "no text-like regions" when the text detector (or tesseract's pre-check) found nothing
+    r.language        # what the recognizer reads: "multi" (the PP-OCRv6 model) or tesseract's languages
 
 Boxes are relative to the image as displayed (EXIF orientation applied, as :func:`pva.media.image.load_image`
-returns it), before any OCR rotation, so they overlay the thumbnail directly.
+returns it), before any OCR rotation, so they overlay the thumbnail directly.  ``conf`` is 0..100 for both
+engines.
 
-Tesseract runs as a subprocess with OMP_THREAD_LIMIT=1 (its OpenMP threads only slow it down when several
-workers share the cores); set OMP_THREAD_LIMIT yourself to override.
+RapidOCR (:class:`RapidOcrEngine`) reads text in scenes: signs, posters, screens, crates at night.  Tesseract
+with its page-layout analysis is built for scanned pages and read almost nothing on such photos (issue 19).
+The detection, direction and recognition models ship inside the ``rapidocr`` wheel and are loaded from there by
+path: nothing is downloaded, ever.  How a photo is read:
+
+1. the text detector runs once on a bounded preview (long side ``settings.ocr_det_side``; a JPEG is decoded at
+   reduced size for it): a photo without text costs that one pass and is recorded as "ran, found none";
+2. where it finds only small text (boxes a few pixels high in the preview), the detector runs again on those
+   regions of the full-resolution photo, so small print in a 12 MP photo is found and boxed tightly;
+3. each line is cut out (a perspective crop along its box) from the preview when it is tall enough there, else
+   from the full-resolution photo, turned by the direction classifier when upside down (tall crops are turned
+   a quarter first), and recognized in batches; word boxes come from the recognizer's character positions.
+
+Tesseract (:class:`TesseractEngine`) runs as a subprocess with OMP_THREAD_LIMIT=1 (its OpenMP threads only slow
+it down when several workers share the cores); set OMP_THREAD_LIMIT yourself to override.  onnxruntime runs
+``settings.ocr_threads`` intra-op threads per worker (1: one worker per core scales best).
 """
 from __future__ import annotations
 
@@ -41,6 +58,7 @@ class OcrResult:
     rotation: int = 0
     language: str = "eng"
     skipped_reason: str | None = None
+    lines: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,8 +103,9 @@ def has_text_like_regions(gray: np.ndarray) -> bool:
     return int(cv2.countNonZero(edges)) >= PRECHECK_MIN_EDGES
 
 
-class OcrEngine(Model):
-    """Tesseract OCR; create once per worker, call :meth:`recognize` per image."""
+class TesseractEngine(Model):
+    """Tesseract OCR (PVA_OCR_ENGINE=tesseract: scanned pages, languages the PP-OCR model lacks); create once per
+    worker, call :meth:`recognize` per image."""
 
     name = "tesseract"
 
@@ -136,8 +155,8 @@ class OcrEngine(Model):
         if rotation:
             upright = cv2.rotate(gray, upright)
         data = self._run("image_to_data", upright, "--psm 3", lang=self.lang)
-        text, words = self._collect(data, rotation, gray.shape[1], gray.shape[0])
-        return OcrResult(text, words, rotation, self.lang, None)
+        text, words, lines = self._collect(data, rotation, gray.shape[1], gray.shape[0])
+        return OcrResult(text, words, rotation, self.lang, None, lines)
 
     predict = recognize
 
@@ -187,8 +206,8 @@ class OcrEngine(Model):
             return 0
         return rotate if rotate in (90, 180, 270) and conf >= OSD_MIN_CONF else 0
 
-    def _collect(self, data: dict, rotation: int, w: int, h: int) -> tuple[str, list[dict]]:
-        lines: dict[tuple[int, int, int], list[str]] = {}
+    def _collect(self, data: dict, rotation: int, w: int, h: int) -> tuple[str, list[dict], list[dict]]:
+        lines: dict[tuple[int, int, int], list[dict]] = {}
         words: list[dict] = []
         for i, raw in enumerate(data.get("text", [])):
             t = (raw or "").strip()
@@ -202,11 +221,426 @@ class OcrEngine(Model):
                 continue
             bx, by, bw, bh = (int(data[k][i]) for k in ("left", "top", "width", "height"))
             x, y, ww, hh = _unrotate(bx, by, bw, bh, rotation, w, h)
-            words.append({"text": t, "conf": round(conf, 1), "x": x / w, "y": y / h, "w": ww / w, "h": hh / h})
+            word = {"text": t, "conf": round(conf, 1), "x": x / w, "y": y / h, "w": ww / w, "h": hh / h}
+            words.append(word)
             key = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
-            lines.setdefault(key, []).append(t)
-        text = "\n".join(" ".join(ws) for ws in lines.values())
-        return text, words
+            lines.setdefault(key, []).append(word)
+        out = [_line(" ".join(x["text"] for x in ws), sum(x["conf"] for x in ws) / len(ws),
+                     [(x["x"], x["y"], x["x"] + x["w"], x["y"] + x["h"]) for x in ws]) for ws in lines.values()]
+        return "\n".join(x["text"] for x in out), words, out
+
+
+def _line(text: str, conf: float, boxes: list[tuple[float, float, float, float]]) -> dict:
+    """A line entry: its text, mean confidence and the normalized box around ``boxes`` (x0, y0, x1, y1)."""
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    return {"text": text, "conf": round(conf, 1), "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
+
+
+# ---------------------------------------------------------------------------------------------------- RapidOCR
+RAPID_MIN_SCORE = 0.5          # lines the recognizer is less sure of are dropped (texture read as letters)
+DET_THRESH, DET_BOX_THRESH = 0.3, 0.5  # the detector's pixel and box scores for text it reports (rapidocr's)
+CANDIDATE_THRESH, CANDIDATE_BOX_THRESH = 0.15, 0.25  # in the preview, a faint small blob worth a closer look
+SMALL_TEXT_PX = 16             # a line lower than this in the preview is detected again at full resolution
+REC_HEIGHT = 48                # the recognizer's input height: a line this tall in the preview is read there
+REFINE_MARGIN = 2.0            # a small-text region reaches this many text heights around its boxes
+MAX_REFINE_PIXELS = 1_500_000  # full-resolution pixels the second detection pass may look at, per photo
+MIN_DET_SIDE = 736             # small images are enlarged to this shortest side for the detector (rapidocr's)
+FLAT_FRACTION = 0.5            # a detector map this full is no text but a flat picture (it sees text everywhere)
+WIDE_RATIO, MIN_HEIGHT = 8, 30  # very wide or low images are padded to this ratio / height first (rapidocr's)
+
+
+def rapidocr_models(rec_model: str = "") -> dict | None:
+    """The models RapidOCR runs with, found without importing it (``pva status`` stays fast): {"version", "det",
+    "cls", "rec"} (paths; ``rec_model`` replaces the recognizer shipped in the wheel), or None when the package
+    is missing.  A path that does not exist is returned as it is: the caller says what is missing."""
+    import importlib.metadata
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or not spec.origin:
+        return None
+    models = Path(spec.origin).parent / "models"
+
+    def pick(kind: str) -> Path:
+        found = sorted(models.glob(f"*_{kind}_*.onnx"))
+        return found[-1] if found else models / f"(no {kind} model in the rapidocr wheel)"
+
+    return {"version": importlib.metadata.version("rapidocr"), "det": pick("det"), "cls": pick("cls"),
+            "rec": Path(rec_model) if rec_model else pick("rec")}
+
+
+class RapidOcrEngine(Model):
+    """PP-OCR detection, direction and recognition models (RapidOCR on onnxruntime); create once per worker,
+    call :meth:`recognize` per image.  See the module docstring for how a photo is read."""
+
+    name = "rapidocr"
+
+    def __init__(self, min_conf: float | None = None, *, det_side: int | None = None, threads: int | None = None,
+                 rec_model: str | None = None):
+        from pva.config import get_settings
+
+        s = get_settings()
+        self.min_score = RAPID_MIN_SCORE if min_conf is None else float(min_conf) / 100
+        self.det_side = int(det_side or s.ocr_det_side)
+        self.threads = int(threads or s.ocr_threads)
+        self.rec_model = s.ocr_rec_model if rec_model is None else rec_model
+        self.load()
+
+    def _load(self) -> None:
+        models = rapidocr_models(self.rec_model)
+        if models is None:
+            raise ModelNotFound("rapidocr is not installed: pip install -e . (or set PVA_OCR_ENGINE=tesseract)")
+        missing = [str(models[k]) for k in ("det", "cls", "rec") if not models[k].is_file()]
+        if missing:
+            raise ModelNotFound(f"OCR model file(s) missing: {', '.join(missing)} (reinstall rapidocr, or fix "
+                                f"PVA_OCR_REC_MODEL)")
+        from rapidocr import RapidOCR
+        from rapidocr.cal_rec_boxes import CalRecBoxes
+
+        try:
+            # every model by path: rapidocr never looks for (or downloads) one of its own
+            ocr = RapidOCR(params={
+                "Global.log_level": "warning",
+                "Det.model_path": str(models["det"]), "Cls.model_path": str(models["cls"]),
+                "Rec.model_path": str(models["rec"]),
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+            self._det, self._cls, self._rec = ocr._load_det_model(), ocr._load_cls_model(), ocr._load_rec_model()
+        except Exception as e:  # a damaged file or an onnxruntime that cannot run it
+            raise ModelNotFound(f"cannot load the OCR models ({models['rec'].name}): {e}") from None
+        if not self._rec.session.have_key():
+            raise ModelNotFound(f"{models['rec']} carries no character list: not a PP-OCR recognition model "
+                                f"exported for rapidocr")
+        self._word_boxes = CalRecBoxes()
+        self.models = {k: models[k].stem for k in ("det", "cls", "rec")}
+        self.version = f"{models['version']} {self.models['det']}+{self.models['cls']}+{self.models['rec']}"
+        # what the stored rows say the text was read as: the multilingual model shipped in the wheel reads
+        # Chinese, Japanese, English and the Latin-script languages; another recognizer is named by its file
+        self.language = "multi" if not self.rec_model else self.models["rec"]
+
+    # ------------------------------------------------------------------ API
+    def recognize(self, image: ImageSource) -> OcrResult:
+        """Read the text in one image.  Raises :class:`pva.errors.BadInput` when it is not a usable image."""
+        if hasattr(image, "read"):
+            image = image.read()  # decoded twice at most (preview, full resolution): keep the bytes
+        preview_img = load_image(image, draft=(self.det_side, self.det_side))
+        W, H = _displayed_size(image, preview_img)
+        if (preview_img.width > preview_img.height) != (W > H) and W != H:
+            W, H = H, W  # EXIF orientation the decoder could not apply: the preview is what we read
+        preview = _bgr(preview_img)
+        side = max(preview.shape[:2])
+        if side > self.det_side:
+            f = self.det_side / side
+            preview = cv2.resize(preview, (max(1, round(preview.shape[1] * f)), max(1, round(preview.shape[0] * f))),
+                                 interpolation=cv2.INTER_AREA)
+        scale = preview.shape[1] / W  # preview pixels per displayed pixel (1.0: the image is small)
+        if not has_text_like_regions(cv2.cvtColor(preview, cv2.COLOR_BGR2GRAY)):  # no edges at all: no detector
+            return OcrResult("", [], 0, self.language, SKIPPED_NO_TEXT)
+        full: list[np.ndarray] = []  # decoded at full resolution only when small text needs it
+
+        def full_image() -> np.ndarray:
+            if not full:
+                full.append(preview if scale >= 1 else _bgr(load_image(image)))
+            return full[0]
+
+        boxes, scores, faint = self._detect(preview, small=scale >= 1, candidates=scale < 1)
+        if not len(boxes) and not len(faint):
+            return OcrResult("", [], 0, self.language, SKIPPED_NO_TEXT)
+        small = [i for i, b in enumerate(boxes) if scale < 1 and _quad_height(b) < SMALL_TEXT_PX]
+        keep = [(boxes[i] / scale, scores[i]) for i in range(len(boxes)) if i not in small]
+        looks = [(boxes[i] / scale, scores[i]) for i in small]
+        looks += [(b / scale, 0.0) for b in faint if _quad_height(b) < SMALL_TEXT_PX
+                  and not any(_overlaps(b / scale, k) for k, _ in keep + looks)]
+        if looks:
+            found = self._refine(full_image(), [b for b, _ in looks], [sc for _, sc in looks])
+            keep += [(b, sc) for b, sc in found if not any(_overlaps(b, k) for k, _ in keep)]
+        if not keep:
+            return OcrResult("", [], 0, self.language, None)
+        quads = self._det.sorted_boxes(np.array([q for q, _ in keep], dtype=np.float32))
+        return self._read(quads, preview, scale, full_image, W, H)
+
+    predict = recognize
+
+    # ------------------------------------------------------------------ internals
+    def _detect(self, bgr: np.ndarray, *, small: bool, candidates: bool = False) -> tuple[np.ndarray, list, list]:
+        """Text boxes (4 points each, in ``bgr``'s pixels), their scores and, with ``candidates``, the faint
+        blobs a lenient reading of the same probability map adds (small text the preview barely shows).
+        ``small``: an image smaller than the preview is enlarged for the detector, as rapidocr does, towards a
+        shortest side of MIN_DET_SIDE but never beyond the preview's size (a wide strip would cost seconds);
+        anything else is detected as given."""
+        from rapidocr.utils.process_img import apply_vertical_padding
+
+        h, w = bgr.shape[:2]
+        img, record = apply_vertical_padding(bgr, {}, WIDE_RATIO, MIN_HEIGHT)
+        top = record["padding_1"]["top"]
+        f = max(1.0, min(MIN_DET_SIDE / min(img.shape[:2]), self.det_side / max(img.shape[:2]))) if small else 1.0
+        if f > 1:
+            img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_CUBIC)
+        det = self._det
+        det.limit_type, det.limit_side_len = "max", max(img.shape[:2])
+        pre = det.get_preprocess()
+        resized = pre.resize(img)  # to multiples of 32, as rapidocr does; normalized in float32 here (its own
+        if resized is None:        # normalization computes in float64: a tenth of a second on a preview)
+            return np.zeros((0, 4, 2), np.float32), [], []
+        mean, std = float(pre.mean[0]), float(pre.std[0])  # the same for the three channels (0.5, 0.5)
+        pred = det.session(cv2.dnn.blobFromImage(resized, 1 / (255 * std), mean=(255 * mean,) * 3))
+        if float((pred > DET_THRESH).mean()) > FLAT_FRACTION:  # a plain, flat picture: the map is "text" everywhere
+            return np.zeros((0, 4, 2), np.float32), [], []
+        post = det.postprocess_op
+
+        def boxes_at(thresh: float, box_thresh: float, min_size: int = 3) -> tuple[list, list]:
+            post.thresh, post.box_thresh, post.min_size = thresh, box_thresh, min_size
+            found, scores = post(pred, img.shape[:2])
+            out = []
+            for b in found:
+                b = np.asarray(b, dtype=np.float32) / f
+                b[:, 1] -= top
+                b[:, 0], b[:, 1] = b[:, 0].clip(0, w), b[:, 1].clip(0, h)
+                out.append(b)
+            return out, list(scores)
+
+        boxes, scores = boxes_at(DET_THRESH, DET_BOX_THRESH)
+        faint = boxes_at(CANDIDATE_THRESH, CANDIDATE_BOX_THRESH, 1)[0] if candidates else []
+        post.thresh, post.box_thresh, post.min_size = DET_THRESH, DET_BOX_THRESH, 3
+        return np.array(boxes, dtype=np.float32).reshape(-1, 4, 2), scores, faint
+
+    def _refine(self, full: np.ndarray, boxes: list[np.ndarray], scores: list[float]) -> list:
+        """Detect again, at full resolution, in the regions around small boxes found in the preview: small print
+        is found there (or turns out not to be text).  Regions beyond the pixel budget keep the preview's boxes
+        that were sure enough."""
+        H, W = full.shape[:2]
+        rects = []
+        for b in boxes:
+            m = REFINE_MARGIN * max(_quad_height(b), 4.0)
+            rects.append([max(0, b[:, 0].min() - m), max(0, b[:, 1].min() - m),
+                          min(W, b[:, 0].max() + m), min(H, b[:, 1].max() + m)])
+        regions = _merge_rects(rects)
+        regions.sort(key=lambda r: (r[2] - r[0]) * (r[3] - r[1]))  # many small regions before one large
+        out, budget = [], MAX_REFINE_PIXELS
+        for x0, y0, x1, y1 in regions:
+            x0, y0, x1, y1 = int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
+            area = (x1 - x0) * (y1 - y0)
+            inside = [i for i, b in enumerate(boxes) if x0 <= b[:, 0].mean() <= x1 and y0 <= b[:, 1].mean() <= y1]
+            if area > budget or min(x1 - x0, y1 - y0) < 8:
+                out += [(boxes[i], scores[i]) for i in inside if scores[i] >= DET_BOX_THRESH]
+                continue
+            budget -= area
+            crop = np.ascontiguousarray(full[y0:y1, x0:x1])
+            side = max(crop.shape[:2])
+            f = min(1.0, self.det_side * 1.5 / side)  # a large region: still finer than the preview
+            if f < 1:
+                crop = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
+                                  interpolation=cv2.INTER_AREA)
+            found, sc, _ = self._detect(crop, small=False)
+            for b, s in zip(found, sc):
+                b = b / f
+                b[:, 0] += x0
+                b[:, 1] += y0
+                out.append((b, s))
+        return out
+
+    def _read(self, quads: np.ndarray, preview: np.ndarray, scale: float, full_image, W: int, H: int) -> OcrResult:
+        from rapidocr.ch_ppocr_rec import TextRecInput
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        crops, frame_quads, factors = [], [], []
+        for q in quads:
+            if scale >= 1 or _quad_height(q) * scale >= REC_HEIGHT:  # tall enough in the preview: read it there
+                src, fq, k = preview, q * scale, scale
+            else:
+                src, fq, k = full_image(), q.copy(), 1.0
+            fq = fq.astype(np.float32)
+            crop = get_rotate_crop_image(src, fq.copy())
+            if crop.size == 0 or min(crop.shape[:2]) < 2:
+                continue
+            crops.append(crop)
+            frame_quads.append(fq)
+            factors.append(k)
+        if not crops:
+            return OcrResult("", [], 0, self.language, None)
+        cls = self._cls(crops)
+        flipped = [("180" in label and score > self._cls.cls_thresh) for label, score in cls.cls_res]
+        rec = self._rec(TextRecInput(img=cls.img_list, return_word_box=True))
+        # the box of an upside-down line, read from its other end: word positions map back the right way round
+        box_frames = [np.roll(fq, 2, axis=0) if f else fq for fq, f in zip(frame_quads, flipped)]
+        keep = [i for i, (t, sc) in enumerate(zip(rec.txts, rec.scores)) if t.strip() and sc >= self.min_score]
+        if not keep:
+            return OcrResult("", [], 0, self.language, None)
+        rec.txts = tuple(rec.txts[i] for i in keep)
+        rec.scores = tuple(rec.scores[i] for i in keep)
+        rec.word_results = tuple(rec.word_results[i] for i in keep)
+        placed = self._word_boxes([cls.img_list[i] for i in keep], [box_frames[i].copy() for i in keep], rec)
+        read, votes = [], {0: 0, 90: 0, 180: 0, 270: 0}
+        for n, i in enumerate(keep):
+            k = factors[i]
+            text, conf = rec.txts[n].strip(), float(rec.scores[n]) * 100
+            line_words = []
+            for wtext, wconf, pts in (placed.word_results[n] if n < len(placed.word_results) else ()):
+                wtext = str(wtext).strip()
+                if not wtext:
+                    continue
+                pts = np.asarray(pts, dtype=np.float32) / k
+                line_words.append(_word(wtext, float(wconf) * 100, pts, W, H))
+            if not line_words:  # no character positions: the whole line is one box
+                line_words = [_word(text, conf, quads[i], W, H)]
+            read.append((_line(text, conf, [(w["x"], w["y"], w["x"] + w["w"], w["y"] + w["h"]) for w in line_words]
+                               + [_norm_box(quads[i], W, H)]), line_words))
+            tall = _is_tall(quads[i])  # read turned a quarter anticlockwise (get_rotate_crop_image)
+            votes[(270 if tall else 0) if not flipped[i] else (90 if tall else 180)] += len(text)
+        rotation = max(votes, key=votes.get) if sum(votes.values()) else 0
+        if rotation:  # text mostly turned: lines in the order one reads them with the photo turned upright
+            read.sort(key=lambda lw: _upright(lw[0], rotation))
+        lines, words = [x for x, _ in read], [w for _, ws in read for w in ws]
+        return OcrResult("\n".join(x["text"] for x in lines), words, rotation, self.language, None, lines)
+
+
+def _displayed_size(image, preview_img) -> tuple[int, int]:
+    """The (width, height) of the image as displayed at full resolution: the preview of a JPEG file may have
+    been decoded smaller (draft), so a file or bytes is asked for its header's size and EXIF orientation."""
+    if not isinstance(image, (str, bytes, bytearray, memoryview)) and not hasattr(image, "__fspath__"):
+        return preview_img.size  # a PIL image or an array: decoded as it is
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(image) if isinstance(image, (bytes, bytearray, memoryview)) else image) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # load_image read it: this cannot fail in practice, and the preview's size is a fallback
+        return preview_img.size
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _bgr(img) -> np.ndarray:
+    """RGB(A) or grey PIL image -> BGR array (transparent pixels on white, as the tesseract path reads them)."""
+    try:
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            from PIL import Image
+
+            rgba = img.convert("RGBA")
+            bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(bg, rgba)
+        rgb = np.asarray(img.convert("RGB"))
+    except (OSError, ValueError) as e:
+        raise BadInput(f"unreadable or truncated image: {e}") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _quad_height(q: np.ndarray) -> float:
+    return float(min(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2]),
+                     max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3]))))
+
+
+def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether half of the smaller of two boxes' bounding rectangles lies in the other (the same text)."""
+    ax0, ay0, ax1, ay1 = a[:, 0].min(), a[:, 1].min(), a[:, 0].max(), a[:, 1].max()
+    bx0, by0, bx1, by1 = b[:, 0].min(), b[:, 1].min(), b[:, 0].max(), b[:, 1].max()
+    iw, ih = min(ax1, bx1) - max(ax0, bx0), min(ay1, by1) - max(ay0, by0)
+    if iw <= 0 or ih <= 0:
+        return False
+    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    return iw * ih >= 0.5 * max(smaller, 1e-6)
+
+
+def _upright(box: dict, rotation: int) -> tuple[float, float]:
+    """Where a box's centre is (y, x) once the image is turned ``rotation`` degrees clockwise."""
+    x, y = box["x"] + box["w"] / 2, box["y"] + box["h"] / 2
+    return {90: (x, 1 - y), 180: (1 - y, 1 - x), 270: (1 - x, y)}.get(rotation, (y, x))
+
+
+def _is_tall(q: np.ndarray) -> bool:
+    """rapidocr's test for a crop it turns a quarter before reading (a line of text running up or down)."""
+    w = max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3]))
+    h = max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2]))
+    return bool(h >= 1.5 * max(w, 1e-6))
+
+
+def _norm_box(pts, W: int, H: int) -> tuple[float, float, float, float]:
+    pts = np.asarray(pts, dtype=np.float32)
+    x0, y0 = max(0.0, float(pts[:, 0].min()) / W), max(0.0, float(pts[:, 1].min()) / H)
+    x1, y1 = min(1.0, float(pts[:, 0].max()) / W), min(1.0, float(pts[:, 1].max()) / H)
+    return x0, y0, max(x1, x0), max(y1, y0)
+
+
+def _word(text: str, conf: float, pts, W: int, H: int) -> dict:
+    x0, y0, x1, y1 = _norm_box(pts, W, H)
+    return {"text": text, "conf": round(conf, 1), "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
+
+
+def _merge_rects(rects: list[list[float]]) -> list[list[float]]:
+    """Union overlapping rectangles (x0, y0, x1, y1) until none overlap."""
+    out = [list(r) for r in rects]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+                    out[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del out[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- choosing
+ENGINES = ("rapidocr", "tesseract")
+
+
+def create_engine(engine: str | None = None, **kw) -> Model:
+    """The OCR engine the settings name (PVA_OCR_ENGINE, default rapidocr), built once per worker."""
+    from pva.config import get_settings
+
+    name = (engine or get_settings().ocr_engine or "rapidocr").strip().lower()
+    if name == "rapidocr":
+        return RapidOcrEngine(**kw)
+    if name == "tesseract":
+        return TesseractEngine(**kw)
+    raise ModelNotFound(f"unknown OCR engine {name!r} (PVA_OCR_ENGINE): use one of {', '.join(ENGINES)}")
+
+
+def engine_status(settings) -> tuple[bool, str]:
+    """For ``pva status``: whether OCR can run as configured, and what it runs with (models, versions, languages
+    installed) or what to do.  Tesseract is checked whichever engine is chosen: it is the other setting, and a
+    language asked for in PVA_OCR_LANG that is not installed is a mistake either way."""
+    name = (settings.ocr_engine or "rapidocr").strip().lower()
+    parts, ok = [], name in ENGINES
+    if not ok:
+        parts.append(f"PVA_OCR_ENGINE={settings.ocr_engine!r} is unknown: use one of {', '.join(ENGINES)}")
+    models = rapidocr_models(settings.ocr_rec_model)
+    if models is None:
+        ok = ok and name != "rapidocr"
+        parts.append("rapidocr is not installed: pip install -e . (scripts/install.sh does it)")
+    else:
+        missing = [str(models[k]) for k in ("det", "cls", "rec") if not models[k].is_file()]
+        ok = ok and not (missing and name == "rapidocr")
+        rec_langs = "reads Chinese, Japanese, English and Latin-script languages" if not settings.ocr_rec_model \
+            else f"recognizer {settings.ocr_rec_model}"
+        parts.append(f"rapidocr {models['version']}{' (in use)' if name == 'rapidocr' else ''}: "
+                     f"{models['det'].stem}, {models['cls'].stem}, {models['rec'].stem} ({rec_langs}; "
+                     f"{settings.ocr_threads} onnxruntime thread(s) per worker)"
+                     + (f" — MISSING {', '.join(missing)}" if missing else ""))
+    langs = installed_languages()
+    if not langs:
+        ok = ok and name != "tesseract"
+        parts.append("tesseract is not installed: apt-get install tesseract-ocr tesseract-ocr-eng (make run does it)")
+    else:
+        wanted = [x for x in settings.ocr_lang.split("+") if x]
+        missing = [x for x in wanted if x not in langs]
+        detail = (f"tesseract {tesseract_version()}{' (in use)' if name == 'tesseract' else ''}, traineddata "
+                  f"installed: {', '.join(langs)}; using {settings.ocr_lang}")
+        if missing:
+            ok = False
+            detail += f" — MISSING {', '.join(missing)}: apt-get install " + " ".join(
+                f"tesseract-ocr-{m}" for m in missing)
+        parts.append(detail)
+    return ok, "; ".join(parts)
 
 
 def _unrotate(x: int, y: int, w: int, h: int, rotation: int, W: int, H: int) -> tuple[int, int, int, int]:
@@ -220,5 +654,5 @@ def _unrotate(x: int, y: int, w: int, h: int, rotation: int, W: int, H: int) -> 
     return x, y, w, h
 
 
-__all__ = ["OcrEngine", "OcrResult", "SKIPPED_NO_TEXT", "installed_languages", "tesseract_version",
-           "has_text_like_regions"]
+__all__ = ["RapidOcrEngine", "TesseractEngine", "OcrResult", "SKIPPED_NO_TEXT", "create_engine", "engine_status",
+           "installed_languages", "rapidocr_models", "tesseract_version", "has_text_like_regions"]

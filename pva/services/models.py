@@ -180,20 +180,10 @@ def models_status(settings=None) -> list[dict]:
     else:
         rows.append({"analysis": "detect", "ok": False,
                      "detail": "no YOLO model: run `pva models pull` or set PVA_DETECT_MODEL=/path/to/model.onnx"})
-    from ..ml.ocr import installed_languages, tesseract_version
+    from ..ml.ocr import engine_status
 
-    langs = installed_languages()
-    if not langs:
-        rows.append({"analysis": "ocr", "ok": False, "detail": "tesseract is not installed: apt-get install "
-                     "tesseract-ocr tesseract-ocr-eng (make run does it)"})
-    else:
-        wanted = [x for x in s.ocr_lang.split("+") if x]
-        missing = [x for x in wanted if x not in langs]
-        detail = f"tesseract {tesseract_version()}, traineddata installed: {', '.join(langs)}; using {s.ocr_lang}"
-        if missing:
-            detail += f" — MISSING {', '.join(missing)}: apt-get install " + " ".join(
-                f"tesseract-ocr-{m}" for m in missing)
-        rows.append({"analysis": "ocr", "ok": not missing, "detail": detail})
+    ok, detail = engine_status(s)  # the engine in use, its models and versions; tesseract and its traineddata
+    rows.append({"analysis": "ocr", "ok": ok, "detail": detail})
     ok = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition", "face_recognition_models"))
     rows.append({"analysis": "faces", "ok": ok,
                  "detail": (f"face_recognition (dlib HOG, upsample {s.face_upsample}), same-person threshold "

@@ -1,7 +1,8 @@
-"""The ocr function's Task: tesseract text with word boxes, photos only.
+"""The ocr function's Task: text with line and word boxes, photos only, read by the engine the settings name
+(PVA_OCR_ENGINE: RapidOCR by default, tesseract for scanned pages).
 
-When the engine's pre-check finds nothing text-like (blank page, sky), an empty row is still stored and the job
-summary says why (``skipped_reason``): the job ran and found no text, never silently.
+When the text detector (tesseract: its pre-check) finds nothing text-like (blank page, sky), an empty row is
+still stored and the job summary says why (``skipped_reason``): the job ran and found no text, never silently.
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from ...db import ocr as ocr_q
 from ...errors import BadInput
-from ...ml.ocr import OcrEngine, OcrResult
+from ...ml.base import Model
+from ...ml.ocr import OcrResult, create_engine
 from ..pipeline import Inputs, Task
 
 
@@ -17,8 +19,8 @@ class OcrTask(Task):
     kind = "ocr"
     media_kinds = ("photo",)
 
-    def __init__(self, engine: OcrEngine | None = None):
-        self.engine = engine or OcrEngine()
+    def __init__(self, engine: Model | None = None):
+        self.engine = engine or create_engine()
         self.model = self.engine
 
     def analyze(self, inputs: Inputs, job) -> OcrResult:
@@ -33,7 +35,7 @@ class OcrTask(Task):
         return results.as_dict()
 
     def summary(self, results: OcrResult) -> dict[str, Any]:
-        out: dict[str, Any] = {"words": len(results.words), "chars": len(results.text),
+        out: dict[str, Any] = {"lines": len(results.lines), "words": len(results.words), "chars": len(results.text),
                                "rotation": results.rotation, "language": results.language}
         if results.skipped_reason:
             out["skipped_reason"] = results.skipped_reason

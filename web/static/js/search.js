@@ -1,5 +1,6 @@
 // Search: every filter of GET /media, kept in the page URL; results grid and facet counts.
 import { api, baseMap, el } from "./api.js";
+import { cameraText } from "./camera.js";
 import { Grid } from "./grid.js";
 
 const form = document.getElementById("search-form");
@@ -38,6 +39,7 @@ function paramsToForm(p) {
   document.getElementById("f-minconf-out").textContent = form.elements.min_confidence.value;
   showSimilar(p.get("similar_face"));
   showBbox(p.get("bbox"));
+  if (inUse(p)) openMore(true);
 }
 
 function showSimilar(faceId) {
@@ -140,7 +142,7 @@ function renderFacets(f) {
     run(true);
   }, p.getAll("label").includes(k.value))));
   group("People", f.person.map((k) => chip(k.name || "unnamed", k.n, () => setAndRun("person", p.get("person") === k.id ? "" : k.id), p.get("person") === k.id)));
-  group("Cameras", f.camera.filter((c) => c.make || c.model).map((c) => chip(`${c.make || ""} ${c.model || ""}`.trim(), c.n, () => {
+  group("Cameras", f.camera.filter((c) => c.make || c.model).map((c) => chip(cameraText(c.make, c.model), c.n, () => {
     form.elements.camera_make.value = c.make || "";
     form.elements.camera_model.value = c.model || "";
     run(true);
@@ -158,8 +160,6 @@ function renderFacets(f) {
   group("Albums", f.album.map((a) => chip(a.name, a.n, () => { location.href = `/albums/${a.id}`; })));
   facetsBox.replaceChildren(...groups);
   fillList("label-options", f.label.map((k) => k.value));
-  fillList("make-options", [...new Set(f.camera.map((c) => c.make).filter(Boolean))]);
-  fillList("model-options", [...new Set(f.camera.map((c) => c.model).filter(Boolean))]);
   const fmt = form.elements.format;
   const current = fmt.value;
   fmt.replaceChildren(el("option", { value: "" }, "any"), ...f.format.map((k) => el("option", { value: k.value }, `${k.value} (${k.n})`)));
@@ -169,6 +169,37 @@ function renderFacets(f) {
 
 function fillList(id, values) {
   document.getElementById(id).replaceChildren(...values.map((v) => el("option", { value: v })));
+}
+
+// ---- on a phone the filters beyond words and dates fold away; open while one of them is in use
+const moreToggle = document.getElementById("more-toggle");
+const more = document.getElementById("more-filters");
+function openMore(open) {
+  more.classList.toggle("open", open);
+  moreToggle.setAttribute("aria-expanded", String(open));
+  if (open && map) map.invalidateSize();
+}
+moreToggle.addEventListener("click", () => {
+  openMore(!more.classList.contains("open"));
+  if (more.classList.contains("open")) more.querySelector("input, select").focus();
+});
+const inUse = (p) => [...p.keys()].some((k) => !["q", "from", "to"].includes(k));
+openMore(inUse(new URLSearchParams(location.search)));
+
+// ---- suggestions: the camera boxes offer the library's own values matching what is typed ("nik" -> NIKON ...)
+for (const input of form.querySelectorAll("[data-suggest]")) {
+  let timer = null;
+  let asked = null;
+  const suggest = () => {
+    const q = input.value.trim();
+    if (q === asked) return;
+    asked = q;
+    api("GET", `/search/suggest?field=${encodeURIComponent(input.dataset.suggest)}&q=${encodeURIComponent(q)}`)
+      .then((r) => { if (asked === q) fillList(input.getAttribute("list"), r.values.map((v) => v.value)); })
+      .catch(() => { asked = null; });
+  };
+  input.addEventListener("focus", suggest);
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(suggest, 120); });
 }
 
 // ---- run

@@ -210,6 +210,9 @@ def test_open_move_info_zoom_pan_reload_history_and_close(ui, library):
     page.locator(".viewer").wait_for(state="hidden")
     assert "#view" not in page.url
     assert page.evaluate("() => document.activeElement.dataset.id") == photos[3]
+    page.wait_for_timeout(200)  # after Back's scroll restoration, the tile is on screen
+    assert page.evaluate("() => { const r = document.activeElement.getBoundingClientRect();"
+                         " return r.top >= 0 && r.bottom <= innerHeight; }")
     assert not page.evaluate("() => document.getElementById('main').inert")
     shot(ui, "closed")
 

@@ -209,10 +209,16 @@ class Viewer {
       else history.replaceState(null, "", viewUrl(null));
     }
     this.depth = 0;
-    if (back && back.isConnected) {
-      back.focus({ preventScroll: true });
-      back.scrollIntoView({ block: "nearest" });
-    }
+    this.back = back;
+    this.revealBack();
+  }
+
+  // The tile the focus went back to, on screen (again after Back's scroll restoration, see expectedPops).
+  revealBack() {
+    const back = this.back;
+    if (!back || !back.isConnected) return;
+    if (document.activeElement !== back) back.focus({ preventScroll: true });
+    back.scrollIntoView({ block: "nearest" });
   }
 
   async step(delta) {
@@ -576,6 +582,8 @@ window.addEventListener("popstate", (e) => {
     expectedPops -= 1;
     e.stopImmediatePropagation();
     if (viewInUrl()) history.replaceState(null, "", viewUrl(null));  // back on an entry that was opened from the URL
+    // the browser restores the page's scroll of the entry gone back to: show the tile once that is done
+    requestAnimationFrame(() => viewer.revealBack());
     return;
   }
   const state = e.state && e.state.pvaView ? e.state : null;
@@ -585,6 +593,7 @@ window.addEventListener("popstate", (e) => {
   } else if (viewer && !viewer.root.hidden) {
     e.stopImmediatePropagation();
     viewer.close({ history: false });
+    requestAnimationFrame(() => viewer.revealBack());
   }
 });
 

@@ -8,6 +8,12 @@ const player = document.getElementById("player");
 const picture = document.getElementById("picture");
 const layers = { objects: document.getElementById("layer-objects"), faces: document.getElementById("layer-faces"),
                  ocr: document.getElementById("layer-ocr") };
+// objects the model is less sure of than this are hidden until the slider asks for them ("giraffe 26%" on a tree)
+const minConf = document.getElementById("layer-minconf");
+const minConfOut = document.getElementById("layer-minconf-out");
+const minConfHidden = document.getElementById("layer-minconf-hidden");
+const labelChips = [...document.querySelectorAll("#labels .chip[data-confidence]")];
+const threshold = () => (minConf ? Number(minConf.value) : 0);
 
 function pct(v) { return `${(v * 100).toFixed(3)}%`; }
 
@@ -32,15 +38,22 @@ function atTime(items) {
 
 function draw() {
   const nodes = [];
+  const min = threshold();
   if (layers.objects.checked) {
-    for (const d of atTime(data.detections)) nodes.push(box("object", d, `${d.label} ${(d.confidence * 100).toFixed(0)}%`));
+    for (const d of atTime(data.detections)) {
+      if (d.confidence >= min - 1e-9) nodes.push(box("object", d, `${d.label} ${(d.confidence * 100).toFixed(0)}%`));
+    }
   }
   if (layers.faces.checked) {
+    data.faces.forEach((f, i) => { f.n = i + 1; });
     for (const f of atTime(data.faces)) {
+      const who = f.person_name || (f.person_id ? "unnamed person" : "unknown person");
       const b = box("face", f, f.person_name || (f.person_id ? "person" : "face"),
         f.person_id ? `/search?person=${f.person_id}` : `/search?similar_face=${f.id}`);
+      b.setAttribute("aria-label", f.person_id ? `Photos of ${who} (face ${f.n})` : `find similar faces: face ${f.n}`);
       nodes.push(b);
-      const sim = el("a", { class: "box-similar", href: `/search?similar_face=${f.id}` }, "similar");
+      const sim = el("a", { class: "box-similar", href: `/search?similar_face=${f.id}`,
+                            "aria-label": `find similar faces: face ${f.n}, ${who}` }, "similar");
       b.append(sim);
     }
   }
@@ -48,7 +61,20 @@ function draw() {
   overlay.replaceChildren(...nodes);
 }
 Object.values(layers).forEach((c) => c.addEventListener("change", draw));
-draw();
+
+function showSure() {
+  const min = threshold();
+  if (minConfOut) minConfOut.textContent = `${Math.round(min * 100)}%`;
+  let hidden = 0;
+  for (const c of labelChips) {
+    c.hidden = Number(c.dataset.confidence) < min - 1e-9;
+    if (c.hidden) hidden += 1;
+  }
+  if (minConfHidden) minConfHidden.textContent = hidden ? `${hidden} less sure hidden` : "";
+  draw();
+}
+if (minConf) minConf.addEventListener("input", showSure);
+showSure();
 
 // ---- video: transcript in sync
 if (player) {

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import urllib.parse
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pika
@@ -405,3 +406,28 @@ def test_pva_load_cli_prints_a_summary_and_exit_code(tmp_path, owner, services):
     assert r.returncode == 0, r.stderr
     assert "1 added, 0 duplicate, 1 rejected, 0 failed" in r.stdout
     assert "empty file" in r.stdout
+
+
+@pytest.mark.skipif(not mf.ffmpeg_available(), reason="ffmpeg is not installed")
+def test_avi_camera_clock_is_stored_as_local_time_without_an_offset(tmp_path, owner, ingestor):
+    from test_media_metadata_gaps import avi_with_idit
+
+    res = ingestor.ingest_file(avi_with_idit(tmp_path / "camera.avi"), owner, "old/camera.avi")
+    assert res.status == "added", res.reason
+    row = media_row(res.media_id)
+    # the wall clock the camera recorded, as a photo without OffsetTime keeps it: no UTC label invented
+    assert row["taken_at_local"] == datetime(2003, 3, 10, 15, 4, 43) and row["taken_at_offset"] is None
+
+
+@pytest.mark.skipif(not mf.ffmpeg_available(), reason="ffmpeg is not installed")
+def test_matroska_with_unreadable_streams_is_kept_with_its_container_date_and_a_warning(tmp_path, owner, ingestor):
+    from test_media_metadata_gaps import damaged_mkv
+
+    res = ingestor.ingest_file(damaged_mkv(tmp_path / "clip.mkv", where="codec"), owner, "clip.mkv")
+    assert res.status == "added", res.reason
+    row = media_row(res.media_id)
+    assert row["duration"] == pytest.approx(2.0, abs=0.05)
+    assert row["taken_at"] == datetime(2021, 7, 4, 10, 11, 12, tzinfo=timezone.utc)
+    warnings = row["metadata"]["warnings"]
+    assert any("streams could not be read" in w for w in warnings)
+    assert "no frame could be decoded for a poster" in warnings and row["thumb_key"] is None

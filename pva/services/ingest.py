@@ -182,8 +182,10 @@ class Ingestor:
             meta = media.probe_video(path)
             warnings += list(getattr(meta, "warnings", []) or [])
             row.update(_video_columns(meta))
+            # a file kept from its container alone (its streams cannot be decoded: codec unknown) has no frames
+            # to extract; it is still stored with the duration and date the container gives, with a warning
             frames = media.extract_frames(path, count=max(1, s.video_keyframes), duration=meta.duration,
-                                          max_side=s.thumb_preview_px)
+                                          max_side=s.thumb_preview_px) if _get(meta, "codec") else []
             keyframes = []
             for i, (t, img) in enumerate(frames):
                 jpeg = _to_jpeg(img)
@@ -320,6 +322,9 @@ def _video_columns(meta) -> dict:
     out = {c: _get(meta, c) for c in ("width", "height", "duration", "gps_lat", "gps_lon", "gps_alt",
                                       "camera_make", "camera_model")}
     out["taken_at"] = _get(meta, "creation_time")
+    # an AVI keeps the camera's wall clock with no offset: stored as photos without OffsetTime are
+    out["taken_at_local"] = _get(meta, "taken_at_local")
+    out["taken_at_offset"] = _get(meta, "taken_at_offset")
     out["metadata"] = {"video": {k: _get(meta, k) for k in ("codec", "frame_rate", "rotation", "has_audio",
                                                             "audio_codec", "bit_rate", "coded_width",
                                                             "coded_height")

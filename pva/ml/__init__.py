@@ -3,7 +3,7 @@
 - :mod:`pva.ml.objects`    — YOLO object detection (ONNX on onnxruntime; ultralytics optional for .pt).  Named
   "objects", not "detect", because pva.media.detect is format sniffing: one word, one meaning.
 - :mod:`pva.ml.faces`      — face boxes and 128-d embeddings (dlib via face_recognition), clustering helpers
-- :mod:`pva.ml.ocr`        — tesseract OCR through pytesseract
+- :mod:`pva.ml.ocr`        — OCR: RapidOCR (PP-OCR on onnxruntime) by default, tesseract as a setting
 - :mod:`pva.ml.transcribe` — speech to text (faster-whisper or Vosk)
 
 This module stays light (no numpy/onnxruntime import) so the CLI starts fast.  It re-exports the errors the

@@ -2,7 +2,8 @@
 app.include_router()."""
 from __future__ import annotations
 
-from . import albums, auth, functions, health, hooks, jobs, media, people, stats
+from . import albums, auth, bulk, functions, health, hooks, jobs, media, people, public, stats
 
-ALL_ROUTERS = [health.router, auth.router, media.router, albums.router, people.router, stats.router,
-               jobs.router, functions.router, hooks.router]
+# bulk before media: /media/bulk/trash must not be taken for /media/{media_id}/trash
+ALL_ROUTERS = [health.router, auth.router, bulk.router, media.router, albums.router, people.router, stats.router,
+               jobs.router, functions.router, hooks.router, public.router]

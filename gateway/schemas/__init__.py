@@ -9,3 +9,4 @@ from .jobs import *  # noqa: F401,F403
 from .albums import *  # noqa: F401,F403
 from .people import *  # noqa: F401,F403
 from .stats import *  # noqa: F401,F403
+from .bulk import *  # noqa: F401,F403

@@ -110,3 +110,14 @@ def unshare(cur, album_id: UUID, owner_id: UUID, user_id: UUID) -> bool:
     return _one(cur, """delete from album_shares s using albums a
                          where s.album_id = a.id and a.id = %s and a.owner_id = %s and s.user_id = %s
                         returning s.user_id""", (album_id, owner_id, user_id)) is not None
+
+
+def remove_many(cur, album_id: UUID, owner_id: UUID, media_ids: list[UUID]) -> int:
+    """Take these media out of the owner's album; returns how many were in it."""
+    cur.execute("""delete from album_media am using albums a
+                    where am.album_id = a.id and a.id = %s and a.owner_id = %s and am.media_id = any(%s::uuid[])""",
+                (album_id, owner_id, list(media_ids)))
+    n = cur.rowcount
+    if n:
+        cur.execute("update albums set updated_at = now() where id = %s", (album_id,))
+    return n

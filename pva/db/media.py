@@ -131,3 +131,35 @@ def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
                                                 where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys
                            from gone g""",
                  {"owner": owner_id, "id": media_id, "days": older_than_days})
+
+
+# ---------------------------------------------------------------- many at once (issue 18: select many, act once)
+# Each returns the ids it acted on: the caller's own among `media_ids`; the others (missing, someone else's) are
+# left alone and the service counts them as not found.
+def trash_many(cur, owner_id: UUID, media_ids: list[UUID]) -> list[UUID]:
+    rows = _rows(cur, """update media set trashed_at = coalesce(trashed_at, now()), updated_at = now()
+                          where owner_id = %s and id = any(%s::uuid[]) returning id""", (owner_id, list(media_ids)))
+    return [r["id"] for r in rows]
+
+
+def restore_many(cur, owner_id: UUID, media_ids: list[UUID]) -> list[UUID]:
+    rows = _rows(cur, """update media set trashed_at = null, updated_at = now()
+                          where owner_id = %s and id = any(%s::uuid[]) returning id""", (owner_id, list(media_ids)))
+    return [r["id"] for r in rows]
+
+
+def set_gps_override_many(cur, owner_id: UUID, media_ids: list[UUID], lat: float, lon: float,
+                          alt: float | None) -> list[UUID]:
+    rows = _rows(cur, """update media set gps_override_lat = %s, gps_override_lon = %s, gps_override_alt = %s,
+                                updated_at = now()
+                          where owner_id = %s and id = any(%s::uuid[]) returning id""",
+                 (lat, lon, alt, owner_id, list(media_ids)))
+    return [r["id"] for r in rows]
+
+
+def visible_files(cur, user_id: UUID, media_ids: list[UUID]) -> list[dict]:
+    """Where the originals of the items among `media_ids` the user may see are stored, in the order asked:
+    id, storage_key, filename, size, mime, taken_at, created_at."""
+    return _rows(cur, f"""select m.id, m.storage_key, m.filename, m.size, m.mime, m.taken_at, m.created_at
+                            from unnest(%(ids)s::uuid[]) with ordinality as x(id, n) join media m on m.id = x.id
+                           where {_VISIBLE} order by x.n""", {"ids": list(media_ids), "u": user_id})

@@ -52,6 +52,9 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", f"{V1}/auth/login"): {401, 429},
     ("POST", f"{V1}/tokens"): {400},
     ("POST", f"{V1}/users"): {400, 409},
+    ("POST", f"{V1}/auth/password"): {400, 429},
+    ("PATCH", f"{V1}/users/{{user_id}}"): {409},
+    ("POST", f"{V1}/users/{{user_id}}/password"): {400},
     ("GET", f"{V1}/media"): {404},                     # ids in the query (person, album, similar_face)
     ("GET", f"{V1}/search/facets"): {404},
     ("POST", f"{V1}/media/upload"): {400, 413, 415, 422},

@@ -85,6 +85,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/users"): R(ADMIN, "admin"),
     ("POST", f"{V1}/users"): R(ADMIN, "admin", ok=(201,), req=lambda o: {"json": {
         "username": f"m{secrets.token_hex(5)}", "password": "long enough password"}}),
+    # a wrong current password: refused with 400 once the caller is let through (no one's password changes here)
+    ("POST", f"{V1}/auth/password"): R(AUTHENTICATED, "write", ok=(400,), req=lambda o: {"json": {
+        "current_password": "not the password", "new_password": "long enough password"}}),
+    ("PATCH", f"{V1}/users/{{user_id}}"): R(ADMIN, "admin", ids={"user_id": "recipient_id"},
+                                             req=lambda o: {"json": {"display_name": "matrix"}}),
+    ("POST", f"{V1}/users/{{user_id}}/password"): R(ADMIN, "admin", ok=(204,), ids={"user_id": "recipient_id"},
+                                                     req=lambda o: {"json": {"password": "long enough password"}}),
     # media
     ("GET", f"{V1}/media"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/search/facets"): R(AUTHENTICATED, "read"),

@@ -11,7 +11,8 @@ from pva.services import auth as pva_auth
 
 from .. import metrics
 from ..deps import CSRF_COOKIE, SESSION_COOKIE, Principal, client_address, current_user, require
-from ..schemas import LoginIn, LoginOut, Me, TokenCreated, TokenIn, TokenOut, UserIn
+from ..schemas import (LoginIn, LoginOut, Me, PasswordChangeIn, PasswordResetIn, TokenCreated, TokenIn, TokenOut,
+                       UserIn, UserPatch)
 from ..schemas import User as UserOut  # one user model for the routes and the OpenAPI document
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -57,6 +58,14 @@ def me(user: Principal = Depends(current_user)):
     return Me(**pva_auth.me(user))
 
 
+@router.post("/auth/password", status_code=204)
+def change_password(body: PasswordChangeIn, user: Principal = Depends(current_user)):
+    """Change your own password, giving the current one; your other login sessions end (API tokens stay).
+    400 for a wrong current password (429 after too many)."""
+    pva_auth.change_password(user, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
 @router.get("/tokens", response_model=list[TokenOut])
 def list_tokens(user: Principal = Depends(current_user)):
     return pva_auth.list_tokens(user.user_id)
@@ -86,3 +95,18 @@ def create_user(body: UserIn, user: Principal = Depends(require("admin"))):
     """Administrators add users."""
     return pva_auth.create_user(body.username, body.password, is_admin=body.is_admin,
                                 display_name=body.display_name)
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(user_id: UUID, body: UserPatch, user: Principal = Depends(require("admin"))):
+    """Administrators make or unmake administrators, disable or enable users (a disabled user cannot log in and
+    their tokens stop working), rename them.  409 for disabling or demoting yourself."""
+    return pva_auth.update_user(user, user_id, is_admin=body.is_admin, disabled=body.disabled,
+                                display_name=body.display_name)
+
+
+@router.post("/users/{user_id}/password", status_code=204)
+def reset_password(user_id: UUID, body: PasswordResetIn, user: Principal = Depends(require("admin"))):
+    """Administrators set a new password for a user who lost theirs; that user's login sessions end."""
+    pva_auth.reset_password(user_id, body.password)
+    return Response(status_code=204)

@@ -60,3 +60,19 @@ class UserIn(BaseModel):
     password: str = Field(max_length=1024)
     is_admin: bool = False
     display_name: str = Field(default="", max_length=200)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024, description="at least 8 characters")
+
+
+class PasswordResetIn(BaseModel):
+    password: str = Field(max_length=1024, description="at least 8 characters")
+
+
+class UserPatch(BaseModel):
+    """Only the fields sent change."""
+    is_admin: bool | None = None
+    disabled: bool | None = Field(default=None, description="a disabled user cannot log in; their tokens stop working")
+    display_name: str | None = Field(default=None, max_length=200)

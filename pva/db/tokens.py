@@ -54,6 +54,14 @@ def revoke_by_hash(cur, token_hash: bytes) -> None:
                 (token_hash,))
 
 
+def revoke_sessions(cur, user_id: UUID, *, keep: UUID | None = None) -> int:
+    """Revoke the user's live login sessions (all but `keep`); returns how many."""
+    cur.execute("""update api_tokens set revoked_at = now()
+                    where user_id = %s and kind = 'session' and revoked_at is null and id is distinct from %s""",
+                (user_id, keep))
+    return cur.rowcount
+
+
 def purge_expired_sessions(cur) -> int:
     cur.execute("""delete from api_tokens where kind = 'session'
                     and (expires_at < now() - interval '1 day' or revoked_at < now() - interval '1 day')""")

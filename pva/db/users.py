@@ -44,8 +44,23 @@ def set_password_hash(cur, user_id: UUID, password_hash: str) -> None:
     cur.execute("update users set password_hash = %s where id = %s", (password_hash, user_id))
 
 
+def get_password_hash(cur, user_id: UUID) -> str | None:
+    cur.execute("select password_hash from users where id = %s", (user_id,))
+    row = cur.fetchone()
+    return row["password_hash"] if row else None
+
+
 def set_disabled(cur, user_id: UUID, disabled: bool) -> dict | None:
     cur.execute(f"update users set disabled = %s where id = %s returning {_COLS}", (disabled, user_id))
+    return cur.fetchone()
+
+
+def update(cur, user_id: UUID, *, is_admin: bool | None = None, disabled: bool | None = None,
+           display_name: str | None = None) -> dict | None:
+    """Change the given fields (None leaves one as it is); the user's row, or None when there is no such user."""
+    cur.execute(f"""update users set is_admin = coalesce(%s, is_admin), disabled = coalesce(%s, disabled),
+                                     display_name = coalesce(%s, display_name)
+                     where id = %s returning {_COLS}""", (is_admin, disabled, display_name, user_id))
     return cur.fetchone()
 
 

@@ -42,6 +42,7 @@ ADDRESS_LIMIT_FACTOR = 3  # an address may fail this many times the per-(address
 SLOWDOWN_STEP_SECONDS = 0.5  # added per failure past the limit, for every attempt on a name under attack...
 SLOWDOWN_MAX_SECONDS = 3.0  # ...up to this: the owner is never kept out longer
 SHARE_LOOKUP_LIMIT = 10  # shares naming an unknown user, per user per window
+PASSWORD_CHECK_LIMIT = 10  # wrong current passwords on a password change, per user per window
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 _DUMMY_HASH = _hasher.hash("pva-dummy-password-for-timing")
@@ -138,6 +139,53 @@ def list_users() -> list[dict]:
 def me(principal: Principal) -> dict:
     """GET /auth/me: the caller's user, scopes and kind of authentication."""
     return {"user": get_user(principal.user_id), "scopes": sorted(principal.scopes), "auth": principal.kind}
+
+
+# ------------------------------------------------------------------ passwords and user administration
+def change_password(principal: Principal, current: str, new: str, throttle: Throttle | None = None) -> None:
+    """POST /auth/password: the caller's own password, given the current one (a stolen session alone must not be
+    enough to take the account over).  The user's other login sessions end; this one and API tokens stay.
+    AuthError for a wrong current password or an unusable new one; RateLimited after too many wrong ones."""
+    throttle = throttle or password_checks
+    throttle.check(str(principal.user_id))
+    with db.transaction() as cur:
+        current_hash = users_db.get_password_hash(cur, principal.user_id)
+    if current_hash is None or not verify_password(current_hash, current or ""):
+        throttle.record(str(principal.user_id))
+        raise AuthError("the current password is wrong")
+    new_hash = hash_password(new)
+    with db.transaction() as cur:
+        users_db.set_password_hash(cur, principal.user_id, new_hash)
+        tokens_db.revoke_sessions(cur, principal.user_id,
+                                  keep=principal.token_id if principal.kind == "session" else None)
+
+
+def reset_password(user_id: UUID, password: str) -> None:
+    """POST /users/{id}/password (administrators): a new password for a user who lost theirs; their login
+    sessions end (they log in with the new one), their API tokens stay.  NotFound for an unknown user."""
+    password_hash = hash_password(password)
+    with db.transaction() as cur:
+        if users_db.get(cur, user_id) is None:
+            raise NotFound("user")
+        users_db.set_password_hash(cur, user_id, password_hash)
+        tokens_db.revoke_sessions(cur, user_id)
+
+
+def update_user(admin: Principal, user_id: UUID, *, is_admin: bool | None = None, disabled: bool | None = None,
+                display_name: str | None = None) -> dict:
+    """PATCH /users/{id} (administrators): make or unmake an administrator, disable or enable, rename.
+
+    A disabled user cannot log in and their tokens and sessions stop working (pva.db.tokens.find_active) until
+    they are enabled again.  An administrator cannot disable or demote themselves: that is how a library ends
+    up with no administrator (Conflict)."""
+    if user_id == admin.user_id and (disabled or is_admin is False):
+        raise Conflict("you cannot disable or demote yourself: ask another administrator")
+    with db.transaction() as cur:
+        user = users_db.update(cur, user_id, is_admin=is_admin, disabled=disabled,
+                               display_name=None if display_name is None else display_name[:200])
+    if user is None:
+        raise NotFound("user")
+    return user
 
 
 # ------------------------------------------------------------------ rate limiting
@@ -303,6 +351,8 @@ def _verify_login(username: str, password: str, client: str, limiter: LoginRateL
 # library's users (they share with each other by name, and the owner must hear about a typo), but listing
 # them by probing is capped: each name that matches nobody counts, SHARE_LOOKUP_LIMIT per user per window.
 share_lookups = Throttle("s:", SHARE_LOOKUP_LIMIT, "shares naming unknown users")
+# a session (or token) guessing its user's password through POST /auth/password: as many tries as a login has
+password_checks = Throttle("w:", PASSWORD_CHECK_LIMIT, "wrong current passwords")
 
 
 def share_recipient(requester_id: UUID, username: str, throttle: Throttle | None = None) -> dict | None:

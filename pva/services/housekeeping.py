@@ -1,9 +1,11 @@
 """The periodic work, in one place: what the reconcile cron (functions/reconcile) and `pva serve`'s timer run.
 
 - :func:`reconcile`, every cron tick: take back jobs whose worker died and republish queued jobs nobody picked up
-  (pva.jobs.reconcile), fold the library counters' deltas, prune failed logins past the limiter's window, and
-  announce inbox drops whose storage event was lost.
-- :func:`purge_expired_trash`, hourly in the gateway: trash past its retention goes for good.
+  (pva.jobs.reconcile), fold the library counters' deltas, prune failed logins past the limiter's window,
+  announce inbox drops whose storage event was lost, and empty the trash past its retention.
+- :func:`purge_expired_trash`: trash older than PVA_TRASH_RETENTION_DAYS (default 30) goes for good, objects
+  included; every cron tick (a cheap query on the partial index of trashed rows when nothing is due) and hourly
+  in `pva serve`, so the trash empties itself whichever of the two runs.
 
 Each step is its own transaction: one that fails (the bus away, say) does not undo what the others did, and the
 next tick tries again.  (Pruning failed logins used to sit inside pva.jobs.reconcile, which made the job state
@@ -52,6 +54,9 @@ def reconcile(requeue_after_seconds: int | None = None) -> ReconcileReport:
     # drops whose storage event was lost (gateway or broker down when the filer posted): announced again once
     # they have waited as long as a queued job does, and never sooner than the event path could have handled them
     rep.drops_announced = drops.sweep_inbox(max(after, drops.SWEEP_MIN_AGE_SECONDS))
+    purged = purge_expired_trash()  # logged, not in the report: the cron's answer keeps its fields
+    if purged:
+        log.info("purged expired trash", extra={"count": purged})
     if rep.expired or rep.published or rep.drops_announced:
         log.info("reconciled analysis jobs", extra=rep.as_dict())
     return rep

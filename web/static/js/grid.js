@@ -1,5 +1,6 @@
 // The media grid: keyset pages from GET /media with infinite scroll and date headers.
 import { api, el, mediaCard } from "./api.js";
+import { gridSelection } from "./selection.js";
 
 const MONTHS = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "long" });
 const DAYS = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric" });
@@ -16,6 +17,7 @@ export class Grid {
     }, { rootMargin: "600px" });
     this.observer.observe(sentinel);
     viewerHook(this);
+    selectionHook(this);
   }
 
   // query: a URLSearchParams string of filters ("" = whole library)
@@ -79,6 +81,7 @@ export class Grid {
       this.section.append(mediaCard(it, null, this.query));
       this.count += 1;
     }
+    selectionAppended(this);
   }
 }
 
@@ -94,4 +97,17 @@ function viewerHook(grid) {
     const view = new CustomEvent("pva:view", { bubbles: true, cancelable: true, detail: { grid, tile } });
     if (!tile.dispatchEvent(view)) e.preventDefault();
   });
+}
+
+// ---- selection hooks (issue 18 item 3; selection.js): a checkbox on every tile, shift-click ranges, "Select day"
+// on each date header, "Select all" results, and the bar of actions.  The selection listens to clicks on the
+// container in the capture phase, so a click it takes (shift-click, or any click while something is selected) is
+// already handled (defaultPrevented) when the viewer hook above sees it.
+function selectionHook(grid) {
+  grid.selection = gridSelection(grid);
+}
+
+// after each page: the new tiles and date headers get their checkbox and button (and a new query a new selection)
+function selectionAppended(grid) {
+  if (grid.selection) grid.selection.decorate();
 }

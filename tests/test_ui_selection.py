@@ -85,6 +85,8 @@ def test_select_range_day_album_trash_and_download(ui, library):
     ui.go("/")
     page.wait_for_selector("#grid .sel-check")
     assert page.locator("#selection-bar").is_hidden(), "no bar before anything is selected"
+    page.mouse.move(1200, 700)
+    assert page.eval_on_selector(f'.sel-check[data-id="{ids[0]}"]', "b => getComputedStyle(b).opacity") == "0"
 
     # tick the first tile, shift-click the third: the range 1..3 is selected
     page.locator(f'.tile-media[data-id="{ids[0]}"]').hover()
@@ -199,3 +201,31 @@ def test_remove_from_album_on_the_album_page(ui, library):
     page.keyboard.press("Escape")
     page.set_viewport_size({"width": 1280, "height": 800})
     assert not ui.csp_violations
+
+
+def test_select_all_results_and_keyboard_reach(ui, library):
+    page, ids = ui.page, library["ids"]
+    ui.go("/")
+    page.wait_for_selector("#grid .sel-check")
+    # Tab from a tile reaches its checkbox; Space ticks it and the bar appears
+    tile = page.locator(f'.tile-media[data-id="{ids[0]}"]')
+    tile.focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.classList.contains('sel-check')")
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')").startswith("Select may4-18")
+    page.keyboard.press("Space")
+    bar = page.get_by_role("region", name="Selection")
+    bar.get_by_role("button", name="Select all results").click()
+    page.wait_for_function("() => document.querySelector('#selection-bar .sel-count').textContent === '4 selected'")
+    live = {i["id"] for i in ui.api("/api/v1/media")["items"]}
+    assert set(checked(page)) == live
+    visible = page.eval_on_selector_all("#grid .sel-check", "bs => bs.map(b => getComputedStyle(b).opacity)")
+    assert set(visible) == {"1"}, "every checkbox shows while selecting"
+    shot(ui, "all")
+    # the bar's buttons are reached by Tab, in order; Esc clears and hides it
+    bar.get_by_role("button", name="Clear selection (Esc)").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Select all"
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#selection-bar", state="hidden")
+    assert checked(page) == []

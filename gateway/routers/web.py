@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 
 from pva.config import REPO_ROOT, get_settings
-from pva.errors import NotFound
+from pva.errors import Forbidden, NotFound
 from pva.services import albums as albums_service
 from pva.services import media as media_service
 from pva.services import people as people_service
@@ -270,9 +270,33 @@ def jobs_page(request: Request, user: Principal):
 
 
 @router.get("/tokens")
-@page("tokens.html")
+@page()
 def tokens_page(request: Request, user: Principal):
-    return {"title": "API tokens", "is_admin": user.is_admin}
+    """Tokens are managed on the account page now; old links and bookmarks land there."""
+    return RedirectResponse("/account#tokens", status_code=303)
+
+
+# ---------------------------------------------------------------- trash, account, administration (issue 18)
+@router.get("/trash")
+@page("trash.html")
+def trash_page(request: Request, user: Principal):
+    return {"title": "Trash", "trash_days": get_settings().trash_retention_days}
+
+
+@router.get("/account")
+@page("account.html")
+def account_page(request: Request, user: Principal):
+    return {"title": "Account", "is_admin": user.is_admin}
+
+
+@router.get("/admin/users")
+@page("admin_users.html")
+def admin_users_page(request: Request, user: Principal):
+    if not user.has("admin"):  # like GET /api/v1/users: an HTML page for browsers, the API's answer for others
+        if _wants_html(request):
+            return render(request, "403.html", status=403)
+        raise Forbidden("administrators only")
+    return {"title": "Users", "me": str(user.user_id)}
 
 
 # ---------------------------------------------------------------- vendor files

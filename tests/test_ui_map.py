@@ -2,8 +2,9 @@
 that leaves the machine is aborted, as on a laptop offline or a server without outside access.  The Map page still
 draws land, coasts and borders from the built-in world layer (Natural Earth, served under /vendor/) and says
 quietly that tiles are unavailable; pins and clusters appear for photos with GPS, a cluster zooms (or lists the
-photos it holds once they cannot be told apart), a pin opens its photo; the search page's map has the same world.
-Screenshots go to artifacts/screenshots/map-*.png."""
+photos it holds once they cannot be told apart), a pin opens its photo; the search page's map has the same world;
+on a detail page, typing "48.8584, 2.2945" sets the location and bad input says why.  Screenshots go to
+artifacts/screenshots/map-*.png."""
 from __future__ import annotations
 
 import io
@@ -20,6 +21,7 @@ LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 NOTICE = "Map tiles unavailable — showing the built-in world map"
 LAND = (0xF2, 0xEF, 0xE9)  # basemap.js: the land's fill
 SEA = (0xAA, 0xD3, 0xDF)  # app.css: the map's background
+TILE = (200, 80, 200)  # the stand-in tile server's tiles
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def seeded(user):
 
 
 class Offline:
-    """One logged-in page whose requests to anywhere but this machine are aborted (and remembered)."""
+    """One logged-in page and what it met: requests kept from leaving the machine, console errors, CSP reports."""
 
     def __init__(self, page, base: str):
         self.page = page
@@ -64,22 +66,13 @@ class Offline:
         return self.page.evaluate("(s) => document.querySelector(s).leafletMap.getZoom()", selector)
 
 
-@pytest.fixture(scope="module")
-def offline(browser, server, user, seeded):  # noqa: F811 (fixtures from test_web_ui)
+def logged_in(browser, server, user, session, route):  # noqa: F811
+    """A new browser context logged in as `user`, every request going through `route(route, session)`."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 860})
     ctx.set_default_timeout(15000)
     page = ctx.new_page()
-    s = Offline(page, server)
-
-    def route(r):
-        host = urllib.parse.urlsplit(r.request.url).hostname or ""
-        if r.request.url.startswith(("data:", "blob:")) or host in LOCAL:
-            r.continue_()
-        else:
-            s.blocked.append(r.request.url)
-            r.abort("internetdisconnected")
-
-    ctx.route("**/*", route)
+    s = session(page, server)
+    ctx.route("**/*", lambda r: route(r, s))
     page.on("console", lambda m: s.csp.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: s.errors.append(str(e)))
@@ -88,6 +81,24 @@ def offline(browser, server, user, seeded):  # noqa: F811 (fixtures from test_we
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(server + "/")
+    return ctx, s
+
+
+def is_local(url: str) -> bool:
+    return url.startswith(("data:", "blob:")) or (urllib.parse.urlsplit(url).hostname or "") in LOCAL
+
+
+def no_internet(r, s: Offline) -> None:
+    if is_local(r.request.url):
+        r.continue_()
+    else:
+        s.blocked.append(r.request.url)
+        r.abort("internetdisconnected")
+
+
+@pytest.fixture(scope="module")
+def offline(browser, server, user, seeded):  # noqa: F811 (fixtures from test_web_ui)
+    ctx, s = logged_in(browser, server, user, Offline, no_internet)
     yield s
     ctx.close()
 
@@ -130,6 +141,46 @@ def test_offline_map_draws_the_world_and_says_tiles_are_unavailable(offline):
     assert near(sahara, LAND), sahara
     assert near(atlantic, SEA), atlantic
     assert box["height"] > 300
+
+
+def test_tiles_that_load_cover_the_world_layer(browser, server, user, seeded):  # noqa: F811
+    """The other way round: a tile server that answers (here a stand-in for OpenStreetMap's, answered in the
+    browser) draws over the built-in world, gets the site's origin as referrer, and no note shows."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), TILE).save(buf, "PNG")
+    referers = []
+
+    def osm(r, s):
+        if urllib.parse.urlsplit(r.request.url).hostname == "tile.openstreetmap.org":
+            referers.append(r.request.headers.get("referer"))
+            r.fulfill(status=200, content_type="image/png", body=buf.getvalue())
+        else:
+            no_internet(r, s)
+
+    ctx, s = logged_in(browser, server, user, Offline, osm)
+    try:
+        page = s.page
+        s.go("/map#2/25/10")
+        page.wait_for_selector("#map[data-world=drawn]")
+        page.wait_for_selector("#map .leaflet-tile-loaded")
+        page.wait_for_function("() => !document.querySelector('#map .leaflet-tile:not(.leaflet-tile-loaded)')")
+        page.wait_for_timeout(400)
+        assert page.locator(".map-notice").is_hidden()
+        assert referers and all(ref == server + "/" for ref in referers), referers[:3]
+        pts = page.evaluate("""() => {
+            const m = document.getElementById('map').leafletMap;
+            return [m.latLngToContainerPoint([23, 12]), m.latLngToContainerPoint([25, -40])];
+        }""")
+        png = page.locator("#map").screenshot()
+        for p in pts:
+            assert near(pixel(png, p["x"], p["y"]), TILE), pixel(png, p["x"], p["y"])
+        assert page.locator("#map .pin").count() >= 1  # pins stay above the tiles
+        s.shot("tiles-loaded")
+        assert not s.csp, s.csp
+    finally:
+        ctx.close()
 
 
 def test_pins_and_clusters_a_cluster_zooms_then_lists_its_photos(offline, seeded):
@@ -176,6 +227,16 @@ def test_pins_and_clusters_a_cluster_zooms_then_lists_its_photos(offline, seeded
 def test_a_pin_opens_its_photo(offline, seeded):
     page = offline.page
     offline.go("/map")
+    # by keyboard: a pin is a focusable button, Enter shows its photo, Enter again opens it
+    pin = page.locator("#map .pin[aria-label='opera-house.jpg']")
+    pin.wait_for()
+    pin.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".leaflet-popup .map-popup:focus")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/media/{seeded['opera-house.jpg']}")
+    page.go_back()
+    # by mouse
     pin = page.locator("#map .pin[aria-label='liberty.jpg']")
     pin.wait_for()
     pin.click()
@@ -188,6 +249,55 @@ def test_a_pin_opens_its_photo(offline, seeded):
     popup.click()
     page.wait_for_url(f"**/media/{seeded['liberty.jpg']}")
     page.wait_for_selector("h1.filename:has-text('liberty.jpg')")
+
+
+def test_typing_coordinates_on_the_detail_page_sets_the_location(offline, seeded):
+    page = offline.page
+    mid = seeded["no-gps.jpg"]
+    offline.go(f"/media/{mid}")
+    page.wait_for_selector("#gps-map[data-world=drawn]")
+    assert page.locator("#gps-map .leaflet-world-pane path.world-land").count() >= 1
+    assert page.text_content("#gps-text").strip() == "No location."
+    field = page.get_by_label("Latitude, longitude")
+    # bad input says what is wrong, next to the field, and saves nothing
+    field.fill("48.8584, 200")
+    field.press("Enter")
+    page.wait_for_selector("#gps-error:has-text('Longitude must be between -180 and 180')")
+    assert field.get_attribute("aria-invalid") == "true"
+    field.fill("somewhere nice")
+    field.press("Enter")
+    page.wait_for_selector("#gps-error:has-text('is not a latitude and longitude')")
+    page.wait_for_timeout(200)
+    offline.shot("detail-bad-coordinates")
+    assert offline.api(f"/api/v1/media/{mid}")["gps"]["lat"] is None
+    # a pasted pair moves the marker as it is typed; Enter saves it
+    field.fill("")
+    field.press_sequentially("48.8584, 2.2945")
+    page.wait_for_selector("#gps-text:has-text('not saved')")
+    assert page.locator("#gps-error").text_content() == "" and field.get_attribute("aria-invalid") is None
+    field.press("Enter")
+    page.wait_for_selector("#gps-text:has-text('override')")
+    gps = offline.api(f"/api/v1/media/{mid}")["gps"]
+    assert gps["source"] == "override"
+    assert abs(gps["lat"] - 48.8584) < 1e-6 and abs(gps["lon"] - 2.2945) < 1e-6
+    page.wait_for_timeout(300)
+    # the marker is drawn where the photo now is, above the world layer
+    dot = page.evaluate("""() => {
+        const m = document.getElementById('gps-map').leafletMap;
+        return m.latLngToContainerPoint([48.8584, 2.2945]);
+    }""")
+    assert pixel(page.locator("#gps-map").screenshot(), dot["x"], dot["y"])[0] > 180  # red
+    offline.shot("detail-typed-location")
+    # degrees, minutes and seconds work too, with the Save button
+    field.fill("33°51′25″S 151°12′55″E")
+    page.get_by_role("button", name="Save location").click()
+    page.wait_for_selector("#gps-text:has-text('-33.85')")
+    gps = offline.api(f"/api/v1/media/{mid}")["gps"]
+    assert abs(gps["lat"] + 33.85694) < 1e-4 and abs(gps["lon"] - 151.21528) < 1e-4
+    # and back to the camera's (none)
+    page.get_by_role("button", name="Use the camera's location").click()
+    page.wait_for_selector("#gps-text:has-text('No location.')")
+    assert offline.api(f"/api/v1/media/{mid}")["gps"]["lat"] is None
 
 
 def test_the_search_map_has_the_same_world(offline):

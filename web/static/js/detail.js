@@ -1,6 +1,7 @@
 // Detail: overlay layers (objects, faces, OCR words), transcript in sync with the video, comments, GPS by map
 // click, albums, trash, previous/next with the arrow keys.
-import { api, baseMap, el, jsonData, toast } from "./api.js";
+import { api, el, jsonData, toast } from "./api.js";
+import { baseMap, parseCoords } from "./basemap.js";
 
 const data = jsonData("media-data");
 const overlay = document.getElementById("overlay");
@@ -112,45 +113,84 @@ commentForm.addEventListener("submit", async (e) => {
   } catch (err) { toast(err.message, "error"); }
 });
 
-// ---- GPS
+// ---- GPS: click the map or type coordinates, then save (the override); or go back to the camera's location
 const gpsMapEl = document.getElementById("gps-map");
 const gpsMap = baseMap(gpsMapEl);
+gpsMapEl.leafletMap = gpsMap; // for tests and the console
 const gpsText = document.getElementById("gps-text");
+const gpsForm = document.getElementById("gps-form");
+const gpsInput = document.getElementById("gps-input");
+const gpsError = document.getElementById("gps-error");
 const saveBtn = document.getElementById("gps-save");
 const clearBtn = document.getElementById("gps-clear");
 let marker = null;
 let picked = null;
+const fmt = (lat, lon) => `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
 function place(lat, lon) {
   if (!gpsMap) return;
   if (marker) marker.setLatLng([lat, lon]);
   else marker = window.L.circleMarker([lat, lon], { radius: 8, color: "#dc2626", fillOpacity: 0.7 }).addTo(gpsMap);
 }
+function gpsProblem(message) {
+  gpsError.textContent = message || "";
+  if (message) gpsInput.setAttribute("aria-invalid", "true"); else gpsInput.removeAttribute("aria-invalid");
+}
+function pick(lat, lon) {
+  picked = { lat, lng: lon };
+  place(lat, lon);
+  saveBtn.disabled = false;
+  gpsText.textContent = `${fmt(lat, lon)} (not saved)`;
+}
 if (gpsMap && data.gps && data.gps.lat !== null) {
   place(data.gps.lat, data.gps.lon);
   gpsMap.setView([data.gps.lat, data.gps.lon], 10);
 }
-if (gpsMap && saveBtn) {
-  gpsMap.on("click", (e) => {
-    picked = e.latlng.wrap();
-    place(picked.lat, picked.lng);
-    saveBtn.disabled = false;
-    gpsText.textContent = `${picked.lat.toFixed(5)}, ${picked.lng.toFixed(5)} (not saved)`;
+if (gpsForm) {
+  if (gpsMap) {
+    gpsMap.on("click", (e) => {
+      const p = e.latlng.wrap();
+      gpsInput.value = fmt(p.lat, p.lng);
+      gpsProblem("");
+      pick(p.lat, p.lng);
+    });
+  }
+  // typing: a readable pair shows on the map as you go; Enter (or Save) saves it, anything else says why not
+  gpsInput.addEventListener("input", () => {
+    gpsProblem("");
+    try {
+      const c = parseCoords(gpsInput.value);
+      pick(c.lat, c.lon);
+      if (gpsMap) gpsMap.setView([c.lat, c.lon], Math.max(gpsMap.getZoom(), 8));
+    } catch { saveBtn.disabled = !gpsInput.value.trim() && !picked; }
   });
-  saveBtn.addEventListener("click", async () => {
-    if (!picked) return;
+  gpsForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (gpsInput.value.trim()) {
+      try {
+        const c = parseCoords(gpsInput.value);
+        picked = { lat: c.lat, lng: c.lon };
+      } catch (err) { gpsProblem(err.message); gpsInput.focus(); return; }
+    }
+    if (!picked) { gpsProblem("Click the map or type a latitude and a longitude, e.g. 48.8584, 2.2945."); return; }
     try {
       const r = await api("PUT", `/media/${data.id}/gps`, { lat: picked.lat, lon: picked.lng });
-      gpsText.textContent = `${r.gps.lat.toFixed(5)}, ${r.gps.lon.toFixed(5)} (override)`;
+      place(r.gps.lat, r.gps.lon);
+      gpsText.textContent = `${fmt(r.gps.lat, r.gps.lon)} (override)`;
+      gpsProblem("");
       saveBtn.disabled = true;
       clearBtn.hidden = false;
       toast("Location saved");
-    } catch (err) { toast(err.message, "error"); }
+    } catch (err) { gpsProblem(err.message); }
   });
   clearBtn.addEventListener("click", async () => {
     try {
       const r = await api("DELETE", `/media/${data.id}/gps`);
       clearBtn.hidden = true;
-      if (r.gps.lat !== null) { place(r.gps.lat, r.gps.lon); gpsText.textContent = `${r.gps.lat.toFixed(5)}, ${r.gps.lon.toFixed(5)} (exif)`; }
+      picked = null;
+      gpsInput.value = "";
+      gpsProblem("");
+      saveBtn.disabled = true;
+      if (r.gps.lat !== null) { place(r.gps.lat, r.gps.lon); gpsText.textContent = `${fmt(r.gps.lat, r.gps.lon)} (exif)`; }
       else { if (marker) { marker.remove(); marker = null; } gpsText.textContent = "No location."; }
       toast("Location reset");
     } catch (err) { toast(err.message, "error"); }

@@ -102,6 +102,11 @@ async function load() {
     cursor = page.next_cursor;
   } while (cursor);
   cluster.addTo(map);
+  // the popup's link takes the focus, so a keyboard user goes on with Enter (Esc closes it)
+  map.on("popupopen", (e) => {
+    const link = e.popup.getElement().querySelector(".leaflet-popup-content a[href]");
+    if (link) link.focus({ preventScroll: true });
+  });
   countText.textContent = `${n} items with a location`;
   const view = viewFromHash();
   if (view) map.setView(view.center, view.zoom);

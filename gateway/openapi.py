@@ -104,6 +104,8 @@ MODELS: dict[tuple[str, str], tuple[int, Any]] = {
     ("PUT", f"{V1}/albums/{{album_id}}/cover"): (200, S.Album),
     ("GET", f"{V1}/albums/{{album_id}}/shares"): (200, [S.AlbumShare]),
     ("POST", f"{V1}/albums/{{album_id}}/shares"): (201, S.Shared),
+    ("GET", f"{V1}/albums/{{album_id}}/links"): (200, [S.AlbumLink]),
+    ("POST", f"{V1}/albums/{{album_id}}/links"): (201, S.AlbumLinkCreated),
     ("GET", f"{V1}/people"): (200, [S.Person]),
     ("GET", f"{V1}/people/{{person_id}}"): (200, S.Person),
     ("PATCH", f"{V1}/people/{{person_id}}"): (200, S.Person),

@@ -141,6 +141,14 @@ RULES: dict[tuple[str, str], Rule] = {
                                                      req=lambda o: {"json": {"username": o["third_username"]}}),
     ("DELETE", f"{V1}/albums/{{album_id}}/shares/{{user_id}}"): R(OWNER, "write", ok=(204,),
                                                                    ids={"user_id": "recipient_id"}),
+    ("GET", f"{V1}/albums/{{album_id}}/links"): R(OWNER, "read"),
+    ("POST", f"{V1}/albums/{{album_id}}/links"): R(OWNER, "write", ok=(201,), req=lambda o: {"json": {}}),
+    ("DELETE", f"{V1}/albums/{{album_id}}/links/{{link_id}}"): R(OWNER, "write", ok=(204,)),
+    # a public album link: anyone holding the (valid, unexpired, unrevoked) token, no credentials needed
+    ("GET", "/s/{token}"): R(PUBLIC, ids={"token": "link_token"}),
+    ("POST", "/s/{token}/unlock"): R(PUBLIC, ok=(204,), ids={"token": "link_token"},
+                                     req=lambda o: {"json": {"password": ""}}),
+    ("GET", "/s/{token}/media/{media_id}/{what}"): R(PUBLIC, ids={"token": "link_token", "what": "link_file"}),
     # people and faces
     ("GET", f"{V1}/people"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/people/{{person_id}}"): R(OWNER, "read"),
@@ -241,6 +249,7 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
     album = albums.create(uid, f"{tag}-album")
     albums.add_media(album["id"], uid, [m["id"]])
     albums.share(album["id"], uid, recipient["id"])
+    link = albums.create_link(album["id"], uid)
     _tok, tokrow = auth.create_token(uid, ["read"], name=f"{tag}-token")
     if with_files:
         s, st = get_settings(), get_storage()
@@ -252,7 +261,8 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
             "comment_id": str(comment["id"]), "person_id": str(person["id"]), "person2_id": str(person2["id"]),
             "face_id": face, "token_id": str(tokrow["id"]), "recipient_id": str(recipient["id"]),
             "sha512": bytes(m["sha512"]).hex(), "username": owner["username"], "password": owner["password"],
-            "third_username": third["username"], "function": "ocr", "vendor_file": "leaflet/leaflet.js"}
+            "third_username": third["username"], "function": "ocr", "vendor_file": "leaflet/leaflet.js",
+            "link_id": str(link["id"]), "link_token": link["token"], "link_file": "thumbnail"}
 
 
 class World:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from pva.services import albums
 
 from ..deps import Principal, current_user
-from ..schemas.albums import AlbumIn, AlbumPatch, CoverIn, MediaIds, ShareIn
+from ..schemas.albums import AlbumIn, AlbumPatch, CoverIn, LinkIn, MediaIds, ShareIn
 
 router = APIRouter(prefix="/api/v1", tags=["albums"])
 
@@ -77,3 +77,21 @@ def share_album(album_id: UUID, body: ShareIn, user: Principal = Depends(current
 @router.delete("/albums/{album_id}/shares/{user_id}", status_code=204, response_class=Response)
 def unshare_album(album_id: UUID, user_id: UUID, user: Principal = Depends(current_user)):
     albums.unshare(album_id, user.user_id, user_id)
+
+
+@router.get("/albums/{album_id}/links")
+def list_album_links(album_id: UUID, user: Principal = Depends(current_user)):
+    """The album's public links that still work (their tokens were shown once, when made)."""
+    return albums.links(album_id, user.user_id)
+
+
+@router.post("/albums/{album_id}/links", status_code=201)
+def create_album_link(album_id: UUID, body: LinkIn, user: Principal = Depends(current_user)):
+    """A public link (/s/<token>): anyone holding it sees the album read-only; optional expiry and password."""
+    return albums.create_link(album_id, user.user_id, expires_in_days=body.expires_in_days, password=body.password)
+
+
+@router.delete("/albums/{album_id}/links/{link_id}", status_code=204, response_class=Response)
+def revoke_album_link(album_id: UUID, link_id: UUID, user: Principal = Depends(current_user)):
+    """The link stops working at once."""
+    albums.revoke_link(album_id, user.user_id, link_id)

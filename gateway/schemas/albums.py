@@ -63,3 +63,26 @@ class Shared(BaseModel):
     album_id: UUID
     user_id: UUID
     username: str
+
+
+class LinkIn(BaseModel):
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="none: the link does not expire")
+    password: str | None = Field(default=None, max_length=200, description="visitors must type it first")
+
+
+class AlbumLink(BaseModel):
+    id: UUID
+    album_id: UUID
+    expires_at: datetime | None
+    has_password: bool
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AlbumLinkCreated(AlbumLink):
+    token: str = Field(description="shown this once: only its hash is kept")
+    url: str
+
+
+class UnlockIn(BaseModel):
+    password: str = Field(default="", max_length=200)

@@ -7,10 +7,18 @@ each function here is one transaction.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Sequence
 from uuid import UUID
 
 from pva.infra import db
+from ..config import get_settings
+from ..db import album_links as links_q
 from ..db import albums as albums_q
 from ..db import media as media_q
 from ..errors import Invalid, NotFound, ServiceError
@@ -18,7 +26,8 @@ from . import auth
 
 __all__ = ["NoSuchUser", "OwnAlbum", "add_media", "add_own_media", "create", "delete", "detail",
            "find_or_create", "get_visible", "list_for", "remove_media", "set_cover", "share", "share_with",
-           "shares", "unshare", "update"]
+           "shares", "unshare", "update", "create_link", "links", "revoke_link", "public_album", "public_file",
+           "unlock_link", "LINK_COOKIE_SECONDS"]
 
 
 class NoSuchUser(NotFound):
@@ -169,3 +178,120 @@ def unshare(album_id: UUID, owner_id: UUID, user_id: UUID) -> None:
         _owned(cur, album_id, owner_id)
         if not albums_q.unshare(cur, album_id, owner_id, user_id):
             raise NotFound("share")
+
+
+# ------------------------------------------------------------------ public links (issue 18 item 4)
+# Anyone holding a link sees the album's photos and videos, nothing else: not the owner's other media, comments,
+# faces or places.  Only the token's SHA-256 is stored (the owner sees the token once); a wrong, revoked or expired
+# token is "no such link" alike.  A password is hashed like users' passwords; the right one earns a signed cookie
+# naming that link only, valid LINK_COOKIE_SECONDS.
+LINK_COOKIE_SECONDS = 3600
+link_unlocks = auth.Throttle("l:", 10, "wrong link passwords")
+
+
+def _link_hash(token: str) -> bytes:
+    return hashlib.sha256((token or "").encode("utf-8")).digest()
+
+
+def _live_link(token: str) -> dict:
+    if not token or len(token) > 200:
+        raise NotFound("link")
+    with db.transaction() as cur:
+        link = links_q.live(cur, _link_hash(token))
+    if link is None:
+        raise NotFound("link")
+    return link
+
+
+def create_link(album_id: UUID, owner_id: UUID, *, expires_in_days: int | None = None,
+                password: str | None = None) -> dict:
+    """A public link to the owner's album; the answer holds the token (and its URL) this once only."""
+    token = secrets.token_urlsafe(24)
+    expires = datetime.now(timezone.utc) + timedelta(days=expires_in_days) if expires_in_days else None
+    pw_hash = auth.hash_password(password) if password else None
+    with db.transaction() as cur:
+        row = links_q.create(cur, album_id, owner_id, _link_hash(token), expires, pw_hash)
+    if row is None:
+        raise NotFound("album")
+    return {**row, "token": token, "url": f"/s/{token}"}
+
+
+def links(album_id: UUID, owner_id: UUID) -> list[dict]:
+    """The owner's links to the album that still work (their tokens are not kept: only when they were made)."""
+    with db.transaction() as cur:
+        _owned(cur, album_id, owner_id)
+        return links_q.list_for(cur, album_id, owner_id)
+
+
+def revoke_link(album_id: UUID, owner_id: UUID, link_id: UUID) -> None:
+    """The link stops working at once (its next request is "no such link")."""
+    with db.transaction() as cur:
+        _owned(cur, album_id, owner_id)
+        if not links_q.revoke(cur, album_id, owner_id, link_id):
+            raise NotFound("link")
+
+
+def _cookie_mac(link_id: str, until: int) -> str:
+    key = get_settings().secret("secret_key").encode()
+    mac = hmac.new(key, f"album-link:{link_id}:{until}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def _cookie_ok(link: dict, cookie: str | None) -> bool:
+    try:
+        until_s, mac = (cookie or "").split(".", 1)
+        until = int(until_s)
+    except ValueError:
+        return False
+    return until > time.time() and hmac.compare_digest(mac, _cookie_mac(str(link["id"]), until))
+
+
+def unlock_link(token: str, password: str, client: str = "?") -> str:
+    """The cookie value that opens a password-protected link for LINK_COOKIE_SECONDS; Invalid for a wrong
+    password (auth.RateLimited after 10 wrong ones for a link within 15 minutes)."""
+    link = _live_link(token)
+    if link["password_hash"] is not None:
+        link_unlocks.check(str(link["id"]))
+        if not auth.verify_password(link["password_hash"], password or ""):
+            link_unlocks.record(str(link["id"]))
+            raise Invalid("wrong password")
+    until = int(time.time()) + LINK_COOKIE_SECONDS
+    return f"{until}.{_cookie_mac(str(link['id']), until)}"
+
+
+def _open_link(token: str, cookie: str | None) -> tuple[dict, bool]:
+    link = _live_link(token)
+    return link, link["password_hash"] is None or _cookie_ok(link, cookie)
+
+
+def public_album(token: str, cookie: str | None) -> dict:
+    """What the link's page shows: the album's name and, once unlocked, its media (ids, kinds, sizes);
+    ``locked``: the page asks for the password first."""
+    link, unlocked = _open_link(token, cookie)
+    out = {"name": link["album_name"], "description": link["album_description"], "locked": not unlocked,
+           "expires_at": link["expires_at"], "media": []}
+    if unlocked:
+        with db.transaction() as cur:
+            out["media"] = links_q.media(cur, link["album_id"])
+    return out
+
+
+def public_file(token: str, cookie: str | None, media_id: UUID, what: str) -> dict:
+    """Where one of the link's album's files is stored ('thumbnail', 'preview' or 'original'), as
+    gateway.streaming.stream_object takes it; NotFound for media not in the album, or a locked link."""
+    link, unlocked = _open_link(token, cookie)
+    if not unlocked:
+        raise NotFound("link")
+    with db.transaction() as cur:
+        m = links_q.media_in(cur, link["album_id"], media_id)
+    if m is None:
+        raise NotFound("media")
+    s = get_settings()
+    if what == "original":
+        return {"bucket": s.bucket_originals, "key": m["storage_key"], "content_type": m["mime"],
+                "filename": m["filename"], "etag_hint": bytes(m["sha512"]).hex()[:32]}
+    key = (m["preview_key"] if what == "preview" else None) or m["thumb_key"]
+    if not key:
+        raise NotFound("thumbnail")
+    return {"bucket": s.bucket_thumbs, "key": key, "content_type": None, "filename": None,
+            "etag_hint": f"{media_id}-{what}"}

@@ -16,13 +16,14 @@ def register(sub) -> None:
 def _recluster(args) -> int:
     import json
 
-    from pva.infra import db
     from pva.services import people as people_service
+    from pva.services.ingest import resolve_owner
 
     try:
         if args.owner:
-            user = db.query_one("select id, username from users where username = %s", (args.owner,))
-            if user is None:
+            try:
+                user = resolve_owner(args.owner)
+            except LookupError:
                 return fail(f"pva faces recluster: no user {args.owner!r} (see `pva users list`)")
             reports = {user["username"]: people_service.recluster(user["id"], args.threshold)}
         else:

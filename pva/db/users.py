@@ -67,3 +67,9 @@ def update(cur, user_id: UUID, *, is_admin: bool | None = None, disabled: bool |
 def count(cur) -> int:
     cur.execute("select count(*) as n from users")
     return cur.fetchone()["n"]
+
+
+def find(cur, key: str) -> dict | None:
+    """id and username of the user whose id or username is ``key`` (the owner argument of ingest and the CLI)."""
+    cur.execute("select id, username from users where id::text = %s or username = %s", (str(key), str(key)))
+    return cur.fetchone()

@@ -26,6 +26,7 @@ from ..config import Settings, get_settings
 from ..db import analysis as analysis_q
 from ..db import media as media_q
 from ..db import rejections as rejections_q
+from ..db import users as users_q
 from ..errors import is_permanent
 from ..infra import db
 from ..media.errors import MediaError
@@ -338,8 +339,8 @@ def resolve_owner(owner) -> dict:
     if isinstance(owner, dict) and "id" in owner and "username" in owner:
         return owner
     key = owner["id"] if isinstance(owner, dict) else owner
-    row = db.query_one("select id, username from users where id::text = %s or username = %s",
-                       (str(key), str(key)))
+    with db.transaction() as cur:
+        row = users_q.find(cur, str(key))
     if row is None:
         raise LookupError(f"no such user {key!r}: create one with `pva users create NAME`")
     return row

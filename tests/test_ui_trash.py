@@ -182,6 +182,7 @@ def test_trash_page_restores_one_deletes_the_other_forever_and_empties(ui, serve
     # Empty trash takes everything at once
     for name in ("city.jpg", "lake.jpg"):
         assert call(server, library, "POST", f"/media/{ids[name]}/trash").status_code == 200
+    page.wait_for_load_state("networkidle")
     page.reload()
     items.nth(1).wait_for()
     page.get_by_role("button", name="Empty trash").click()
@@ -198,6 +199,8 @@ def test_a_trashed_items_page_has_a_banner_with_restore(ui, server, library):
     ui.go(f"/media/{mid}")
     page.wait_for_selector("#trash-btn")
     assert page.locator("#trash-banner").count() == 0
+    # leaving a page while its map still fetches would log an aborted fetch: let each page settle first
+    page.wait_for_load_state("networkidle")
     assert call(server, library, "POST", f"/media/{mid}/trash").status_code == 200
     ui.go(f"/media/{mid}")
     banner = page.get_by_role("status").filter(has_text="In the trash")
@@ -205,6 +208,7 @@ def test_a_trashed_items_page_has_a_banner_with_restore(ui, server, library):
     assert page.locator("#trash-btn").count() == 0  # nothing to move to the trash any more
     assert banner.get_by_role("link", name="Open the trash").get_attribute("href") == "/trash"
     shot(ui, "banner")
+    page.wait_for_load_state("networkidle")
     banner.get_by_role("button", name="Restore").click()
     page.wait_for_selector("#trash-btn")
     assert page.locator("#trash-banner").count() == 0

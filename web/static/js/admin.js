@@ -41,7 +41,7 @@ function row(u) {
   return el("tr", { class: u.disabled ? "disabled" : "", dataset: { id: u.id, username: u.username } },
     el("th", { scope: "row" }, u.username, self ? el("span", { class: "muted small" }, " (you)") : null),
     el("td", {}, u.display_name || "—"), el("td", {}, roles(u)), el("td", {}, fmt(u.created_at)),
-    el("td", { class: "actions" }, actions));
+    el("td", { class: "row-actions" }, actions));
 }
 
 async function refresh(focusId, focusLabel) {

@@ -71,7 +71,7 @@ if (list) {
     purgeBtn.addEventListener("click", () => purge(item, li, purgeBtn));
     li.append(mediaCard(item), el("p", { class: "name", title: item.filename || "" }, item.filename || "—"),
               el("p", { class: "when small muted" }, leftText(item)),
-              el("div", { class: "actions" }, restoreBtn, purgeBtn));
+              el("div", { class: "item-actions" }, restoreBtn, purgeBtn));
     return li;
   }
 

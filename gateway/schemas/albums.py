@@ -39,6 +39,7 @@ class Album(BaseModel):
     created_at: datetime
     updated_at: datetime
     media_count: int
+    first_media_id: UUID | None = Field(default=None, description="the album's first photo (a cover when none is chosen)")
     owner: str | None = Field(default=None, description="the owner's user name (lists and GET)")
     shared: bool | None = Field(default=None, description="true: shared with you, read-only (lists and GET)")
 

@@ -8,7 +8,10 @@ from uuid import UUID
 
 _COLS = """a.id, a.owner_id, a.name, a.description, a.cover_media_id, a.created_at, a.updated_at,
            (select count(*) from album_media am join media m on m.id = am.media_id
-             where am.album_id = a.id and m.trashed_at is null) as media_count"""
+             where am.album_id = a.id and m.trashed_at is null) as media_count,
+           (select m.id from album_media am join media m on m.id = am.media_id
+             where am.album_id = a.id and m.trashed_at is null and m.thumb_key is not null
+             order by m.taken_at nulls last, m.id limit 1) as first_media_id"""
 
 
 def _one(cur, sql: str, params) -> dict | None:

@@ -49,8 +49,10 @@ function draw() {
     data.faces.forEach((f, i) => { f.n = i + 1; });
     for (const f of atTime(data.faces)) {
       const who = f.person_name || (f.person_id ? "unnamed person" : "unknown person");
-      const b = box("face", f, f.person_name || (f.person_id ? "person" : "face"),
-        f.person_id ? `/search?person=${f.person_id}` : `/search?similar_face=${f.id}`);
+      // a share recipient cannot search the owner's people or faces: the box is a plain outline for them
+      const b = box("face", f, f.person_name || (f.person_id ? "person" : "face"), !data.owned ? null
+        : f.person_id ? `/search?person=${f.person_id}` : `/search?similar_face=${f.id}`);
+      if (!data.owned) { nodes.push(b); continue; }
       b.setAttribute("aria-label", f.person_id ? `Photos of ${who} (face ${f.n})` : `find similar faces: face ${f.n}`);
       nodes.push(b);
       const sim = el("a", { class: "box-similar", href: `/search?similar_face=${f.id}`,
@@ -98,7 +100,7 @@ if (picture && !picture.complete) picture.addEventListener("load", draw);
 
 // ---- comments
 const commentForm = document.getElementById("comment-form");
-commentForm.addEventListener("submit", async (e) => {
+commentForm?.addEventListener("submit", async (e) => {  // only owners comment
   e.preventDefault();
   const ta = document.getElementById("comment-body");
   const body = ta.value.trim();

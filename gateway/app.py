@@ -42,6 +42,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         msg = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and msg == "Not Found":
+            if _is_page_request(request):
+                return await _page_not_found(request)
             msg = f"nothing at {request.url.path} (see /api/docs for the API)"
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
@@ -103,6 +105,26 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
         return error_response(500, "internal error; the server log has the details", code="internal")
+
+
+def _is_page_request(request: Request) -> bool:
+    """A browser asking for a page (not the API, a static file or a script's fetch) where the web UI is installed."""
+    path = request.url.path
+    return (getattr(request.app.state, "web_installed", False) and request.method in ("GET", "HEAD")
+            and "text/html" in request.headers.get("accept", "")
+            and not path.startswith(("/api/", "/static/", "/vendor/")))
+
+
+async def _page_not_found(request: Request):
+    """An unknown page URL in a browser: the UI's 404 page, with its menu when someone is logged in."""
+    from .deps import authenticated
+    from .routers.web import render
+
+    try:
+        await authenticated(request)
+    except HTTPException:
+        pass
+    return render(request, "404.html", status=404, what="page")
 
 
 TRASH_PURGE_INTERVAL = 3600.0

@@ -156,6 +156,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/people/{{person_id}}/merge"): R(OWNER, "write",
                                                      req=lambda o: {"json": {"source_ids": [o["person2_id"]]}}),
     ("GET", f"{V1}/people/{{person_id}}/faces"): R(OWNER, "read"),
+    ("POST", f"{V1}/people/merges/{{merge_id}}/undo"): R(OWNER, "write"),
     ("PUT", f"{V1}/faces/{{face_id}}/person"): R(OWNER, "write", req=lambda o: {"json": {"person_id": o["person2_id"]}}),
     ("POST", f"{V1}/faces/{{face_id}}/move-out"): R(OWNER, "write"),
     ("GET", f"{V1}/faces/{{face_id}}/similar"): R(OWNER, "read"),
@@ -244,6 +245,11 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
     crop = f"faces/{uid}/{tag}.jpg"
     face = add_face(m["id"], uid, vec(7), person_id=person["id"], crop_key=crop)
     add_face(m["id"], uid, vec(8), person_id=person2["id"])  # keeps person2 alive (and a neighbour for similar)
+    merged = add_person(uid, f"{tag}-merged")  # merged into person: a merge to undo
+    add_face(m["id"], uid, vec(9), person_id=merged["id"])
+    from pva.services import people as people_service
+
+    merge_id = people_service.merge_people(uid, person["id"], [merged["id"]])["merge_id"]
     comment = add_comment(m["id"], uid, f"{tag}-comment")
     add_job(m["id"], "detect", "failed", f"{tag}-error")
     album = albums.create(uid, f"{tag}-album")
@@ -259,7 +265,7 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
         st.put(s.bucket_thumbs, crop, b"crop", content_type="image/jpeg")
     return {"media_id": str(m["id"]), "trashed_id": str(trashed["id"]), "album_id": str(album["id"]),
             "comment_id": str(comment["id"]), "person_id": str(person["id"]), "person2_id": str(person2["id"]),
-            "face_id": face, "token_id": str(tokrow["id"]), "recipient_id": str(recipient["id"]),
+            "face_id": face, "merge_id": merge_id, "token_id": str(tokrow["id"]), "recipient_id": str(recipient["id"]),
             "sha512": bytes(m["sha512"]).hex(), "username": owner["username"], "password": owner["password"],
             "third_username": third["username"], "function": "ocr", "vendor_file": "leaflet/leaflet.js",
             "link_id": str(link["id"]), "link_token": link["token"], "link_file": "thumbnail"}

@@ -315,3 +315,93 @@ def test_cookie_writes_need_the_csrf_token(app, lib):
     assert _face(face)["person_id"] == pid and _person(pid)["name"] is None
     r = c.post(f"/api/v1/faces/{face}/move-out", headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200 and _face(face)["person_id"] != pid
+
+
+# ------------------------------------------------------------------ undoing a merge (issue 18 item 9)
+def _state(*person_ids) -> dict:
+    """Everything a merge changes and undo must put back: the people's rows and their faces' person and lock."""
+    from pva.infra import db
+
+    people = db.query("""select id, name, hidden, cover_face_id, face_count, centroid::text as centroid, created_at
+                           from people where id = any(%s::uuid[]) order by id""", ([str(p) for p in person_ids],))
+    faces = db.query("""select id, person_id, person_locked from faces
+                         where person_id = any(%s::uuid[]) order by id""", ([str(p) for p in person_ids],))
+    return {"people": people, "faces": faces}
+
+
+def test_undo_merge_restores_both_people_exactly(app, lib):
+    user, f = lib
+    c = client_for(app, user)
+    pid = f["orig"]["person_id"]
+    other = c.post(f"/api/v1/faces/{f['mirror']['id']}/move-out").json()["person"]["id"]
+    assert c.patch(f"/api/v1/people/{pid}", json={"name": "Astronaut", "hidden": True}).status_code == 200
+    before = _state(pid, other)
+    assert not _face(f["orig"]["id"])["person_locked"], "the clustered faces start unlocked"
+
+    # the named, hidden person with unlocked faces goes into the other one
+    r = c.post(f"/api/v1/people/{other}/merge", json={"source_ids": [str(pid)]})
+    assert r.status_code == 200, r.text
+    merge_id = r.json()["merge_id"]
+    assert isinstance(merge_id, int) and r.json()["face_count"] == 3
+    assert _person(pid) is None and _face(f["orig"]["id"])["person_locked"]
+
+    r = c.post(f"/api/v1/people/merges/{merge_id}/undo")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["person"]["id"] == other and body["person"]["face_count"] == 1
+    assert [p["id"] for p in body["restored"]] == [str(pid)] and body["restored"][0]["name"] == "Astronaut"
+    assert _state(pid, other) == before, "undo puts back the people, their faces, locks, covers and centroids"
+    _assert_centroid(pid, f["orig"], f["scaled"])
+
+    r = c.post(f"/api/v1/people/merges/{merge_id}/undo")
+    assert r.status_code == 409 and "undone already" in r.json()["message"], r.text
+
+
+def test_undo_keeps_a_face_moved_since_where_the_user_put_it(app, lib):
+    user, f = lib
+    c = client_for(app, user)
+    pid = f["orig"]["person_id"]
+    other = c.post(f"/api/v1/faces/{f['mirror']['id']}/move-out").json()["person"]["id"]
+    merge_id = c.post(f"/api/v1/people/{other}/merge", json={"source_ids": [str(pid)]}).json()["merge_id"]
+    # after the merge the user takes the scaled face out of the person (unassigned)
+    assert c.put(f"/api/v1/faces/{f['scaled']['id']}/person", json={"person_id": None}).status_code == 200
+    assert c.post(f"/api/v1/people/merges/{merge_id}/undo").status_code == 200
+    assert _face(f["orig"]["id"])["person_id"] == pid and _face(f["scaled"]["id"])["person_id"] is None
+    assert _person(pid)["face_count"] == 1 and _person(other)["face_count"] == 1
+
+
+def test_undo_after_the_target_was_merged_on_is_a_conflict_until_that_merge_is_undone(app, lib):
+    user, f = lib
+    c = client_for(app, user)
+    pid = f["orig"]["person_id"]
+    b = c.post(f"/api/v1/faces/{f['mirror']['id']}/move-out").json()["person"]["id"]
+    a = c.post(f"/api/v1/faces/{f['scaled']['id']}/move-out").json()["person"]["id"]
+    first = c.post(f"/api/v1/people/{b}/merge", json={"source_ids": [a]}).json()["merge_id"]
+    second = c.post(f"/api/v1/people/{pid}/merge", json={"source_ids": [b]}).json()["merge_id"]
+    r = c.post(f"/api/v1/people/merges/{first}/undo")
+    assert r.status_code == 409 and "undo that merge first" in r.json()["message"], r.text
+    assert c.post(f"/api/v1/people/merges/{second}/undo").status_code == 200
+    assert c.post(f"/api/v1/people/merges/{first}/undo").status_code == 200
+    assert {_face(f[n]["id"])["person_id"] for n in ("orig", "mirror", "scaled")} == {pid, uuid.UUID(b), uuid.UUID(a)}
+
+
+def test_another_users_merge_ids_and_people_give_404_and_change_nothing(app, lib):
+    user, f = lib
+    c = client_for(app, user)
+    pid = f["orig"]["person_id"]
+    other = c.post(f"/api/v1/faces/{f['mirror']['id']}/move-out").json()["person"]["id"]
+    merge_id = c.post(f"/api/v1/people/{pid}/merge", json={"source_ids": [other]}).json()["merge_id"]
+    state = _state(pid)
+    attacker = client_for(app, new_user())
+    for method, url, body in [("POST", f"/api/v1/people/merges/{merge_id}/undo", None),
+                              ("PUT", f"/api/v1/faces/{f['orig']['id']}/person", {"person_id": None}),
+                              ("POST", f"/api/v1/people/{pid}/merge", {"source_ids": [str(pid)]}),
+                              ("PATCH", f"/api/v1/people/{pid}", {"name": "x"})]:
+        r = attacker.request(method, url, json=body)
+        assert r.status_code == 404, f"{method} {url}: {r.status_code} {r.text}"
+        assert str(pid) not in r.text
+    assert c.post("/api/v1/people/merges/999999999/undo").status_code == 404
+    assert _state(pid) == state
+    # the owner can still undo it
+    assert c.post(f"/api/v1/people/merges/{merge_id}/undo").status_code == 200
+

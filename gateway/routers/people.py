@@ -85,13 +85,20 @@ def update_person(person_id: UUID, body: PersonPatch, user: Principal = Depends(
 
 @router.post("/people/{person_id}/merge")
 def merge_people(person_id: UUID, body: MergeIn, user: Principal = Depends(current_user)):
-    """Merge the source people into this one (all must be yours); their faces stay here on reclustering."""
-    if people_service.merge_people(user.user_id, person_id, list(dict.fromkeys(body.source_ids))) is None:
+    """Merge the source people into this one (all must be yours); their faces stay here on reclustering.
+    The answer's merge_id undoes it."""
+    merged = people_service.merge_people(user.user_id, person_id, list(dict.fromkeys(body.source_ids)))
+    if merged is None:
         raise not_found("person")
-    p = people_service.get_person(user.user_id, person_id)  # after the centroid/cover refresh
-    if p is None:
-        raise not_found("person")
-    return _person_out(p)
+    return _person_out(merged)  # with merge_id: POST /people/merges/{merge_id}/undo puts it back
+
+
+@router.post("/people/merges/{merge_id}/undo")
+def undo_merge(merge_id: int, user: Principal = Depends(current_user)):
+    """Undo a merge: the people merged away come back as they were (ids, names, hidden, their faces) and the
+    person merged into keeps only its own faces.  409 when undone already or when that person was merged on."""
+    out = people_service.undo_merge(user.user_id, merge_id)
+    return {"person": _person_out(out["person"]), "restored": [_person_out(p) for p in out["restored"]]}
 
 
 @router.get("/people/{person_id}/faces")

@@ -20,6 +20,16 @@ class Person(BaseModel):
     media_url: str
 
 
+class MergedPerson(Person):
+    merge_id: int | None = Field(description="undo with POST /api/v1/people/merges/{merge_id}/undo; null when "
+                                             "nothing moved")
+
+
+class UndoneMerge(BaseModel):
+    person: Person
+    restored: list[Person]
+
+
 class Face(BaseModel):
     id: int
     media_id: UUID
@@ -28,6 +38,8 @@ class Face(BaseModel):
     y: float
     w: float
     h: float
+    time_ranges: list[list[float]] | None = Field(
+        default=None, description="a video's face: the [start, end] seconds in which this person appears")
 
 
 class FaceLinks(Face):

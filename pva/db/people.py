@@ -16,10 +16,10 @@ from typing import Iterable, Sequence
 from uuid import UUID
 
 import numpy as np
-from psycopg2.extras import execute_values
+from psycopg2.extras import Json, execute_values
 
 FACE_COLS = ("f.id, f.media_id, f.x, f.y, f.w, f.h, f.person_id, f.person_locked, f.crop_key, f.video_time, "
-             "f.model, f.model_version")
+             "f.model, f.model_version, f.time_ranges")
 PERSON_COLS = "p.id, p.name, p.hidden, p.cover_face_id, p.face_count, p.created_at, p.updated_at"
 
 EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
@@ -71,16 +71,17 @@ def delete_faces_of_media(cur, media_id) -> list[dict]:
 
 
 def insert_faces(cur, media_id, owner_id, rows: Sequence[dict], model: str, model_version: str) -> list[int]:
-    """Insert faces (dicts with x, y, w, h, embedding, person_id, person_locked, crop_key, video_time);
-    returns their ids in order."""
+    """Insert faces (dicts with x, y, w, h, embedding, person_id, person_locked, crop_key, video_time and, for a
+    video, time_ranges); returns their ids in order."""
     if not rows:
         return []
     values = [(media_id, owner_id, r["x"], r["y"], r["w"], r["h"], _vec(r["embedding"]), r.get("person_id"),
-               bool(r.get("person_locked", False)), r.get("crop_key"), model, model_version, r.get("video_time"))
+               bool(r.get("person_locked", False)), r.get("crop_key"), model, model_version, r.get("video_time"),
+               None if r.get("time_ranges") is None else Json(r["time_ranges"]))
               for r in rows]
     out = execute_values(
         cur, """insert into faces(media_id, owner_id, x, y, w, h, embedding, person_id, person_locked, crop_key,
-                                  model, model_version, video_time) values %s returning id""",
+                                  model, model_version, video_time, time_ranges) values %s returning id""",
         values, fetch=True)
     return [r["id"] if isinstance(r, dict) else r[0] for r in out]
 
@@ -128,9 +129,12 @@ def owners_with_faces(cur) -> list[dict]:
     return list(cur.fetchall())
 
 
-def faces_of_person(cur, owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
-    """A person's faces (not on trashed media), newest media first."""
-    cur.execute(f"""select {FACE_COLS} from faces f join media m on m.id = f.media_id
+def faces_of_person(cur, owner_id, person_id, limit: int = 100, offset: int = 0, *,
+                    with_media: bool = False) -> list[dict]:
+    """A person's faces (not on trashed media), newest media first; ``with_media`` adds the media item's
+    filename and kind."""
+    media_cols = ", m.filename as media_filename, m.kind as media_kind" if with_media else ""
+    cur.execute(f"""select {FACE_COLS}{media_cols} from faces f join media m on m.id = f.media_id
                      where f.owner_id = %s and f.person_id = %s and m.trashed_at is null
                      order by coalesce(m.taken_at, m.created_at) desc, f.id limit %s offset %s""",
                 (owner_id, person_id, limit, offset))
@@ -193,17 +197,75 @@ def update_person(cur, person_id, owner_id, *, name: str | None = None, hidden: 
     return cur.fetchone()
 
 
-def merge_people(cur, owner_id, target_id, source_ids: Sequence) -> bool:
+def merge_people(cur, owner_id, target_id, source_ids: Sequence) -> int | None:
     """Move the faces of source people into target (all the owner's), locked so reclustering keeps the user's
-    decision, and delete the sources.  False (nothing changed) when one of them is not the owner's.  The caller
-    refreshes the target (refresh_people)."""
+    decision, and delete the sources.  What moved is recorded first (people_merges: the sources' rows and each
+    face's previous person and lock) so :func:`undo_merge` can put it back.  Returns the merge's id, or None
+    (nothing changed) when one of them is not the owner's.  The caller refreshes the target (refresh_people)."""
     if not existing_people(cur, owner_id, [target_id, *source_ids]) >= {target_id, *source_ids}:
-        return False
+        return None
     sources = _ids(s for s in source_ids if s != target_id)
+    if not sources:
+        return 0  # a person merged into itself: nothing moved, nothing to undo
+    cur.execute("""insert into people_merges(owner_id, target_id, sources, faces)
+                   select %(o)s, %(t)s,
+                          (select coalesce(jsonb_agg(jsonb_build_object(
+                                      'id', p.id, 'name', p.name, 'hidden', p.hidden, 'cover_face_id', p.cover_face_id,
+                                      'centroid', p.centroid::text, 'created_at', p.created_at)), '[]'::jsonb)
+                             from people p where p.owner_id = %(o)s and p.id = any(%(s)s::uuid[])),
+                          (select coalesce(jsonb_agg(jsonb_build_object(
+                                      'id', f.id, 'person_id', f.person_id, 'locked', f.person_locked)), '[]'::jsonb)
+                             from faces f where f.owner_id = %(o)s and f.person_id = any(%(s)s::uuid[]))
+                   returning id""", {"o": owner_id, "t": target_id, "s": sources})
+    merge_id = cur.fetchone()["id"]
     cur.execute("""update faces set person_id = %s, person_locked = true
                     where owner_id = %s and person_id = any(%s::uuid[])""", (target_id, owner_id, sources))
     cur.execute("delete from people where owner_id = %s and id = any(%s::uuid[])", (owner_id, sources))
-    return True
+    return merge_id
+
+
+def merges_into(cur, owner_id, target_id) -> list[dict]:
+    """The merges into a person that can still be undone, newest first: id, merged_at and the sources' names
+    and face counts as they were."""
+    cur.execute("""select m.id, m.merged_at,
+                          (select coalesce(jsonb_agg(jsonb_build_object(
+                                      'id', s->>'id', 'name', s->>'name',
+                                      'face_count', (select count(*) from jsonb_array_elements(m.faces) f
+                                                      where f->>'person_id' = s->>'id'))), '[]'::jsonb)
+                             from jsonb_array_elements(m.sources) s) as sources
+                     from people_merges m
+                    where m.owner_id = %s and m.target_id = %s and m.undone_at is null
+                    order by m.merged_at desc, m.id desc""", (owner_id, target_id))
+    return list(cur.fetchall())
+
+
+def get_merge(cur, owner_id, merge_id: int) -> dict | None:
+    """One of the owner's merges (locked for the transaction), or None."""
+    cur.execute("select * from people_merges where id = %s and owner_id = %s for update", (merge_id, owner_id))
+    return cur.fetchone()
+
+
+def undo_merge(cur, owner_id, merge: dict) -> list:
+    """Put a merge back: the source people again under their old ids, names, hidden flags and centroids, and the
+    faces the merge moved that are still in the target back to their previous person and lock (a face the user
+    moved since stays where they put it).  Returns the sources' ids; the caller refreshes both sides."""
+    cur.execute("""insert into people(id, owner_id, name, hidden, centroid, created_at)
+                   select (s->>'id')::uuid, %s, s->>'name', (s->>'hidden')::boolean,
+                          (s->>'centroid')::vector, (s->>'created_at')::timestamptz
+                     from jsonb_array_elements(%s::jsonb) s""", (owner_id, Json(merge["sources"])))
+    cur.execute("""update faces f set person_id = (e->>'person_id')::uuid, person_locked = (e->>'locked')::boolean
+                     from jsonb_array_elements(%s::jsonb) e
+                    where f.id = (e->>'id')::bigint and f.owner_id = %s and f.person_id = %s""",
+                (Json(merge["faces"]), owner_id, merge["target_id"]))
+    # the old covers, where those faces are back in their person (refresh_people keeps a cover that still fits)
+    cur.execute("""update people p set cover_face_id = (s->>'cover_face_id')::bigint
+                     from jsonb_array_elements(%s::jsonb) s
+                    where p.id = (s->>'id')::uuid and p.owner_id = %s
+                      and exists (select 1 from faces f where f.id = (s->>'cover_face_id')::bigint
+                                                          and f.person_id = p.id)""",
+                (Json(merge["sources"]), owner_id))
+    cur.execute("update people_merges set undone_at = now() where id = %s", (merge["id"],))
+    return [UUID(s["id"]) for s in merge["sources"]]
 
 
 # ------------------------------------------------------------------ people: clustering writes

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Sequence
 from uuid import UUID
 
+from pva.errors import Conflict, NotFound
 from pva.infra import db
 from ..db import people as people_q
 from .people_cluster import ReclusterReport, recluster, recluster_all
@@ -22,9 +23,9 @@ from .people_match import NewFace, face_threshold, replace_media_faces
 from .people_similar import Busy, similar_faces, similar_to_embedding, similar_to_image
 
 __all__ = ["Busy", "NewFace", "ReclusterReport", "assign_face", "face_threshold", "get_face", "get_person",
-           "hide_person", "list_people", "media_faces", "merge_people", "move_face_out", "name_person",
-           "person_faces", "person_media", "recluster", "recluster_all", "replace_media_faces", "similar_faces",
-           "similar_to_embedding", "similar_to_image"]
+           "hide_person", "list_people", "media_faces", "merge_people", "merges_into", "move_face_out",
+           "name_person", "person_faces", "person_page", "person_media", "recluster", "recluster_all", "replace_media_faces", "similar_faces",
+           "similar_to_embedding", "similar_to_image", "undo_merge"]
 
 
 # ------------------------------------------------------------------ the user's edits
@@ -63,14 +64,59 @@ def hide_person(owner_id, person_id, hidden: bool = True) -> dict | None:
 
 def merge_people(owner_id, target_id, source_ids: Sequence) -> dict | None:
     """Merge people into target (faces locked there) and refresh the target's centroid, count and cover, in one
-    transaction (under the owner's clustering lock, so a recluster never sees half a merge).  Returns the target,
-    or None when one of the people is not the owner's."""
+    transaction (under the owner's clustering lock, so a recluster never sees half a merge).  Returns the target
+    with ``merge_id`` (for :func:`undo_merge`; None when nothing moved), or None when one of the people is not
+    the owner's."""
     with db.transaction() as cur:
         people_q.lock_owner(cur, owner_id)
-        if not people_q.merge_people(cur, owner_id, target_id, list(source_ids)):
+        merge_id = people_q.merge_people(cur, owner_id, target_id, list(source_ids))
+        if merge_id is None:
             return None
         people_q.refresh_people(cur, owner_id, [target_id])
-        return people_q.get_person(cur, target_id, owner_id)
+        p = people_q.get_person(cur, target_id, owner_id)
+    return None if p is None else {**p, "merge_id": merge_id or None}
+
+
+def merges_into(owner_id, person_id) -> list[dict]:
+    """The merges into one of the owner's people that can still be undone, newest first."""
+    with db.transaction() as cur:
+        return people_q.merges_into(cur, owner_id, person_id)
+
+
+def undo_merge(owner_id, merge_id: int) -> dict:
+    """Undo a merge: the people merged away are back under their ids, names and hidden flags, with the faces the
+    merge moved (except those moved again since), and the target keeps only its own.  Returns
+    {"person": the target, "restored": [the people back]}.  NotFound for another owner's merge; Conflict when
+    it was undone already or the target is gone (merged on into someone else: undo that merge first)."""
+    with db.transaction() as cur:
+        people_q.lock_owner(cur, owner_id)
+        merge = people_q.get_merge(cur, owner_id, merge_id)
+        if merge is None:
+            raise NotFound("merge")
+        if merge["undone_at"] is not None:
+            raise Conflict("this merge was undone already")
+        if people_q.get_person(cur, merge["target_id"], owner_id) is None:
+            raise Conflict("the person this merge went into no longer exists (merged into someone else?): "
+                           "undo that merge first")
+        if people_q.existing_people(cur, owner_id, [s["id"] for s in merge["sources"]]):
+            raise Conflict("a person this merge removed exists again")
+        restored = people_q.undo_merge(cur, owner_id, merge)
+        people_q.refresh_people(cur, owner_id, [merge["target_id"], *restored])
+        return {"person": people_q.get_person(cur, merge["target_id"], owner_id),
+                "restored": [people_q.get_person(cur, r, owner_id) for r in restored]}
+
+
+def person_page(owner_id, person_id) -> dict | None:
+    """What a person's page shows: the person, their faces (each with its media item's name and kind), the
+    owner's other people to move a face to, and the merges into this person that can be undone.  None when the
+    person is not the owner's."""
+    with db.transaction() as cur:
+        p = people_q.get_person(cur, person_id, owner_id)
+        if p is None:
+            return None
+        return {"person": p, "faces": people_q.faces_of_person(cur, owner_id, person_id, 1000, 0, with_media=True),
+                "people": [o for o in people_q.list_people(cur, owner_id, include_hidden=True) if o["id"] != p["id"]],
+                "merges": people_q.merges_into(cur, owner_id, person_id)}
 
 
 def assign_face(owner_id, face_id: int, person_id) -> bool:

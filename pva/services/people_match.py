@@ -38,6 +38,7 @@ class NewFace:
     embedding: Any                           # 128 floats
     video_time: float | None = None
     crop_key: str | None = None
+    time_ranges: list | None = None          # a video's face: [[start, end], ...] seconds this person appears
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -102,7 +103,8 @@ def replace_media_faces(cur, media: dict, faces: Sequence[NewFace], model: str, 
             frame.add(person)
         x, y, w, h = (float(v) for v in f.box)
         rows.append({"x": x, "y": y, "w": w, "h": h, "embedding": emb, "person_id": person,
-                     "person_locked": locked, "crop_key": f.crop_key, "video_time": f.video_time})
+                     "person_locked": locked, "crop_key": f.crop_key, "video_time": f.video_time,
+                     "time_ranges": f.time_ranges})
         out.append({"person_id": person, "person_locked": locked, "crop_key": f.crop_key,
                     "new_person": new_person})
     ids = people_q.insert_faces(cur, media["id"], owner, rows, model, model_version)

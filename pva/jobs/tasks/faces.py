@@ -3,6 +3,11 @@
     task = FacesTask()                           # loads dlib's models once
     outcome, results = pipeline.run_stored(task, media_id)
 
+A video contributes one face per person: its keyframes' faces are grouped by the same-person threshold, the best
+of each group (the largest box, then the detector's score) is kept with the time ranges in which that person
+appears (``time_ranges``: [[start, end], ...] seconds, consecutive keyframes joined), so eight keyframes of one man
+are one face "0:03–0:09", not eight.
+
 Storing (inside the job-finishing transaction) puts each face's crop thumbnail in the thumbs bucket at
 ``<media_id>/faces/<n>.jpg``, replaces the media's faces and assigns them to people (pva.services.people_match).
 Posted bytes (HTTP) are analysed without storing; embeddings are left out of the JSON unless asked for
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...services import people_match
-from ...ml.faces import Face, FaceEngine
+from ...ml.faces import Face, FaceEngine, face_distances
 from ...media.image import load_image
 from ..pipeline import Inputs, Task
 
@@ -34,6 +39,45 @@ class FacesResults:
     frames: int = 1
     skipped_reason: str | None = None
     stored: list[dict] | None = None  # after store: id, person_id, person_locked, crop_key, new_person
+    ranges: list[list[list[float]]] | None = None  # a video: each item's time ranges (parallel to items)
+    keyframe_faces: int | None = None  # a video: the faces found in all keyframes before grouping
+
+
+def _time_ranges(seen: list[float], times: list[float]) -> list[list[float]]:
+    """The keyframe times a person is seen at as ranges: keyframes in a row (in `times`, all keyframes) join."""
+    index = {t: i for i, t in enumerate(times)}
+    out: list[list[float]] = []
+    last = None
+    for t in sorted(seen):
+        if out and last is not None and index[t] == last + 1:
+            out[-1][1] = t
+        else:
+            out.append([t, t])
+        last = index[t]
+    return out
+
+
+def group_video_faces(items: list[tuple[float, Face]], times: list[float], threshold: float
+                      ) -> tuple[list[tuple[float, Face]], list[list[list[float]]]]:
+    """One face per person of a video: a keyframe's face joins the group with the nearest member closer than
+    `threshold` (never a group already seen in that keyframe: one person appears once per image), else starts a
+    group.  Returns the best face of each group (largest box, then score) and each group's time ranges."""
+    groups: list[dict] = []
+    for t, f in sorted(items, key=lambda tf: tf[0]):
+        best, best_d = None, threshold
+        for g in groups:
+            if t in g["times"]:
+                continue
+            d = float(face_distances(f.embedding, [m.embedding for _, m in g["faces"]]).min())
+            if d < best_d:
+                best, best_d = g, d
+        if best is None:
+            best = {"faces": [], "times": set()}
+            groups.append(best)
+        best["faces"].append((t, f))
+        best["times"].add(t)
+    kept = [max(g["faces"], key=lambda tf: (tf[1].box[2] * tf[1].box[3], tf[1].score)) for g in groups]
+    return kept, [_time_ranges(list(g["times"]), times) for g in groups]
 
 
 def _truthy(v) -> bool:
@@ -61,6 +105,9 @@ class FacesTask(Task):
             items += [(t, f) for f in self.engine.detect(img)]
             if job is not None and len(frames) > 1:
                 job.progress((i + 1) / len(frames))
+        if inputs.kind == "video":
+            kept, ranges = group_video_faces(items, [t for t, _ in frames], people_match.face_threshold())
+            return FacesResults(kept, len(frames), ranges=ranges, keyframe_faces=len(items))
         return FacesResults(items, len(frames))
 
     def analyze_bytes(self, data: bytes, content_type: str) -> FacesResults:
@@ -75,6 +122,8 @@ class FacesTask(Task):
             x, y, w, h = f.box
             d: dict[str, Any] = {"box": {"x": round(x, 5), "y": round(y, 5), "w": round(w, 5), "h": round(h, 5)},
                                  "score": round(f.score, 4), "video_time": t}
+            if results.ranges is not None:
+                d["time_ranges"] = results.ranges[i]
             if results.stored is not None and i < len(results.stored):
                 s = results.stored[i]
                 d.update(id=s["id"], person_id=str(s["person_id"]) if s["person_id"] else None,
@@ -96,6 +145,8 @@ class FacesTask(Task):
         out: dict[str, Any] = {"count": len(results.items)}
         if results.frames != 1:
             out["frames"] = results.frames
+        if results.keyframe_faces is not None:
+            out["keyframe_faces"] = results.keyframe_faces
         if results.skipped_reason:
             out["skipped_reason"] = results.skipped_reason
         return out
@@ -110,7 +161,8 @@ class FacesTask(Task):
         for n, (t, f) in enumerate(results.items):
             key = crop_key(media["id"], n)
             st.put(bucket, key, f.crop, content_type="image/jpeg")
-            new_faces.append(people_match.NewFace(box=f.box, embedding=f.embedding, video_time=t, crop_key=key))
+            new_faces.append(people_match.NewFace(box=f.box, embedding=f.embedding, video_time=t, crop_key=key,
+                                                  time_ranges=None if results.ranges is None else results.ranges[n]))
         results.stored = people_match.replace_media_faces(cur, media, new_faces, self.model_name,
                                                            self.model_version)
         # crops of a previous run that found more faces
@@ -124,4 +176,4 @@ class FacesTask(Task):
                     log.warning("could not delete a stale face crop", extra={"key": obj.key, "error": str(e)})
 
 
-__all__ = ["FacesTask", "FacesResults", "NO_KEYFRAMES", "crop_key"]
+__all__ = ["FacesTask", "FacesResults", "NO_KEYFRAMES", "crop_key", "group_video_faces"]

@@ -188,6 +188,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/albums"): R(AUTHENTICATED, "read"),
     ("GET", "/albums/{album_id}"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("GET", "/people"): R(AUTHENTICATED, "read"),
+    ("GET", "/people/{person_id}"): R(OWNER, "read"),
     ("GET", "/stats"): R(AUTHENTICATED, "read"),
     ("GET", "/jobs"): R(AUTHENTICATED, "read"),
     ("GET", "/tokens"): R(AUTHENTICATED, "read", ok=(303,)),  # to /account, where tokens are managed now

@@ -205,8 +205,7 @@ def upload_page(request: Request, user: Principal):
 @router.get("/search")
 @page("search.html")
 def search_page(request: Request, user: Principal):
-    people = [{"id": str(p["id"]), "name": p["name"] or f"Person {i + 1}"}
-              for i, p in enumerate(people_service.list_people(user.user_id))]
+    people = [{"id": str(p["id"]), "name": p["name"] or "unnamed"} for p in people_service.list_people(user.user_id)]
     return {"title": "Search", "people": people}
 
 
@@ -254,6 +253,15 @@ def album_page(request: Request, user: Principal, album_id: UUID):
 @page("people.html")
 def people_page(request: Request, user: Principal):
     return {"title": "People", "people": people_service.list_people(user.user_id, include_hidden=True)}
+
+
+@router.get("/people/{person_id}")
+@page("person.html")
+def person_page(request: Request, user: Principal, person_id: UUID):
+    d = people_service.person_page(user.user_id, person_id)
+    if d is None:
+        raise NotFound("person")
+    return {"title": d["person"]["name"] or "unnamed", **d}
 
 
 @router.get("/stats")

@@ -1,4 +1,5 @@
-// People: name (saved on change), hide/unhide, merge the selected into the first selected.
+// People: name (saved on change), hide/unhide, merge the selected into the first selected (then its page, which
+// can undo the merge).
 import { api, toast } from "./api.js";
 
 const list = document.getElementById("people");
@@ -43,6 +44,6 @@ mergeBtn.addEventListener("click", async () => {
   if (!confirm(`Merge ${sources.length} into the first selected person?`)) return;
   try {
     await api("POST", `/people/${target}/merge`, { source_ids: sources });
-    location.reload();
+    location.href = `/people/${target}`;  // the merged person's page, where the merge can be undone
   } catch (err) { toast(err.message, "error"); }
 });

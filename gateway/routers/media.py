@@ -57,8 +57,9 @@ def media_detail(media_id: UUID, user: Principal = Depends(current_user)):
 @router.get("/media/{media_id}/thumbnail")
 @router.head("/media/{media_id}/thumbnail", include_in_schema=False)
 def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "preview"] = "grid",
+                    keyframe: int | None = Query(None, ge=0, le=999, description="a video's n-th keyframe instead"),
                     user: Principal = Depends(current_user)):
-    return stream_object(request, **media_service.thumbnail(media_id, user.user_id, size))
+    return stream_object(request, **media_service.thumbnail(media_id, user.user_id, size, keyframe))
 
 
 @router.get("/media/{media_id}/original")

@@ -81,10 +81,17 @@ def get_detail(media_id: UUID, user_id: UUID) -> dict:
 
 
 # ---------------------------------------------------------------- files
-def thumbnail(media_id: UUID, user_id: UUID, size: str = "grid") -> dict:
+def thumbnail(media_id: UUID, user_id: UUID, size: str = "grid", keyframe: int | None = None) -> dict:
     """Where the item's thumbnail ('grid') or preview is stored, as gateway.streaming.stream_object takes it (the
-    grid thumbnail when there is no preview)."""
+    grid thumbnail when there is no preview); ``keyframe``: the n-th frame ingest kept of a video instead (the
+    detail page's strip), NotFound when there is no such frame."""
     m = visible(media_id, user_id)
+    if keyframe is not None:
+        frames = (m.get("metadata") or {}).get("keyframes") or []
+        if not 0 <= keyframe < len(frames) or not frames[keyframe].get("key"):
+            raise NotFound("keyframe")
+        return {"bucket": get_settings().bucket_thumbs, "key": frames[keyframe]["key"], "content_type": None,
+                "filename": None, "etag_hint": f"{media_id}-keyframe-{keyframe}"}
     key = m["preview_key"] if size == "preview" else m["thumb_key"]
     key = key or m["thumb_key"]
     if not key:

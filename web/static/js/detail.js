@@ -95,6 +95,20 @@ if (player) {
   for (const s of segs) {
     s.addEventListener("click", () => { player.currentTime = Number(s.dataset.start); player.play().catch(() => {}); });
   }
+  // the keyframe strip: a click shows the video at that frame (and what was found in it); the nearest is marked
+  const frames = [...document.querySelectorAll("#keyframes button[data-t]")];
+  const markFrame = () => {
+    const t = player.currentTime;
+    let best = null;
+    for (const f of frames) if (best === null || Math.abs(f.dataset.t - t) < Math.abs(best.dataset.t - t)) best = f;
+    for (const f of frames) if (f === best) f.setAttribute("aria-current", "true"); else f.removeAttribute("aria-current");
+  };
+  for (const f of frames) {
+    f.addEventListener("click", () => { player.pause(); player.currentTime = Number(f.dataset.t); });
+  }
+  player.addEventListener("seeked", () => { markFrame(); draw(); });
+  player.addEventListener("timeupdate", markFrame);
+  markFrame();
 }
 if (picture && !picture.complete) picture.addEventListener("load", draw);
 

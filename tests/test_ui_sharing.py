@@ -197,6 +197,9 @@ def test_public_link_with_a_password_then_revoked(owner, browser, server, lib): 
     page.locator("#link-list li", has_text="password").wait_for()
     assert "expires" in page.locator("#link-list li").first.text_content()
     shot(owner, "dialog-link")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(owner, "dialog-link-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
     page.keyboard.press("Escape")
 
     errors: list = []
@@ -219,6 +222,9 @@ def test_public_link_with_a_password_then_revoked(owner, browser, server, lib): 
         assert vp.locator("#public-grid img").count() == 2
         assert lib["ids"]["private.jpg"] not in vp.content()
         shot(visitor, "public-album")
+        vp.set_viewport_size({"width": 390, "height": 844})  # a phone: the grid folds to two columns
+        shot(visitor, "public-album-phone")
+        vp.set_viewport_size({"width": 1280, "height": 860})
         # a photo opens in the viewer; arrows move, Escape closes
         vp.locator("#public-grid a").first.click()
         vp.get_by_role("dialog").wait_for()

@@ -91,7 +91,7 @@ class Settings:
     function_url_template: str = field(default="", metadata={"env": "PVA_FUNCTION_URL_TEMPLATE"})
     function_timeout_seconds: int = field(default=1800, metadata={"env": "PVA_FUNCTION_TIMEOUT_SECONDS"})
     # folders whose files a `media.ingest` message with a "path" may name (os.pathsep-separated); `pva load`
-    # declares its own root too (see pva.ingest)
+    # declares its own root too (see pva.services.inbox)
     load_roots: str = field(default="", metadata={"env": "PVA_LOAD_ROOTS"})
     session_ttl_hours: int = field(default=24 * 14, metadata={"env": "PVA_SESSION_TTL_HOURS"})
     login_rate_limit: int = field(default=10, metadata={"env": "PVA_LOGIN_RATE_LIMIT"})  # failures / 15 min

@@ -50,7 +50,7 @@ function draw() {
     for (const f of atTime(data.faces)) {
       const who = f.person_name || (f.person_id ? "unnamed person" : "unknown person");
       // a share recipient cannot search the owner's people or faces: the box is a plain outline for them
-      const b = box("face", f, f.person_name || (f.person_id ? "person" : "face"), !data.owned ? null
+      const b = box("face", f, f.person_name || (f.person_id ? "unnamed" : "face"), !data.owned ? null
         : f.person_id ? `/search?person=${f.person_id}` : `/search?similar_face=${f.id}`);
       if (!data.owned) { nodes.push(b); continue; }
       b.setAttribute("aria-label", f.person_id ? `Photos of ${who} (face ${f.n})` : `find similar faces: face ${f.n}`);

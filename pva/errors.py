@@ -57,8 +57,8 @@ class NotFound(ServiceError, LookupError):
 
     status, code = 404, "not_found"
 
-    def __init__(self, what: str = "item"):
-        super().__init__(f"no such {what}")
+    def __init__(self, what: str = "item", message: str | None = None):
+        super().__init__(message or f"no such {what}")
 
 
 class Forbidden(ServiceError):
@@ -75,6 +75,17 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError):
     """The request cannot be used as sent; the message says why."""
+
+
+class Unavailable(ServiceError):
+    """Something the request needs (a model, free decode slots) is not available now; ask again after
+    ``retry_after`` seconds when it is set."""
+
+    status, code = 503, "unavailable"
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def is_permanent(e: BaseException) -> bool:
@@ -102,4 +113,4 @@ def is_transient(e: BaseException) -> bool:
 
 
 __all__ = ["Permanent", "Transient", "AnalysisError", "BadInput", "ModelNotFound", "ModelError", "ServiceError",
-           "NotFound", "Forbidden", "Conflict", "Invalid", "is_permanent", "is_transient"]
+           "NotFound", "Forbidden", "Conflict", "Invalid", "Unavailable", "is_permanent", "is_transient"]

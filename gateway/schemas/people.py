@@ -68,3 +68,17 @@ class PhotoFaces(BaseModel):
 class MovedOut(BaseModel):
     face: Face
     person: Person
+
+
+# ---------------------------------------------------------------- requests
+class PersonPatch(BaseModel):
+    name: str | None = Field(default=None, max_length=200, description="empty string clears the name")
+    hidden: bool | None = None
+
+
+class MergeIn(BaseModel):
+    source_ids: list[UUID] = Field(min_length=1, max_length=500)
+
+
+class FacePerson(BaseModel):
+    person_id: UUID | None

@@ -25,7 +25,8 @@ from .people_similar import Busy, similar_faces, similar_to_embedding, similar_t
 __all__ = ["Busy", "NewFace", "ReclusterReport", "assign_face", "face_threshold", "get_face", "get_person",
            "hide_person", "list_people", "media_faces", "merge_people", "merges_into", "move_face_out",
            "name_person", "person_faces", "person_page", "person_media", "recluster", "recluster_all", "replace_media_faces", "similar_faces",
-           "similar_to_embedding", "similar_to_image", "undo_merge"]
+           "similar_to_embedding", "similar_to_image", "undo_merge", "person", "own_face", "update_person", "merge",
+           "faces_of", "assign", "move_out", "similar_to_face", "similar_to_photo", "crop_key"]
 
 
 # ------------------------------------------------------------------ the user's edits
@@ -167,3 +168,98 @@ def media_faces(owner_id, media_id) -> list[dict] | None:
         if media_q.get(cur, media_id, owner_id) is None:
             return None
         return people_q.faces_of_media(cur, media_id)
+
+
+# ------------------------------------------------------------------ the API's calls: an answer, or a refusal
+# The gateway's people routes call these in one step; each refuses what the caller may not have (404 for anything
+# not theirs, the same answer as for what does not exist) instead of answering None.
+def person(owner_id, person_id) -> dict:
+    p = get_person(owner_id, person_id)
+    if p is None:
+        raise NotFound("person")
+    return p
+
+
+def own_face(owner_id, face_id: int) -> dict:
+    """One of the caller's faces on a live (not trashed) media item."""
+    f = get_face(owner_id, face_id)
+    if f is None:
+        raise NotFound("face")
+    return f
+
+
+def update_person(owner_id, person_id, name: str | None = None, hidden: bool | None = None) -> dict:
+    """Name (an empty string clears it) and/or hide a person."""
+    p = person(owner_id, person_id)
+    if name is not None:
+        p = name_person(owner_id, person_id, name)
+    if p is not None and hidden is not None:
+        p = hide_person(owner_id, person_id, hidden)
+    if p is None:
+        raise NotFound("person")
+    return p
+
+
+def merge(owner_id, target_id, source_ids: Sequence) -> dict:
+    merged = merge_people(owner_id, target_id, list(dict.fromkeys(source_ids)))
+    if merged is None:
+        raise NotFound("person")
+    return merged
+
+
+def faces_of(owner_id, person_id, limit: int = 100, offset: int = 0) -> list[dict]:
+    person(owner_id, person_id)
+    return person_faces(owner_id, person_id, limit, offset)
+
+
+def assign(owner_id, face_id: int, person_id) -> dict:
+    own_face(owner_id, face_id)
+    if not assign_face(owner_id, face_id, person_id):
+        raise NotFound("face or person")
+    return own_face(owner_id, face_id)
+
+
+def move_out(owner_id, face_id: int) -> dict:
+    """The face and the new person of its own it was moved to."""
+    own_face(owner_id, face_id)
+    new = move_face_out(owner_id, face_id)
+    p = get_person(owner_id, new) if new is not None else None
+    if p is None:
+        raise NotFound("face")
+    return {"face": own_face(owner_id, face_id), "person": p}
+
+
+def similar_to_face(owner_id, face_id: int, k: int = 10) -> dict:
+    own_face(owner_id, face_id)
+    rows = similar_faces(owner_id, face_id, k)
+    if rows is None:
+        raise NotFound("face")
+    return {"face_id": face_id, "threshold": face_threshold(), "results": rows}
+
+
+def similar_to_photo(owner_id, image: bytes, k: int = 10) -> dict:
+    """Faces of the library like the one face in an uploaded photo; a photo with none or several is refused."""
+    from pva.errors import BadInput, Invalid, ModelError, Unavailable
+
+    try:
+        out = similar_to_image(owner_id, image, k)
+    except BadInput as e:
+        raise Invalid(str(e)) from None
+    except Busy as e:
+        raise Unavailable(str(e), retry_after=5) from None
+    except ModelError as e:
+        raise Unavailable(f"face recognition is not available on this server: {e}") from None
+    if out["faces_in_upload"] > 1:
+        raise Invalid(f"the photo shows {out['faces_in_upload']} faces: upload a photo (or a crop) with exactly "
+                      "one face")
+    out["threshold"] = face_threshold()
+    return out
+
+
+def crop_key(owner_id, face_id: int) -> str:
+    """The storage key of a face's crop image (thumbs bucket)."""
+    f = own_face(owner_id, face_id)
+    if not f["crop_key"]:
+        raise NotFound(message="this face has no crop image")
+    return f["crop_key"]
+

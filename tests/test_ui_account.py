@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from test_gateway_helpers import client_for, new_user, token_for
+from test_gateway_helpers import client_for, new_user
 from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
 
 HTML = {"Accept": "text/html"}

@@ -1,9 +1,7 @@
 """Common request and response models."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
-from uuid import UUID
+from typing import Literal
 
 from pydantic import BaseModel, Field
 

@@ -31,6 +31,13 @@ COLLECTIONS = {
 }
 # Routes with parameters that are not ids of the user's rows.
 EXEMPT = {
+    ("PATCH", "/api/v1/users/{user_id}"): "administrators' route: another user gets 403 before any id is read "
+                                         "(test_authz_matrix: ADMIN)",
+    ("POST", "/api/v1/users/{user_id}/password"): "administrators' route, as above",
+    ("GET", "/s/{token}"): "a public link's token, no user's id: test_album_sharing (wrong, expired, revoked links; "
+                           "media outside the album) and test_authz_matrix",
+    ("POST", "/s/{token}/unlock"): "a public link's token, as above",
+    ("GET", "/s/{token}/media/{media_id}/{what}"): "a public link's token, as above",
     ("POST", "/api/v1/functions/{name}/invoke"): "a function name; the media id in its body is checked by "
                                                  "test_authz_matrix and test_function_auth",
 }
@@ -46,6 +53,9 @@ BODIES = {
     ("PATCH", "/api/v1/people/{person_id}"): {"name": "attacker"},
     ("POST", "/api/v1/people/{person_id}/merge"): lambda o: {"source_ids": [o["person_id"]]},
     ("PUT", "/api/v1/faces/{face_id}/person"): lambda o: {"person_id": o["person_id"]},
+    ("POST", "/api/v1/media/bulk/albums/{album_id}/add"): lambda o: {"media_ids": [o["media_id"]]},
+    ("POST", "/api/v1/media/bulk/albums/{album_id}/remove"): lambda o: {"media_ids": [o["media_id"]]},
+    ("POST", "/api/v1/albums/{album_id}/links"): {},
 }
 
 
@@ -76,14 +86,20 @@ def _world(services):
         add_job(m["id"], "ocr", "done", None)
         from pva.services import auth
         from pva.services import albums
+        from pva.services import people as people_service
 
         album = albums.create(u["id"], f"{tag}-album")
         albums.add_media(album["id"], u["id"], [m["id"]])
         _tok, tokrow = auth.create_token(u["id"], ["read"], name=f"{tag}-token")
+        link = albums.create_link(album["id"], u["id"])
+        other = add_person(u["id"], f"{tag}-merged")
+        add_face(m["id"], u["id"], vec(8), person_id=other["id"])
+        merge_id = people_service.merge_people(u["id"], person["id"], [other["id"]])["merge_id"]
         out[role] = {"user": u, "media_id": str(m["id"]), "album_id": str(album["id"]),
                      "comment_id": str(comment["id"]), "person_id": str(person["id"]), "face_id": face,
                      "token_id": str(tokrow["id"]), "user_id": str(u["id"]), "username": u["username"],
-                     "trashed_id": str(trashed["id"]), "sha512": bytes(m["sha512"]).hex()}
+                     "trashed_id": str(trashed["id"]), "sha512": bytes(m["sha512"]).hex(),
+                     "link_id": str(link["id"]), "merge_id": merge_id}
     return out
 
 

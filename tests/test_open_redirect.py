@@ -114,9 +114,16 @@ def test_a_real_browser_stays_on_the_site_after_login(services):
     user = new_user()
     elsewhere: list[str] = []
 
+    from pva.config import get_settings
+
+    tiles = urllib.parse.urlsplit(get_settings().tile_url).netloc
+
     def only_this_site(route):
-        if urllib.parse.urlsplit(route.request.url).netloc == f"127.0.0.1:{port}":
+        netloc = urllib.parse.urlsplit(route.request.url).netloc
+        if netloc == f"127.0.0.1:{port}":
             return route.continue_()
+        if netloc == tiles and not route.request.is_navigation_request():
+            return route.abort()  # the map's configured tile server: an image the page asks for, not a redirect
         elsewhere.append(route.request.url)
         return route.abort()
 

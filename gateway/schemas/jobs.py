@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-JobKind = Literal["detect", "faces", "ocr", "transcribe"]
+JobKind = Literal["detect", "faces", "ocr", "transcribe", "transcode"]
 
 
 class RetryIn(BaseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-KINDS = ("detect", "faces", "ocr", "transcribe")
+KINDS = ("detect", "faces", "ocr", "transcribe", "transcode")
 
 
 def insert_queued(cur, media_id, kinds: Iterable[str]) -> None:

@@ -13,6 +13,7 @@ models themselves are pva.ml (pure); this is where their inputs are fetched and 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import socket
@@ -30,7 +31,49 @@ log = logging.getLogger("pva.jobs")
 
 KINDS = q.KINDS
 PHOTO_KINDS = ("detect", "faces", "ocr")
-VIDEO_KINDS = ("transcribe", "detect", "faces")
+VIDEO_KINDS = ("transcribe", "detect", "faces", "transcode")
+
+# The analysis preview (issue 20): made once at ingest from the decode the thumbnails already need, oriented and
+# in sRGB, and read by the analyses of a photo instead of downloading and decoding the original three times.
+# 1920 px on the long side covers what the models look at: YOLO letterboxes to 640, HOG faces run at 1600 (with
+# one upsampling: faces down to ~40 px there, ~100 px in a 12 MP original), the OCR detector at 1280.  Where a model
+# needs more detail (OCR's second pass on small text), it asks Inputs for the original.
+ANALYSIS_PREVIEW_PX = 1920
+ANALYSIS_PREVIEW_QUALITY = 90
+
+# Which analyses go first when the machine is busy (issue 20): ingest (metadata, thumbnails: the library is
+# browsable), then detect and faces (searchable by objects and people), then the slow readers.  A function's queue
+# workers run at this niceness (pva.jobs.pipeline), so on a shared machine the kernel gives the CPU in that order
+# and nothing waits while a core is free.  A kind not listed runs at the lowest priority.
+PRIORITY_NICE = {"detect": 4, "faces": 4, "ocr": 10, "transcribe": 10, "transcode": 10}
+
+
+def analysis_preview_key(media_id) -> str:
+    return f"{media_id}/analysis.jpg"
+
+
+def analysis_preview_metadata(key: str | None, size: tuple[int, int] | None) -> dict:
+    """The media row's metadata entry for its analysis preview: the key in the thumbs bucket and its size, or
+    key None when the original is no bigger than the preview would be (the analyses read the original)."""
+    entry: dict = {"key": key}
+    if size is not None:
+        entry["width"], entry["height"] = int(size[0]), int(size[1])
+    return {"analysis_preview": entry}
+
+
+def keep_analysis_preview(media_id, jpeg: bytes, derived: dict) -> dict:
+    """Ingest's step: the analysis preview ``jpeg`` (made with the thumbnails) goes into ``derived`` (the objects
+    ingest puts) unless the original is smaller than the preview box, where the analyses read the original itself
+    (small already, and never a second JPEG generation of a screenshot's text).  Returns the metadata entry."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg)) as im:
+        size = im.size
+    if max(size) < ANALYSIS_PREVIEW_PX:
+        return analysis_preview_metadata(None, size)
+    key = analysis_preview_key(media_id)
+    derived[key] = jpeg
+    return analysis_preview_metadata(key, size)
 
 
 def kinds_for(media_kind: str) -> tuple[str, ...]:

@@ -1,0 +1,141 @@
+"""The transcode function's Task: a web preview for every video a browser cannot play as stored.
+
+    task = TranscodeTask()
+    outcome, result = pipeline.run_stored(task, media_id)
+
+The original is downloaded to a temporary file, ffprobe'd and planned (pva.media.transcode.plan): an H.264/AAC MP4
+plays as stored (the job is done, its summary says "plays as stored", no object is written); anything else is
+copied or encoded into an MP4 in another temporary file by ffmpeg (memory bounded: ffmpeg streams file to file),
+which goes to the thumbs bucket as ``<media id>/web.mp4``; the media row's ``web_video_key`` names it, in the
+job-finishing transaction.  ffmpeg's progress goes into the job row (``job.progress``, which also extends the
+lease), so the jobs page shows how far a long transcode is.  A file ffmpeg cannot decode (truncated, damaged)
+fails the job at once with ffmpeg's reason.  The original is never written.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ...config import get_settings
+from ...db import transcode as transcode_q
+from ...errors import BadInput
+from ...media import transcode as tc
+from ...media.detect import detect_format
+from ...media.errors import MediaError
+from ...media.video import ffprobe_json
+from ..pipeline import Inputs, Task
+
+
+def encoding() -> tc.Encoding:
+    s = get_settings()
+    return tc.Encoding(max_side=s.transcode_max_side, crf=s.transcode_crf, max_kbps=s.transcode_max_kbps,
+                       preset=s.transcode_preset, audio_kbps=s.transcode_audio_kbps, threads=s.transcode_threads)
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    try:
+        out = subprocess.run(["ffmpeg", "-hide_banner", "-version"], capture_output=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    words = out.decode("utf-8", "replace").split()
+    return words[2] if len(words) > 2 else "unknown"
+
+
+@dataclass
+class Preview:
+    plan: tc.Plan
+    output: tc.Output | None = None
+    key: str | None = None           # where the preview was put (None: plays as stored / not stored)
+
+
+def web_video_key(media_id) -> str:
+    return f"{media_id}/web.mp4"
+
+
+def _make(path: Path, container: str | None, progress=None) -> tuple[tc.Plan, tc.Output | None, str | None]:
+    """Plan, and transcode into a temporary file when needed; returns (plan, output, its path or None)."""
+    s = get_settings()
+    enc = encoding()
+    try:
+        p = tc.plan(ffprobe_json(path), container=container, enc=enc)
+    except MediaError as e:
+        raise BadInput(str(e)) from None
+    if p.action == "as_stored":
+        return p, None, None
+    fd, out = tempfile.mkstemp(dir=s.tmp_dir, prefix="web-", suffix=".mp4")
+    os.close(fd)
+    try:
+        output = tc.transcode(path, out, p, enc, progress=progress, timeout=s.transcode_timeout_seconds)
+    except BaseException:
+        os.unlink(out)
+        raise
+    return p, output, out
+
+
+class TranscodeTask(Task):
+    kind = "transcode"
+    media_kinds = ("video",)
+    model_name = "ffmpeg"
+
+    @property
+    def model_version(self) -> str:
+        return f"{ffmpeg_version()} {encoding().signature()}"
+
+    def analyze(self, inputs: Inputs, job) -> Preview:
+        from pva.infra.storage import get_storage
+
+        m = inputs.media
+        src = inputs.original_path()
+        p, output, out = _make(src, m.get("format"), progress=job.progress if job else None)
+        if out is None:
+            return Preview(p)
+        try:
+            s = get_settings()
+            key = web_video_key(m["id"])
+            get_storage().put_file(s.bucket_thumbs, key, out, content_type="video/mp4",
+                                   metadata={"media-id": str(m["id"])})
+        finally:
+            os.unlink(out)
+        return Preview(p, output, key)
+
+    def analyze_bytes(self, data: bytes, content_type: str) -> Preview:
+        """Posted video bytes: planned and transcoded in temporary files, nothing stored; the answer says what
+        would be served."""
+        if not data:
+            raise BadInput("empty body: POST the video file as the request body")
+        fmt = detect_format(data[:65536])
+        if fmt is None or fmt.kind != "video":
+            raise BadInput("not a video: transcode makes web previews of videos")
+        fd, tmp = tempfile.mkstemp(dir=get_settings().tmp_dir, prefix="transcode-", suffix=f".{fmt.format}")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            p, output, out = _make(Path(tmp), fmt.format)
+            if out:
+                os.unlink(out)
+            return Preview(p, output)
+        finally:
+            os.unlink(tmp)
+
+    def to_json(self, results: Preview) -> dict:
+        return {"plan": results.plan.to_dict(), "output": results.output.to_dict() if results.output else None,
+                "key": results.key}
+
+    def summary(self, results: Preview) -> dict:
+        p, o = results.plan, results.output
+        out = {"action": p.action, "reason": p.reason, "codec": p.codec, "audio_codec": p.audio_codec,
+               "duration": p.duration, "width": p.width, "height": p.height, "rotation": p.rotation}
+        if o is not None:
+            out.update(size=o.size, seconds=o.seconds, speed=o.speed, out_width=o.width, out_height=o.height)
+        return out
+
+    def store(self, cur, media: dict, results: Preview) -> None:
+        transcode_q.set_web_video(cur, media["id"], results.key)
+
+
+__all__ = ["Preview", "TranscodeTask", "encoding", "web_video_key"]

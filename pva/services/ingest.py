@@ -22,6 +22,7 @@ from typing import BinaryIO
 import psycopg2.errors
 
 from .. import jobs, media
+from . import duplicates
 from ..config import Settings, get_settings
 from ..db import analysis as analysis_q
 from ..db import media as media_q
@@ -172,6 +173,7 @@ class Ingestor:
                      "format": fmt.format, "mime": fmt.mime, "size": size, "original_path": rel,
                      "filename": PurePosixPath(rel).name, "source": source, "status": "ready"}
         derived: dict[str, bytes] = {}
+        phash, frame_hashes = None, []  # perceptual hashes for near-duplicates, of pixels already decoded (issue 21)
         if fmt.kind == "photo":
             meta = media.extract_photo(path)
             warnings += list(getattr(meta, "warnings", []) or [])
@@ -179,6 +181,7 @@ class Ingestor:
             thumbs = media.make_thumbnails(path, sizes={"thumb": s.thumb_grid_px, "preview": s.thumb_preview_px})
             derived[f"{media_id}/thumb.jpg"] = thumbs["thumb"]
             derived[f"{media_id}/preview.jpg"] = thumbs["preview"]
+            phash = duplicates.photo_hash(thumbs["thumb"])
         else:
             meta = media.probe_video(path)
             warnings += list(getattr(meta, "warnings", []) or [])
@@ -198,6 +201,11 @@ class Ingestor:
                 key = f"{media_id}/keyframes/{i:03d}.jpg"
                 derived[key] = jpeg
                 keyframes.append({"t": round(float(t), 3), "key": key})
+                kh = duplicates.frame_hash(img)
+                if kh is not None:
+                    keyframes[-1]["phash"] = f"{kh:016x}"
+                    frame_hashes.append(kh)
+            phash = duplicates.video_hash(frame_hashes)
             row["metadata"] = {**row.get("metadata", {}), "keyframes": keyframes}
             if not frames:
                 warnings.append("no frame could be decoded for a poster")
@@ -223,6 +231,7 @@ class Ingestor:
             with db.transaction() as cur:
                 media_q.insert(cur, row)
                 analysis_q.insert_queued(cur, media_id, kinds)
+                duplicates.link(cur, owner_id, media_id, fmt.kind, phash)
         except psycopg2.errors.UniqueViolation:
             self._cleanup(put)
             with db.transaction() as cur:

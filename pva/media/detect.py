@@ -20,7 +20,7 @@ HEAD_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class FormatInfo:
     kind: str        # 'photo' | 'video'
-    format: str      # jpeg png heic heif avif tiff webp gif | mp4 mov mkv avi webm
+    format: str      # jpeg png heic heif avif tiff webp gif, RAW: dng cr2 cr3 nef arw orf rw2 raf | mp4 mov mkv avi webm
     mime: str
     extension: str   # canonical extension without the dot
 
@@ -51,8 +51,26 @@ MOV = _video("mov", "video/quicktime")
 MKV = _video("mkv", "video/x-matroska")
 WEBM = _video("webm", "video/webm")
 AVI = _video("avi", "video/x-msvideo")
+# Camera RAW photos (decoded by pva.media.raw: the embedded preview, else a LibRaw demosaic).  The types are the
+# ones browsers, Windows and macOS use for these files, so a download opens in the user's RAW editor.
+DNG = _photo("dng", "image/x-adobe-dng")
+CR2 = _photo("cr2", "image/x-canon-cr2")
+CR3 = _photo("cr3", "image/x-canon-cr3")
+NEF = _photo("nef", "image/x-nikon-nef")
+ARW = _photo("arw", "image/x-sony-arw")
+ORF = _photo("orf", "image/x-olympus-orf")
+RW2 = _photo("rw2", "image/x-panasonic-rw2")
+RAF = _photo("raf", "image/x-fuji-raf")
+RAW_FORMATS = ("dng", "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf")
 
-SUPPORTED_FORMATS = ("jpeg", "png", "heic", "heif", "avif", "tiff", "webp", "gif", "mp4", "mov", "mkv", "avi", "webm")
+SUPPORTED_FORMATS = ("jpeg", "png", "heic", "heif", "avif", "tiff", "webp", "gif", *RAW_FORMATS,
+                     "mp4", "mov", "mkv", "avi", "webm")
+
+
+def is_raw(info: FormatInfo | str | None) -> bool:
+    """A camera RAW photo (a FormatInfo or a format name): decoded by pva.media.raw, never by Pillow."""
+    fmt = info.format if isinstance(info, FormatInfo) else info
+    return fmt in RAW_FORMATS
 
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
 _HEIF_BRANDS = {b"mif1", b"msf1", b"mif2"}
@@ -66,7 +84,7 @@ _M4V_BRANDS = {b"M4V ", b"M4VH", b"M4VP"}
 _3GP_PREFIXES = (b"3gp", b"3g2", b"3ge", b"3gg", b"3gs")
 # ISO-BMFF brands we recognise but do not accept, with the words to say so.
 _OTHER_BMFF = {b"M4A ": "an MPEG-4 audio file (M4A), not a video", b"M4B ": "an MPEG-4 audiobook (M4B)",
-               b"M4P ": "a protected MPEG-4 audio file (M4P)", b"crx ": "a Canon CR3 raw photo",
+               b"M4P ": "a protected MPEG-4 audio file (M4P)",
                b"jp2 ": "a JPEG 2000 image", b"jpx ": "a JPEG 2000 image", b"F4A ": "a Flash audio file (F4A)"}
 # Top-level QuickTime atoms that old .mov files start with when they have no ftyp box.
 _QT_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"pict", b"uuid"}
@@ -94,6 +112,8 @@ def _classify_bmff(major: bytes, compat: list[bytes]) -> FormatInfo | str:
     brands = [major] + compat
     # Major brand first: it says what the file is; compatible brands only say what it can be read as.
     for b in brands:
+        if b == b"crx ":  # Canon CR3 (its compatible brands name isom too)
+            return CR3
         if b in _HEIC_BRANDS:
             return HEIC
         if b in _AVIF_BRANDS:
@@ -177,7 +197,8 @@ def unsupported_reason(head: bytes) -> str:
     if isinstance(result, FormatInfo):
         return f"{result.format} is supported"
     what = result or "an unknown kind of file"
-    supported = "JPEG, PNG, HEIC/HEIF, TIFF, WebP, GIF photos or MP4, MOV, MKV, AVI, WebM videos"
+    supported = ("JPEG, PNG, HEIC/HEIF, TIFF, WebP, GIF, RAW (DNG, CR2, CR3, NEF, ARW, ORF, RW2, RAF) photos or MP4, "
+                 "MOV, MKV, AVI, WebM videos")
     return f"not a supported photo or video format (looks like {what}); upload {supported}"
 
 
@@ -206,8 +227,14 @@ def _sniff(h: bytes) -> FormatInfo | str | None:
         return GIF
     if h[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         if h[:4] == b"II*\x00" and h[8:10] == b"CR":
-            return "a Canon CR2 raw photo"
-        return TIFF
+            return CR2
+        return _tiff_raw(h) or TIFF
+    if h[:4] in (b"IIRO", b"IIRS", b"MMOR"):  # Olympus ORF: TIFF with its own magic number
+        return ORF
+    if h[:4] == b"IIU\x00":  # Panasonic RW2 (and Leica RWL, the same format)
+        return RW2
+    if h.startswith(b"FUJIFILMCCD-RAW"):
+        return RAF
     if h[:4] == b"RIFF" and len(h) >= 12:
         sub = h[8:12]
         if sub == b"WEBP":
@@ -231,6 +258,104 @@ def _sniff(h: bytes) -> FormatInfo | str | None:
     return _describe_other(h)
 
 
+# ---------------------------------------------------------------------------------------------- TIFF-based RAW
+# A TIFF is a camera RAW when an IFD is a DNG (DNGVersion) or holds sensor data: colour filter array or linear raw
+# photometric, or a maker's raw compression.  A scan or an export that merely names the camera maker stays a TIFF.
+_RAW_PHOTOMETRIC = {32803, 34892}  # CFA, LinearRaw
+_RAW_COMPRESSION = {32767, 32769, 32770, 34713, 34316, 65535}  # Sony ARW, packed, Samsung, Nikon NEF, Panasonic, Pentax
+_RAW_BY_MAKE = (("NIKON", NEF), ("SONY", ARW), ("CANON", CR2), ("OLYMPUS", ORF), ("OM DIGITAL", ORF),
+                ("PANASONIC", RW2), ("LEICA", RW2), ("FUJIFILM", RAF))
+_MAX_IFDS = 16
+
+
+def _ifd_entries(h: bytes, offset: int, order: str) -> dict[int, tuple[int, int, bytes]] | None:
+    """{tag: (type, count, 4-byte value field)} of the classic-TIFF IFD at offset, when it is inside ``h``."""
+    if offset < 8 or offset + 2 > len(h):
+        return None
+    n = struct.unpack(order + "H", h[offset:offset + 2])[0]
+    end = offset + 2 + 12 * min(n, 1024)
+    if end > len(h):
+        return None
+    out = {}
+    for pos in range(offset + 2, end, 12):
+        tag, typ, count = struct.unpack(order + "HHI", h[pos:pos + 8])
+        out[tag] = (typ, count, h[pos + 8:pos + 12])
+    return out
+
+
+def _ifd_numbers(h: bytes, entry: tuple[int, int, bytes] | None, order: str) -> list[int]:
+    """The SHORT/LONG values of an entry (inline or at their offset, when inside ``h``)."""
+    if entry is None:
+        return []
+    typ, count, field = entry
+    size = {3: 2, 4: 4, 13: 4}.get(typ)
+    if size is None or count == 0:
+        return []
+    count = min(count, 64)
+    data = field if size * count <= 4 else None
+    if data is None:
+        at = struct.unpack(order + "I", field)[0]
+        data = h[at:at + size * count] if at + size * count <= len(h) else b""
+    fmt = "H" if size == 2 else "I"
+    return [v for (v,) in struct.iter_unpack(order + fmt, data[:size * (len(data) // size)])]
+
+
+def _ifd_text(h: bytes, entry: tuple[int, int, bytes] | None, order: str) -> str:
+    if entry is None or entry[0] != 2:
+        return ""
+    typ, count, field = entry
+    if count <= 4:
+        data = field[:count]
+    else:
+        at = struct.unpack(order + "I", field)[0]
+        data = h[at:at + min(count, 256)]
+    return data.split(b"\0", 1)[0].decode("latin-1").strip()
+
+
+def _tiff_raw(h: bytes) -> FormatInfo | str | None:
+    """DNG, NEF, ARW (or another maker's TIFF-structured RAW) from the IFDs inside the head; None: a plain TIFF."""
+    if h[2:4] not in (b"*\x00", b"\x00*") or len(h) < 8:
+        return None  # BigTIFF: no camera writes RAW as BigTIFF
+    order = "<" if h[:2] == b"II" else ">"
+    todo = [struct.unpack(order + "I", h[4:8])[0]]
+    seen: set[int] = set()
+    make = ""
+    sensor = dng = False
+    ifd0_reduced = ifd0_subifds = False
+    while todo and len(seen) < _MAX_IFDS:
+        offset = todo.pop(0)
+        if offset in seen:
+            continue
+        first = not seen
+        seen.add(offset)
+        entries = _ifd_entries(h, offset, order)
+        if entries is None:
+            continue
+        make = make or _ifd_text(h, entries.get(271), order)
+        dng = dng or 0xC612 in entries
+        photometric = _ifd_numbers(h, entries.get(262), order)
+        compression = _ifd_numbers(h, entries.get(259), order)
+        if set(photometric) & _RAW_PHOTOMETRIC or set(compression) & _RAW_COMPRESSION:
+            sensor = True
+        subifds = _ifd_numbers(h, entries.get(0x014A), order)
+        if first:
+            ifd0_reduced = _ifd_numbers(h, entries.get(254), order)[:1] == [1]
+            ifd0_subifds = bool(entries.get(0x014A))
+        todo += subifds
+        nxt = offset + 2 + 12 * struct.unpack(order + "H", h[offset:offset + 2])[0]
+        if nxt + 4 <= len(h):
+            todo.append(struct.unpack(order + "I", h[nxt:nxt + 4])[0])
+    if dng:
+        return DNG
+    brand = next((info for prefix, info in _RAW_BY_MAKE if make.upper().startswith(prefix)), None)
+    # the sensor IFDs of a large file can lie past the head: a camera's reduced-size IFD0 with SubIFDs says enough
+    if sensor or (brand in (NEF, ARW) and ifd0_reduced and ifd0_subifds):
+        if brand is not None:
+            return brand
+        return f"a {make or 'camera'} RAW photo in a format not supported here (convert it to DNG)"
+    return None
+
+
 def _describe_other(h: bytes) -> str | None:
     sigs: list[tuple[bytes, str]] = [
         (b"PK\x03\x04", "a ZIP archive"), (b"PK\x05\x06", "an empty ZIP archive"), (b"%PDF", "a PDF document"),
@@ -242,7 +367,7 @@ def _describe_other(h: bytes) -> str | None:
         (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "a Windows Media file (ASF/WMV)"), (b".RMF", "a RealMedia file"),
         (b"\x00\x00\x01\x00", "a Windows icon"), (b"SQLite format 3", "an SQLite database"),
         (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"), (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
-        (b"\xff\x0a", "a JPEG XL image"), (b"FUJIFILMCCD-RAW", "a Fujifilm RAF raw photo"),
+        (b"\xff\x0a", "a JPEG XL image"),
         (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"), (b"qoif", "a QOI image"),
     ]
     for sig, what in sigs:

@@ -47,7 +47,6 @@ def load_image(src: ImageSource, *, max_side: int | None = None, rgb: bool = Fal
         draft = (max_side, max_side)
 
     from pva.media.errors import MediaError, public_reason
-    from pva.media.limits import check_image_header
 
     if isinstance(src, Image.Image):
         img = src
@@ -69,14 +68,15 @@ def load_image(src: ImageSource, *, max_side: int | None = None, rgb: bool = Fal
         else:
             raise BadInput(f"cannot read an image from a {type(src).__name__}")
         try:
-            check_image_header(fp, max_pixels=max_pixels)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(fp)
-                _check_size(img.size, max_pixels)
-                if draft and img.format == "JPEG":
-                    img.draft("RGB", draft)
-                img.load()
+            raw_fmt = _raw_format(fp)
+            if raw_fmt is not None:  # camera RAW: the embedded preview or a demosaic, already oriented
+                from pva.media.raw import decode
+
+                img, _ = decode(src if isinstance(src, (str, os.PathLike)) else fp, raw_fmt, max_side=max_side,
+                                max_pixels=max_pixels)
+                exif_transpose = False
+            else:
+                img = _open_pillow(fp, draft, max_pixels)
         except BadInput:
             raise
         except MediaError as e:
@@ -99,6 +99,35 @@ def load_image(src: ImageSource, *, max_side: int | None = None, rgb: bool = Fal
     if max_side and max(img.size) > max_side:
         img.thumbnail((max_side, max_side))
     return img.convert("RGB") if rgb else img
+
+
+def _open_pillow(fp, draft: tuple[int, int] | None, max_pixels: int | None):
+    """Header pixel check, then Pillow's decode (JPEG at reduced scale when ``draft`` allows)."""
+    from PIL import Image
+
+    from pva.media.limits import check_image_header
+
+    check_image_header(fp, max_pixels=max_pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(fp)
+        _check_size(img.size, max_pixels)
+        if draft and img.format == "JPEG":
+            img.draft("RGB", draft)
+        img.load()
+    return img
+
+
+def _raw_format(fp):
+    """The FormatInfo of a camera RAW photo (sniffed from the stream's head, position restored), else None."""
+    from pva.media.detect import HEAD_BYTES, detect_format, is_raw
+
+    pos = fp.tell()
+    try:
+        info = detect_format(fp.read(HEAD_BYTES))
+    finally:
+        fp.seek(pos)
+    return info if is_raw(info) else None
 
 
 def _not_an_image(fp) -> str:

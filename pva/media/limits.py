@@ -7,7 +7,8 @@ one every analysis can open.
 
 :func:`image_size` reads the dimensions of JPEG (SOF), PNG (IHDR), GIF (logical screen), WebP (VP8/VP8L/VP8X),
 TIFF (IFD0, BigTIFF too) and HEIF/HEIC/AVIF (the largest ``ispe`` property) with a few small reads and seeks —
-never the pixel data, and without Pillow, whose plugins differ in how much they read on open.  Pillow's own guard
+never the pixel data, and without Pillow (camera RAW: the full sensor image, from LibRaw's header parse in
+pva.media.raw), whose plugins differ in how much they read on open.  Pillow's own guard
 (``Image.MAX_IMAGE_PIXELS``, process-wide) is set from the same setting by :func:`guard_pillow` so it can never
 refuse a photo the setting allows (it only errors at twice its value; the check here is the one that decides).
 """
@@ -18,7 +19,7 @@ import os
 import struct
 from typing import BinaryIO
 
-from .detect import HEAD_BYTES, FormatInfo, detect_format
+from .detect import HEAD_BYTES, FormatInfo, detect_format, is_raw
 from .errors import ImageTooLargeError
 
 _MAX_SEGMENTS = 4096  # JPEG markers / ISO boxes walked before giving up (a real file has a few dozen)
@@ -107,6 +108,11 @@ def _dimensions(f: BinaryIO, head: bytes, info: FormatInfo) -> tuple[int, int] |
         return _tiff(f)
     if info.format in ("heic", "heif", "avif"):
         return _heif(f)
+    if is_raw(info):  # the full sensor image, from LibRaw's header parse (nothing is unpacked)
+        from .raw import sensor_size
+
+        name = getattr(f, "name", None)
+        return sensor_size(name if isinstance(name, str) and os.path.isfile(name) else f, info)
     return None
 
 

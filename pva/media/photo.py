@@ -7,6 +7,10 @@ list of ``warnings``.  It raises only :class:`UnsupportedFormatError` (not a pho
 What the fast path (Pillow's EXIF, the XMP packet) cannot answer -- a date, make or model kept only in maker notes
 (Reconyx), an APP12 picture-info segment (old Olympus) or Canon's CIFF block (PowerShot A5) -- is asked of exiftool
 (:mod:`pva.media.exiftool`), and only then: a photo with its EXIF complete never waits for it.
+
+A camera RAW (DNG, CR2, CR3, NEF, ARW, ORF, RW2, RAF) has no Pillow reader: its tags come from exiftool, mapped onto
+the same EXIF fields and read by the same code as a JPEG's (dates and offsets, GPS, exposure), and its size is the
+full sensor image's (LibRaw, :mod:`pva.media.raw`).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from ..config import get_settings
-from .detect import HEAD_BYTES, FormatInfo, detect_format, unsupported_reason
+from .detect import HEAD_BYTES, FormatInfo, detect_format, is_raw, unsupported_reason
 from . import exiftool
 from .errors import CorruptMediaError, ImageTooLargeError, MediaError, UnsupportedFormatError, public_reason
 from .image import HEIF_OK as _HEIF_OK  # the HEIF opener is registered there, once per process
@@ -101,6 +105,10 @@ def open_image(path: str | os.PathLike, info: FormatInfo | None = None, *, max_p
             raise UnsupportedFormatError(unsupported_reason(head))
     if info.kind != "photo":
         raise UnsupportedFormatError(f"this is a {info.format} video, not a photo")
+    if is_raw(info):  # no Pillow plugin: the embedded preview or a demosaic, loaded and already oriented
+        from .raw import decode
+
+        return decode(path, info, max_pixels=max_pixels)[0], info
     if info.format in ("heic", "heif") and not _HEIF_OK:  # pragma: no cover
         raise UnsupportedFormatError("HEIC/HEIF support is not installed (pip install pillow-heif)")
     check_image_header(path, info, max_pixels=max_pixels)
@@ -312,7 +320,12 @@ def extract_photo(path: str | os.PathLike, *, max_pixels: int | None = None) -> 
     CorruptMediaError (cannot be opened at all) or ImageTooLargeError (over ``max_pixels``, default
     settings.max_image_pixels).
     """
-    im, info = open_image(path, max_pixels=max_pixels)
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    info = detect_format(head)
+    if is_raw(info):
+        return _extract_raw(path, info, max_pixels)
+    im, info = open_image(path, info, max_pixels=max_pixels)
     try:
         meta = _extract(im, info)
     finally:
@@ -511,3 +524,81 @@ def _fill_from_exiftool(meta: PhotoMeta, path: str | os.PathLike) -> None:
                 break
     if used:
         meta.raw["exiftool"] = to_jsonable(used)
+
+
+# ---------------------------------------------------------------------------------------------------- RAW
+# exiftool tag -> (directory, EXIF tag number): a RAW's tags as the IFD0 / Exif / GPS dicts the JPEG path reads.
+_RAW_TAGS = {
+    "Make": ("ifd0", T_MAKE), "Model": ("ifd0", T_MODEL), "Orientation": ("ifd0", T_ORIENTATION),
+    "DateTimeOriginal": ("exif", T_DTO), "CreateDate": ("exif", T_DTD), "OffsetTime": ("exif", T_OFFSET),
+    "OffsetTimeOriginal": ("exif", T_OFFSET_ORIG), "OffsetTimeDigitized": ("exif", T_OFFSET_DIG),
+    "SubSecTimeOriginal": ("exif", T_SUBSEC_ORIG), "SubSecTimeDigitized": ("exif", T_SUBSEC_DIG),
+    "ISO": ("exif", T_ISO), "FNumber": ("exif", T_FNUMBER), "ExposureTime": ("exif", T_EXPOSURE),
+    "FocalLength": ("exif", T_FOCAL), "LensModel": ("exif", T_LENS_MODEL), "LensMake": ("exif", T_LENS_MAKE),
+    "GPSLatitudeRef": ("gps", 1), "GPSLatitude": ("gps", 2), "GPSLongitudeRef": ("gps", 3),
+    "GPSLongitude": ("gps", 4), "GPSAltitudeRef": ("gps", 5), "GPSAltitude": ("gps", 6),
+}
+_STANDARD_GROUPS = ("IFD0", "ExifIFD", "GPS", "SubIFD", "IFD1")
+
+
+def _raw_tag_value(data: dict, tag: str):
+    """The camera's value of ``tag``: the standard EXIF directories first, then any other (maker notes, a CR3's
+    CMT boxes, a RAF's embedded JPEG), XMP last; None when no group has it."""
+    found = list(exiftool.values(data, tag))
+    if not found:
+        return None
+
+    def rank(item):
+        group = item[0]
+        return 0 if group in _STANDARD_GROUPS else 2 if group.startswith("XMP") else 1
+    return sorted(found, key=rank)[0][1]
+
+
+def _extract_raw(path: str | os.PathLike, info: FormatInfo, max_pixels: int | None) -> PhotoMeta:
+    from .raw import raw_info
+
+    # the sensor data is read too: a RAW cut short after its preview is refused, not kept as a broken original
+    ri = raw_info(path, info, max_pixels=max_pixels, verify=True)  # CorruptMediaError / ImageTooLargeError
+    warnings: list[str] = []
+    data: dict = {}
+    if exiftool.available():
+        try:
+            data = exiftool.read(path, tuple(_RAW_TAGS))
+        except MediaError as e:
+            warnings.append(f"exiftool: {e}")
+    else:
+        warnings.append("exiftool is not installed: the camera, date and place of RAW photos are not read "
+                        "(install Debian's libimage-exiftool-perl)")
+    dirs: dict[str, dict] = {"ifd0": {}, "exif": {}, "gps": {}}
+    for tag, (where, number) in _RAW_TAGS.items():
+        value = _raw_tag_value(data, tag)
+        if value is not None:
+            dirs[where][number] = value
+    ifd0, exif_ifd, gps = dirs["ifd0"], dirs["exif"], dirs["gps"]
+    meta = PhotoMeta(format=info.format, mime=info.mime, warnings=warnings)
+    meta.camera_make = _text(ifd0.get(T_MAKE))
+    meta.camera_model = _text(ifd0.get(T_MODEL))
+    meta.lens = _text(exif_ifd.get(T_LENS_MODEL))
+    orientation = ifd0.get(T_ORIENTATION)
+    try:
+        orientation = int(orientation) if orientation not in (None, "") else ri.orientation
+    except (TypeError, ValueError):
+        orientation = ri.orientation
+    if not 1 <= orientation <= 8:
+        warnings.append(f"orientation {orientation!r} is not an EXIF orientation (1..8); the camera's is used")
+        orientation = ri.orientation
+    meta.orientation = orientation
+    w, h = ri.width, ri.height
+    meta.width, meta.height = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    _fill_date(meta, ifd0, exif_ifd, {}, warnings)
+    _fill_gps(meta, gps, {}, warnings)
+    iso_f = _number(exif_ifd.get(T_ISO))
+    meta.iso = int(iso_f) if iso_f is not None and 0 < iso_f < 10_000_000 else None
+    meta.f_number = _positive(_number(exif_ifd.get(T_FNUMBER)))
+    meta.exposure_time = _positive(_number(exif_ifd.get(T_EXPOSURE)))
+    meta.focal_length = _positive(_number(exif_ifd.get(T_FOCAL)))
+    raw = _exif_to_raw(ifd0, exif_ifd, gps)
+    raw["image"] = to_jsonable({"format": info.format.upper(), "size": [w, h], "sensor": [w, h],
+                                "preview": ri.preview})
+    meta.raw = raw
+    return meta

@@ -1,8 +1,10 @@
-"""JPEG thumbnails: orientation applied, converted to sRGB, never upscaled, JPEG decoded at reduced scale."""
+"""JPEG thumbnails: orientation applied, converted to sRGB, never upscaled, JPEG decoded at reduced scale; a camera
+RAW from its embedded preview, else a demosaic (pva.media.raw)."""
 from __future__ import annotations
 
 import functools
 import io
+import math
 import logging
 import os
 import warnings
@@ -10,7 +12,7 @@ import warnings
 from PIL import Image, ImageCms
 
 from ..config import get_settings
-from .detect import HEAD_BYTES, detect_format, unsupported_reason
+from .detect import HEAD_BYTES, detect_format, is_raw, unsupported_reason
 from .errors import CorruptMediaError, MediaError, UnsupportedFormatError, public_reason
 from .limits import check_pixels
 from .photo import open_image
@@ -113,12 +115,18 @@ def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Im
         from .video import extract_frames
 
         return extract_frames(source, count=1, max_side=max(largest, 1))[0][1], 1, None
+    if is_raw(info):  # the embedded preview or a demosaic, already oriented
+        from .raw import decode
+
+        im, _ = decode(source, info, max_side=max(largest, 1), max_pixels=max_pixels)
+        return im, 1, im.info.get("icc_profile")
     im, _ = open_image(source, info, max_pixels=max_pixels)
     try:
         orientation = _orientation(im)
         icc = im.info.get("icc_profile")
         if info.format == "jpeg" and largest > 0:
-            im.draft("RGB", (largest, largest))  # DCT scaling: decode at 1/2, 1/4 or 1/8 when that is still big enough
+            # DCT scaling: decode at 1/2, 1/4 or 1/8 when that is still big enough for the fitted size
+            im.draft("RGB", fitted_size(im.size, largest))
         if getattr(im, "is_animated", False):
             im.seek(0)
         try:
@@ -131,6 +139,14 @@ def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Im
         im.close()
 
 
+def fitted_size(size: tuple[int, int], box: int) -> tuple[int, int]:
+    """(w, h) once fitted in box x box, never enlarged: what a JPEG may be draft-decoded down to.  Asking the
+    decoder for the square box instead keeps a 4000x3000 photo at full size for a 1920 box (3000 // 1920 = 1)."""
+    w, h = size
+    f = min(1.0, box / max(w, h, 1))
+    return max(1, math.ceil(w * f)), max(1, math.ceil(h * f))
+
+
 def _fit(im: Image.Image, size: int) -> Image.Image:
     """A copy that fits in size x size (never larger than the original)."""
     out = im.copy()
@@ -140,14 +156,16 @@ def _fit(im: Image.Image, size: int) -> Image.Image:
 
 
 def make_thumbnails(source: str | os.PathLike | Image.Image, sizes: dict[str, int] | None = None, *,
-                    quality: int = DEFAULT_QUALITY, max_pixels: int | None = None) -> dict[str, bytes]:
+                    quality: int = DEFAULT_QUALITY, max_pixels: int | None = None,
+                    qualities: dict[str, int] | None = None) -> dict[str, bytes]:
     """JPEG thumbnails {name: jpeg bytes}, each fitting in a ``size`` x ``size`` box (long side = size).
 
     ``source`` is a photo or video path (format by content; videos use the poster frame) or a PIL image (left
     unchanged).  Orientation applied, converted to sRGB, never upscaled (a small image is re-encoded at its own
     size).  JPEGs are decoded at reduced scale (DCT scaling); the largest size is made first, colour-converted and
     oriented once, and the smaller sizes are made from it.
-    ``sizes`` defaults to settings: {'thumb': PVA_THUMB_GRID_PX, 'preview': PVA_THUMB_PREVIEW_PX}.
+    ``sizes`` defaults to settings: {'thumb': PVA_THUMB_GRID_PX, 'preview': PVA_THUMB_PREVIEW_PX}; ``qualities``
+    a JPEG quality per name where it differs from ``quality`` (the analysis preview keeps finer detail).
     Raises UnsupportedFormatError, CorruptMediaError, ImageTooLargeError (all MediaError).
     """
     sizes = dict(sizes or default_sizes())
@@ -167,5 +185,5 @@ def make_thumbnails(source: str | os.PathLike | Image.Image, sizes: dict[str, in
     for name, size in order:
         if max(current.size) > size:
             current = _fit(current, size)
-        out[name] = _encode(current, quality)
+        out[name] = _encode(current, (qualities or {}).get(name, quality))
     return {name: out[name] for name in sizes}

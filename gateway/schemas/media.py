@@ -11,6 +11,15 @@ from pydantic import BaseModel, Field
 from .jobs import Job
 
 
+class Place(BaseModel):
+    """The city, region and country nearest to an item's location (offline GeoNames places of 1000+ people; none
+    beyond 50 km, e.g. at sea)."""
+    city: str
+    region: str | None = None
+    country: str
+    country_code: str = Field(description="ISO 3166-1 alpha-2")
+
+
 class MediaItem(BaseModel):
     """A search hit: the item's metadata and the URLs of its files."""
     id: UUID
@@ -29,6 +38,7 @@ class MediaItem(BaseModel):
     camera_model: str | None = None
     lat: float | None = None
     lon: float | None = None
+    place: Place | None = None
     trashed_at: datetime | None = None
     thumbnail_url: str | None = None
     original_url: str
@@ -49,6 +59,9 @@ class Facets(BaseModel):
     label: list[dict[str, Any]]
     person: list[dict[str, Any]]
     album: list[dict[str, Any]]
+    country: list[dict[str, Any]] = Field(default_factory=list, description="{value: ISO code, name, n}")
+    city: list[dict[str, Any]] = Field(default_factory=list,
+                                       description="{id, city, region, country, country_code, n}")
 
 
 class Suggestion(BaseModel):
@@ -116,6 +129,7 @@ class HaveOut(BaseModel):
 class GpsOut(BaseModel):
     id: UUID
     gps: Gps
+    place: Place | None = None
 
 
 class TrashOut(BaseModel):

@@ -14,6 +14,8 @@ class Stats(BaseModel):
     formats: list[dict[str, Any]]
     kinds: list[dict[str, Any]]
     labels: list[dict[str, Any]]
+    countries: list[dict[str, Any]] = []  # {value: ISO code, name, n} (issue 21)
+    cities: list[dict[str, Any]] = []     # {id, city, region, country, country_code, n}
 
 
 class Month(BaseModel):

@@ -27,6 +27,7 @@ from ..db import albums as albums_q
 from ..db import media as media_q
 from ..errors import Invalid, NotFound
 from ..log import get_logger
+from . import places
 
 log = get_logger("pva.services.bulk")
 
@@ -64,7 +65,9 @@ def set_location(owner_id: UUID, media_ids, lat: float, lon: float, alt: float |
     """Set the location override of the owner's items (the original files are not touched)."""
     ids = _ids(media_ids)
     with db.transaction() as cur:
-        return _answer(ids, media_q.set_gps_override_many(cur, owner_id, ids, lat, lon, alt))
+        done = media_q.set_gps_override_many(cur, owner_id, ids, lat, lon, alt)
+        places.rename(cur, done)  # the place of the new location (issue 21)
+        return _answer(ids, done)
 
 
 def _owned_album(cur, album_id: UUID, owner_id: UUID) -> None:

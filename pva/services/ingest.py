@@ -31,6 +31,7 @@ from ..db import users as users_q
 from ..errors import is_permanent
 from ..infra import db
 from ..media.errors import MediaError
+from . import places
 
 log = logging.getLogger("pva.ingest")  # the name its log lines always had
 
@@ -232,6 +233,7 @@ class Ingestor:
                 media_q.insert(cur, row)
                 analysis_q.insert_queued(cur, media_id, kinds)
                 duplicates.link(cur, owner_id, media_id, fmt.kind, phash)
+                places.name_new(cur, media_id, row)  # city, region, country of its GPS (issue 21)
         except psycopg2.errors.UniqueViolation:
             self._cleanup(put)
             with db.transaction() as cur:

@@ -15,6 +15,7 @@ from ..db import media as media_q
 from ..db.search.media_detail import detail as detail_row
 from ..errors import Conflict, Invalid, NotFound
 from ..infra import db
+from . import places
 
 
 class Unprocessable(Invalid):
@@ -54,6 +55,8 @@ def detail(media_id: UUID, user_id: UUID) -> dict | None:
     the user may not see it."""
     with db.transaction() as cur:
         m = detail_row(cur, media_id, user_id)
+        if m is not None:
+            m["place"] = places.place_of(cur, m.get("place_id"))  # city, region, country (issue 21)
     if m is None:
         return None
     m["has_thumb"] = m.get("thumb_key") is not None
@@ -127,7 +130,9 @@ def set_gps(media_id: UUID, owner_id: UUID, lat: float, lon: float, alt: float |
     with db.transaction() as cur:
         if not media_q.set_gps_override(cur, media_id, owner_id, lat, lon, alt):
             raise NotFound("media")
-    return {"id": media_id, "gps": {"lat": lat, "lon": lon, "alt": alt, "source": "override"}}
+        places.rename(cur, [media_id])  # the place of the new location (issue 21)
+        place = places.place_of_media(cur, media_id)
+    return {"id": media_id, "gps": {"lat": lat, "lon": lon, "alt": alt, "source": "override"}, "place": place}
 
 
 def clear_gps(media_id: UUID, owner_id: UUID) -> dict:
@@ -135,9 +140,11 @@ def clear_gps(media_id: UUID, owner_id: UUID) -> dict:
     with db.transaction() as cur:
         if not media_q.clear_gps_override(cur, media_id, owner_id):
             raise NotFound("media")
+        places.rename(cur, [media_id])
         m = media_q.media_access(cur, media_id, owner_id)
+        place = places.place_of_media(cur, media_id)
     return {"id": media_id, "gps": {"lat": m["lat"], "lon": m["lon"],
-                                    "source": "exif" if m["lat"] is not None else None}}
+                                    "source": "exif" if m["lat"] is not None else None}, "place": place}
 
 
 def trash(media_id: UUID, owner_id: UUID) -> dict:

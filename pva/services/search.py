@@ -11,9 +11,11 @@ from uuid import UUID
 
 from ..config import get_settings
 from ..db import search as search_q
+from ..db.search import place_facets as place_facets_q
 from ..errors import Invalid, NotFound
 from ..infra import db
 from . import people as people_service
+from . import places
 from .media import Unprocessable
 
 
@@ -100,14 +102,15 @@ def search(user_id: UUID, f: search_q.Filters | dict, *, sort: str = "taken", or
     ``f``: the filters, or the query parameters that make them (:func:`make_filters`)."""
     f = _filters(f)
     check_refs(f, user_id)
-    return _run(search_q.search, user_id, f, sort=sort, order=order, limit=limit, cursor=cursor)
+    return places.with_places(_run(search_q.search, user_id, f, sort=sort, order=order, limit=limit, cursor=cursor))
 
 
 def facets(user_id: UUID, f: search_q.Filters | dict) -> dict:
     """How many items each filter value would give under the other active filters (pva.db.search.facets)."""
     f = _filters(f)
     check_refs(f, user_id)
-    return _run(search_q.facets, user_id, f)
+    out = _run(search_q.facets, user_id, f)
+    return {**out, **_run(place_facets_q.place_facets, user_id, f)}  # country, city (issue 21)
 
 
 def camera_name(make: str | None, model: str | None) -> str:

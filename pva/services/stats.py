@@ -8,12 +8,15 @@ from uuid import UUID
 from pva.infra import db
 from ..db import counts as counts_q
 from ..db import stats as stats_q
+from . import places
 
 
 def library(user_id: UUID) -> dict:
     """Totals (with and without GPS, storage used), media per month, per camera, format, kind and label."""
     with db.transaction() as cur:
-        return stats_q.library(cur, user_id)
+        out = stats_q.library(cur, user_id)
+    by_place = places.by_country_and_city(user_id)  # issue 21
+    return {**out, "countries": by_place["country"], "cities": by_place["city"]}
 
 
 def timeline(user_id: UUID) -> list[dict]:

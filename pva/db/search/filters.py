@@ -230,6 +230,12 @@ def _named_by_text(cur, f: Filters, user_id: UUID, p: dict) -> list[str]:
     if models:
         p["text_models"] = models
         alts.append("m.camera_model = any(%(text_models)s::text[])")
+    from .. import places as places_q  # a city, region or country ("Lisbon", "Portugal"; issue 21)
+
+    named_places = places_q.matching(cur, p["tsq"])
+    if named_places:
+        p["text_places"] = named_places
+        alts.append("m.place_id = any(%(text_places)s::int[])")
     return alts
 
 

@@ -89,19 +89,16 @@ class _Tiff:
 
 def bayer(displayed: Image.Image, orientation: int = 1) -> tuple[bytes, int, int]:
     """RGGB 16-bit sensor data (12-bit values) of ``displayed`` as stored for ``orientation``: (data, w, h)."""
+    import numpy as np
+
     stored = stored_for_orientation(displayed.convert("RGB"), orientation)
     w, h = stored.size
-    px = stored.load()
-    out = bytearray()
-    for y in range(h):
-        row = []
-        for x in range(w):
-            channel = (0, 1) if y % 2 == 0 else (1, 2)
-            c = channel[x % 2]
-            v = px[x, y][c] / 255.0
-            row.append(int(round((v ** 2.2) * (WHITE - 256))) + 256)  # linear light above a black level of 256
-        out += struct.pack(f"<{w}H", *row)
-    return bytes(out), w, h
+    rgb = np.asarray(stored, dtype=np.float32) / np.float32(255.0)
+    channel = np.empty((h, w), dtype=np.intp)  # R G / G B
+    channel[0::2, 0::2], channel[0::2, 1::2], channel[1::2, 0::2], channel[1::2, 1::2] = 0, 1, 1, 2
+    v = np.take_along_axis(rgb, channel[:, :, None], axis=2)[:, :, 0]
+    data = np.round((v ** 2.2) * (WHITE - 256)).astype("<u2") + 256  # linear light above a black level of 256
+    return data.tobytes(), w, h
 
 
 def _jpeg(im: Image.Image, quality: int = 90) -> bytes:

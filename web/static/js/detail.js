@@ -161,6 +161,12 @@ if (gpsMap && data.gps && data.gps.lat !== null) {
   place(data.gps.lat, data.gps.lon);
   gpsMap.setView([data.gps.lat, data.gps.lon], 10);
 }
+// the place named after the location (city, region, country; none at sea), as _details.html's place_name writes it
+function showPlace(p) {
+  const text = p ? [p.city, p.region && p.region !== p.city ? p.region : null, p.country].filter(Boolean).join(", ") : "";
+  const el = document.getElementById("place-text");
+  if (el) el.textContent = text;
+}
 if (gpsForm) {
   if (gpsMap) {
     gpsMap.on("click", (e) => {
@@ -192,6 +198,7 @@ if (gpsForm) {
       const r = await api("PUT", `/media/${data.id}/gps`, { lat: picked.lat, lon: picked.lng });
       place(r.gps.lat, r.gps.lon);
       gpsText.textContent = `${fmt(r.gps.lat, r.gps.lon)} (override)`;
+      showPlace(r.place);
       gpsProblem("");
       saveBtn.disabled = true;
       clearBtn.hidden = false;
@@ -208,6 +215,7 @@ if (gpsForm) {
       saveBtn.disabled = true;
       if (r.gps.lat !== null) { place(r.gps.lat, r.gps.lon); gpsText.textContent = `${fmt(r.gps.lat, r.gps.lon)} (exif)`; }
       else { if (marker) { marker.remove(); marker = null; } gpsText.textContent = "No location."; }
+      showPlace(r.place);
       toast("Location reset");
     } catch (err) { toast(err.message, "error"); }
   });

@@ -24,6 +24,7 @@ function when(item) {
 function popup(item) {
   return el("a", { class: "map-popup", href: `/media/${item.id}` }, thumb(item, 160),
     el("span", { class: "map-popup-name" }, item.filename || "open"),
+    item.place ? el("span", { class: "map-popup-place" }, `${item.place.city}, ${item.place.country}`) : null,
     when(item) ? el("span", { class: "muted small" }, when(item)) : null);
 }
 

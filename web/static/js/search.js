@@ -157,6 +157,10 @@ function renderFacets(f) {
     form.elements.bbox.value = "";
     run(true);
   }, p.get("no_gps") === "true")]);
+  // places (issue 21): a chip searches for the place's name
+  const placeChip = (label, n, name) => chip(label, n, () => setAndRun("q", p.get("q") === name ? "" : name), p.get("q") === name);
+  group("Countries", (f.country || []).map((c) => placeChip(c.name, c.n, c.name)));
+  group("Cities", (f.city || []).map((c) => placeChip(c.city, c.n, c.city)));
   group("Albums", f.album.map((a) => chip(a.name, a.n, () => { location.href = `/albums/${a.id}`; })));
   facetsBox.replaceChildren(...groups);
   fillList("label-options", f.label.map((k) => k.value));

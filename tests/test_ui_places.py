@@ -1,0 +1,102 @@
+"""Place names in Chromium (issue 21): the detail page of a photo taken in Lisbon says "Lisbon, Portugal" in its
+facts and over its map; setting the location to Tokyo by typing coordinates names Tokyo at once; the search page's
+facets list the countries and cities, and a city chip finds its photo; the stats page lists them.  Screenshots go
+to artifacts/screenshots/places-*.png."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+import media_fixtures as mf
+from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
+
+LISBON = (38.7223, -9.1393)
+TOKYO = (35.6762, 139.6503)
+OBIDOS = (39.3606, -9.1571)
+
+
+@pytest.fixture(scope="module")
+def library(services, tmp_path_factory):
+    from PIL import Image
+
+    from pva.services import auth
+    from pva.services.ingest import Ingestor
+
+    user = auth.create_user(f"placeui-{secrets.token_hex(3)}", PASSWORD)
+    src = tmp_path_factory.mktemp("placeui")
+    ing = Ingestor(publish=False)
+    ids = {}
+    for name, gps, color in (("a.jpg", LISBON, (200, 90, 60)), ("b.jpg", OBIDOS, (40, 110, 170)),
+                             ("c.jpg", (38.0, -20.0), (60, 150, 70))):
+        p = mf.make_jpeg(src / name, image=Image.new("RGB", (800, 600), color), make="PlaceCam", model="P1",
+                         taken="2024:05:04 18:30:00", gps=gps)
+        res = ing.ingest_file(p, user, f"trip/{name}")
+        assert res.status == "added", res
+        ids[name] = str(res.media_id)
+    return {"user": user, "ids": ids}
+
+
+@pytest.fixture(scope="module")
+def ui(browser, server, library):  # noqa: F811
+    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
+    ctx.set_default_timeout(15000)
+    page = ctx.new_page()
+    s = Session(page, server)
+    page.on("pageerror", lambda e: s.errors.append(str(e)))
+    s.go("/login")
+    page.fill("#username", library["user"]["username"])
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server + "/")
+    yield s
+    ctx.close()
+
+
+def shot(ui, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ui.page.screenshot(path=str(SHOTS / f"places-{name}.png"), full_page=True)
+
+
+def test_the_detail_page_names_the_place_and_a_new_location_renames_it(ui, library):
+    page = ui.page
+    ui.go(f"/media/{library['ids']['a.jpg']}")
+    facts = page.locator("#facts")
+    assert "Lisbon, Portugal" in facts.text_content()
+    assert page.locator("#place-text").text_content().strip() == "Lisbon, Portugal"
+    shot(ui, "detail-lisbon")
+    page.fill("#gps-input", f"{TOKYO[0]}, {TOKYO[1]}")
+    page.click("#gps-save")
+    page.wait_for_function("() => document.getElementById('place-text').textContent.includes('Tokyo')")
+    assert page.locator("#place-text").text_content().strip() == "Tokyo, Japan"
+    page.click("#gps-clear")
+    page.wait_for_function("() => document.getElementById('place-text').textContent.includes('Lisbon')")
+    ui.go(f"/media/{library['ids']['c.jpg']}")  # at sea: a location, no place
+    assert page.locator("#place-text").text_content().strip() == ""
+    assert "Place" not in [t.strip() for t in page.locator("#facts dt").all_text_contents()]
+    assert not ui.errors, ui.errors
+
+
+def test_search_facets_list_countries_and_cities_and_a_city_chip_finds_its_photo(ui, library):
+    page = ui.page
+    ui.go("/search")
+    page.wait_for_selector("#facets .facet-group")
+    countries = page.locator(".facet-group", has=page.get_by_role("heading", name="Countries"))
+    assert "Portugal" in countries.text_content() and "2" in countries.text_content()
+    cities = page.locator(".facet-group", has=page.get_by_role("heading", name="Cities"))
+    cities.get_by_role("button", name="Óbidos").click()
+    page.wait_for_function("""(id) => {
+        const got = [...document.querySelectorAll('#grid .tile-media')].map((t) => t.dataset.id);
+        return got.length === 1 && got[0] === id;
+    }""", arg=library["ids"]["b.jpg"])
+    assert "q=%C3%93bidos" in page.url
+    # the facets follow: one country, one city
+    page.wait_for_function("() => !document.getElementById('facets').textContent.includes('Lisbon')")
+    assert "Portugal1" in countries.text_content().replace(" ", "")
+    shot(ui, "search-facets")
+    ui.go("/stats")
+    tables = page.locator(".stat-tables").text_content()
+    assert "Portugal" in tables and "Lisbon" in tables and "Óbidos" in tables
+    assert not ui.errors, ui.errors

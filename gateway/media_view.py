@@ -32,4 +32,17 @@ def page_out(page: dict) -> dict:
     return page
 
 
-__all__ = ["media_links", "detail_out", "page_out", "API"]
+def burst_out(burst: dict) -> dict:
+    """A burst (pva.services.bursts.members) as the API answers it: every photo with its URLs."""
+    burst["items"] = [media_links(r) for r in burst["items"]]
+    return burst
+
+
+def memories_out(memories: dict) -> dict:
+    """The memories of a day (pva.services.memories.for_day) as the API answers them: every item with its URLs."""
+    for m in memories["memories"]:
+        m["items"] = [media_links(r) for r in m["items"]]
+    return memories
+
+
+__all__ = ["media_links", "detail_out", "page_out", "burst_out", "memories_out", "API"]

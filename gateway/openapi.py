@@ -81,6 +81,8 @@ MODELS: dict[tuple[str, str], tuple[int, Any]] = {
     ("GET", f"{V1}/search/facets"): (200, S.Facets),
     ("GET", f"{V1}/search/suggest"): (200, S.Suggestions),
     ("GET", f"{V1}/media/{{media_id}}"): (200, S.MediaDetail),
+    ("GET", f"{V1}/media/{{media_id}}/burst"): (200, S.Burst),
+    ("GET", f"{V1}/memories"): (200, S.Memories),
     ("POST", f"{V1}/media/upload"): (200, S.UploadOut),
     ("POST", f"{V1}/media/have"): (200, S.HaveOut),
     ("PUT", f"{V1}/media/{{media_id}}/gps"): (200, S.GpsOut),

@@ -97,6 +97,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/search/facets"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/search/suggest"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/media/{{media_id}}"): R(OWNER_OR_RECIPIENT_READ, "read"),
+    ("GET", f"{V1}/media/{{media_id}}/burst"): R(OWNER, "read"),  # stacks are the owner's library view
+    ("GET", f"{V1}/memories"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/media/{{media_id}}/thumbnail"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("HEAD", f"{V1}/media/{{media_id}}/thumbnail"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("GET", f"{V1}/media/{{media_id}}/original"): R(OWNER_OR_RECIPIENT_READ, "read"),

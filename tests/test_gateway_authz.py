@@ -22,7 +22,7 @@ COLLECTIONS = {
     ("GET", "/api/v1/media"), ("GET", "/api/v1/search/facets"), ("GET", "/api/v1/albums"),
     ("GET", "/api/v1/people"), ("GET", "/api/v1/stats"), ("GET", "/api/v1/stats/timeline"),
     ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/failed"), ("GET", "/api/v1/tokens"),
-    ("GET", "/api/v1/auth/me"),
+    ("GET", "/api/v1/auth/me"), ("GET", "/api/v1/memories"),
     ("POST", "/api/v1/media/have"),      # test_sha_check_does_not_reveal_other_libraries
     ("POST", "/api/v1/trash/empty"),     # test_empty_trash_and_job_retries_touch_only_own_rows
     ("POST", "/api/v1/jobs/retry"),      # same, and BODY_REFS below

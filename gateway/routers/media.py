@@ -2,18 +2,21 @@
 GPS override, comments, trash.  One call per route into pva.services (media, search, comments)."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from pva.services import bursts as bursts_service
 from pva.services import comments as comments_service
 from pva.services import media as media_service
+from pva.services import memories as memories_service
 from pva.services import search as search_service
 
 from ..deps import Principal, current_user, require
-from ..media_view import detail_out, page_out
+from ..media_view import burst_out, detail_out, memories_out, page_out
 from ..schemas.media import CommentIn, GpsIn, SearchParams, ShaCheck
 from ..streaming import stream_object
 from ..upload import close_all, ingest_one, receive_files, upload_answer
@@ -25,10 +28,13 @@ router = APIRouter(prefix="/api/v1", tags=["media"])
 @router.get("/media")
 def search_media(params: SearchParams = Depends(), sort: Literal["taken", "added"] = "taken",
                  order: Literal["desc", "asc"] = "desc", limit: int = Query(100, ge=1, le=500),
-                 cursor: str | None = Query(None, max_length=500), user: Principal = Depends(current_user)):
+                 cursor: str | None = Query(None, max_length=500),
+                 stack: Literal["bursts"] | None = Query(None, description="bursts: a burst as one item, its first "
+                                                          "photo, with burst_size (GET /media/{id}/burst lists it)"),
+                 user: Principal = Depends(current_user)):
     """Search the library (all filters combine with AND); pass next_cursor back for the next page."""
     return page_out(search_service.search(user.user_id, params.filters, sort=sort, order=order, limit=limit,
-                                          cursor=cursor))
+                                          cursor=cursor, stack=stack))
 
 
 @router.get("/search/facets")
@@ -68,6 +74,21 @@ def media_original(media_id: UUID, request: Request, download: bool = False,
                    user: Principal = Depends(current_user)):
     """The original file, byte for byte (Range requests supported for video seeking)."""
     return stream_object(request, **media_service.original(media_id, user.user_id), inline=not download)
+
+
+@router.get("/media/{media_id}/burst")
+def media_burst(media_id: UUID, user: Principal = Depends(current_user)):
+    """The burst of one of your photos, in capture order (photos of one camera taken within 2 s of the next; a
+    photo in no burst: itself alone, burst_id null)."""
+    return burst_out(bursts_service.members(media_id, user.user_id))
+
+
+@router.get("/memories")
+def memories(day: date | None = Query(None, description="your local date (default: today in UTC)"),
+             user: Principal = Depends(current_user)):
+    """On this day: your items taken on this calendar day in earlier years, one memory per year, prepared by the
+    housekeeping cron (no trashed items, one photo per burst, no near-duplicates)."""
+    return memories_out(memories_service.for_day(user.user_id, day))
 
 
 # ---------------------------------------------------------------- upload and sync

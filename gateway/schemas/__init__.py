@@ -10,3 +10,4 @@ from .albums import *  # noqa: F401,F403
 from .people import *  # noqa: F401,F403
 from .stats import *  # noqa: F401,F403
 from .bulk import *  # noqa: F401,F403
+from .memories import *  # noqa: F401,F403

@@ -42,6 +42,7 @@ class MediaItem(BaseModel):
     trashed_at: datetime | None = None
     thumbnail_url: str | None = None
     original_url: str
+    burst_size: int | None = Field(None, description="photos in its burst (issue 21), null when in none")
 
 
 class MediaPage(BaseModel):

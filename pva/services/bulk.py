@@ -27,6 +27,7 @@ from ..db import albums as albums_q
 from ..db import media as media_q
 from ..errors import Invalid, NotFound
 from ..log import get_logger
+from . import bursts
 from . import places
 
 log = get_logger("pva.services.bulk")
@@ -51,14 +52,18 @@ def trash(owner_id: UUID, media_ids) -> dict:
     """Move the owner's items to the trash (an item already there keeps its date)."""
     ids = _ids(media_ids)
     with db.transaction() as cur:
-        return _answer(ids, media_q.trash_many(cur, owner_id, ids))
+        done = media_q.trash_many(cur, owner_id, ids)
+    bursts.after_change(owner_id, done)  # they leave their bursts (issue 21)
+    return _answer(ids, done)
 
 
 def restore(owner_id: UUID, media_ids) -> dict:
     """Take the owner's items out of the trash."""
     ids = _ids(media_ids)
     with db.transaction() as cur:
-        return _answer(ids, media_q.restore_many(cur, owner_id, ids))
+        done = media_q.restore_many(cur, owner_id, ids)
+    bursts.after_change(owner_id, done)
+    return _answer(ids, done)
 
 
 def set_location(owner_id: UUID, media_ids, lat: float, lon: float, alt: float | None = None) -> dict:

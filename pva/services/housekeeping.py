@@ -59,7 +59,21 @@ def reconcile(requeue_after_seconds: int | None = None) -> ReconcileReport:
         log.info("purged expired trash", extra={"count": purged})
     if rep.expired or rep.published or rep.drops_announced:
         log.info("reconciled analysis jobs", extra=rep.as_dict())
+    prepare_bursts_and_memories()
     return rep
+
+
+def prepare_bursts_and_memories() -> None:
+    """Issue 21: group into bursts the libraries never grouped (after migration 011, new users; again daily), and
+    prepare the "On this day" memories of the days around today (pva.services.memories: a cheap query when
+    nothing is due).  A failure is logged and tried again on the next tick; it never fails the jobs' reconcile."""
+    from . import bursts, memories
+
+    for step in (bursts.rebuild_due, memories.prepare_due):
+        try:
+            step()
+        except Exception:
+            log.exception("housekeeping step failed", extra={"step": step.__module__ + "." + step.__name__})
 
 
 def prune_failed_logins(now: float | None = None) -> int:
@@ -74,4 +88,5 @@ def purge_expired_trash() -> int:
     return media.purge_expired_trash()
 
 
-__all__ = ["ReconcileReport", "reconcile", "prune_failed_logins", "purge_expired_trash"]
+__all__ = ["ReconcileReport", "reconcile", "prune_failed_logins", "purge_expired_trash",
+           "prepare_bursts_and_memories"]

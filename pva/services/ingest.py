@@ -244,6 +244,10 @@ class Ingestor:
         except BaseException:
             self._cleanup(put)
             raise
+        if fmt.kind == "photo" and row.get("camera_model") and row.get("taken_at"):
+            from . import bursts  # stacked with the camera's photos of the same moment (issue 21)
+
+            bursts.after_change(owner_id, [media_id])
         if self.publish:
             jobs.publish_jobs([(media_id, k) for k in kinds])
         return IngestResult("added", rel, media_id=str(media_id), sha512=sha_hex, kind=fmt.kind,

@@ -15,6 +15,7 @@ from ..db import media as media_q
 from ..db.search.media_detail import detail as detail_row
 from ..errors import Conflict, Invalid, NotFound
 from ..infra import db
+from . import bursts
 from . import places
 
 
@@ -152,6 +153,7 @@ def trash(media_id: UUID, owner_id: UUID) -> dict:
     with db.transaction() as cur:
         if not media_q.trash(cur, media_id, owner_id):
             raise NotFound("media")
+    bursts.after_change(owner_id, [media_id])  # it leaves its burst (issue 21)
     return {"id": media_id, "trashed": True, "retention_days": get_settings().trash_retention_days}
 
 
@@ -159,6 +161,7 @@ def restore(media_id: UUID, owner_id: UUID) -> dict:
     with db.transaction() as cur:
         if not media_q.restore(cur, media_id, owner_id):
             raise NotFound("media")
+    bursts.after_change(owner_id, [media_id])
     return {"id": media_id, "trashed": False}
 
 

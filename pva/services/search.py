@@ -97,10 +97,13 @@ def _filters(f: search_q.Filters | dict) -> search_q.Filters:
 
 
 def search(user_id: UUID, f: search_q.Filters | dict, *, sort: str = "taken", order: str = "desc",
-           limit: int = 100, cursor: str | None = None) -> dict:
+           limit: int = 100, cursor: str | None = None, stack: str | None = None) -> dict:
     """One page of the user's search (all filters combine with AND): {"items": [...], "next_cursor": str|None}.
-    ``f``: the filters, or the query parameters that make them (:func:`make_filters`)."""
+    ``f``: the filters, or the query parameters that make them (:func:`make_filters`).  ``stack="bursts"``: a
+    burst is its first photo only, with burst_size (the library grid's stacks, pva.services.bursts)."""
     f = _filters(f)
+    if stack == "bursts":
+        f = search_q.replace(f, stack_bursts=True)
     check_refs(f, user_id)
     return places.with_places(_run(search_q.search, user_id, f, sort=sort, order=order, limit=limit, cursor=cursor))
 

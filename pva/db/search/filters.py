@@ -22,7 +22,7 @@ TEXT_EXPR = "(m.name_tsv || coalesce(m.text_tsv, ''::tsvector))"  # nearest face
 LIST_COLUMNS = f"""m.id, m.owner_id, m.kind, m.format, m.mime, m.size, m.width, m.height, m.duration, m.filename,
     m.taken_at, m.taken_at_offset, m.created_at, m.camera_make, m.camera_model,
     {LAT} as lat, {LON} as lon, (m.gps_override_lat is not null) as gps_overridden,
-    (m.thumb_key is not null) as has_thumb, m.status, m.trashed_at"""
+    (m.thumb_key is not null) as has_thumb, m.status, m.trashed_at, m.burst_size"""
 
 
 class BadQuery(ValueError):
@@ -47,6 +47,7 @@ class Filters:
     text: str | None = None
     album_id: UUID | None = None
     trashed: bool = False
+    stack_bursts: bool = False  # a burst as its first photo only (011_bursts_memories.sql; pva.services.bursts)
 
 
 def tsquery_text(text: str) -> str | None:
@@ -127,6 +128,8 @@ def _where(cur, f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]
         p["owner"] = user_id
     w.append("m.owner_id = %(owner)s")
     w.append("m.trashed_at is not null" if f.trashed else "m.trashed_at is null")
+    if f.stack_bursts and not f.trashed:
+        w.append("(m.burst_id is null or m.burst_id = m.id)")
     if skip != "date":
         if f.date_from:
             p["date_from"] = f.date_from

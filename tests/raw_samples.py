@@ -110,9 +110,12 @@ def _jpeg(im: Image.Image, quality: int = 90) -> bytes:
 def make_dng(path, *, size: tuple[int, int] = (96, 64), orientation: int = 1, preview: int | None = 1200,
              make: str = "PVA Test", model: str = "Sensor One", taken: str | None = "2024:05:01 10:20:30",
              offset: str | None = "+02:00", gps: tuple[float, float] | None = (48.8583, 2.2945),
-             iso: int = 200, displayed: Image.Image | None = None) -> Path:
+             iso: int = 200, displayed: Image.Image | None = None, dng: bool = True) -> Path:
     """A DNG of the corner picture (``size`` as displayed) with EXIF ``orientation``, and a JPEG preview whose long
-    side is ``preview`` (None: no preview at all, only the sensor data)."""
+    side is ``preview`` (None: no preview at all, only the sensor data).
+
+    ``dng=False`` leaves out DNGVersion: with ``make="SONY"`` and a Sony model that is an uncompressed ARW as far as
+    both the sniffer and LibRaw are concerned (LibRaw then uses its own colour table for the model)."""
     path = Path(path)
     w_d, h_d = size
     shown = displayed if displayed is not None else corner_picture(size)
@@ -147,9 +150,11 @@ def make_dng(path, *, size: tuple[int, int] = (96, 64), orientation: int = 1, pr
         (254, LONG, 1), (256, LONG, 16), (257, LONG, 16), (258, SHORT, [8, 8, 8]), (259, SHORT, 1),
         (262, SHORT, 2), (271, ASCII, make), (272, ASCII, model), (274, SHORT, orientation), (277, SHORT, 3),
         (278, LONG, 16), (284, SHORT, 1), (0x014A, LONG, sub_ifds), (0x8769, LONG, exif_at),
-        (0xC612, BYTE, [1, 4, 0, 0]), (0xC613, BYTE, [1, 1, 0, 0]), (0xC614, ASCII, f"{make} {model}"),
+        (0xC614, ASCII, f"{make} {model}"),
         (0xC621, SRATIONAL, list(_XYZ_TO_SRGB)), (0xC65A, SHORT, 21), (0xC628, RATIONAL, [1.0, 1.0, 1.0]),
     ]
+    if dng:
+        entries += [(0xC612, BYTE, [1, 4, 0, 0]), (0xC613, BYTE, [1, 1, 0, 0])]
     thumb = stored_for_orientation(shown.resize((16, 16)), 1).tobytes()  # the tiny IFD0 thumbnail (uncompressed)
     thumb_at = t.data(thumb)
     entries += [(273, LONG, thumb_at), (279, LONG, len(thumb))]

@@ -190,3 +190,23 @@ def test_a_raw_header_with_nothing_behind_it_is_refused(tmp_path):
             extract_photo(p)
         with pytest.raises(CorruptMediaError):
             make_thumbnails(p)
+
+
+# ---------------------------------------------------------------------------------------------- a maker's RAW
+@pytest.mark.parametrize("preview", [1200, None], ids=["preview", "demosaic"])
+def test_a_sony_arw_is_read_decoded_and_shown_upright(tmp_path, preview):
+    """Not a DNG: LibRaw identifies the camera by make and model and uses its own colour table."""
+    from pva.media import extract_photo, make_thumbnails
+    from pva.media.detect import identify
+    from pva.media.raw import decode
+
+    p = rs.make_dng(tmp_path / "DSC01234.ARW", size=(400, 300), make="SONY", model="ILCE-7M3", dng=False,
+                    orientation=8, preview=preview)
+    assert identify(p).format == "arw"
+    m = extract_photo(p)
+    assert (m.format, m.mime, m.camera_model, m.orientation) == ("arw", "image/x-sony-arw", "ILCE-7M3", 8)
+    assert (m.width, m.height) == (400, 300)
+    im, how = decode(p)
+    assert how == ("preview" if preview else "demosaic")
+    grid = Image.open(io.BytesIO(make_thumbnails(p, sizes={"thumb": 80})["thumb"]))
+    assert_corner_picture(grid, (80, 60))

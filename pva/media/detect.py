@@ -263,8 +263,9 @@ def _sniff(h: bytes) -> FormatInfo | str | None:
 # photometric, or a maker's raw compression.  A scan or an export that merely names the camera maker stays a TIFF.
 _RAW_PHOTOMETRIC = {32803, 34892}  # CFA, LinearRaw
 _RAW_COMPRESSION = {32767, 32769, 32770, 34713, 34316, 65535}  # Sony ARW, packed, Samsung, Nikon NEF, Panasonic, Pentax
-_RAW_BY_MAKE = (("NIKON", NEF), ("SONY", ARW), ("CANON", CR2), ("OLYMPUS", ORF), ("OM DIGITAL", ORF),
-                ("PANASONIC", RW2), ("LEICA", RW2), ("FUJIFILM", RAF))
+# (Canon, Olympus, Panasonic and Fujifilm RAWs have their own signatures, checked before; a TIFF-structured RAW of
+# theirs is an older format, refused by name like any other maker's.)
+_RAW_BY_MAKE = (("NIKON", NEF), ("SONY", ARW))
 _MAX_IFDS = 16
 
 

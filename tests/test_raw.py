@@ -210,3 +210,23 @@ def test_a_sony_arw_is_read_decoded_and_shown_upright(tmp_path, preview):
     assert how == ("preview" if preview else "demosaic")
     grid = Image.open(io.BytesIO(make_thumbnails(p, sizes={"thumb": 80})["thumb"]))
     assert_corner_picture(grid, (80, 60))
+
+
+def test_sniffing_damaged_tiff_structures_never_raises(tmp_path):
+    """The IFD walk reads untrusted offsets and counts: any byte changed in a RAW's head gives a format or None."""
+    import random
+
+    from pva.media.detect import detect_format, unsupported_reason
+
+    rng = random.Random(22)
+    heads = [rs.make_dng(tmp_path / "a.dng", size=(16, 16), preview=None).read_bytes()[:4096],
+             rs.make_tiff_raw(tmp_path / "b.nef").read_bytes()[:4096]]
+    assert [detect_format(h).format for h in heads] == ["dng", "nef"]
+    for i in range(1500):
+        h = bytearray(heads[i % 2])
+        for _ in range(rng.randint(1, 12)):
+            h[rng.randrange(4, len(h))] = rng.randrange(256)
+        h = bytes(h[:rng.randint(8, len(h))])
+        info = detect_format(h)
+        assert info is None or info.kind == "photo"
+        assert unsupported_reason(h)

@@ -3,7 +3,7 @@ through the multi-index-hashing indexes of migration 010, and the pairs table (f
 
 Lookup: two hashes within ``near`` <= 11 bits agree within 2 bits on at least one of their four 16-bit chunks, so
 the candidates are the owner's rows whose chunk i is one of the 137 values within 2 bits of the query's chunk i;
-the full distance is checked on them (index-only: the indexes include phash and kind).
+the full distance is checked on them (index-only: the indexes include phash, kind and id).
 """
 from __future__ import annotations
 
@@ -33,16 +33,18 @@ def neighbours(cur, owner_id: UUID, h: int, *, kind: str | None = None, near: in
     nearest first.  Exact for near <= 11 (multi-index hashing)."""
     r = _probe_radius(near)
     probes = [ph.chunk_neighbours(c, r) for c in ph.chunks(h)]
-    ors = " or ".join(f"{expr} = any(%(p{i})s::bigint[])" for i, expr in enumerate(_CHUNK_SQL))
+    # one index-only scan per chunk (a union, not an OR: an OR makes a bitmap scan that visits every candidate's
+    # row); the distance is checked on the hash the index holds
+    scans = " union ".join(
+        f"""select id, bit_count(phash # %(h)s::bit(64))::int as distance
+              from media
+             where owner_id = %(owner)s and phash is not null and {expr} = any(%(p{i})s::bigint[])
+               and bit_count(phash # %(h)s::bit(64)) <= %(near)s
+               and (%(kind)s::text is null or kind = %(kind)s::text)
+               and (%(ex)s::uuid is null or id <> %(ex)s::uuid)""" for i, expr in enumerate(_CHUNK_SQL))
     params = {"owner": owner_id, "h": ph.to_bits(h), "near": near, "kind": kind, "ex": exclude,
               "limit": limit, **{f"p{i}": p for i, p in enumerate(probes)}}
-    cur.execute(f"""select id, bit_count(phash # %(h)s::bit(64))::int as distance
-                      from media
-                     where owner_id = %(owner)s and phash is not null and ({ors})
-                       and bit_count(phash # %(h)s::bit(64)) <= %(near)s
-                       and (%(kind)s::text is null or kind = %(kind)s::text)
-                       and (%(ex)s::uuid is null or id <> %(ex)s::uuid)
-                     order by 2, id limit %(limit)s""", params)
+    cur.execute(f"select id, distance from ({scans}) found order by distance, id limit %(limit)s", params)
     return cur.fetchall()
 
 

@@ -5,19 +5,25 @@
 -- hashes every new item, `pva duplicates hash` the items ingested before this migration.
 alter table media add column if not exists phash bit(64);
 
--- Lookup at 1M items: multi-index hashing.  Two hashes within 8 bits (pva.media.phash.NEAR) of each other agree
--- within 2 bits on at least one of their four 16-bit chunks, so a lookup probes each chunk's index with the
--- 137 values within 2 bits of its own chunk, then checks the full Hamming distance, bit_count(phash # h), on the
--- few candidates; the hash and kind are in the index so the check needs no heap visit (bench/duplicates.py).
--- (pgvector's bit type and HNSW bit_hamming_ops need pgvector 0.7; the embedded pgserver ships 0.6.)
-create index if not exists media_phash_c0 on media (owner_id, (((phash::bigint) >> 48) & 65535))
-    include (phash, kind) where phash is not null;
-create index if not exists media_phash_c1 on media (owner_id, (((phash::bigint) >> 32) & 65535))
-    include (phash, kind) where phash is not null;
-create index if not exists media_phash_c2 on media (owner_id, (((phash::bigint) >> 16) & 65535))
-    include (phash, kind) where phash is not null;
-create index if not exists media_phash_c3 on media (owner_id, ((phash::bigint) & 65535))
-    include (phash, kind) where phash is not null;
+-- Lookup at 1M items: multi-index hashing.  Two hashes within 11 bits of each other (pva.media.phash.NEAR is
+-- 10) agree within 2 bits on at least one of their four 16-bit chunks, so a lookup probes each chunk's index with
+-- the 137 values within 2 bits of its own chunk and checks the full Hamming distance, bit_count(phash # h), on
+-- the candidates there: the hash, kind and id are in the index, so only the matches visit the table
+-- (bench/duplicates.py).  pgvector's bit type and HNSW bit_hamming_ops need pgvector 0.7; the embedded pgserver
+-- ships 0.6.
+create index if not exists media_phash_chunk0 on media (owner_id, (((phash::bigint) >> 48) & 65535))
+    include (phash, kind, id) where phash is not null;
+create index if not exists media_phash_chunk1 on media (owner_id, (((phash::bigint) >> 32) & 65535))
+    include (phash, kind, id) where phash is not null;
+create index if not exists media_phash_chunk2 on media (owner_id, (((phash::bigint) >> 16) & 65535))
+    include (phash, kind, id) where phash is not null;
+create index if not exists media_phash_chunk3 on media (owner_id, ((phash::bigint) & 65535))
+    include (phash, kind, id) where phash is not null;
+-- (the first version of this migration named them media_phash_c0..3, without id)
+drop index if exists media_phash_c0;
+drop index if exists media_phash_c1;
+drop index if exists media_phash_c2;
+drop index if exists media_phash_c3;
 
 -- Near-duplicate pairs, found when the newer item is hashed (ingest or `pva duplicates hash`): a < b, both the
 -- same owner's and the same kind.  The Duplicates page groups them (connected components of the pairs whose items
@@ -35,3 +41,10 @@ create table if not exists media_near_duplicates (
 );
 create index if not exists media_near_duplicates_owner on media_near_duplicates(owner_id) where dismissed_at is null;
 create index if not exists media_near_duplicates_b on media_near_duplicates(b);
+
+-- The planner sizes a lookup from statistics on the chunk expressions; a partial index's expressions get none of
+-- their own, and without them it guesses thousands of candidates and scans the whole table (bench/duplicates.py).
+create statistics if not exists media_phash_c0_stats on ((((phash::bigint) >> 48) & 65535)) from media;
+create statistics if not exists media_phash_c1_stats on ((((phash::bigint) >> 32) & 65535)) from media;
+create statistics if not exists media_phash_c2_stats on ((((phash::bigint) >> 16) & 65535)) from media;
+create statistics if not exists media_phash_c3_stats on (((phash::bigint) & 65535)) from media;

@@ -23,6 +23,8 @@ def detail_out(m: dict) -> dict:
     m["preview_url"] = f"{API}/media/{m['id']}/thumbnail?size=preview" if m["has_preview"] else None
     for f in m["faces"]:
         f["crop_url"] = f"{API}/faces/{f['id']}/crop" if f.pop("has_crop") else None
+    for f in m.get("files") or []:  # companion files (issue 22)
+        f["url"] = f"{API}/media/{m['id']}/files/{f['role']}"
     return media_links(m)
 
 

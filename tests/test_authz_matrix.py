@@ -103,6 +103,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("HEAD", f"{V1}/media/{{media_id}}/thumbnail"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("GET", f"{V1}/media/{{media_id}}/original"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("HEAD", f"{V1}/media/{{media_id}}/original"): R(OWNER_OR_RECIPIENT_READ, "read"),
+    ("GET", f"{V1}/media/{{media_id}}/files/{{role}}"): R(OWNER_OR_RECIPIENT_READ, "read"),  # issue 22
+    ("HEAD", f"{V1}/media/{{media_id}}/files/{{role}}"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("POST", f"{V1}/media/upload"): R(AUTHENTICATED, "upload", req=lambda o: {
         "files": [("files", (f"matrix-{secrets.token_hex(3)}.jpg", _jpeg(), "image/jpeg"))]}),
     ("POST", f"{V1}/media/have"): R(AUTHENTICATED, "upload", req=lambda o: {"json": {"sha512": [o["sha512"]]}}),
@@ -266,12 +268,27 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
         st.put(s.bucket_thumbs, m["thumb_key"], b"thumb", content_type="image/jpeg")
         st.put(s.bucket_thumbs, m["preview_key"], b"preview", content_type="image/jpeg")
         st.put(s.bucket_thumbs, crop, b"crop", content_type="image/jpeg")
+    _motion_file(m, with_files)  # a live photo's clip (issue 22)
     return {"media_id": str(m["id"]), "trashed_id": str(trashed["id"]), "album_id": str(album["id"]),
             "comment_id": str(comment["id"]), "person_id": str(person["id"]), "person2_id": str(person2["id"]),
             "face_id": face, "merge_id": merge_id, "token_id": str(tokrow["id"]), "recipient_id": str(recipient["id"]),
             "sha512": bytes(m["sha512"]).hex(), "username": owner["username"], "password": owner["password"],
             "third_username": third["username"], "function": "ocr", "vendor_file": "leaflet/leaflet.js",
-            "link_id": str(link["id"]), "link_token": link["token"], "link_file": "thumbnail"}
+            "link_id": str(link["id"]), "link_token": link["token"], "link_file": "thumbnail", "role": "motion"}
+
+
+def _motion_file(m: dict, with_files: bool) -> None:
+    """The item's 'motion' companion file (GET /media/{id}/files/motion), its object only with_files."""
+    from pva.config import get_settings
+    from pva.infra import db
+    from pva.infra.storage import get_storage
+
+    key = f"{m['storage_key']}.MOV"
+    db.execute("""insert into media_files(media_id, owner_id, role, storage_key, sha512, size, format, mime, filename)
+                  values (%s, %s, 'motion', %s, %s, 5, 'mov', 'video/quicktime', 'clip.MOV')""",
+               (m["id"], m["owner_id"], key, secrets.token_bytes(64)))
+    if with_files:
+        get_storage().put(get_settings().bucket_originals, key, b"clip!", content_type="video/quicktime")
 
 
 class World:

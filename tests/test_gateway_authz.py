@@ -75,6 +75,10 @@ def _world(services):
         st.put(s.bucket_originals, m["storage_key"], b"original-bytes-" + role.encode(), content_type="image/jpeg")
         st.put(s.bucket_thumbs, m["thumb_key"], b"thumb", content_type="image/jpeg")
         st.put(s.bucket_thumbs, m["preview_key"], b"preview", content_type="image/jpeg")
+        if role == "victim":  # a live photo's clip (issue 22); the attacker's item has none, so that its role 404s
+            from test_authz_matrix import _motion_file
+
+            _motion_file(m, True)
         trashed = insert_media(u["id"], trashed_at=__import__("datetime").datetime.now().astimezone(),
                                filename=f"{tag}-trashed.jpg")
         person = add_person(u["id"], f"{tag}-person")
@@ -99,7 +103,7 @@ def _world(services):
                      "comment_id": str(comment["id"]), "person_id": str(person["id"]), "face_id": face,
                      "token_id": str(tokrow["id"]), "user_id": str(u["id"]), "username": u["username"],
                      "trashed_id": str(trashed["id"]), "sha512": bytes(m["sha512"]).hex(),
-                     "link_id": str(link["id"]), "merge_id": merge_id}
+                     "link_id": str(link["id"]), "merge_id": merge_id, "role": "motion"}
     return out
 
 

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from pva.services import bursts as bursts_service
 from pva.services import comments as comments_service
+from pva.services import companions as companions_service
 from pva.services import media as media_service
 from pva.services import memories as memories_service
 from pva.services import search as search_service
@@ -89,6 +90,15 @@ def memories(day: date | None = Query(None, description="your local date (defaul
     """On this day: your items taken on this calendar day in earlier years, one memory per year, prepared by the
     housekeeping cron (no trashed items, one photo per burst, no near-duplicates)."""
     return memories_out(memories_service.for_day(user.user_id, day))
+
+
+@router.get("/media/{media_id}/files/{role}")
+@router.head("/media/{media_id}/files/{role}", include_in_schema=False)
+def media_companion_file(media_id: UUID, role: Literal["motion", "raw"], request: Request, download: bool = False,
+                         user: Principal = Depends(current_user)):
+    """Another file of the item (a live photo's motion clip, the RAW of a RAW+JPEG pair), byte for byte, with
+    Range requests; the same access as the original."""
+    return stream_object(request, **companions_service.file_object(media_id, user.user_id, role), inline=not download)
 
 
 # ---------------------------------------------------------------- upload and sync

@@ -42,6 +42,8 @@ class MediaItem(BaseModel):
     trashed_at: datetime | None = None
     thumbnail_url: str | None = None
     original_url: str
+    companions: list[str] | None = Field(None, description="roles of its other files (issue 22): "
+                                         "motion (live photo), raw (RAW+JPEG)")
     burst_size: int | None = Field(None, description="photos in its burst (issue 21), null when in none")
 
 
@@ -93,6 +95,20 @@ class Comment(BaseModel):
     author: str
 
 
+class CompanionFile(BaseModel):
+    """Another file of an item (issue 22): a live photo's motion clip, the RAW of a RAW+JPEG pair."""
+    role: Literal["motion", "raw"]
+    origin: Literal["file", "embedded"] = Field(description="embedded: extracted from the item's original")
+    filename: str
+    format: str
+    mime: str
+    size: int
+    duration: float | None = None
+    sha512: str
+    transcribe: dict[str, Any] | None = Field(None, description="whether its speech is transcribed, and why")
+    url: str
+
+
 class MediaDetail(MediaItem):
     """Everything about one item: metadata, analysis results, comments, albums and (for its owner) jobs."""
     sha512: str
@@ -108,6 +124,7 @@ class MediaDetail(MediaItem):
     albums: list[dict[str, Any]] = Field(default_factory=list, description="only those the viewer may see")
     jobs: list[Job] = Field(description="empty for a viewer who does not own the item")
     preview_url: str | None = None
+    files: list[CompanionFile] = Field(default_factory=list, description="its other files (issue 22)")
 
 
 class UploadResult(BaseModel):

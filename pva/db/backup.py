@@ -6,11 +6,16 @@ the REPEATABLE READ transaction whose snapshot pg_dump also uses, so the list ma
 from __future__ import annotations
 
 # Every object a media row references: its original, and in the thumbs bucket the grid thumbnail, the preview,
-# the video keyframes (metadata.keyframes[].key) and the face crops.  One row per (bucket, key).
+# the video keyframes (metadata.keyframes[].key) and the face crops; and its companion files (issue 22: a live
+# photo's MOV, the RAW of a pair in originals; an extracted motion clip in thumbs).  One row per (bucket, key).
 REFERENCED_OBJECTS_SQL = """
 select distinct on (bucket, key) bucket, key, media_id, sha512, size, mime from (
     select 'originals' as bucket, m.storage_key as key, m.id as media_id, m.sha512, m.size, m.mime, 0 as pref
       from media m
+    union all
+    select c.bucket, c.storage_key, c.media_id, case when c.bucket = 'originals' then c.sha512 end,
+           case when c.bucket = 'originals' then c.size end, c.mime, 0
+      from media_files c
     union all
     select 'thumbs', v.k, m.id, null, null, 'image/jpeg', 1
       from media m cross join lateral (values (m.thumb_key), (m.preview_key)) v(k)
@@ -69,8 +74,12 @@ def library_size(cur) -> dict:
 
 
 def originals_for_check(cur) -> list[dict]:
-    """(id, storage_key, size, sha512, mime) of every media row, in key order."""
-    cur.execute("select id, storage_key, size, sha512, mime from media order by storage_key")
+    """(id, storage_key, size, sha512, mime) of every media row and of every companion file kept in the originals
+    bucket (issue 22; id: its item's), in key order."""
+    cur.execute("""select id, storage_key, size, sha512, mime from media
+                   union all
+                   select media_id, storage_key, size, sha512, mime from media_files where bucket = 'originals'
+                   order by storage_key""")
     return list(cur.fetchall())
 
 

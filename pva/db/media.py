@@ -26,19 +26,30 @@ def insert(cur, row: dict) -> dict:
 
 
 def find_by_sha(cur, owner_id, sha512: bytes) -> dict | None:
-    cur.execute("select id, storage_key, original_path, trashed_at from media where owner_id = %s and sha512 = %s",
-                (owner_id, sha512))
+    """The owner's item with these bytes: as its original, or as one of its companion files (a live photo's MOV,
+    a RAW of a RAW+JPEG pair: issue 22)."""
+    cur.execute("""select id, storage_key, original_path, trashed_at from media where owner_id = %s and sha512 = %s
+                   union all
+                   select m.id, f.storage_key, coalesce(f.original_path, m.original_path), m.trashed_at
+                     from media_files f join media m on m.id = f.media_id
+                    where f.owner_id = %s and f.sha512 = %s and f.origin = 'file'
+                   limit 1""", (owner_id, sha512, owner_id, sha512))
     return cur.fetchone()
 
 
 def have_shas(cur, owner_id, shas: list[bytes]) -> dict[bytes, str]:
     """Which of these SHA-512 digests the owner already has: {digest: media_id}."""
-    cur.execute("select sha512, id from media where owner_id = %s and sha512 = any(%s)", (owner_id, shas))
+    cur.execute("""select sha512, id from media where owner_id = %s and sha512 = any(%s)
+                   union all  -- a companion file (live photo MOV, RAW of a pair) counts as had (issue 22)
+                   select sha512, media_id from media_files
+                    where owner_id = %s and sha512 = any(%s) and origin = 'file'""", (owner_id, shas, owner_id, shas))
     return {bytes(r["sha512"]): str(r["id"]) for r in cur.fetchall()}
 
 
 def key_taken(cur, storage_key: str) -> bool:
-    cur.execute("select 1 from media where storage_key = %s", (storage_key,))
+    cur.execute("""select 1 from media where storage_key = %s
+                   union all select 1 from media_files where storage_key = %s and bucket = 'originals'""",
+                (storage_key, storage_key))
     return cur.fetchone() is not None
 
 
@@ -55,7 +66,8 @@ def set_metadata_keys(cur, media_id, patch: dict) -> None:
 
 
 def storage_keys(cur) -> set[str]:
-    cur.execute("select storage_key from media")
+    cur.execute("select storage_key from media union all "
+                "select storage_key from media_files where bucket = 'originals'")
     return {r["storage_key"] for r in cur.fetchall()}
 
 
@@ -118,7 +130,8 @@ def restore(cur, media_id: UUID, owner_id: UUID) -> bool:
 def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
           older_than_days: int | None = None) -> list[dict]:
     """Delete trashed media rows (of one owner, or everyone's with owner_id None); returns their object keys
-    (storage_key, thumb_key, preview_key, crop_keys) so the caller removes the objects.  With older_than_days only
+    (storage_key, thumb_key, preview_key, crop_keys, companion_keys: [[bucket, key]] of its companion files) so the
+    caller removes the objects.  With older_than_days only
     items trashed that long ago go."""
     return _rows(cur, """with gone as (
                            delete from media
@@ -128,7 +141,9 @@ def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
                               and (%(days)s::int is null or trashed_at < now() - make_interval(days => %(days)s::int))
                            returning id, owner_id, storage_key, thumb_key, preview_key)
                          select g.*, coalesce((select array_agg(f.crop_key) from faces f
-                                                where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys
+                                                where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys,
+                                coalesce((select array_agg(array[c.bucket, c.storage_key]) from media_files c
+                                           where c.media_id = g.id), '{}') as companion_keys
                            from gone g""",
                  {"owner": owner_id, "id": media_id, "days": older_than_days})
 

@@ -28,6 +28,7 @@ from ..db import analysis as analysis_q
 from ..db import media as media_q
 from ..db import rejections as rejections_q
 from ..db import users as users_q
+from . import companions  # live photos, motion photos, RAW+JPEG pairs (issue 22)
 from ..errors import is_permanent
 from ..infra import db
 from ..media.errors import MediaError
@@ -210,6 +211,10 @@ class Ingestor:
             row["metadata"] = {**row.get("metadata", {}), "keyframes": keyframes}
             if not frames:
                 warnings.append("no frame could be decoded for a poster")
+        # what it can pair with: a live photo's content identifier, a motion photo's clip, a RAW's JPEG (issue 22)
+        pairing = companions.identify(path, fmt, rel, meta)
+        warnings += pairing.warnings
+        row["metadata"] = {**row.get("metadata", {}), **pairing.file_metadata}
         if warnings:
             row["metadata"] = {**row.get("metadata", {}), "warnings": warnings[:50]}
         if f"{media_id}/thumb.jpg" in derived:
@@ -228,12 +233,16 @@ class Ingestor:
             for dkey, data in derived.items():
                 self.storage.put(s.bucket_thumbs, dkey, data, length=len(data), content_type="image/jpeg")
                 put.append((s.bucket_thumbs, dkey))
+            embedded = companions.put_embedded(self.storage, pairing, media_id)
+            if embedded:
+                put.append(embedded)
             kinds = jobs.kinds_for(fmt.kind)
             with db.transaction() as cur:
                 media_q.insert(cur, row)
                 analysis_q.insert_queued(cur, media_id, kinds)
                 duplicates.link(cur, owner_id, media_id, fmt.kind, phash)
                 places.name_new(cur, media_id, row)  # city, region, country of its GPS (issue 21)
+                settled = companions.after_insert(cur, row, pairing)  # last: it may remove the row
         except psycopg2.errors.UniqueViolation:
             self._cleanup(put)
             with db.transaction() as cur:
@@ -244,6 +253,11 @@ class Ingestor:
         except BaseException:
             self._cleanup(put)
             raise
+        warnings = warnings + [w for w in pairing.warnings if w not in warnings]
+        companions.delete_derived(self.storage, settled.derived)
+        if settled.joined:  # it became a file of an existing item: no item, no analysis of its own
+            return IngestResult("added", rel, media_id=str(settled.joined.media_id), sha512=sha_hex, kind=fmt.kind,
+                                format=fmt.format, size=size, storage_key=row["storage_key"], warnings=warnings)
         if fmt.kind == "photo" and row.get("camera_model") and row.get("taken_at"):
             from . import bursts  # stacked with the camera's photos of the same moment (issue 21)
 

@@ -61,6 +61,9 @@ def detail(media_id: UUID, user_id: UUID) -> dict | None:
     if m is None:
         return None
     m["has_thumb"] = m.get("thumb_key") is not None
+    from . import companions
+
+    m["files"] = companions.files(media_id, user_id)  # its other files: motion clip, RAW (issue 22)
     m["has_preview"] = m.get("preview_key") is not None
     m["gps"] = {"lat": m["lat"], "lon": m["lon"],
                 "alt": m["gps_override_alt"] if m["gps_override_lat"] is not None else m["gps_alt"],
@@ -185,6 +188,9 @@ def delete_objects(rows: list[dict]) -> int:
         pairs = [(s.bucket_originals, r["storage_key"])]
         pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), *r.get("crop_keys", []))
                   if k]
+        # its companion files (a live photo's MOV, the RAW of a pair, an extracted motion clip: issue 22)
+        pairs += [(s.bucket_originals if b == "originals" else s.bucket_thumbs, k)
+                  for b, k in r.get("companion_keys") or []]
         for bucket, key in pairs:
             st.delete(bucket, key)
             n += 1

@@ -23,6 +23,9 @@ LIST_COLUMNS = f"""m.id, m.owner_id, m.kind, m.format, m.mime, m.size, m.width, 
     m.taken_at, m.taken_at_offset, m.created_at, m.camera_make, m.camera_model,
     {LAT} as lat, {LON} as lon, (m.gps_override_lat is not null) as gps_overridden,
     (m.thumb_key is not null) as has_thumb, m.status, m.trashed_at, m.burst_size"""
+# the roles of the item's companion files (issue 22: 'motion' gives the grid's live badge)
+LIST_COLUMNS += (", (select array_agg(cf.role order by cf.role) from media_files cf"
+                 " where cf.media_id = m.id) as companions")
 
 
 class BadQuery(ValueError):

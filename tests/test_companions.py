@@ -1,0 +1,216 @@
+"""Items with several files (issue 22) on real Postgres and S3: Apple live photos (still + MOV with the same content
+identifier) in both arrival orders, Android motion photos (an MP4 appended to a JPEG), RAW+JPEG pairs by folder and
+base name; both files downloadable byte-identical; the MOV's SHA-512 counts as had; purge, check and backup know the
+companion files; the bad cases say why."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_path
+
+pytestmark = [pytest.mark.usefixtures("services"),
+              pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("exiftool")),
+                                 reason="ffmpeg and exiftool (Debian's ffmpeg, libimage-exiftool-perl) make the "
+                                        "live photo fixtures")]
+
+HEIC_WITH_ID = ("fixtures", "exif-samples", "heic", "IMG_5195.HEIC")  # a real iPhone still with its identifier
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+
+def make_mov(path: Path, content_id: str | None, *, seconds: float = 2.0, tone: bool = True) -> Path:
+    audio = (["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"] if tone else
+             ["-f", "lavfi", "-i", f"anullsrc=r=44100:cl=mono:d={seconds}"])
+    meta = (["-movflags", "use_metadata_tags", "-metadata", f"com.apple.quicktime.content.identifier={content_id}"]
+            if content_id else [])
+    _run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size=320x240:rate=15:duration={seconds}",
+          *audio, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", *meta, str(path)])
+    return path
+
+
+def make_still(path: Path, content_id_from: Path | None, color: str = "red") -> Path:
+    """A JPEG; with content_id_from, Apple's maker note (and so its content identifier) copied from that file."""
+    _run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"color=c={color}:size=320x240",
+          "-frames:v", "1", str(path)])
+    if content_id_from is not None:
+        _run(["exiftool", "-q", "-overwrite_original", "-tagsFromFile", str(content_id_from), "-Make", "-Model",
+              "-MakerNotes", str(path)])
+    return path
+
+
+def make_motion_photo(path: Path, *, truncate: int = 0) -> tuple[Path, bytes]:
+    """An Android motion photo: a JPEG announcing (XMP GCamera:MicroVideo) the MP4 appended to it."""
+    clip = path.with_suffix(".clip.mp4")
+    _run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15:duration=1.5",
+          "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(clip)])
+    make_still(path, None, "blue")
+    mp4 = clip.read_bytes()
+    _run(["exiftool", "-q", "-overwrite_original", "-XMP-GCamera:MicroVideo=1", "-XMP-GCamera:MicroVideoVersion=1",
+          f"-XMP-GCamera:MicroVideoOffset={len(mp4)}", "-XMP-GCamera:MicroVideoPresentationTimestampUs=500000",
+          str(path)])
+    with open(path, "ab") as f:
+        f.write(mp4[:len(mp4) - truncate] if truncate else mp4)
+    return path, mp4
+
+
+def sha(data: bytes) -> bytes:
+    return hashlib.sha512(data).digest()
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user(f"live-{secrets.token_hex(3)}")
+
+
+@pytest.fixture
+def ingestor(services):
+    from pva.services.ingest import Ingestor
+
+    return Ingestor(publish=False)
+
+
+@pytest.fixture
+def cid_source(shared):
+    return shared_path(*HEIC_WITH_ID)
+
+
+def _cid(path: Path) -> str:
+    from pva.media import motion
+
+    return motion.still_content_id(path)
+
+
+def items(owner_id) -> list[dict]:
+    from pva.infra import db
+
+    return db.query("select id, kind, format, filename from media where owner_id = %s order by created_at",
+                    (owner_id,))
+
+
+def files(media_id) -> list[dict]:
+    from pva.infra import db
+
+    return db.query("select * from media_files where media_id = %s order by role", (media_id,))
+
+
+def download(media_id, owner_id, role: str | None) -> bytes:
+    from pva.infra.storage import get_storage
+    from pva.services import companions, media
+
+    where = companions.file_object(media_id, owner_id, role) if role else media.original(media_id, owner_id)
+    return get_storage().get_bytes(where["bucket"], where["key"])
+
+
+def _retake_mov(tmp_path: Path, cid: str, name: str = "IMG_0001.MOV", **kw) -> Path:
+    return make_mov(tmp_path / name, cid, **kw)
+
+
+@pytest.mark.parametrize("order", ["still_first", "mov_first"])
+def test_a_live_photo_is_one_item_whatever_arrives_first(tmp_path, owner, ingestor, cid_source, order):
+    still = make_still(tmp_path / "IMG_0001.JPG", cid_source)
+    cid = _cid(still)
+    assert cid
+    mov = make_mov(tmp_path / "IMG_0001.MOV", cid)
+    arrivals = [(still, "phone/IMG_0001.JPG"), (mov, "phone/IMG_0001.MOV")]
+    if order == "mov_first":
+        arrivals.reverse()
+    results = [ingestor.ingest_file(p, owner, rel) for p, rel in arrivals]
+    assert [r.status for r in results] == ["added", "added"], [r.as_dict() for r in results]
+    got = items(owner["id"])
+    assert len(got) == 1 and got[0]["kind"] == "photo", got
+    item = got[0]["id"]
+    (motion_file,) = files(item)
+    if order == "still_first":
+        assert {r.media_id for r in results} == {str(item)}  # both answers name the one item
+    else:  # the MOV was a video item of its own until the still came: its file says which one it was
+        assert results[1].media_id == str(item) and results[0].media_id != str(item)
+        assert motion_file["metadata"]["was_media_id"] == results[0].media_id
+    assert motion_file["role"] == "motion" and motion_file["origin"] == "file"
+    assert download(item, owner["id"], None) == still.read_bytes()
+    assert download(item, owner["id"], "motion") == mov.read_bytes()
+    # a 2-second clip is not transcribed, and says why
+    assert motion_file["metadata"]["transcribe"]["worth"] is False
+    assert "under 3 s" in motion_file["metadata"]["transcribe"]["reason"]
+    notes = " ".join(results[1].warnings)
+    assert ("motion file" in notes) if order == "still_first" else ("joined media" in notes)
+
+
+def test_the_motion_files_sha512_counts_as_had_and_as_a_duplicate(tmp_path, owner, ingestor, cid_source):
+    from pva.services import media as media_service
+
+    still = make_still(tmp_path / "IMG_0002.JPG", cid_source)
+    mov = make_mov(tmp_path / "IMG_0002.MOV", _cid(still))
+    a = ingestor.ingest_file(still, owner, "IMG_0002.JPG")
+    ingestor.ingest_file(mov, owner, "IMG_0002.MOV")
+    mov_sha = hashlib.sha512(mov.read_bytes()).hexdigest()
+    have = media_service.have(owner["id"], [mov_sha, "0" * 128])
+    assert have["have"] == {mov_sha: a.media_id} and have["missing"] == ["0" * 128]
+    again = ingestor.ingest_file(mov, owner, "elsewhere/IMG_0002.MOV")
+    assert again.status == "duplicate" and again.media_id == a.media_id
+    assert len(items(owner["id"])) == 1
+
+
+def test_a_mov_whose_still_is_missing_stays_a_video_and_says_why(tmp_path, owner, ingestor):
+    mov = make_mov(tmp_path / "IMG_0003.MOV", "AAAAAAAA-1111-2222-3333-444444444444")
+    r = ingestor.ingest_file(mov, owner, "IMG_0003.MOV")
+    assert r.status == "added" and r.kind == "video"
+    assert any("still" in w and "not in the library" in w for w in r.warnings), r.warnings
+    plain = ingestor.ingest_file(make_mov(tmp_path / "plain.mov", None, seconds=1.0), owner, "plain.mov")
+    assert plain.status == "added" and not any("still" in w for w in plain.warnings)
+    assert [i["kind"] for i in items(owner["id"])] == ["video", "video"]
+
+
+def test_a_second_motion_clip_for_the_same_still_is_kept_as_its_own_item(tmp_path, owner, ingestor, cid_source):
+    still = make_still(tmp_path / "IMG_0004.JPG", cid_source)
+    cid = _cid(still)
+    ingestor.ingest_file(still, owner, "IMG_0004.JPG")
+    ingestor.ingest_file(make_mov(tmp_path / "a.MOV", cid), owner, "a.MOV")
+    second = ingestor.ingest_file(make_mov(tmp_path / "b.MOV", cid, seconds=1.0), owner, "b.MOV")
+    assert second.status == "added" and any("already has a motion file" in w for w in second.warnings)
+    assert sorted(i["kind"] for i in items(owner["id"])) == ["photo", "video"]  # no file lost
+
+
+def test_an_android_motion_photo_keeps_its_jpeg_and_extracts_the_clip(tmp_path, owner, ingestor):
+    path, mp4 = make_motion_photo(tmp_path / "PXL_0001.MP.jpg")
+    original = path.read_bytes()
+    r = ingestor.ingest_file(path, owner, "PXL_0001.MP.jpg")
+    assert r.status == "added" and r.kind == "photo", r.as_dict()
+    (f,) = files(r.media_id)
+    assert (f["role"], f["origin"], f["bucket"]) == ("motion", "embedded", "thumbs")
+    assert download(r.media_id, owner["id"], None) == original  # the original is byte-identical
+    assert download(r.media_id, owner["id"], "motion") == mp4
+
+
+def test_a_truncated_motion_photo_keeps_the_photo_and_says_why(tmp_path, owner, ingestor):
+    path, _ = make_motion_photo(tmp_path / "PXL_0002.MP.jpg", truncate=4000)
+    r = ingestor.ingest_file(path, owner, "PXL_0002.MP.jpg")
+    assert r.status == "added" and r.kind == "photo"
+    assert any(w.startswith("motion photo:") and "without its motion part" in w for w in r.warnings), r.warnings
+    assert files(r.media_id) == []
+
+
+def test_purge_removes_the_companion_objects_and_check_counts_them(tmp_path, owner, ingestor, cid_source):
+    from pva.infra.storage import get_storage
+    from pva.services import check, media as media_service
+
+    still = make_still(tmp_path / "IMG_0005.JPG", cid_source)
+    mov = make_mov(tmp_path / "IMG_0005.MOV", _cid(still))
+    a = ingestor.ingest_file(mov, owner, "IMG_0005.MOV")
+    b = ingestor.ingest_file(still, owner, "IMG_0005.JPG")
+    (f,) = files(b.media_id)
+    assert f["storage_key"] == a.storage_key  # the MOV's object stayed where it was put
+    rep = check.check(quick=True, progress=False)
+    assert a.storage_key not in rep.orphans + rep.young_orphans
+    assert not [m for m in rep.missing if m["key"] == a.storage_key]
+    media_service.trash(b.media_id, owner["id"])
+    media_service.purge_one(b.media_id, owner["id"])
+    st = get_storage()
+    assert st.stat(st.originals, a.storage_key) is None and st.stat(st.originals, b.storage_key) is None

@@ -183,3 +183,20 @@ def test_hash_existing_finds_the_pairs_of_a_library_ingested_before(owner):
     assert seen[-1] == (7, 7)
     after = duplicates.groups(owner["id"])["groups"]
     assert len(after) == 1 and {i["id"] for i in after[0]["items"]} == {i["id"] for i in before["items"]}
+
+
+def test_the_hash_command_hashes_a_library_ingested_before(owner, capsys):
+    from pva.cli import main
+    from pva.infra import db
+    from pva.services import duplicates
+
+    photo_set(owner)
+    with db.transaction() as cur:
+        cur.execute("update media set phash = null where owner_id = %s", (owner["id"],))
+        cur.execute("delete from media_near_duplicates where owner_id = %s", (owner["id"],))
+    assert main(["duplicates", "hash", "--owner", owner["username"], "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "7 item(s) hashed" in out and "near-duplicate pair(s) found" in out
+    assert duplicates.groups(owner["id"])["total_groups"] == 1
+    assert main(["duplicates", "list", "--owner", owner["username"]]) == 0
+    assert "1 group(s), 5 item(s)" in capsys.readouterr().out

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "pva.cli.tokens",      # tokens create, tokens list, tokens revoke
     "pva.cli.models",      # models pull
     "pva.cli.faces",       # faces recluster
+    "pva.cli.duplicates",  # duplicates hash, duplicates list
     "pva.cli.places",      # places (city, region, country of items with a location)
     "pva.cli.sync",        # sync
     "pva.cli.certs",       # certs

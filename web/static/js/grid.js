@@ -1,6 +1,7 @@
 // The media grid: keyset pages from GET /media with infinite scroll and date headers.
 import { api, el, mediaCard } from "./api.js";
 import { gridSelection } from "./selection.js";
+import { stackTile } from "./bursts.js";
 
 const MONTHS = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "long" });
 const DAYS = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", year: "numeric" });
@@ -41,6 +42,7 @@ export class Grid {
     const gen = this.generation;
     const params = new URLSearchParams(this.query);
     params.set("limit", String(this.pageSize));
+    if (this.container.dataset.stack) params.set("stack", this.container.dataset.stack);  // bursts.js
     if (this.cursor) params.set("cursor", this.cursor);
     try {
       const page = await api("GET", "/media?" + params.toString());
@@ -78,7 +80,7 @@ export class Grid {
         this.container.append(el("h3", { class: "grid-date" }, day), this.section);
         this.lastDay = day;
       }
-      this.section.append(mediaCard(it, null, this.query));
+      this.section.append(stackTile(this, it, mediaCard(it, null, this.query)));
       this.count += 1;
     }
     selectionAppended(this);

@@ -4,7 +4,7 @@ UI no longer calls the API handler to get the same shape."""
 from __future__ import annotations
 
 API = "/api/v1"
-_INTERNAL = ("storage_key", "thumb_key", "preview_key", "name_tsv", "gps_override_lat", "gps_override_lon",
+_INTERNAL = ("storage_key", "thumb_key", "preview_key", "web_video_key", "name_tsv", "gps_override_lat", "gps_override_lon",
              "gps_override_alt")
 
 
@@ -13,6 +13,8 @@ def media_links(row: dict) -> dict:
     mid = row["id"]
     row["thumbnail_url"] = f"{API}/media/{mid}/thumbnail" if row.pop("has_thumb", True) else None
     row["original_url"] = f"{API}/media/{mid}/original"
+    # what a browser plays: a video's web preview when the transcode function made one, else the original
+    row["video_url"] = f"{API}/media/{mid}/playback" if row.get("kind") == "video" else None
     for k in _INTERNAL:
         row.pop(k, None)
     return row

@@ -70,6 +70,7 @@ FILES: dict[tuple[str, str], list[str]] = {
     ("GET", f"{V1}/media/{{media_id}}/thumbnail"): ["image/jpeg"],
     ("GET", f"{V1}/faces/{{face_id}}/crop"): ["image/jpeg"],
     ("GET", f"{V1}/media/{{media_id}}/original"): ["image/*", "video/*", "application/octet-stream"],
+    ("GET", f"{V1}/media/{{media_id}}/playback"): ["video/*", "image/*", "application/octet-stream"],
     ("GET", f"{V1}/media/{{media_id}}/files/{{role}}"): ["image/*", "video/*", "application/octet-stream"],
 }
 # The body of each JSON success answer (gateway/schemas.py); a list means a JSON array of that model.

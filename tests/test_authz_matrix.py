@@ -105,6 +105,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("HEAD", f"{V1}/media/{{media_id}}/original"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("GET", f"{V1}/media/{{media_id}}/files/{{role}}"): R(OWNER_OR_RECIPIENT_READ, "read"),  # issue 22
     ("HEAD", f"{V1}/media/{{media_id}}/files/{{role}}"): R(OWNER_OR_RECIPIENT_READ, "read"),
+    ("GET", f"{V1}/media/{{media_id}}/playback"): R(OWNER_OR_RECIPIENT_READ, "read"),
+    ("HEAD", f"{V1}/media/{{media_id}}/playback"): R(OWNER_OR_RECIPIENT_READ, "read"),
     ("POST", f"{V1}/media/upload"): R(AUTHENTICATED, "upload", req=lambda o: {
         "files": [("files", (f"matrix-{secrets.token_hex(3)}.jpg", _jpeg(), "image/jpeg"))]}),
     ("POST", f"{V1}/media/have"): R(AUTHENTICATED, "upload", req=lambda o: {"json": {"sha512": [o["sha512"]]}}),

@@ -336,7 +336,7 @@ def test_a_video_plays_in_the_viewer(ui, library):
     tile.click()
     page.wait_for_selector(".viewer video")
     src = page.get_attribute(".viewer video", "src")
-    assert src == f"/api/v1/media/{library['video']}/original"
+    assert src == f"/api/v1/media/{library['video']}/playback"
     page.wait_for_function("() => window.__playing === true", timeout=20000)
     page.wait_for_function("() => document.querySelector('.viewer video').currentTime > 0.3")
     assert page.get_by_role("button", name="Zoom in").is_disabled()

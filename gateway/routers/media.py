@@ -69,6 +69,14 @@ def media_thumbnail(media_id: UUID, request: Request, size: Literal["grid", "pre
     return stream_object(request, **media_service.thumbnail(media_id, user.user_id, size, keyframe))
 
 
+@router.get("/media/{media_id}/playback")
+@router.head("/media/{media_id}/playback", include_in_schema=False)
+def media_playback(media_id: UUID, request: Request, user: Principal = Depends(current_user)):
+    """What a browser plays (Range requests for seeking): a video's web preview (H.264/AAC MP4, made by the
+    transcode function) when it has one, else the original as stored."""
+    return stream_object(request, **media_service.playback(media_id, user.user_id))
+
+
 @router.get("/media/{media_id}/original")
 @router.head("/media/{media_id}/original", include_in_schema=False)
 def media_original(media_id: UUID, request: Request, download: bool = False,

@@ -51,8 +51,9 @@ def unlock_public_album(token: str, body: UnlockIn, request: Request, response: 
 
 
 @router.get("/s/{token}/media/{media_id}/{what}")
-def public_album_file(token: str, media_id: UUID, what: Literal["thumbnail", "preview", "original"],
+def public_album_file(token: str, media_id: UUID, what: Literal["thumbnail", "preview", "original", "playback"],
                       request: Request):
-    """One of the album's files: its grid thumbnail, its preview or its original."""
+    """One of the album's files: its grid thumbnail, its preview, its original, or what a browser plays (a video's
+    web preview when it has one, else the original)."""
     return stream_object(request, **albums.public_file(token, _cookie(request), media_id, what),
                          inline=True)

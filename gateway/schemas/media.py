@@ -42,6 +42,8 @@ class MediaItem(BaseModel):
     trashed_at: datetime | None = None
     thumbnail_url: str | None = None
     original_url: str
+    video_url: str | None = Field(None, description="videos: what a browser plays (the web preview when the "
+                                  "transcode function made one, else the original), with Range requests")
     companions: list[str] | None = Field(None, description="roles of its other files (issue 22): "
                                          "motion (live photo), raw (RAW+JPEG)")
     burst_size: int | None = Field(None, description="photos in its burst (issue 21), null when in none")

@@ -22,7 +22,7 @@ from ..db import album_links as links_q
 from ..db import albums as albums_q
 from ..db import media as media_q
 from ..errors import Invalid, NotFound, ServiceError
-from . import auth
+from . import auth, transcode
 
 __all__ = ["NoSuchUser", "OwnAlbum", "add_media", "add_own_media", "create", "delete", "detail",
            "find_or_create", "get_visible", "list_for", "remove_media", "set_cover", "share", "share_with",
@@ -277,7 +277,7 @@ def public_album(token: str, cookie: str | None) -> dict:
 
 
 def public_file(token: str, cookie: str | None, media_id: UUID, what: str) -> dict:
-    """Where one of the link's album's files is stored ('thumbnail', 'preview' or 'original'), as
+    """Where one of the link's album's files is stored ('thumbnail', 'preview', 'original' or 'playback'), as
     gateway.streaming.stream_object takes it; NotFound for media not in the album, or a locked link."""
     link, unlocked = _open_link(token, cookie)
     if not unlocked:
@@ -287,6 +287,11 @@ def public_file(token: str, cookie: str | None, media_id: UUID, what: str) -> di
     if m is None:
         raise NotFound("media")
     s = get_settings()
+    if what == "playback":  # a video's web preview when it has one (pva.services.media.playback), else the original
+        found = transcode.preview_object(m)
+        if found:
+            return found
+        what = "original"
     if what == "original":
         return {"bucket": s.bucket_originals, "key": m["storage_key"], "content_type": m["mime"],
                 "filename": m["filename"], "etag_hint": bytes(m["sha512"]).hex()[:32]}

@@ -114,6 +114,17 @@ def original(media_id: UUID, user_id: UUID) -> dict:
             "filename": m["filename"], "etag_hint": bytes(m["sha512"]).hex()[:32]}
 
 
+def playback(media_id: UUID, user_id: UUID) -> dict:
+    """What a browser plays: the item's web preview of a video (H.264/AAC MP4 in the thumbs bucket, made by the
+    transcode function for a video not every browser plays as stored) when there is one, else its original."""
+    from . import transcode
+
+    m = visible(media_id, user_id)
+    return transcode.preview_object(m) or {"bucket": get_settings().bucket_originals, "key": m["storage_key"],
+                                           "content_type": m["mime"], "filename": m["filename"],
+                                           "etag_hint": bytes(m["sha512"]).hex()[:32]}
+
+
 def stat(bucket: str, key: str):
     """The stored object's size, etag and content type (None when it is missing)."""
     from pva.infra.storage import get_storage
@@ -186,6 +197,7 @@ def delete_objects(rows: list[dict]) -> int:
     n = 0
     for r in rows:
         pairs = [(s.bucket_originals, r["storage_key"])]
+        pairs.append((s.bucket_thumbs, f"{r['id']}/web.mp4"))  # a video's web preview (issue 22), if it has one
         pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), *r.get("crop_keys", []))
                   if k]
         # its companion files (a live photo's MOV, the RAW of a pair, an extracted motion clip: issue 22)

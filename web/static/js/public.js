@@ -35,7 +35,7 @@ if (dataEl && dialog) {
     const isVideo = m.kind === "video";
     video.hidden = !isVideo;
     img.hidden = isVideo;
-    if (isVideo) { video.src = base + m.id + "/original"; img.removeAttribute("src"); }
+    if (isVideo) { video.src = base + m.id + "/playback"; img.removeAttribute("src"); }
     else { video.pause(); video.removeAttribute("src"); img.src = base + m.id + "/preview"; img.alt = m.filename || ""; }
     dialog.setAttribute("aria-label", `${m.filename || "Item"} (${at + 1} of ${data.media.length})`);
   };

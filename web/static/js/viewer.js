@@ -291,7 +291,7 @@ class Viewer {
   showVideo(id, poster) {
     const video = el("video", { class: "viewer-video", controls: true, playsinline: true, preload: "metadata",
                                 poster: poster ? `${API}/media/${id}/thumbnail?size=preview` : null,
-                                src: `${API}/media/${id}/original` });
+                                src: `${API}/media/${id}/playback` });  // web preview, else original
     video.addEventListener("error", () => {
       if (this.video === video) this.message.textContent = "This browser cannot play this video; open its details to download it.";
     });

@@ -230,3 +230,28 @@ def test_sniffing_damaged_tiff_structures_never_raises(tmp_path):
         info = detect_format(h)
         assert info is None or info.kind == "photo"
         assert unsupported_reason(h)
+
+
+def test_a_dng_whose_ifds_come_after_its_data_is_still_a_dng_not_its_tiff_thumbnail(tmp_path):
+    """libtiff-based writers put the IFDs after the image data, past the head sniffing reads: the IFD walk follows
+    them in the file, or the 16x16 TIFF thumbnail in IFD0 would become the photo."""
+    from pva.media import detect_file, detect_format, extract_photo, identify, make_thumbnails
+    from pva.media.image import load_image
+
+    import numpy as np
+
+    noisy = np.asarray(mf.corner_picture((600, 400)), dtype=np.int16)
+    noisy = noisy + np.random.default_rng(1).integers(-12, 13, noisy.shape)
+    shown = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    p = rs.make_dng(tmp_path / "late.dng", size=(600, 400), preview=2400, displayed=shown)  # a big preview first
+    head = p.read_bytes()[:65536]
+    assert detect_format(head).format == "tiff"  # the head alone cannot tell
+    assert detect_file(p).format == "dng" and identify(p).format == "dng"
+    with open(p, "rb") as f:
+        f.seek(123)
+        assert detect_file(f).format == "dng" and f.tell() == 123
+    m = extract_photo(p)
+    assert (m.format, m.width, m.height) == ("dng", 600, 400)
+    grid = Image.open(io.BytesIO(make_thumbnails(p, sizes={"thumb": 300})["thumb"]))
+    assert_corner_picture(grid, (300, 200))
+    assert load_image(p.read_bytes()).size == (2400, 1600)

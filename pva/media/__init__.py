@@ -4,7 +4,8 @@ Format detection by content, photo metadata (EXIF/XMP), video probing and frames
 SHA-512 hashing and safe relative names.  Every error is a :class:`MediaError` (a ValueError) whose message is the
 reason to show the user.
 """
-from .detect import HEAD_BYTES, SUPPORTED_FORMATS, FormatInfo, detect_format, identify, unsupported_reason
+from .detect import (HEAD_BYTES, SUPPORTED_FORMATS, FormatInfo, detect_file, detect_format, identify,
+                     unsupported_reason)
 from .errors import (CorruptMediaError, ImageTooLargeError, MediaError, MediaTimeoutError, MediaToolError,
                      UnsafePathError, UnsupportedFormatError, public_reason)
 from .hashing import HashingReader, sha512_file
@@ -15,7 +16,7 @@ from .thumbs import apply_orientation, make_thumbnails, to_srgb
 from .video import VideoMeta, extract_frames, frame_times, grab_frame, parse_iso6709, probe_video
 
 __all__ = [
-    "HEAD_BYTES", "SUPPORTED_FORMATS", "FormatInfo", "detect_format", "identify", "unsupported_reason",
+    "HEAD_BYTES", "SUPPORTED_FORMATS", "FormatInfo", "detect_format", "detect_file", "identify", "unsupported_reason",
     "MediaError", "UnsupportedFormatError", "CorruptMediaError", "ImageTooLargeError", "UnsafePathError",
     "MediaTimeoutError", "MediaToolError", "public_reason",
     "HashingReader", "sha512_file", "safe_relative_path",

@@ -206,10 +206,11 @@ def identify(source: bytes | str | os.PathLike) -> FormatInfo:
     """FormatInfo for the bytes (a file's head) or the file at a path; raises UnsupportedFormatError with the reason."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         head = bytes(source[:HEAD_BYTES])
+        info = detect_format(head)
     else:
         with open(source, "rb") as f:
             head = f.read(HEAD_BYTES)
-    info = detect_format(head)
+            info = detect_file(f, head)
     if info is None:
         raise UnsupportedFormatError(unsupported_reason(head))
     return info
@@ -269,23 +270,47 @@ _RAW_BY_MAKE = (("NIKON", NEF), ("SONY", ARW))
 _MAX_IFDS = 16
 
 
-def _ifd_entries(h: bytes, offset: int, order: str) -> dict[int, tuple[int, int, bytes]] | None:
-    """{tag: (type, count, 4-byte value field)} of the classic-TIFF IFD at offset, when it is inside ``h``."""
-    if offset < 8 or offset + 2 > len(h):
+class _Reader:
+    """Bytes at an offset, from the head in memory or from the file (bounded: a hostile file cannot make the IFD
+    walk read more than ``budget`` bytes)."""
+
+    def __init__(self, head: bytes, f=None, budget: int = 1 << 20):
+        self.head, self.f, self.budget = head, f, budget
+        self.beyond = False  # something the walk wanted lay past the head (and no file was at hand)
+
+    def at(self, offset: int, n: int) -> bytes:
+        if offset + n <= len(self.head):
+            return self.head[offset:offset + n]
+        if self.f is None or self.budget < n:
+            self.beyond = True
+            return b""
+        self.budget -= n
+        self.f.seek(offset)
+        return self.f.read(n)
+
+
+def _ifd_entries(r: _Reader, offset: int, order: str) -> dict[int, tuple[int, int, bytes]] | None:
+    """{tag: (type, count, 4-byte value field)} of the classic-TIFF IFD at offset (None when out of reach)."""
+    if offset < 8:
         return None
-    n = struct.unpack(order + "H", h[offset:offset + 2])[0]
-    end = offset + 2 + 12 * min(n, 1024)
-    if end > len(h):
+    raw = r.at(offset, 2)
+    if len(raw) < 2:
+        return None
+    n = min(struct.unpack(order + "H", raw)[0], 1024)
+    table = r.at(offset + 2, 12 * n + 4)
+    if len(table) < 12 * n:
         return None
     out = {}
-    for pos in range(offset + 2, end, 12):
-        tag, typ, count = struct.unpack(order + "HHI", h[pos:pos + 8])
-        out[tag] = (typ, count, h[pos + 8:pos + 12])
+    for pos in range(0, 12 * n, 12):
+        tag, typ, count = struct.unpack(order + "HHI", table[pos:pos + 8])
+        out[tag] = (typ, count, table[pos + 8:pos + 12])
+    if len(table) == 12 * n + 4:
+        out[-1] = (4, 1, table[12 * n:])  # the next IFD's offset
     return out
 
 
-def _ifd_numbers(h: bytes, entry: tuple[int, int, bytes] | None, order: str) -> list[int]:
-    """The SHORT/LONG values of an entry (inline or at their offset, when inside ``h``)."""
+def _ifd_numbers(r: _Reader, entry: tuple[int, int, bytes] | None, order: str) -> list[int]:
+    """The SHORT/LONG values of an entry (inline or at their offset)."""
     if entry is None:
         return []
     typ, count, field = entry
@@ -293,30 +318,25 @@ def _ifd_numbers(h: bytes, entry: tuple[int, int, bytes] | None, order: str) -> 
     if size is None or count == 0:
         return []
     count = min(count, 64)
-    data = field if size * count <= 4 else None
-    if data is None:
-        at = struct.unpack(order + "I", field)[0]
-        data = h[at:at + size * count] if at + size * count <= len(h) else b""
+    data = field if size * count <= 4 else r.at(struct.unpack(order + "I", field)[0], size * count)
     fmt = "H" if size == 2 else "I"
     return [v for (v,) in struct.iter_unpack(order + fmt, data[:size * (len(data) // size)])]
 
 
-def _ifd_text(h: bytes, entry: tuple[int, int, bytes] | None, order: str) -> str:
+def _ifd_text(r: _Reader, entry: tuple[int, int, bytes] | None, order: str) -> str:
     if entry is None or entry[0] != 2:
         return ""
     typ, count, field = entry
-    if count <= 4:
-        data = field[:count]
-    else:
-        at = struct.unpack(order + "I", field)[0]
-        data = h[at:at + min(count, 256)]
+    data = field[:count] if count <= 4 else r.at(struct.unpack(order + "I", field)[0], min(count, 256))
     return data.split(b"\0", 1)[0].decode("latin-1").strip()
 
 
-def _tiff_raw(h: bytes) -> FormatInfo | str | None:
-    """DNG, NEF, ARW (or another maker's TIFF-structured RAW) from the IFDs inside the head; None: a plain TIFF."""
+def _tiff_raw(h: bytes, f=None) -> FormatInfo | str | None:
+    """DNG, NEF, ARW (or another maker's TIFF-structured RAW) from the IFDs -- those inside the head, or, with the
+    file ``f``, wherever they are; None: a plain TIFF (or, without ``f``, not known from the head alone)."""
     if h[2:4] not in (b"*\x00", b"\x00*") or len(h) < 8:
         return None  # BigTIFF: no camera writes RAW as BigTIFF
+    r = _Reader(h, f)
     order = "<" if h[:2] == b"II" else ">"
     todo = [struct.unpack(order + "I", h[4:8])[0]]
     seen: set[int] = set()
@@ -329,23 +349,19 @@ def _tiff_raw(h: bytes) -> FormatInfo | str | None:
             continue
         first = not seen
         seen.add(offset)
-        entries = _ifd_entries(h, offset, order)
+        entries = _ifd_entries(r, offset, order)
         if entries is None:
             continue
-        make = make or _ifd_text(h, entries.get(271), order)
+        make = make or _ifd_text(r, entries.get(271), order)
         dng = dng or 0xC612 in entries
-        photometric = _ifd_numbers(h, entries.get(262), order)
-        compression = _ifd_numbers(h, entries.get(259), order)
+        photometric = _ifd_numbers(r, entries.get(262), order)
+        compression = _ifd_numbers(r, entries.get(259), order)
         if set(photometric) & _RAW_PHOTOMETRIC or set(compression) & _RAW_COMPRESSION:
             sensor = True
-        subifds = _ifd_numbers(h, entries.get(0x014A), order)
         if first:
-            ifd0_reduced = _ifd_numbers(h, entries.get(254), order)[:1] == [1]
+            ifd0_reduced = _ifd_numbers(r, entries.get(254), order)[:1] == [1]
             ifd0_subifds = bool(entries.get(0x014A))
-        todo += subifds
-        nxt = offset + 2 + 12 * struct.unpack(order + "H", h[offset:offset + 2])[0]
-        if nxt + 4 <= len(h):
-            todo.append(struct.unpack(order + "I", h[nxt:nxt + 4])[0])
+        todo += _ifd_numbers(r, entries.get(0x014A), order) + _ifd_numbers(r, entries.get(-1), order)
     if dng:
         return DNG
     brand = next((info for prefix, info in _RAW_BY_MAKE if make.upper().startswith(prefix)), None)
@@ -355,6 +371,28 @@ def _tiff_raw(h: bytes) -> FormatInfo | str | None:
             return brand
         return f"a {make or 'camera'} RAW photo in a format not supported here (convert it to DNG)"
     return None
+
+
+def detect_file(source, head: bytes | None = None) -> FormatInfo | None:
+    """:func:`detect_format` with the file at hand (a path or a seekable binary file, its position restored): a
+    TIFF whose IFDs lie past the head -- libtiff-based writers put them after the image data -- is walked in the
+    file, so a DNG written that way is still a DNG and not taken for the small TIFF thumbnail in its IFD0."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return detect_file(f, head)
+    pos = source.tell()
+    try:
+        if head is None:
+            source.seek(0)
+            head = source.read(HEAD_BYTES)
+        info = detect_format(head)
+        if info is TIFF and head[:4] in (b"II*\x00", b"MM\x00*"):
+            found = _tiff_raw(head, source)
+            if isinstance(found, FormatInfo):
+                return found
+        return info
+    finally:
+        source.seek(pos)
 
 
 def _describe_other(h: bytes) -> str | None:

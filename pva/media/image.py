@@ -120,13 +120,9 @@ def _open_pillow(fp, draft: tuple[int, int] | None, max_pixels: int | None):
 
 def _raw_format(fp):
     """The FormatInfo of a camera RAW photo (sniffed from the stream's head, position restored), else None."""
-    from pva.media.detect import HEAD_BYTES, detect_format, is_raw
+    from pva.media.detect import detect_file, is_raw
 
-    pos = fp.tell()
-    try:
-        info = detect_format(fp.read(HEAD_BYTES))
-    finally:
-        fp.seek(pos)
+    info = detect_file(fp)
     return info if is_raw(info) else None
 
 

@@ -19,7 +19,7 @@ import os
 import struct
 from typing import BinaryIO
 
-from .detect import HEAD_BYTES, FormatInfo, detect_format, is_raw
+from .detect import HEAD_BYTES, FormatInfo, detect_file, is_raw
 from .errors import ImageTooLargeError
 
 _MAX_SEGMENTS = 4096  # JPEG markers / ISO boxes walked before giving up (a real file has a few dozen)
@@ -84,7 +84,7 @@ def image_size(source, info: FormatInfo | None = None) -> tuple[int, int] | None
 def _size_of(f: BinaryIO, info: FormatInfo | None) -> tuple[int, int] | None:
     f.seek(0)
     head = f.read(HEAD_BYTES)
-    info = info or detect_format(head)
+    info = info or detect_file(f, head)  # (a DNG whose IFDs come after its data is still a DNG)
     if info is None or info.kind != "photo":
         return None
     try:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from ..config import get_settings
-from .detect import HEAD_BYTES, FormatInfo, detect_format, is_raw, unsupported_reason
+from .detect import HEAD_BYTES, FormatInfo, detect_file, is_raw, unsupported_reason
 from . import exiftool
 from .errors import CorruptMediaError, ImageTooLargeError, MediaError, UnsupportedFormatError, public_reason
 from .image import HEIF_OK as _HEIF_OK  # the HEIF opener is registered there, once per process
@@ -100,7 +100,7 @@ def open_image(path: str | os.PathLike, info: FormatInfo | None = None, *, max_p
     if info is None:
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
-        info = detect_format(head)
+            info = detect_file(f, head)
         if info is None:
             raise UnsupportedFormatError(unsupported_reason(head))
     if info.kind != "photo":
@@ -320,9 +320,7 @@ def extract_photo(path: str | os.PathLike, *, max_pixels: int | None = None) -> 
     CorruptMediaError (cannot be opened at all) or ImageTooLargeError (over ``max_pixels``, default
     settings.max_image_pixels).
     """
-    with open(path, "rb") as f:
-        head = f.read(HEAD_BYTES)
-    info = detect_format(head)
+    info = detect_file(path)
     if is_raw(info):
         return _extract_raw(path, info, max_pixels)
     im, info = open_image(path, info, max_pixels=max_pixels)

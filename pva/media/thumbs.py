@@ -12,7 +12,7 @@ import warnings
 from PIL import Image, ImageCms
 
 from ..config import get_settings
-from .detect import HEAD_BYTES, detect_format, is_raw, unsupported_reason
+from .detect import HEAD_BYTES, detect_file, is_raw, unsupported_reason
 from .errors import CorruptMediaError, MediaError, UnsupportedFormatError, public_reason
 from .limits import check_pixels
 from .photo import open_image
@@ -108,7 +108,7 @@ def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Im
         return source, _orientation(source), source.info.get("icc_profile")
     with open(source, "rb") as f:
         head = f.read(HEAD_BYTES)
-    info = detect_format(head)
+        info = detect_file(f, head)
     if info is None:
         raise UnsupportedFormatError(unsupported_reason(head))
     if info.kind == "video":

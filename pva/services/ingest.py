@@ -155,7 +155,7 @@ class Ingestor:
             raise Rejected(f"file is larger than the limit of {s.max_upload_bytes} bytes (PVA_MAX_UPLOAD_BYTES)")
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
-        fmt = media.detect_format(head)
+        fmt = media.detect_file(path, head)  # the head, and a TIFF's IFDs wherever they are (a DNG is no TIFF)
         if fmt is None:
             raise Rejected(media.unsupported_reason(head))
         if fmt.kind == "photo":  # the one pixel limit, from the header, before hashing or decoding anything

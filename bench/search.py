@@ -218,6 +218,9 @@ def prepare(rows: int, reuse: bool) -> str:
             first = stmt.splitlines()[0]
             print(f"  {time.perf_counter() - t:6.1f}s  {first[:70]}")
         t = time.perf_counter()
+        _name_places(conn)
+        print(f"  {time.perf_counter() - t:6.1f}s  places named (pva.media.places, as `pva places` names them)")
+        t = time.perf_counter()
         for name, definition in indexes:
             cur.execute(definition)
         print(f"  {time.perf_counter() - t:6.1f}s  rebuilt {len(indexes)} indexes")
@@ -233,6 +236,33 @@ def prepare(rows: int, reuse: bool) -> str:
     conn.close()
     print(f"generated {rows} media in {time.perf_counter() - t0:.0f}s")
     return url
+
+
+def _name_places(conn) -> None:
+    """Each located row's city, region and country (issue 21), looked up and stored as pva.services.places does,
+    in one statement while the indexes are dropped (the counters do not count places: their trigger is off)."""
+    import io
+
+    import psycopg2.extras
+
+    from pva.db import places as places_q
+    from pva.media import places
+    from pva.services.places import VERSION
+
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute("select id, gps_lat as lat, gps_lon as lon from media where gps_lat is not null")
+        items = cur.fetchall()
+        found = places.lookup_many([(r["lat"], r["lon"]) for r in items])
+        key = lambda pl: (pl.country_code, pl.country, pl.region, pl.city)  # noqa: E731
+        ids = places_q.place_ids(cur, [key(pl) for pl in found if pl])
+        null = "\\N"
+        cur.execute("create temporary table named (id uuid, place_id int)")
+        cur.copy_from(io.StringIO("".join(f"{r['id']}\t{ids[key(pl)] if pl else null}\n"
+                                          for r, pl in zip(items, found))), "named")
+        cur.execute("alter table media disable trigger user")
+        cur.execute("update media m set place_id = n.place_id, place_version = %s from named n where n.id = m.id",
+                    (VERSION,))
+        cur.execute("alter table media enable trigger user")
 
 
 def percentile(xs: list[float], p: float) -> float:
@@ -302,6 +332,12 @@ def measure(args) -> int:
     n_media = db.query_one("select count(*) as n from media where owner_id = %s", (alice,))["n"]
     rare_labels = LABELS[-20:]
     common_labels = LABELS[:5]
+    # the places of the library, most used first (issue 21): search "Lisbon", "Japan"
+    named = db.query("""select p.city, p.country, count(*) as n from media m join places p on p.id = m.place_id
+                         where m.owner_id = %s group by 1, 2 order by 3 desc""", (alice,))
+    cities, countries = [r["city"] for r in named[:20]], sorted({r["country"] for r in named[:20]})
+    small_places = [r["city"] for r in named[-50:]]
+    from pva.db.search.place_facets import place_facets
 
     def year(y: int) -> dict:
         return {"date_from": datetime(y, 1, 1, tzinfo=timezone.utc), "date_to": datetime(y + 1, 1, 1, tzinfo=timezone.utc)}
@@ -332,6 +368,9 @@ def measure(args) -> int:
         "text (rare: number)": lambda: {"text": f"{rnd.choice(WORDS)}{rnd.randint(0, 999)}"},
         "text (file name)": lambda: {"text": f"IMG_{rnd.randint(1, args.rows)}"},
         "album": lambda: {"album_id": rnd.choice(albums)},
+        "place: a city (text)": lambda: {"text": rnd.choice(cities)},
+        "place: a country (text)": lambda: {"text": rnd.choice(countries)},
+        "place: a small place (text)": lambda: {"text": rnd.choice(small_places)},
         "combo: label + year": lambda: {**year(rnd.randint(2004, 2023)), "labels": [rnd.choice(common_labels)],
                                         "min_confidence": 0.5},
         "combo: person + year": lambda: {**year(rnd.randint(2004, 2023)), "person_id": rnd.choice(people[:50])},
@@ -380,7 +419,10 @@ def measure(args) -> int:
                          alice, Filters(labels=[rnd.choice(rare_labels)], min_confidence=0.5))),
                      ("facets (camera)", lambda: search.facets(
                          alice, (lambda c: Filters(camera_make=c[0], camera_model=c[1]))(rnd.choice(CAMERAS)))),
-                     ("facets (city)", lambda: search.facets(alice, Filters(bbox=city_box(0.3))))):
+                     ("facets (city)", lambda: search.facets(alice, Filters(bbox=city_box(0.3)))),
+                     ("place facets (no filter)", lambda: _in_transaction(place_facets, alice, Filters())),
+                     ("place facets (a country)", lambda: _in_transaction(
+                         place_facets, alice, Filters(text=rnd.choice(countries))))):
         times = []
         for i in range(min(args.runs, 10) + 1):
             t = time.perf_counter()

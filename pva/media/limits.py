@@ -109,7 +109,7 @@ def _dimensions(f: BinaryIO, head: bytes, info: FormatInfo) -> tuple[int, int] |
     if info.format in ("heic", "heif", "avif"):
         return _heif(f)
     if is_raw(info):  # the full sensor image, from LibRaw's header parse (nothing is unpacked)
-        from .raw import sensor_size
+        from .libraw import sensor_size
 
         name = getattr(f, "name", None)
         return sensor_size(name if isinstance(name, str) and os.path.isfile(name) else f, info)

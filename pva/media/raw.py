@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .detect import HEAD_BYTES, FormatInfo, detect_format, is_raw
-from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError, public_reason
+from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError
+from .libraw import libraw_reason as _libraw_reason
+from .libraw import open_raw as _open
+from .libraw import raw_name as _name
+from .libraw import rawpy_module as _rawpy
+from .libraw import sensor_size
 from .limits import check_pixels, image_size
 
 #: The embedded preview is used when its long side is at least this (or it is as large as the sensor image).
@@ -47,40 +52,6 @@ class RawInfo:
     preview: str | None    # "jpeg 1620x1080", "bitmap 160x120" or None: what the camera embedded
 
 
-def _rawpy():
-    try:
-        import rawpy
-    except ImportError:  # pragma: no cover - rawpy is a dependency
-        raise UnsupportedFormatError("RAW photo support is not installed (pip install rawpy)") from None
-    return rawpy
-
-
-def _name(info: FormatInfo | None) -> str:
-    return f"{info.format.upper()} RAW photo" if info is not None else "RAW photo"
-
-
-def _open(source: Any, info: FormatInfo | None):
-    """A rawpy.RawPy with the header parsed (nothing unpacked); CorruptMediaError when LibRaw cannot open it."""
-    rawpy = _rawpy()
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            return rawpy.imread(os.fspath(source))
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            source = io.BytesIO(source)
-        elif hasattr(source, "seek"):
-            source.seek(0)
-        return rawpy.imread(source)  # a file object: read into memory, LibRaw parses the buffer
-    except (rawpy.LibRawError, OSError, ValueError, MemoryError) as e:
-        raise CorruptMediaError(f"cannot read this {_name(info)} (LibRaw: {_libraw_reason(e)}); the file is "
-                                "damaged, truncated or from a camera LibRaw does not know — re-copy it from the "
-                                "camera's card") from None
-
-
-def _libraw_reason(e: BaseException) -> str:
-    text = public_reason(e, 160)
-    return text.replace("b'", "").replace("'", "") or type(e).__name__
-
-
 def _info_of(source: Any, info: FormatInfo | None) -> FormatInfo | None:
     if info is not None:
         return info
@@ -93,16 +64,6 @@ def _info_of(source: Any, info: FormatInfo | None) -> FormatInfo | None:
     except OSError:
         return None
     return None
-
-
-def sensor_size(source: Any, info: FormatInfo | None = None) -> tuple[int, int] | None:
-    """(width, height) of the full sensor image as stored, from the header; None when LibRaw cannot tell."""
-    try:
-        with _open(source, info) as raw:
-            s = raw.sizes
-            return (int(s.width), int(s.height)) if s.width > 0 and s.height > 0 else None
-    except CorruptMediaError:
-        return None
 
 
 def raw_info(source: Any, info: FormatInfo | None = None, *, max_pixels: int | None = None,
@@ -226,9 +187,12 @@ def _preview(raw, wanted: int, max_side: int | None, max_pixels: int | None):
 
 
 def _orient(img, orientation: int):
-    from .thumbs import apply_orientation
+    from PIL import Image
 
-    return apply_orientation(img, orientation)
+    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}.get(orientation)
+    return img.transpose(method) if method is not None else img
 
 
 def _demosaic(raw, info: FormatInfo | None, w: int, h: int, max_side: int | None):

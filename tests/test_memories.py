@@ -151,3 +151,22 @@ def test_the_memories_api_answers_the_owners_prepared_day(tmp_path, ingest, app)
     assert body["memories"][0]["items"][0]["thumbnail_url"]
     assert client_for(app, other).get("/api/v1/memories", params={"day": d.isoformat()}).json()["memories"] == []
     assert client_for(app, owner).get("/api/v1/memories", params={"day": "yesterday"}).status_code == 422
+
+
+def test_the_commands_prepare_memories_and_group_bursts_of_every_library_now(tmp_path, ingest, capsys):
+    from pva.cli import main
+    from pva.infra import db
+    from pva.services import memories
+
+    d = today()
+    owner = new_user()
+    when = datetime(d.year - 4, d.month, d.day, 8)
+    x = ingest(photo(tmp_path, "Canon_40D.jpg", when), owner)
+    ingest(photo(tmp_path, "Canon_40D.jpg", when + timedelta(seconds=0.5), width=300), owner)  # a burst
+    db.execute("update media set burst_id = null, burst_size = null where owner_id = %s", (owner["id"],))
+    assert main(["bursts", "--no-progress"]) == 0
+    assert "grouped" in capsys.readouterr().out
+    assert {r["burst_id"] for r in db.query("select burst_id from media where owner_id = %s", (owner["id"],))} == {x}
+    assert main(["memories", "--no-progress"]) == 0
+    assert "prepared" in capsys.readouterr().out
+    assert [i["id"] for i in memories.for_day(owner["id"], d)["memories"][0]["items"]] == [x]  # not the second frame of its burst

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "pva.cli.faces",       # faces recluster
     "pva.cli.duplicates",  # duplicates hash, duplicates list
     "pva.cli.places",      # places (city, region, country of items with a location)
+    "pva.cli.bursts",      # bursts, memories (issue 21: what the housekeeping cron prepares, now)
     "pva.cli.sync",        # sync
     "pva.cli.certs",       # certs
     "pva.cli.backup",      # backup, restore, check

@@ -98,6 +98,18 @@ def prepare_due(today: date | None = None) -> int:
     return len(owners)
 
 
+def prepare_all(progress=None, today: date | None = None) -> dict:
+    """`pva memories`: every owner's memories now; progress(done, total) after each owner."""
+    with db.transaction() as cur:
+        owners = memories_q.owners_due(cur, days_around(today), 0, 1_000_000)
+    n = 0
+    for i, owner in enumerate(owners, 1):
+        n += prepare(owner, today)
+        if progress:
+            progress(i, len(owners))
+    return {"owners": len(owners), "memories": n, "days": days_around(today)}
+
+
 def title(years_ago: int) -> str:
     return "1 year ago" if years_ago == 1 else f"{years_ago} years ago"
 
@@ -118,4 +130,5 @@ def for_day(user_id: UUID, day: date | None = None) -> dict:
 
 
 __all__ = ["NEAR_BITS", "MAX_PER_MEMORY", "days_around", "month_days", "choose", "prepare", "prepare_due",
+           "prepare_all",
            "for_day", "title"]

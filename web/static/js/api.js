@@ -79,10 +79,13 @@ export function mediaCard(item, extra, context) {
     : el("span", { class: "no-thumb", "aria-hidden": "true" }, item.kind === "video" ? "▶" : "□");
   const badges = [];
   if (item.kind === "video") badges.push(el("span", { class: "badge video" }, "▶ " + fmtDuration(item.duration)));
+  const live = (item.companions || []).includes("motion");  // a live/motion photo (issue 22; live.js plays it)
+  if (live) badges.push(el("span", { class: "badge live", title: "Live photo" }, "◉ LIVE"));
   if (item.status && item.status !== "ready" && item.status !== "stored") badges.push(el("span", { class: "badge" }, item.status));
   const href = `/media/${item.id}` + (context ? `?in=${encodeURIComponent(context)}` : "");
   return el("a", { class: "tile-media", href, title: item.filename || "",
-                   dataset: { id: item.id, kind: item.kind } }, img, badges, extra || null);
+                   dataset: { id: item.id, kind: item.kind, ...(live ? { live: "1" } : {}) } }, img, badges,
+                   extra || null);
 }
 
 // Maps and their base layers live in basemap.js; re-exported here for the pages that import it from api.js.

@@ -1,6 +1,7 @@
 // The media grid: keyset pages from GET /media with infinite scroll and date headers.
 import { api, el, mediaCard } from "./api.js";
 import { gridSelection } from "./selection.js";
+import { liveHover } from "./live.js";
 import { stackTile } from "./bursts.js";
 
 const MONTHS = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "long" });
@@ -18,6 +19,7 @@ export class Grid {
     }, { rootMargin: "600px" });
     this.observer.observe(sentinel);
     viewerHook(this);
+    liveHover(container);  // live photos play on hover (issue 22)
     selectionHook(this);
   }
 

@@ -13,6 +13,7 @@
 // module says it opened the item (the link then does not navigate).  Pages without this script keep the links.
 // A page loads it BEFORE its own scripts (see the popstate listener below).
 import { API, api, el, fmtDuration } from "./api.js";
+import { liveInViewer } from "./live.js";
 
 const MAX_SCALE = 8;
 const STEP = 1.5;              // one +/- or button press
@@ -315,6 +316,7 @@ class Viewer {
       else this.message.textContent = "No preview for this item.";
     }
     if (this.img) this.layout();
+    liveInViewer(this, m);  // a live photo's motion over the still (issue 22)
     this.renderInfo(m);
     this.updatePosition();
   }

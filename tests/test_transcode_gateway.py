@@ -159,3 +159,25 @@ def test_purge_removes_the_preview(world, tmp_path):
     assert c.post(f"/api/v1/media/{mid}/trash").status_code == 200
     assert c.delete(f"/api/v1/media/{mid}").status_code == 204
     assert get_storage().stat(get_settings().bucket_thumbs, key) is None
+
+
+def test_jobs_api_lists_a_running_transcode_with_progress_to_its_owner_only(world):
+    from datetime import datetime, timedelta, timezone
+
+    from pva.infra import db
+
+    db.execute("""update analysis set status = 'running', progress = 0.25, started_at = %s,
+                         lease_until = now() + interval '5 minutes'
+                   where media_id = %s and kind = 'transcode'""",
+               (datetime.now(timezone.utc) - timedelta(seconds=30), world["mp4"]))
+    try:
+        mine = world["owner"].get("/api/v1/jobs").json()
+        (job,) = [j for j in mine["running"] if j["media_id"] == world["mp4"]]
+        assert job["kind"] == "transcode" and job["progress"] == 0.25 and job["filename"] == "phone.mp4"
+        assert 85 <= job["eta_seconds"] <= 120  # 30 s for a quarter: about 90 s left
+        assert mine["kinds"]["transcode"]["running"] >= 1
+        theirs = world["other"].get("/api/v1/jobs").json()
+        assert all(j["media_id"] != world["mp4"] for j in theirs["running"])
+    finally:
+        db.execute("update analysis set status = 'done', progress = 1 where media_id = %s and kind = 'transcode'",
+                   (world["mp4"],))

@@ -32,9 +32,19 @@ class Job(BaseModel):
     finished_at: datetime | None = None
 
 
+class RunningJob(BaseModel):
+    media_id: UUID
+    kind: str
+    progress: float | None = Field(None, description="0..1, reported by long jobs (transcode, transcribe)")
+    started_at: datetime | None = None
+    eta_seconds: int | None = Field(None, description="seconds left at the pace so far; null until known")
+    filename: str | None = None
+
+
 class JobCounts(BaseModel):
     kinds: dict[str, dict[str, int]] = Field(description="{kind: {queued, running, done, failed}}")
     queue_depth: dict[str, int]
+    running: list[RunningJob] = Field(default_factory=list, description="jobs being worked on now, oldest first")
 
 
 class FailedJob(BaseModel):

@@ -140,6 +140,18 @@ def counts_by_kind(cur, owner_id=None) -> dict:
     return out
 
 
+def running(cur, owner_id=None, limit: int = 50) -> list[dict]:
+    """Jobs a worker holds now (lease not run out), oldest first, with their progress (0..1, for the long ones:
+    transcode, transcribe) and the seconds since they started, counted by the database's clock."""
+    cur.execute(
+        """select a.media_id, a.kind, a.progress, a.started_at, m.filename,
+                  extract(epoch from now() - a.started_at)::float8 as elapsed_seconds
+             from analysis a join media m on m.id = a.media_id
+            where a.status = 'running' and a.lease_until > now() and (%s::uuid is null or m.owner_id = %s::uuid)
+            order by a.started_at limit %s""", (owner_id, owner_id, limit))
+    return list(cur.fetchall())
+
+
 def failed(cur, owner_id=None, limit: int = 100, offset: int = 0) -> list[dict]:
     cur.execute(
         """select a.media_id, a.kind, a.attempts, a.error, a.finished_at, m.filename

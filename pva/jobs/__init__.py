@@ -247,6 +247,11 @@ def counts_by_kind(owner_id=None) -> dict:
         return q.counts_by_kind(cur, owner_id)
 
 
+def running(owner_id=None, limit: int = 50) -> list[dict]:
+    with db.transaction() as cur:
+        return q.running(cur, owner_id, limit)
+
+
 def failed(owner_id=None, limit: int = 100, offset: int = 0) -> list[dict]:
     with db.transaction() as cur:
         return q.failed(cur, owner_id, limit, offset)

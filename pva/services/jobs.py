@@ -36,10 +36,19 @@ def _own_media(media_id: UUID, user_id: UUID) -> None:
 
 
 def counts(user_id: UUID, *, all_users: bool = False, admin: bool = False) -> dict:
-    """{"kinds": {kind: {queued, running, done, failed}}, "queue_depth": {kind: queued + running}}."""
-    by_kind = jobs.counts_by_kind(_owner_scope(user_id, all_users, admin))
+    """{"kinds": {kind: {queued, running, done, failed}}, "queue_depth": {kind: queued + running}, "running": the
+    jobs being worked on, with progress and an estimate of the seconds left (a long transcode or transcription)}."""
+    owner = _owner_scope(user_id, all_users, admin)
+    by_kind = jobs.counts_by_kind(owner)
     depth = {k: v.get("queued", 0) + v.get("running", 0) for k, v in by_kind.items()}
-    return {"kinds": by_kind, "queue_depth": depth}
+    return {"kinds": by_kind, "queue_depth": depth, "running": [_with_eta(r) for r in jobs.running(owner)]}
+
+
+def _with_eta(job: dict) -> dict:
+    """Seconds left at the pace so far (None until there is enough progress to tell)."""
+    p, elapsed = job.get("progress") or 0.0, job.pop("elapsed_seconds", None) or 0.0
+    job["eta_seconds"] = round(elapsed * (1 - p) / p) if 0.02 <= p < 1 and elapsed > 0 else None
+    return job
 
 
 def failed(user_id: UUID, *, all_users: bool = False, admin: bool = False, limit: int = 100,

@@ -4,7 +4,28 @@ import { api, el, toast } from "./api.js";
 const tbody = document.querySelector("#job-counts tbody");
 const failures = document.getElementById("failures");
 const none = document.getElementById("no-failures");
-const KINDS = ["detect", "faces", "ocr", "transcribe"];
+const KINDS = ["detect", "faces", "ocr", "transcribe", "transcode"];
+const running = document.getElementById("running");
+const noneRunning = document.getElementById("no-running");
+
+function left(s) {  // seconds left, in words
+  if (s == null) return "estimating…";
+  if (s < 60) return `about ${s} s left`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `about ${m} min left` : `about ${Math.floor(m / 60)} h ${m % 60} min left`;
+}
+
+function showRunning(jobs) {  // long jobs (a transcode, a transcription) with their progress
+  noneRunning.hidden = jobs.length > 0;
+  running.replaceChildren(...jobs.map((j) => {
+    const pct = Math.round((j.progress || 0) * 100);
+    return el("li", { class: "running-job" },
+      el("a", { href: `/media/${j.media_id}` }, j.filename || j.media_id), " ",
+      el("span", { class: "chip" }, j.kind), " ",
+      el("progress", { max: "100", value: String(pct), "aria-label": `${j.kind} of ${j.filename || j.media_id}` }),
+      " ", el("span", { class: "muted small" }, `${pct}% · ${left(j.eta_seconds)}`));
+  }));
+}
 
 async function refresh() {
   try {
@@ -15,6 +36,7 @@ async function refresh() {
       return el("tr", {}, el("th", { scope: "row" }, k),
         ...["queued", "running", "done", "failed"].map((s) => el("td", { class: `num s-${s}` }, String(c[s] || 0))));
     }));
+    showRunning(counts.running || []);
     none.hidden = failed.length > 0;
     failures.replaceChildren(...failed.map((j) => el("li", { class: "failure" },
       el("a", { href: `/media/${j.media_id}` }, j.filename || j.media_id), " ",

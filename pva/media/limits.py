@@ -108,11 +108,13 @@ def _dimensions(f: BinaryIO, head: bytes, info: FormatInfo) -> tuple[int, int] |
         return _tiff(f)
     if info.format in ("heic", "heif", "avif"):
         return _heif(f)
-    if is_raw(info):  # the full sensor image, from LibRaw's header parse (nothing is unpacked)
+    if is_raw(info):  # the full sensor image, from LibRaw's header parse (nothing is unpacked) of the file on disk;
+        # bytes are most often only the head of an upload (LibRaw would complain it is cut short), and pva.media.raw
+        # checks the size itself before decoding
         from .libraw import sensor_size
 
         name = getattr(f, "name", None)
-        return sensor_size(name if isinstance(name, str) and os.path.isfile(name) else f, info)
+        return sensor_size(name, info) if isinstance(name, str) and os.path.isfile(name) else None
     return None
 
 

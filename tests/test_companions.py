@@ -214,3 +214,105 @@ def test_purge_removes_the_companion_objects_and_check_counts_them(tmp_path, own
     media_service.purge_one(b.media_id, owner["id"])
     st = get_storage()
     assert st.stat(st.originals, a.storage_key) is None and st.stat(st.originals, b.storage_key) is None
+
+
+def _dng(path: Path) -> Path:
+    try:
+        import raw_samples
+    except ImportError:
+        pytest.skip("tests/raw_samples.py (the RAW test files) is absent")
+    from pva import media
+
+    p = raw_samples.make_dng(path)
+    fmt = media.detect_format(p.read_bytes()[:65536])
+    if fmt is None or fmt.format != "dng":
+        pytest.skip("this version does not read DNG files (RAW support is issue 22's other part)")
+    return p
+
+
+@pytest.mark.parametrize("order", ["jpeg_first", "raw_first"])
+def test_a_raw_and_its_jpeg_of_the_same_shot_are_one_item_showing_the_jpeg(tmp_path, owner, ingestor, order):
+    raw = _dng(tmp_path / "IMG_1234.DNG")
+    jpeg = make_still(tmp_path / "IMG_1234.JPG", None, "purple")
+    other = make_still(tmp_path / "IMG_1235.JPG", None, "gray")  # another shot of the folder: not its pair
+    arrivals = [(jpeg, "dslr/day1/IMG_1234.JPG"), (raw, "dslr/day1/IMG_1234.DNG")]
+    if order == "raw_first":
+        arrivals.reverse()
+    for p, rel in [*arrivals, (other, "dslr/day1/IMG_1235.JPG")]:
+        r = ingestor.ingest_file(p, owner, rel)
+        assert r.status == "added", r.as_dict()
+    got = items(owner["id"])
+    assert sorted(i["filename"] for i in got) == ["IMG_1234.JPG", "IMG_1235.JPG"], got
+    item = next(i["id"] for i in got if i["filename"] == "IMG_1234.JPG")
+    (f,) = files(item)
+    assert (f["role"], f["format"]) == ("raw", "dng")
+    assert download(item, owner["id"], None) == jpeg.read_bytes()
+    assert download(item, owner["id"], "raw") == raw.read_bytes()
+
+
+def test_a_raw_in_another_folder_is_not_paired(tmp_path, owner, ingestor):
+    raw = _dng(tmp_path / "IMG_2000.DNG")
+    ingestor.ingest_file(make_still(tmp_path / "IMG_2000.JPG", None), owner, "a/IMG_2000.JPG")
+    ingestor.ingest_file(raw, owner, "b/IMG_2000.DNG")
+    assert len(items(owner["id"])) == 2
+
+
+def test_halves_of_a_pair_ingested_at_the_same_moment_still_meet(tmp_path, owner, cid_source):
+    """Two ingests running at once (pva load's processes) take the pair keys' lock: never two items."""
+    import concurrent.futures as cf
+
+    from pva.services.ingest import Ingestor
+
+    still = make_still(tmp_path / "IMG_0007.JPG", cid_source)
+    cid = _cid(still)
+    for n in range(3):
+        mov = make_mov(tmp_path / f"IMG_000{n}.MOV", cid, seconds=1.0 + n / 10)
+        user = {"id": owner["id"], "username": owner["username"]}
+        if n:  # a new owner per round: the same still may pair again
+            from pva.infra import db
+
+            user = db.query_one("insert into users(username, password_hash) values (%s, '!') returning id, username",
+                                (f"{owner['username']}-{n}",))
+        with cf.ThreadPoolExecutor(2) as pool:
+            futs = [pool.submit(Ingestor(publish=False).ingest_file, p, user, p.name) for p in (mov, still)]
+            results = [f.result() for f in futs]
+        assert all(r.status == "added" for r in results), [r.as_dict() for r in results]
+        got = items(user["id"])
+        assert len(got) == 1 and got[0]["kind"] == "photo", (n, got)
+        assert [f["role"] for f in files(got[0]["id"])] == ["motion"]
+
+
+def test_a_mov_that_joins_later_brings_its_albums_and_comments(tmp_path, owner, ingestor, cid_source):
+    from pva.infra import db
+    from pva.services import albums
+
+    still = make_still(tmp_path / "IMG_0008.JPG", cid_source)
+    mov = make_mov(tmp_path / "IMG_0008.MOV", _cid(still))
+    video = ingestor.ingest_file(mov, owner, "IMG_0008.MOV")
+    album = albums.create(owner["id"], "holiday")
+    albums.add_media(album["id"], owner["id"], [video.media_id])
+    db.execute("insert into comments(media_id, author_id, body) values (%s, %s, 'nice')", (video.media_id, owner["id"]))
+    item = ingestor.ingest_file(still, owner, "IMG_0008.JPG").media_id
+    in_album = db.query("select media_id from album_media where album_id = %s", (album["id"],))
+    assert [str(r["media_id"]) for r in in_album] == [item]
+    assert [r["body"] for r in db.query("select body from comments where media_id = %s", (item,))] == ["nice"]
+
+
+def test_a_backup_holds_the_companion_files(tmp_path, owner, ingestor, cid_source):
+    import json
+
+    from pva.services import backup
+
+    still = make_still(tmp_path / "IMG_0009.JPG", cid_source)
+    mov = make_mov(tmp_path / "IMG_0009.MOV", _cid(still))
+    ingestor.ingest_file(still, owner, "IMG_0009.JPG")
+    moved = ingestor.ingest_file(mov, owner, "IMG_0009.MOV")
+    motion_photo, clip = make_motion_photo(tmp_path / "PXL_0009.MP.jpg")
+    android = ingestor.ingest_file(motion_photo, owner, "PXL_0009.MP.jpg")
+    rep = backup.backup(str(tmp_path / "bk"), progress=False)
+    assert rep.ok, rep
+    manifest = json.loads((tmp_path / "bk" / "manifest.json").read_bytes())
+    by_key = {(o["bucket"], o["key"]): o for o in manifest["objects"]}
+    mov_entry = by_key[("originals", moved.storage_key)]
+    assert mov_entry["sha512"] == hashlib.sha512(mov.read_bytes()).hexdigest()
+    assert by_key[("thumbs", f"{android.media_id}/motion.mp4")]["sha512"] == hashlib.sha512(clip).hexdigest()

@@ -138,7 +138,7 @@ class Settings:
     # OCR engine: "rapidocr" (PP-OCR on onnxruntime, models in the wheel: text in scenes) or "tesseract" (scans)
     ocr_engine: str = field(default="rapidocr", metadata={"env": "PVA_OCR_ENGINE"})
     ocr_threads: int = field(default=1, metadata={"env": "PVA_OCR_THREADS"})  # onnxruntime threads per worker
-    ocr_det_side: int = field(default=1280, metadata={"env": "PVA_OCR_DET_SIDE"})  # text detector's preview side
+    ocr_det_side: int = field(default=1024, metadata={"env": "PVA_OCR_DET_SIDE"})  # text detector's preview side
     # another PP-OCR recognition model (.onnx with its character list, e.g. Korean); empty: the multilingual one
     ocr_rec_model: str = field(default="", metadata={"env": "PVA_OCR_REC_MODEL"})
     face_upsample: int = field(default=1, metadata={"env": "PVA_FACE_UPSAMPLE"})

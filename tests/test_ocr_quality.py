@@ -103,6 +103,54 @@ def photo_background(size=(4000, 3000), seed: int = 7) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(6))
 
 
+def foliage(size=(4000, 3000), seed: int = 3) -> Image.Image:
+    """A text-free 'photo' of leaves: thousands of small, sharp-edged leaf shapes in greens over a darker
+    tangle, with light and shade across it and sensor noise — the kind of high-frequency texture a text detector
+    may take for print."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    img = Image.new("RGB", size, (30, 55, 25))
+    d = ImageDraw.Draw(img)
+    for _ in range(9000):
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        rx, ry = int(rng.integers(12, 70)), int(rng.integers(5, 25))
+        g = int(rng.integers(60, 200))
+        d.ellipse((x - rx, y - ry, x + rx, y + ry), fill=(int(g * 0.45), g, int(g * 0.3)))
+    for _ in range(300):  # twigs
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        d.line((x, y, x + int(rng.integers(-200, 200)), y + int(rng.integers(-200, 200))), fill=(60, 45, 30),
+               width=int(rng.integers(2, 8)))
+    a = np.asarray(img).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    a *= (0.6 + 0.5 * np.sin(xx / 900) * np.cos(yy / 1300))[..., None]
+    a += rng.normal(0, 5, a.shape)
+    return Image.fromarray(a.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2))
+
+
+def gravel(size=(4000, 3000), seed: int = 5) -> Image.Image:
+    """A text-free 'photo' of a gravel path or rough wall under a sky gradient: noise at several scales."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    layers = np.zeros((h, w), np.float32)
+    for cell, amp in ((400, 40), (60, 30), (12, 25), (3, 12)):
+        small = rng.normal(0, 1, (h // cell + 2, w // cell + 2)).astype(np.float32)
+        layers += amp * cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w]
+    yy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    sky = (1 - yy) * np.array([[200, 215, 235]], np.float32)[:, None, :][0]  # top: pale sky
+    ground = yy * np.array([[140, 128, 110]], np.float32)[:, None, :][0]
+    base = (sky[:, None, :] + ground[:, None, :]) * np.ones((1, w, 1), np.float32)
+    mask = (yy > 0.35).astype(np.float32)[:, :, None]
+    a = base + mask * layers[..., None]
+    return Image.fromarray(a.clip(0, 255).astype(np.uint8))
+
+
+def text_free_photos() -> dict[str, Image.Image]:
+    """12 MP photo-like pictures without any text (what most of a library is): a cheap 'no text' matters here."""
+    return {"blotches": photo_background(seed=11), "foliage": foliage(), "gravel and sky": gravel()}
+
+
 def perspective(img: Image.Image, k: float = 0.18) -> Image.Image:
     """The sign seen from the side: its right edge shorter (a homography, as a camera sees it)."""
     import cv2
@@ -137,6 +185,9 @@ def harder_cases() -> dict[str, tuple[Image.Image, str]]:
     small = sign(px=30, bg=(250, 250, 250))  # 30 px letters in a 4000 x 3000 photo: 1/100 of its height
     big.paste(small, (2600, 2200))
     cases["small text in 12 MP"] = (big, text)
+    night = Image.fromarray((np.asarray(photo_background(seed=5)) * 0.22).astype(np.uint8))  # a street at night
+    night.paste(sign(px=40, fg=(25, 22, 18), bg=(95, 85, 60)), (900, 1900))  # a dim sign, dark letters
+    cases["small text at night in 12 MP"] = (night, text)
     return cases
 
 
@@ -149,8 +200,9 @@ def engine():
 
 
 def test_real_photos_of_printed_text_are_read(engine):
-    """0.8 on the three together; the night shop front alone reads 0.75 (its "CLASSIC" is a curved bottle label
-    10 px high in the detector's preview; tesseract read none of it and nothing of the bus either)."""
+    """0.8 on each: the night shop front's crates are found once the dark preview is brightened for the
+    detector, and its bottle's "CLASS" (6 px high in the preview) by the finer second look around the small
+    labels beside it; tesseract read none of the shop and nothing of the bus."""
     missing = [n for n in REAL if not (SHARED / n).is_file()]
     if missing:
         pytest.skip(f"../shared/fixtures is absent ({', '.join(missing)}): it holds the real photos of text")
@@ -161,7 +213,7 @@ def test_real_photos_of_printed_text_are_read(engine):
         for w in r.words:
             assert 0 <= w["x"] <= 1 and 0 <= w["y"] <= 1 and 0 <= w["w"] <= 1 and 0 <= w["h"] <= 1
         scores[name] = score(r.text, name)
-    assert sum(scores.values()) / len(scores) >= 0.8 and min(scores.values()) >= 0.7, scores
+    assert min(scores.values()) >= 0.8, scores
 
 
 def test_clean_rendered_text_is_read_exactly(engine):
@@ -173,7 +225,7 @@ def test_clean_rendered_text_is_read_exactly(engine):
 
 
 @pytest.mark.parametrize("case", ["perspective", "blur", "low light", "white on red", "yellow on green",
-                                  "small text in 12 MP"])
+                                  "small text in 12 MP", "small text at night in 12 MP"])
 def test_harder_generated_cases_are_read(engine, case):
     img, text = harder_cases()[case]
     r = engine.recognize(jpeg(img))
@@ -221,6 +273,35 @@ def test_a_photo_without_text_costs_one_detection_pass_and_is_recorded_as_found_
     calls.clear()
     r = engine.recognize(jpeg(Image.new("RGB", (4000, 3000), (90, 140, 200))))  # one colour: not even that
     assert r.skipped_reason == SKIPPED_NO_TEXT and not calls
+
+
+@pytest.mark.parametrize("name", ["foliage", "gravel and sky"])
+def test_photo_like_pictures_without_text_cost_one_detection_pass(engine, monkeypatch, name):
+    from pva.ml.ocr import SKIPPED_NO_TEXT
+
+    calls = []
+    run = engine._det.session.__call__
+    monkeypatch.setattr(engine._det, "session", lambda x: calls.append(x.shape) or run(x))
+    r = engine.recognize(jpeg(text_free_photos()[name]))
+    assert r.text == "" and r.skipped_reason == SKIPPED_NO_TEXT, r.text
+    assert len(calls) == 1 and max(calls[0][2:]) <= engine.det_side + 32
+
+
+def test_a_preview_is_read_with_the_original_fetched_only_for_small_text(engine):
+    """The analysis task hands the engine a reduced preview and a way to fetch the original: the original is
+    asked for once when small text needs a closer look, and never for a photo without text.  Boxes are
+    normalised to the preview, which shows the same scene."""
+    img, text = harder_cases()["small text in 12 MP"]
+    preview = img.resize((1920, 1440), Image.LANCZOS)
+    asked = []
+    r = engine.recognize(jpeg(preview), original=lambda: asked.append(1) or jpeg(img))
+    assert asked == [1]
+    assert char_accuracy(r.text.replace("\n", " "), text) >= 0.9, r.text
+    bakery = next(w for w in r.words if w["text"] == "Bakery")
+    assert 2600 < bakery["x"] * 4000 < 3300 and 2200 < bakery["y"] * 3000 < 2450, bakery
+    asked.clear()
+    r = engine.recognize(jpeg(photo_background(seed=11).resize((1920, 1440))), original=lambda: asked.append(1))
+    assert r.text == "" and asked == []
 
 
 # ------------------------------------------------------------------ figures for the record

@@ -36,6 +36,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -241,12 +242,17 @@ def _line(text: str, conf: float, boxes: list[tuple[float, float, float, float]]
 RAPID_MIN_SCORE = 0.5          # lines the recognizer is less sure of are dropped (texture read as letters)
 DET_THRESH, DET_BOX_THRESH = 0.3, 0.5  # the detector's pixel and box scores for text it reports (rapidocr's)
 CANDIDATE_THRESH, CANDIDATE_BOX_THRESH = 0.15, 0.25  # in the preview, a faint small blob worth a closer look
-SMALL_TEXT_PX = 16             # a line lower than this in the preview is detected again at full resolution
+SMALL_TEXT_PX = 24             # a line lower than this in the preview is detected again at full resolution
 REC_HEIGHT = 48                # the recognizer's input height: a line this tall in the preview is read there
-REFINE_MARGIN = 2.0            # a small-text region reaches this many text heights around its boxes
-MAX_REFINE_PIXELS = 1_500_000  # full-resolution pixels the second detection pass may look at, per photo
+REFINE_MARGIN = 4.0            # a small-text region reaches this many text heights around its boxes
+MAX_REFINE_PIXELS = 1_000_000  # pixels the second detection pass may look at, per photo
+REFINE_MIN_GAIN = 1.5           # a second pass less than this much finer than the preview is not worth it
+REFINE_TEXT_PX = 32            # the second pass sees the smallest text of a region this high (or at full resolution)
+NO_SHRINK = 4 / 3              # an image at most this much larger than the preview is detected as it is: its
+                               # small print stays legible, and it costs less than a 12 MP photo's second pass
 MIN_DET_SIDE = 736             # small images are enlarged to this shortest side for the detector (rapidocr's)
 FLAT_FRACTION = 0.5            # a detector map this full is no text but a flat picture (it sees text everywhere)
+DARK_MEAN, DARK_TARGET, MIN_GAMMA = 0.3, 0.35, 0.5  # a picture darker than this is brightened to be detected
 WIDE_RATIO, MIN_HEIGHT = 8, 30  # very wide or low images are padded to this ratio / height first (rapidocr's)
 
 
@@ -306,6 +312,9 @@ class RapidOcrEngine(Model):
                 "Det.model_path": str(models["det"]), "Cls.model_path": str(models["cls"]),
                 "Rec.model_path": str(models["rec"]),
                 "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                # onnxruntime's memory arena keeps the detector's large buffers between calls: a third less CPU
+                # per detection pass than allocating them anew each time (rapidocr turns it off by default)
+                "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1})
             self._det, self._cls, self._rec = ocr._load_det_model(), ocr._load_cls_model(), ocr._load_rec_model()
         except Exception as e:  # a damaged file or an onnxruntime that cannot run it
@@ -321,8 +330,15 @@ class RapidOcrEngine(Model):
         self.language = "multi" if not self.rec_model else self.models["rec"]
 
     # ------------------------------------------------------------------ API
-    def recognize(self, image: ImageSource) -> OcrResult:
-        """Read the text in one image.  Raises :class:`pva.errors.BadInput` when it is not a usable image."""
+    def recognize(self, image: ImageSource, original: ImageSource | Callable[[], ImageSource] | None = None
+                  ) -> OcrResult:
+        """Read the text in one image.  Raises :class:`pva.errors.BadInput` when it is not a usable image.
+
+        ``original``: where more detail than ``image`` holds comes from, when ``image`` is a reduced copy (an
+        analysis preview) of a larger photo — the photo itself (path, bytes, PIL image) or a callable returning
+        it, called only when small text needs a closer look (never for a photo without text).  Boxes are
+        normalised to ``image``, which shows the same scene as ``original`` (orientation applied).  Without it,
+        ``image`` at full resolution is the detail."""
         if hasattr(image, "read"):
             image = image.read()  # decoded twice at most (preview, full resolution): keep the bytes
         preview_img = load_image(image, draft=(self.det_side, self.det_side))
@@ -331,31 +347,37 @@ class RapidOcrEngine(Model):
             W, H = H, W  # EXIF orientation the decoder could not apply: the preview is what we read
         preview = _bgr(preview_img)
         side = max(preview.shape[:2])
-        if side > self.det_side:
+        if side > self.det_side and (original is not None or max(W, H) > self.det_side * NO_SHRINK):
             f = self.det_side / side
             preview = cv2.resize(preview, (max(1, round(preview.shape[1] * f)), max(1, round(preview.shape[0] * f))),
                                  interpolation=cv2.INTER_AREA)
         scale = preview.shape[1] / W  # preview pixels per displayed pixel (1.0: the image is small)
         if not has_text_like_regions(cv2.cvtColor(preview, cv2.COLOR_BGR2GRAY)):  # no edges at all: no detector
             return OcrResult("", [], 0, self.language, SKIPPED_NO_TEXT)
-        full: list[np.ndarray] = []  # decoded at full resolution only when small text needs it
+        detail: list[tuple[np.ndarray, float]] = []  # (pixels, their scale to the displayed image), when needed
 
-        def full_image() -> np.ndarray:
-            if not full:
-                full.append(preview if scale >= 1 else _bgr(load_image(image)))
-            return full[0]
+        def full_image() -> tuple[np.ndarray, float]:
+            if not detail:
+                if original is not None:
+                    arr = _bgr(load_image(original() if callable(original) else original))
+                    detail.append((arr, arr.shape[1] / W))
+                else:
+                    detail.append((preview if scale >= 1 else _bgr(load_image(image)), 1.0 if scale < 1 else scale))
+            return detail[0]
 
-        boxes, scores, faint = self._detect(preview, small=scale >= 1, candidates=scale < 1)
+        small_scale = scale >= 1 and original is None
+        boxes, scores, faint = self._detect(preview, small=small_scale, candidates=not small_scale)
         if not len(boxes) and not len(faint):
             return OcrResult("", [], 0, self.language, SKIPPED_NO_TEXT)
-        small = [i for i, b in enumerate(boxes) if scale < 1 and _quad_height(b) < SMALL_TEXT_PX]
+        small = [i for i, b in enumerate(boxes) if not small_scale and _quad_height(b) < SMALL_TEXT_PX]
         keep = [(boxes[i] / scale, scores[i]) for i in range(len(boxes)) if i not in small]
         looks = [(boxes[i] / scale, scores[i]) for i in small]
         looks += [(b / scale, 0.0) for b in faint if _quad_height(b) < SMALL_TEXT_PX
                   and not any(_overlaps(b / scale, k) for k, _ in keep + looks)]
         if looks:
-            found = self._refine(full_image(), [b for b, _ in looks], [sc for _, sc in looks])
-            keep += [(b, sc) for b, sc in found if not any(_overlaps(b, k) for k, _ in keep)]
+            full, k = full_image()
+            found = self._refine(full, [b * k for b, _ in looks], [sc for _, sc in looks], scale / k)
+            keep += [(b / k, sc) for b, sc in found if not any(_overlaps(b / k, q) for q, _ in keep)]
         if not keep:
             return OcrResult("", [], 0, self.language, None)
         quads = self._det.sorted_boxes(np.array([q for q, _ in keep], dtype=np.float32))
@@ -385,7 +407,7 @@ class RapidOcrEngine(Model):
         if resized is None:        # normalization computes in float64: a tenth of a second on a preview)
             return np.zeros((0, 4, 2), np.float32), [], []
         mean, std = float(pre.mean[0]), float(pre.std[0])  # the same for the three channels (0.5, 0.5)
-        pred = det.session(cv2.dnn.blobFromImage(resized, 1 / (255 * std), mean=(255 * mean,) * 3))
+        pred = det.session(cv2.dnn.blobFromImage(_brighten(resized), 1 / (255 * std), mean=(255 * mean,) * 3))
         if float((pred > DET_THRESH).mean()) > FLAT_FRACTION:  # a plain, flat picture: the map is "text" everywhere
             return np.zeros((0, 4, 2), np.float32), [], []
         post = det.postprocess_op
@@ -406,10 +428,12 @@ class RapidOcrEngine(Model):
         post.thresh, post.box_thresh, post.min_size = DET_THRESH, DET_BOX_THRESH, 3
         return np.array(boxes, dtype=np.float32).reshape(-1, 4, 2), scores, faint
 
-    def _refine(self, full: np.ndarray, boxes: list[np.ndarray], scores: list[float]) -> list:
-        """Detect again, at full resolution, in the regions around small boxes found in the preview: small print
-        is found there (or turns out not to be text).  Regions beyond the pixel budget keep the preview's boxes
-        that were sure enough."""
+    def _refine(self, full: np.ndarray, boxes: list[np.ndarray], scores: list[float], scale: float) -> list:
+        """Detect again, finer, in the regions around small boxes found in the preview: small print is found
+        there (or turns out not to be text), and so is smaller print beside it (a label's small lines).  A region
+        is detected at the scale that makes its smallest text REFINE_TEXT_PX high (at most full resolution):
+        finer costs more and finds no more.  Regions beyond the pixel budget keep the preview's boxes that were
+        sure enough."""
         H, W = full.shape[:2]
         rects = []
         for b in boxes:
@@ -421,15 +445,16 @@ class RapidOcrEngine(Model):
         out, budget = [], MAX_REFINE_PIXELS
         for x0, y0, x1, y1 in regions:
             x0, y0, x1, y1 = int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
-            area = (x1 - x0) * (y1 - y0)
             inside = [i for i, b in enumerate(boxes) if x0 <= b[:, 0].mean() <= x1 and y0 <= b[:, 1].mean() <= y1]
-            if area > budget or min(x1 - x0, y1 - y0) < 8:
+            low = min((_quad_height(boxes[i]) for i in inside), default=REFINE_TEXT_PX)
+            f = min(1.0, max(REFINE_TEXT_PX / max(low, 1.0), 2 * scale), self.det_side * 1.5 / max(x1 - x0, y1 - y0))
+            f = min(f, float(np.sqrt(budget / ((x1 - x0) * (y1 - y0)))))  # a large region: as fine as the budget lets
+            area = (x1 - x0) * (y1 - y0) * f * f  # what the detector will look at
+            if f < REFINE_MIN_GAIN * scale or min(x1 - x0, y1 - y0) * f < 8:
                 out += [(boxes[i], scores[i]) for i in inside if scores[i] >= DET_BOX_THRESH]
                 continue
             budget -= area
             crop = np.ascontiguousarray(full[y0:y1, x0:x1])
-            side = max(crop.shape[:2])
-            f = min(1.0, self.det_side * 1.5 / side)  # a large region: still finer than the preview
             if f < 1:
                 crop = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
                                   interpolation=cv2.INTER_AREA)
@@ -449,8 +474,9 @@ class RapidOcrEngine(Model):
         for q in quads:
             if scale >= 1 or _quad_height(q) * scale >= REC_HEIGHT:  # tall enough in the preview: read it there
                 src, fq, k = preview, q * scale, scale
-            else:
-                src, fq, k = full_image(), q.copy(), 1.0
+            else:  # from the full-resolution photo (``k``: its pixels per displayed pixel)
+                src, k = full_image()
+                fq = q * k
             fq = fq.astype(np.float32)
             crop = get_rotate_crop_image(src, fq.copy())
             if crop.size == 0 or min(crop.shape[:2]) < 2:
@@ -527,6 +553,17 @@ def _bgr(img) -> np.ndarray:
     except (OSError, ValueError) as e:
         raise BadInput(f"unreadable or truncated image: {e}") from None
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _brighten(bgr: np.ndarray) -> np.ndarray:
+    """A dark picture (a night street) lifted by a gamma curve towards a mean brightness of DARK_TARGET: the
+    detector misses dim text (the crates' "KIRIN" at night) unless it is brighter.  Others are left as they are."""
+    m = float(cv2.mean(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))[0]) / 255
+    if m >= DARK_MEAN or m <= 0:
+        return bgr
+    gamma = max(MIN_GAMMA, np.log(DARK_TARGET) / np.log(m))
+    lut = (255 * (np.arange(256) / 255) ** gamma).round().astype(np.uint8)
+    return cv2.LUT(bgr, lut)
 
 
 def _quad_height(q: np.ndarray) -> float:

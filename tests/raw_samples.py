@@ -110,12 +110,14 @@ def _jpeg(im: Image.Image, quality: int = 90) -> bytes:
 def make_dng(path, *, size: tuple[int, int] = (96, 64), orientation: int = 1, preview: int | None = 1200,
              make: str = "PVA Test", model: str = "Sensor One", taken: str | None = "2024:05:01 10:20:30",
              offset: str | None = "+02:00", gps: tuple[float, float] | None = (48.8583, 2.2945),
-             iso: int = 200, displayed: Image.Image | None = None, dng: bool = True) -> Path:
+             iso: int = 200, displayed: Image.Image | None = None, dng: bool = True,
+             raw_compression: int = 1) -> Path:
     """A DNG of the corner picture (``size`` as displayed) with EXIF ``orientation``, and a JPEG preview whose long
     side is ``preview`` (None: no preview at all, only the sensor data).
 
     ``dng=False`` leaves out DNGVersion: with ``make="SONY"`` and a Sony model that is an uncompressed ARW as far as
-    both the sniffer and LibRaw are concerned (LibRaw then uses its own colour table for the model)."""
+    both the sniffer and LibRaw are concerned (LibRaw then uses its own colour table for the model).
+    ``raw_compression``: the sensor data's Compression tag (52546, DNG 1.7's JPEG XL, is one LibRaw cannot decode)."""
     path = Path(path)
     w_d, h_d = size
     shown = displayed if displayed is not None else corner_picture(size)
@@ -123,7 +125,8 @@ def make_dng(path, *, size: tuple[int, int] = (96, 64), orientation: int = 1, pr
     t = _Tiff()
     raw_at = _PLACEHOLDER  # the sensor data goes last, as cameras write it: a cut file keeps its IFDs and preview
     sub_ifds = [t.ifd([
-        (254, LONG, 0), (256, LONG, w), (257, LONG, h), (258, SHORT, 16), (259, SHORT, 1), (262, SHORT, 32803),
+        (254, LONG, 0), (256, LONG, w), (257, LONG, h), (258, SHORT, 16), (259, SHORT, raw_compression),
+        (262, SHORT, 32803),
         (273, LONG, raw_at), (277, SHORT, 1), (278, LONG, h), (279, LONG, len(raw)), (284, SHORT, 1),
         (0x828D, SHORT, [2, 2]), (0x828E, BYTE, [0, 1, 1, 2]), (0xC617, SHORT, 1),
         (0xC61A, SHORT, 256), (0xC61D, SHORT, WHITE),

@@ -256,3 +256,18 @@ def test_a_dng_whose_ifds_come_after_its_data_is_still_a_dng_not_its_tiff_thumbn
     grid = Image.open(io.BytesIO(make_thumbnails(p, sizes={"thumb": 300})["thumb"]))
     assert_corner_picture(grid, (300, 200))
     assert load_image(p.read_bytes()).size == (2400, 1600)
+
+
+def test_sensor_data_libraw_cannot_decode_is_shown_from_its_preview_with_a_warning_or_refused_without_one(tmp_path):
+    """A compression LibRaw does not know (DNG 1.7's JPEG XL) is not damage: with a preview the photo is kept and
+    says why it is shown from the preview; without one it is refused, and the reason does not call it truncated."""
+    from pva.media import CorruptMediaError, extract_photo, make_thumbnails
+
+    p = rs.make_dng(tmp_path / "jxl.dng", size=(400, 300), raw_compression=52546)
+    m = extract_photo(p)
+    assert m.width == 400 and any("LibRaw cannot decode the sensor data" in w for w in m.warnings)
+    assert_corner_picture(Image.open(io.BytesIO(make_thumbnails(p, sizes={"thumb": 80})["thumb"])), (80, 60))
+    bare = rs.make_dng(tmp_path / "bare.dng", size=(400, 300), raw_compression=52546, preview=None)
+    with pytest.raises(CorruptMediaError, match="no usable preview") as e:
+        make_thumbnails(bare)
+    assert "truncated" not in str(e.value) and "convert it to DNG" in str(e.value)

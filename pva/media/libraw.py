@@ -36,10 +36,13 @@ def open_raw(source: Any, info: FormatInfo | None):
         elif hasattr(source, "seek"):
             source.seek(0)
         return rawpy.imread(source)  # a file object: read into memory, LibRaw parses the buffer
+    except rawpy.LibRawFileUnsupportedError as e:
+        raise CorruptMediaError(f"cannot read this {raw_name(info)} (LibRaw: {libraw_reason(e)}): a camera or a "
+                                "variant of the format LibRaw does not know, or a damaged file; convert it to DNG "
+                                "(Adobe DNG Converter) and add that") from None
     except (rawpy.LibRawError, OSError, ValueError, MemoryError) as e:
         raise CorruptMediaError(f"cannot read this {raw_name(info)} (LibRaw: {libraw_reason(e)}); the file is "
-                                "damaged, truncated or from a camera LibRaw does not know — re-copy it from the "
-                                "camera's card") from None
+                                "damaged or truncated — re-copy it from the camera's card") from None
 
 
 def libraw_reason(e: BaseException) -> str:

@@ -557,7 +557,7 @@ def _extract_raw(path: str | os.PathLike, info: FormatInfo, max_pixels: int | No
 
     # the sensor data is read too: a RAW cut short after its preview is refused, not kept as a broken original
     ri = raw_info(path, info, max_pixels=max_pixels, verify=True)  # CorruptMediaError / ImageTooLargeError
-    warnings: list[str] = []
+    warnings: list[str] = [ri.warning] if ri.warning else []
     data: dict = {}
     if exiftool.available():
         try:

@@ -50,6 +50,7 @@ class RawInfo:
     height: int
     orientation: int       # EXIF 1..8 (from LibRaw's flip)
     preview: str | None    # "jpeg 1620x1080", "bitmap 160x120" or None: what the camera embedded
+    warning: str | None = None  # with verify: the sensor data is in a form LibRaw cannot decode
 
 
 def _info_of(source: Any, info: FormatInfo | None) -> FormatInfo | None:
@@ -76,24 +77,31 @@ def raw_info(source: Any, info: FormatInfo | None = None, *, max_pixels: int | N
     info = _info_of(source, info)
     with _open(source, info) as raw:
         w, h, orientation = _checked_size(raw, info, max_pixels)
-        if verify:
-            _unpack(raw, info)
+        warning = _unpack(raw, info) if verify else None
         preview = None
         try:
             thumb = raw.extract_thumb()
             preview = _describe_thumb(thumb)
         except Exception:  # no preview, or one LibRaw cannot hand over: the demosaic will do
             pass
-        return RawInfo(w, h, orientation, preview)
+        return RawInfo(w, h, orientation, preview, warning)
 
 
-def _unpack(raw, info: FormatInfo | None) -> None:
+def _unpack(raw, info: FormatInfo | None) -> str | None:
+    """Read the sensor data: None when it reads; a warning when it is in a form LibRaw cannot decode (a newer
+    compression: the embedded preview is what is shown); CorruptMediaError when it is cut short or damaged."""
     rawpy = _rawpy()
     try:
         raw.unpack()
-    except (rawpy.LibRawError, rawpy.NotSupportedError, ValueError, MemoryError) as e:
+    except (rawpy.LibRawIOError, rawpy.LibRawDataError) as e:
         raise CorruptMediaError(f"this {_name(info)} is damaged or truncated: its sensor data cannot be read "
                                 f"(LibRaw: {_libraw_reason(e)}); re-copy it from the camera's card") from None
+    except (rawpy.LibRawTooBigError, rawpy.LibRawUnsufficientMemoryError, MemoryError):
+        raise ImageTooLargeError(f"the sensor data of this {_name(info)} is too large for LibRaw to decode") from None
+    except (rawpy.LibRawError, rawpy.NotSupportedError, ValueError) as e:
+        return (f"LibRaw cannot decode the sensor data of this {_name(info)} ({_libraw_reason(e)}); it is shown "
+                "from the preview the camera embedded")
+    return None
 
 
 def _checked_size(raw, info: FormatInfo | None, max_pixels: int | None) -> tuple[int, int, int]:
@@ -204,9 +212,11 @@ def _demosaic(raw, info: FormatInfo | None, w: int, h: int, max_side: int | None
     try:
         rgb = raw.postprocess(use_camera_wb=True, half_size=half, output_bps=8)
     except (rawpy.LibRawError, rawpy.NotSupportedError, ValueError, MemoryError) as e:
+        damaged = isinstance(e, (rawpy.LibRawIOError, rawpy.LibRawDataError))
+        advice = ("the file is damaged or truncated — re-copy it from the camera's card" if damaged else
+                  "it is in a form LibRaw does not know — convert it to DNG (Adobe DNG Converter) and add that")
         raise CorruptMediaError(f"this {_name(info)} has no usable preview and its sensor data cannot be decoded "
-                                f"(LibRaw: {_libraw_reason(e)}); the file is damaged or truncated — re-copy it "
-                                "from the camera's card") from None
+                                f"(LibRaw: {_libraw_reason(e)}); {advice}") from None
     return Image.fromarray(rgb, "RGB")
 
 

@@ -102,3 +102,44 @@ def test_loaded_raws_are_ingested_and_the_analysis_can_decode_their_originals(se
         assert img.size == (200, 150) and img.getpixel((10, 10))[0] > 200, name  # red top-left
         thumb = get_storage().get_bytes(s.bucket_thumbs, row["thumb_key"])
         assert Image.open(io.BytesIO(thumb)).format == "JPEG"
+
+
+def test_raws_dropped_into_the_inbox_are_ingested_and_a_damaged_one_set_aside_with_its_reason(services, owner,
+                                                                                             monkeypatch, tmp_path):
+    """What the ingest function does with each inbox event (pva.services.inbox.ingest_object), on an inbox bucket
+    of this test's own."""
+    from conftest import _reload
+
+    from pva.config import get_settings
+    from pva.infra.storage import get_storage
+    from pva.services import inbox
+
+    bucket = f"{get_settings().bucket_inbox}-raw"
+    monkeypatch.setenv("PVA_BUCKET_INBOX", bucket)
+    _reload()
+    st = get_storage()
+    st.ensure_buckets([bucket])
+    try:
+        good = rs.make_dng(tmp_path / "P1000001.RW2", size=(400, 300), make="SONY", model="ILCE-7M3", dng=False)
+        bad = rs.make_dng(tmp_path / "bad.dng", size=(400, 300), preview=None)
+        bad.write_bytes(bad.read_bytes()[:-50_000])
+        keys = {}
+        for p in (good, bad):
+            key = f"{owner['username']}/trip/{p.name}"
+            data = p.read_bytes()
+            st.put(bucket, key, data, length=len(data), content_type="application/octet-stream")
+            keys[p.name] = key
+        added = inbox.ingest_object(bucket, keys[good.name])
+        assert added.status == "added" and added.format == "arw", added  # by content: an ARW named .RW2
+        refused = inbox.ingest_object(bucket, keys[bad.name])
+        assert refused.status == "rejected" and "damaged or truncated" in refused.reason
+        note = st.get_bytes(bucket, f"rejected/{keys[bad.name]}.reason.txt").decode()
+        assert "damaged or truncated" in note and "/tmp" not in note
+        assert sorted(o.key for o in st.list(bucket)) == [f"rejected/{keys[bad.name]}",
+                                                          f"rejected/{keys[bad.name]}.reason.txt"]
+    finally:
+        for o in list(st.list(bucket)):
+            st.delete(bucket, o.key)
+        st.remove_bucket(bucket)
+        monkeypatch.undo()
+        _reload()

@@ -316,3 +316,52 @@ def test_a_backup_holds_the_companion_files(tmp_path, owner, ingestor, cid_sourc
     mov_entry = by_key[("originals", moved.storage_key)]
     assert mov_entry["sha512"] == hashlib.sha512(mov.read_bytes()).hexdigest()
     assert by_key[("thumbs", f"{android.media_id}/motion.mp4")]["sha512"] == hashlib.sha512(clip).hexdigest()
+
+
+def _speech_mov(tmp_path: Path, cid: str) -> Path:
+    """A live photo's MOV whose sound is the test sentence (espeak-ng), a few seconds long."""
+    from speech_fixtures import SENTENCE
+
+    wav = tmp_path / "speech.wav"
+    _run(["espeak-ng", "-v", "en", "-w", str(wav), SENTENCE])
+    out = tmp_path / "IMG_0010.MOV"
+    _run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-i", str(wav),
+          "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "use_metadata_tags",
+          "-metadata", f"com.apple.quicktime.content.identifier={cid}", str(out)])
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng (Debian package) speaks the test sentence")
+def test_a_motion_clip_with_speech_is_transcribed_as_the_live_photos_transcript(tmp_path, owner, ingestor,
+                                                                                 cid_source):
+    from speech_fixtures import KEY_WORDS, words
+
+    from pva.infra import db
+    from pva.jobs import pipeline
+    from pva.jobs.tasks.transcribe import TranscribeTask
+
+    still = make_still(tmp_path / "IMG_0010.JPG", cid_source)
+    ingestor.ingest_file(still, owner, "IMG_0010.JPG")
+    r = ingestor.ingest_file(_speech_mov(tmp_path, _cid(still)), owner, "IMG_0010.MOV")
+    (f,) = files(r.media_id)
+    assert f["metadata"]["transcribe"]["worth"] is True, f["metadata"]
+    job = db.query_one("select status from analysis where media_id = %s and kind = 'transcribe'", (r.media_id,))
+    assert job and job["status"] == "queued"
+    outcome, _ = pipeline.run_stored(TranscribeTask(), r.media_id)
+    assert outcome == "done"
+    text = db.query_one("select text from transcripts where media_id = %s", (r.media_id,))["text"]
+    assert len(words(text) & KEY_WORDS) >= 3, text
+
+
+def test_a_near_silent_motion_clip_is_not_transcribed_and_says_why(tmp_path, owner, ingestor, cid_source):
+    from pva.infra import db
+
+    still = make_still(tmp_path / "IMG_0011.JPG", cid_source)
+    ingestor.ingest_file(still, owner, "IMG_0011.JPG")
+    r = ingestor.ingest_file(make_mov(tmp_path / "IMG_0011.MOV", _cid(still), seconds=4.0, tone=False), owner,
+                             "IMG_0011.MOV")
+    (f,) = files(r.media_id)
+    assert f["metadata"]["transcribe"]["worth"] is False
+    assert "near-silent" in f["metadata"]["transcribe"]["reason"]
+    assert db.query_one("select 1 as x from analysis where media_id = %s and kind = 'transcribe'",
+                        (r.media_id,)) is None

@@ -112,6 +112,11 @@ class Task:
             return f"{self.kind} applies to {self.media_kinds[0]}s only, not to a {media_kind}"
         return f"{self.kind} does not apply to a {media_kind}"
 
+    def applies_to(self, media: dict) -> bool:
+        """Does this task analyse this item?  Items of one of ``media_kinds``; a task may take more (transcribe: a
+        live photo whose motion clip has speech, issue 22)."""
+        return media["kind"] in self.media_kinds
+
     def analyze(self, inputs: Inputs, job: "jobs.Job | None") -> Any:
         """Only called for media of one of ``media_kinds`` (run_stored checks that first)."""
         raise NotImplementedError
@@ -149,7 +154,7 @@ def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
         m = _load_media(job.media_id)
         if m is None:
             raise BadInput(f"media {job.media_id} no longer exists")
-        if m["kind"] not in task.media_kinds:  # one guard for every task, before anything is downloaded
+        if not task.applies_to(m):  # one guard for every task, before anything is downloaded
             raise BadInput(task.not_applicable(m["kind"]))
         inputs = Inputs(m, [])
         try:
@@ -235,7 +240,7 @@ def _handle_http(task: Task, context, event):
         m = _load_media(media_id, caller.user_id)
         if m is None:
             return _json(context, 404, {"error": f"no media {media_id}"})
-        if m["kind"] not in task.media_kinds:
+        if not task.applies_to(m):
             return _json(context, 400, {"error": f"{task.kind} does not apply to a {m['kind']}"})
         with db.transaction() as cur:
             from ..db import analysis as q

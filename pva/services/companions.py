@@ -153,6 +153,7 @@ class Settled:
 
     joined: Joined | None = None
     derived: list[str] = field(default_factory=list)
+    jobs: list[tuple] = field(default_factory=list)  # (media id, kind) queued here, to publish after the commit
 
 
 def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
@@ -176,6 +177,7 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
                                   "filename": PurePosixPath(row["filename"]).stem + ".motion.mp4",
                                   "metadata": emb["metadata"]})
         roles.add("motion")
+        _transcribe_motion(cur, media_id, emb["metadata"], out)
     # the newcomer is a companion (a MOV with a content identifier, a RAW): does its item exist?
     for key, part in pairing.keys:
         if part not in ITEM_PART:
@@ -187,6 +189,8 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
                 continue
             gone = files_q.absorb(cur, media_id, p["id"], part, pairing.file_metadata)
             out.joined = Joined(p["id"], part)
+            if part == "motion":
+                _transcribe_motion(cur, p["id"], pairing.file_metadata, out)
             out.derived += gone["derived"] if gone else []
             pairing.warnings.append(f"stored as the {ROLE_NAMES[part]} of media {p['id']}")
             return out
@@ -203,13 +207,47 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
                 pairing.warnings.append(f"media {c['id']} would be this item's {ROLE_NAMES[role]}, but it has one "
                                         "already: both stay")
                 break
-            gone = files_q.absorb(cur, c["id"], media_id, role, _absorbed_metadata(cur, c["id"]))
+            meta = _absorbed_metadata(cur, c["id"])
+            gone = files_q.absorb(cur, c["id"], media_id, role, meta)
             if gone is not None:
+                if role == "motion":
+                    _transcribe_motion(cur, media_id, meta, out)
                 out.derived += gone["derived"]
                 roles.add(role)
                 pairing.warnings.append(f"joined media {c['id']} as this item's {ROLE_NAMES[role]}")
                 break
     return out
+
+
+def _transcribe_motion(cur, media_id, file_metadata: dict, out: Settled) -> None:
+    """A motion clip with speech worth it (motion.speech_worth, decided at ingest) is transcribed as the item's
+    transcript: the item is marked (metadata.motion.transcribe, which TranscribeTask.applies_to reads) and its
+    transcribe job queued.  A clip not worth it keeps the reason on its file (shown on the detail page)."""
+    from ..db import analysis as analysis_q
+    from ..db import media as media_q
+
+    decision = (file_metadata or {}).get("transcribe") or {}
+    if not decision.get("worth"):
+        return
+    media_q.set_metadata_keys(cur, media_id, {"motion": {"transcribe": True}})
+    analysis_q.insert_queued(cur, media_id, ["transcribe"])
+    out.jobs.append((media_id, "transcribe"))
+
+
+def motion_path(media_id, tmp_dir: str) -> Path:
+    """The item's motion clip downloaded to a temporary file (the caller deletes it); NotFound without one."""
+    from pva.infra.storage import get_storage
+
+    with db.transaction() as cur:
+        f = files_q.file_of(cur, media_id, "motion")
+    if f is None:
+        raise NotFound("motion file")
+    s = get_settings()
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{media_id}-motion-", suffix="." + (f["format"] or "mov")[:8])
+    os.close(fd)
+    get_storage().download(s.bucket_originals if f["bucket"] == "originals" else s.bucket_thumbs, f["storage_key"],
+                           tmp)
+    return Path(tmp)
 
 
 def _absorbed_metadata(cur, media_id) -> dict:
@@ -277,4 +315,4 @@ def roles_for(media_ids: list) -> dict[str, list[str]]:
 
 
 __all__ = ["Pairing", "Joined", "Settled", "identify", "put_embedded", "after_insert", "delete_derived",
-           "files", "file_out", "file_object", "roles_for", "shot_key", "RAW_FORMATS"]
+           "files", "file_out", "file_object", "roles_for", "shot_key", "motion_path", "RAW_FORMATS"]

@@ -255,6 +255,8 @@ class Ingestor:
             raise
         warnings = warnings + [w for w in pairing.warnings if w not in warnings]
         companions.delete_derived(self.storage, settled.derived)
+        if self.publish and settled.jobs:  # the motion part's transcription, when it has speech worth it
+            jobs.publish_jobs(settled.jobs)
         if settled.joined:  # it became a file of an existing item: no item, no analysis of its own
             return IngestResult("added", rel, media_id=str(settled.joined.media_id), sha512=sha_hex, kind=fmt.kind,
                                 format=fmt.format, size=size, storage_key=row["storage_key"], warnings=warnings)

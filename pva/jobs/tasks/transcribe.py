@@ -47,9 +47,22 @@ class TranscribeTask(Task):
     def model_version(self) -> str:
         return self.transcriber.version
 
+    def applies_to(self, media: dict) -> bool:
+        """Videos, and live/motion photos whose motion clip has speech worth a transcript (issue 22: ingest decides
+        that from the clip's length and loudness, pva.media.motion.speech_worth, and marks the item)."""
+        motion = (media.get("metadata") or {}).get("motion") or {}
+        return media["kind"] == "video" or (media["kind"] == "photo" and bool(motion.get("transcribe")))
+
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> TranscriptResult:
-        return self.transcriber.transcribe(inputs.original_path(), progress=job.progress if job else None)
+        if inputs.kind == "photo":  # a live photo: its motion clip (applies_to let only those through)
+            from ...services import companions
+
+            path = companions.motion_path(inputs.media["id"], get_settings().tmp_dir)
+            inputs._tmp.append(str(path))
+        else:
+            path = inputs.original_path()
+        return self.transcriber.transcribe(path, progress=job.progress if job else None)
 
     def analyze_bytes(self, data: bytes, content_type: str) -> TranscriptResult:
         """Posted video/audio bytes: written to a temporary file (ffmpeg seeks in it), transcribed, deleted."""

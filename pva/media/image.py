@@ -73,7 +73,7 @@ def load_image(src: ImageSource, *, max_side: int | None = None, rgb: bool = Fal
                 from pva.media.raw import decode
 
                 img, _ = decode(src if isinstance(src, (str, os.PathLike)) else fp, raw_fmt, max_side=max_side,
-                                max_pixels=max_pixels)
+                                max_pixels=max_pixels, draft=draft)
                 exif_transpose = False
             else:
                 img = _open_pillow(fp, draft, max_pixels)

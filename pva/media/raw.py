@@ -17,6 +17,7 @@ Every failure is a :class:`CorruptMediaError` or :class:`ImageTooLargeError` wit
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -124,13 +125,16 @@ def _describe_thumb(thumb) -> str | None:
 
 
 def decode(source: Any, info: FormatInfo | None = None, *, max_side: int | None = None,
-           max_pixels: int | None = None, min_preview: int = PREVIEW_MIN_SIDE):
+           max_pixels: int | None = None, min_preview: int = PREVIEW_MIN_SIDE,
+           draft: tuple[int, int] | None = None):
     """The RAW photo as displayed: (PIL RGB image with orientation applied, "preview" | "demosaic").
 
     The embedded preview when its long side is at least ``min_preview`` (or ``max_side``, or the sensor's own,
     whichever is smallest), else a demosaic (half size when that still gives ``max_side``, or when the sensor is
     over FULL_DEMOSAIC_MAX_PIXELS).  At most ``max_side`` on its long side when given.  The pixel limit applies to
-    the sensor image and to the preview.  Raises CorruptMediaError / ImageTooLargeError.
+    the sensor image and to the preview.  ``draft``: the preview JPEG may be decoded at a reduced scale that keeps
+    at least this (width, height) (pva.media.image's meaning); ``max_side`` implies it.
+    Raises CorruptMediaError / ImageTooLargeError.
     """
     info = _info_of(source, info)
     if info is not None and not is_raw(info):
@@ -138,7 +142,7 @@ def decode(source: Any, info: FormatInfo | None = None, *, max_side: int | None 
     with _open(source, info) as raw:
         w, h, orientation = _checked_size(raw, info, max_pixels)
         wanted = min(min_preview, max_side or min_preview, max(w, h))
-        img = _preview(raw, wanted, max_side, max_pixels)
+        img = _preview(raw, wanted, max_side, max_pixels, draft)
         how = "preview"
         if img is not None:
             img = _orient(img, orientation)
@@ -150,7 +154,7 @@ def decode(source: Any, info: FormatInfo | None = None, *, max_side: int | None 
     return img, how
 
 
-def _preview(raw, wanted: int, max_side: int | None, max_pixels: int | None):
+def _preview(raw, wanted: int, max_side: int | None, max_pixels: int | None, draft: tuple[int, int] | None):
     """The embedded preview as a loaded RGB image as stored, or None when there is none large enough (or it
     cannot be decoded: the sensor data may still be fine)."""
     from PIL import Image
@@ -172,8 +176,11 @@ def _preview(raw, wanted: int, max_side: int | None, max_pixels: int | None):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 im = Image.open(io.BytesIO(data), formats=["JPEG"])
-                if max_side:
-                    im.draft("RGB", (max_side, max_side))
+                if max_side:  # DCT scaling down to the size it is fitted to (not a max_side square)
+                    scale = min(1.0, max_side / max(size))
+                    im.draft("RGB", (math.ceil(size[0] * scale), math.ceil(size[1] * scale)))
+                elif draft:
+                    im.draft("RGB", draft)
                 im.load()
             icc = im.info.get("icc_profile")
             out = im.convert("RGB")

@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from .detect import HEAD_BYTES, FormatInfo, detect_format, is_raw
+from .detect import HEAD_BYTES, FormatInfo, detect_file, detect_format, is_raw
 from .errors import CorruptMediaError, ImageTooLargeError, UnsupportedFormatError
 from .libraw import libraw_reason as _libraw_reason
 from .libraw import open_raw as _open
@@ -40,9 +40,9 @@ FULL_DEMOSAIC_MAX_PIXELS = 24_000_000
 #: An embedded preview larger than this (bytes) is not a preview: ignored, the sensor data is used.
 MAX_PREVIEW_BYTES = 64 << 20
 
-# LibRaw's flip (0 none, 3 180°, 5 90° counter-clockwise, 6 90° clockwise; bits: 1 vertical, 2 horizontal, 4
-# transpose) as the EXIF orientation that undoes it.
-_FLIP_TO_EXIF = {0: 1, 1: 4, 2: 2, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
+# LibRaw's flip (0 none, 3 180°, 5 90° counter-clockwise, 6 90° clockwise; bits: 1 mirror columns, 2 mirror rows,
+# 4 transpose) as the EXIF orientation it came from (the inverse of dcraw's "50132467"[orientation]).
+_FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ def _info_of(source: Any, info: FormatInfo | None) -> FormatInfo | None:
         return info
     try:
         if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as f:
-                return detect_format(f.read(HEAD_BYTES))
+            return detect_file(source)
         if isinstance(source, (bytes, bytearray, memoryview)):
             return detect_format(bytes(source[:HEAD_BYTES]))
     except OSError:

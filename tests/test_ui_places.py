@@ -1,7 +1,7 @@
 """Place names in Chromium (issue 21): the detail page of a photo taken in Lisbon says "Lisbon, Portugal" in its
 facts and over its map; setting the location to Tokyo by typing coordinates names Tokyo at once; the search page's
-facets list the countries and cities, and a city chip finds its photo; the stats page lists them.  Screenshots go
-to artifacts/screenshots/places-*.png."""
+facets list the countries and cities, and a city chip finds its photo; the stats page lists them; a pin's popup on
+the map names its place.  Screenshots go to artifacts/screenshots/places-*.png."""
 from __future__ import annotations
 
 import secrets
@@ -99,4 +99,19 @@ def test_search_facets_list_countries_and_cities_and_a_city_chip_finds_its_photo
     ui.go("/stats")
     tables = page.locator(".stat-tables").text_content()
     assert "Portugal" in tables and "Lisbon" in tables and "Óbidos" in tables
+    assert not ui.errors, ui.errors
+
+
+def test_a_map_pin_popup_names_the_place(ui, library):
+    page = ui.page
+    ui.go(f"/map#11/{OBIDOS[0]}/{OBIDOS[1]}")  # zoomed in: Lisbon's pin is apart
+    pin = page.locator("#map .pin[aria-label='b.jpg']")
+    pin.wait_for()
+    pin.click()
+    popup = page.locator(".leaflet-popup .map-popup")
+    popup.wait_for()
+    page.wait_for_selector(".leaflet-popup .map-popup img")
+    assert "Óbidos, Portugal" in page.locator(".leaflet-popup .map-popup-place").text_content()
+    page.wait_for_timeout(300)  # the popup fades in
+    shot(ui, "map-popup")
     assert not ui.errors, ui.errors

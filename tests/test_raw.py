@@ -98,9 +98,11 @@ def test_dng_without_date_or_gps_gives_none_not_an_error(tmp_path):
 @pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize("preview", [1200, None], ids=["preview", "demosaic"])
 def test_thumbnails_of_a_dng_show_the_picture_upright(tmp_path, orientation, preview):
-    from pva.media import make_thumbnails
+    from pva.media import extract_photo, make_thumbnails
 
     p = rs.make_dng(tmp_path / "o.dng", size=(96, 64), orientation=orientation, preview=preview)
+    m = extract_photo(p)
+    assert (m.orientation, m.width, m.height) == (orientation, 96, 64) and m.warnings == []
     thumbs = make_thumbnails(p, sizes={"thumb": 48, "preview": 600})
     grid = Image.open(io.BytesIO(thumbs["thumb"]))
     assert grid.format == "JPEG"

@@ -577,14 +577,12 @@ def _extract_raw(path: str | os.PathLike, info: FormatInfo, max_pixels: int | No
     meta.camera_make = _text(ifd0.get(T_MAKE))
     meta.camera_model = _text(ifd0.get(T_MODEL))
     meta.lens = _text(exif_ifd.get(T_LENS_MODEL))
-    orientation = ifd0.get(T_ORIENTATION)
-    try:
-        orientation = int(orientation) if orientation not in (None, "") else ri.orientation
-    except (TypeError, ValueError):
-        orientation = ri.orientation
-    if not 1 <= orientation <= 8:
-        warnings.append(f"orientation {orientation!r} is not an EXIF orientation (1..8); the camera's is used")
-        orientation = ri.orientation
+    # the orientation LibRaw found is the one the pictures are turned by (pva.media.raw), so the size agrees with them
+    orientation = ri.orientation
+    tagged = ifd0.get(T_ORIENTATION)
+    if tagged not in (None, "") and str(tagged) != str(orientation):
+        warnings.append(f"the EXIF orientation {clean_text(str(tagged), 20)!r} differs from the one LibRaw reads "
+                        f"({orientation}); LibRaw's is used, as for the pictures")
     meta.orientation = orientation
     w, h = ri.width, ri.height
     meta.width, meta.height = (h, w) if orientation in (5, 6, 7, 8) else (w, h)

@@ -35,10 +35,13 @@ VIDEO_KINDS = ("transcribe", "detect", "faces", "transcode")
 
 # The analysis preview (issue 20): made once at ingest from the decode the thumbnails already need, oriented and
 # in sRGB, and read by the analyses of a photo instead of downloading and decoding the original three times.
-# 1920 px on the long side covers what the models look at: YOLO letterboxes to 640, HOG faces run at 1600 (with
-# one upsampling: faces down to ~40 px there, ~100 px in a 12 MP original), the OCR detector at 1280.  Where a model
-# needs more detail (OCR's second pass on small text), it asks Inputs for the original.
-ANALYSIS_PREVIEW_PX = 1920
+# At most 2048 px on the long side, at least 90 % of that where the JPEG decoder's 1/2, 1/4, 1/8 scales allow
+# (a 12 MP 4000x3000 photo: its half-scale decode, 2000x1500, which ingest makes for the thumbnails anyway, kept
+# as it is — no resize).  That covers what the models look at: YOLO letterboxes to 640, HOG faces run at 1600
+# (with one upsampling: faces down to ~40 px there, ~100 px in a 12 MP original), the OCR detector at 1280.
+# Where a model needs more detail (OCR's second pass on small text), it asks Inputs for the original.
+ANALYSIS_PREVIEW_PX = 2048
+ANALYSIS_PREVIEW_DRAFT = 0.9
 ANALYSIS_PREVIEW_QUALITY = 90
 
 # Which analyses go first when the machine is busy (issue 20): ingest (metadata, thumbnails: the library is
@@ -69,7 +72,7 @@ def keep_analysis_preview(media_id, jpeg: bytes, derived: dict) -> dict:
 
     with Image.open(io.BytesIO(jpeg)) as im:
         size = im.size
-    if max(size) < ANALYSIS_PREVIEW_PX:
+    if max(size) < ANALYSIS_PREVIEW_PX * ANALYSIS_PREVIEW_DRAFT:
         return analysis_preview_metadata(None, size)
     key = analysis_preview_key(media_id)
     derived[key] = jpeg

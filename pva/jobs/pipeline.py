@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,41 +38,153 @@ log = logging.getLogger("pva.analysis")
 
 @dataclass
 class Inputs:
-    """What a task analyses: the media row plus lazily fetched images/files."""
+    """What a task analyses: the media row plus lazily fetched images and files.
+
+    A photo's analyses read its **analysis preview** (issue 20): made once at ingest from the decode the
+    thumbnails need, at most ``pva.jobs.ANALYSIS_PREVIEW_PX`` on its long side, orientation and colour applied.
+    What a task may ask for:
+
+    - ``preview(max_side)`` — that preview as an RGB image (a JPEG decoded at reduced size when ``max_side`` asks
+      for less): enough for YOLO (640), HOG faces (1600) and a text detector (1280);
+    - ``original(max_side)`` / ``original_path()`` — the original itself, for a model that needs its full
+      detail (OCR's second look at small text): downloaded once per job, only when asked for;
+    - ``images(max_side)`` — what detect and faces iterate: a photo's preview, or a video's keyframes.
+
+    An item ingested before previews existed gets its preview made from the original by the first analysis
+    that needs it, stored, and recorded on the item, so the others read the preview.  ``fetched`` lists what the
+    job read from storage (``("original"|"preview"|"keyframe", key)``), ``timings`` the seconds spent fetching
+    and decoding (logged per job; bench/library.py sums them).
+    """
 
     media: dict
     _tmp: list
+    #: seconds spent fetching from S3 ("download") and decoding images ("decode") for this job
+    timings: dict = field(default_factory=lambda: {"download": 0.0, "decode": 0.0})
+    fetched: list = field(default_factory=list)
+    _original: Path | None = None
+    _preview_jpeg: bytes | None = None
 
     @property
     def kind(self) -> str:
         return self.media["kind"]
 
+    # ------------------------------------------------------------------ the original
     def original_path(self) -> Path:
-        """The original downloaded to a temporary file (deleted when the job ends)."""
+        """The original downloaded to a temporary file (deleted when the job ends); downloaded once per job."""
         from pva.infra.storage import get_storage
 
+        if self._original is not None:
+            return self._original
         s = get_settings()
-        tmp_dir = s.tmp_dir
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{self.media['id']}-",
+        fd, tmp = tempfile.mkstemp(dir=s.tmp_dir, prefix=f"{self.media['id']}-",
                                    suffix=Path(self.media["storage_key"]).suffix[:10])
         os.close(fd)
         self._tmp.append(tmp)
+        t0 = time.perf_counter()
         get_storage().download(s.bucket_originals, self.media["storage_key"], tmp)
-        return Path(tmp)
+        self.timings["download"] += time.perf_counter() - t0
+        self.fetched.append(("original", self.media["storage_key"]))
+        self._original = Path(tmp)
+        return self._original
 
+    def original(self, max_side: int | None = None):
+        """The original photo as displayed (EXIF orientation applied), RGB; at most ``max_side`` when given."""
+        path = self.original_path()
+        t0 = time.perf_counter()
+        img = load_image(path, max_side=max_side, rgb=True)
+        self.timings["decode"] += time.perf_counter() - t0
+        return img
+
+    # ------------------------------------------------------------------ the analysis preview
+    def preview(self, max_side: int | None = None):
+        """A photo's analysis preview as an RGB image, at most ``max_side`` on its long side when given (a JPEG
+        decode at 1/2, 1/4 or 1/8 scale where that is still big enough).  A photo no bigger than the preview box
+        is read from its original; one ingested before previews existed gets its preview made now."""
+        if self.kind != "photo":
+            raise BadInput(f"a {self.kind} has no analysis preview")
+        entry = self._preview_entry()
+        if not entry.get("key"):  # small original: the analyses read it as it is
+            return self.original(max_side)
+        data = self._preview_jpeg
+        if data is None:
+            from pva.infra.storage import get_storage
+
+            t0 = time.perf_counter()
+            try:
+                data = get_storage().get_bytes(get_settings().bucket_thumbs, entry["key"])
+            except Exception as e:
+                if not _is_missing(e):
+                    raise
+                # the preview object is gone (a restore without derived data): the original, and a new preview
+                log.warning("analysis preview missing; making it again", extra={"media_id": str(self.media["id"])})
+                return self._make_preview(max_side)
+            self.timings["download"] += time.perf_counter() - t0
+            self.fetched.append(("preview", entry["key"]))
+            self._preview_jpeg = data
+        t0 = time.perf_counter()
+        img = load_image(data, max_side=max_side, rgb=True)
+        self.timings["decode"] += time.perf_counter() - t0
+        return img
+
+    def _preview_entry(self) -> dict:
+        entry = (self.media.get("metadata") or {}).get("analysis_preview")
+        if isinstance(entry, dict):
+            return entry
+        self._make_preview(None)
+        return self.media["metadata"]["analysis_preview"]
+
+    def _make_preview(self, max_side: int | None):
+        """Make the analysis preview from the original (as ingest does), store it and record it on the item;
+        returns the preview image (at most max_side)."""
+        from pva.infra.storage import get_storage
+
+        from ..media.errors import MediaError
+        from ..media.thumbs import make_thumbnails
+
+        path = self.original_path()
+        t0 = time.perf_counter()
+        try:
+            jpeg = make_thumbnails(path, {"analysis": jobs.ANALYSIS_PREVIEW_PX},
+                                   qualities={"analysis": jobs.ANALYSIS_PREVIEW_QUALITY},
+                                   draft_fraction=jobs.ANALYSIS_PREVIEW_DRAFT)["analysis"]
+        except MediaError:  # the file's fault: the analysis decoder says why (or reads what thumbnails cannot)
+            return self.original(max_side)
+        self.timings["decode"] += time.perf_counter() - t0
+        derived: dict[str, bytes] = {}
+        entry = jobs.keep_analysis_preview(self.media["id"], jpeg, derived)["analysis_preview"]
+        st = get_storage()
+        for key, data in derived.items():
+            st.put(get_settings().bucket_thumbs, key, data, length=len(data), content_type="image/jpeg")
+        with db.transaction() as cur:
+            media_q.set_metadata_keys(cur, self.media["id"], {"analysis_preview": entry})
+        self.media["metadata"] = {**(self.media.get("metadata") or {}), "analysis_preview": entry}
+        if not entry.get("key"):
+            return self.original(max_side)
+        self._preview_jpeg = jpeg
+        t0 = time.perf_counter()
+        img = load_image(jpeg, max_side=max_side, rgb=True)
+        self.timings["decode"] += time.perf_counter() - t0
+        return img
+
+    # ------------------------------------------------------------------ what detect and faces iterate
     def images(self, max_side: int | None = None) -> list[tuple[float | None, Any]]:
-        """Photos: [(None, image as displayed)]; videos: [(seconds, keyframe)] from the ingest keyframes."""
+        """Photos: [(None, the analysis preview)]; videos: [(seconds, keyframe)] from the ingest keyframes."""
         from pva.infra.storage import get_storage
 
         s = get_settings()
         if self.kind == "photo":
-            return [(None, load_image(self.original_path(), max_side=max_side, rgb=True))]
+            return [(None, self.preview(max_side))]
         st = get_storage()
         out = []
         for kf in (self.media.get("metadata") or {}).get("keyframes", []):
+            t0 = time.perf_counter()
             data = st.get_bytes(s.bucket_thumbs, kf["key"])
+            t1 = time.perf_counter()
+            self.timings["download"] += t1 - t0
+            self.fetched.append(("keyframe", kf["key"]))
             try:
                 img = load_image(data, max_side=max_side, rgb=True)
+                self.timings["decode"] += time.perf_counter() - t1
             except BadInput as e:  # a damaged keyframe: the job fails with the reason instead of retrying
                 # the reason without the storage key: it reaches the job's error and HTTP answers
                 raise BadInput(f"keyframe at {kf['t']}s: {e}") from None
@@ -86,6 +198,14 @@ class Inputs:
             except FileNotFoundError:
                 pass
         self._tmp.clear()
+        self._original = None
+        self._preview_jpeg = None
+
+
+def _is_missing(e: Exception) -> bool:
+    from pva.infra.storage import NotFound
+
+    return isinstance(e, NotFound)
 
 
 class Task:
@@ -157,13 +277,22 @@ def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
         if not task.applies_to(m):  # one guard for every task, before anything is downloaded
             raise BadInput(task.not_applicable(m["kind"]))
         inputs = Inputs(m, [])
+        t0 = time.perf_counter()
         try:
             results = task.analyze(inputs, job)
         finally:
             inputs.cleanup()
+        t1 = time.perf_counter()
         with job.finishing(task.model_name, task.model_version, task.summary(results)) as cur:
             task.store(cur, m, results)
+        t2 = time.perf_counter()
         box["results"] = results
+        # where a job's time goes (bench/library.py sums these lines): fetching, decoding, the model, storing
+        fetch, decode = inputs.timings["download"], inputs.timings["decode"]
+        log.info("analysis timings", extra={
+            "kind": task.kind, "media_id": str(m["id"]), "download_s": round(fetch, 4),
+            "decode_s": round(decode, 4), "model_s": round(max(0.0, t1 - t0 - fetch - decode), 4),
+            "store_s": round(t2 - t1, 4)})
 
     outcome = jobs.run(media_id, task.kind, work, force=force)
     return outcome, box.get("results")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 import logging
+import math
 import os
 import warnings
 
@@ -99,7 +99,8 @@ def _encode(im: Image.Image, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Image, int, bytes | None]:
+def _load_source(source, largest: int, max_pixels: int | None, draft_fraction: float = 1.0
+                 ) -> tuple[Image.Image, int, bytes | None]:
     """(loaded pixels as stored, EXIF orientation, ICC profile) from a path (photo or video) or a PIL image."""
     if isinstance(source, Image.Image):
         check_pixels(*source.size, max_pixels=max_pixels)
@@ -126,7 +127,8 @@ def _load_source(source, largest: int, max_pixels: int | None) -> tuple[Image.Im
         icc = im.info.get("icc_profile")
         if info.format == "jpeg" and largest > 0:
             # DCT scaling: decode at 1/2, 1/4 or 1/8 when that is still big enough for the fitted size
-            im.draft("RGB", fitted_size(im.size, largest))
+            w, h = fitted_size(im.size, largest)
+            im.draft("RGB", (max(1, int(w * draft_fraction)), max(1, int(h * draft_fraction))))
         if getattr(im, "is_animated", False):
             im.seek(0)
         try:
@@ -157,7 +159,7 @@ def _fit(im: Image.Image, size: int) -> Image.Image:
 
 def make_thumbnails(source: str | os.PathLike | Image.Image, sizes: dict[str, int] | None = None, *,
                     quality: int = DEFAULT_QUALITY, max_pixels: int | None = None,
-                    qualities: dict[str, int] | None = None) -> dict[str, bytes]:
+                    qualities: dict[str, int] | None = None, draft_fraction: float = 1.0) -> dict[str, bytes]:
     """JPEG thumbnails {name: jpeg bytes}, each fitting in a ``size`` x ``size`` box (long side = size).
 
     ``source`` is a photo or video path (format by content; videos use the poster frame) or a PIL image (left
@@ -166,6 +168,8 @@ def make_thumbnails(source: str | os.PathLike | Image.Image, sizes: dict[str, in
     oriented once, and the smaller sizes are made from it.
     ``sizes`` defaults to settings: {'thumb': PVA_THUMB_GRID_PX, 'preview': PVA_THUMB_PREVIEW_PX}; ``qualities``
     a JPEG quality per name where it differs from ``quality`` (the analysis preview keeps finer detail).
+    ``draft_fraction`` < 1 lets a JPEG decode at a DCT scale giving that fraction of the largest size, which is then
+    not resized (ingest: a 4000x3000 photo decodes at 2000x1500 for a 2048 box instead of at full size).
     Raises UnsupportedFormatError, CorruptMediaError, ImageTooLargeError (all MediaError).
     """
     sizes = dict(sizes or default_sizes())
@@ -173,7 +177,7 @@ def make_thumbnails(source: str | os.PathLike | Image.Image, sizes: dict[str, in
         raise ValueError(f"thumbnail sizes must be positive integers, got {sizes!r}")
     order = sorted(sizes.items(), key=lambda kv: -kv[1])  # largest first, each made from the previous
     try:
-        im, orientation, icc = _load_source(source, order[0][1], max_pixels)
+        im, orientation, icc = _load_source(source, order[0][1], max_pixels, draft_fraction)
         # resizing commutes with the orientation transpose (the box is square), so shrink first: less to rotate
         # and to colour-convert
         current = to_srgb(apply_orientation(_fit(_flatten(im), order[0][1]), orientation), icc)

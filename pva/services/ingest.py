@@ -180,9 +180,15 @@ class Ingestor:
             meta = media.extract_photo(path)
             warnings += list(getattr(meta, "warnings", []) or [])
             row.update(_photo_columns(meta))
-            thumbs = media.make_thumbnails(path, sizes={"thumb": s.thumb_grid_px, "preview": s.thumb_preview_px})
+            # the analysis preview comes from the same decode as the thumbnails (issue 20: pva.jobs)
+            thumbs = media.make_thumbnails(path, sizes={"thumb": s.thumb_grid_px, "preview": s.thumb_preview_px,
+                                                        "analysis": jobs.ANALYSIS_PREVIEW_PX},
+                                           qualities={"analysis": jobs.ANALYSIS_PREVIEW_QUALITY},
+                                           draft_fraction=jobs.ANALYSIS_PREVIEW_DRAFT)
             derived[f"{media_id}/thumb.jpg"] = thumbs["thumb"]
             derived[f"{media_id}/preview.jpg"] = thumbs["preview"]
+            row["metadata"] = {**row.get("metadata", {}),
+                               **jobs.keep_analysis_preview(media_id, thumbs["analysis"], derived)}
             phash = duplicates.photo_hash(thumbs["thumb"])
         else:
             meta = media.probe_video(path)

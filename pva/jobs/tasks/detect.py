@@ -40,8 +40,9 @@ class DetectTask(Task):
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> DetectResults:
         if inputs.kind == "photo":
-            # the file itself (not a decoded image): the detector lets libjpeg decode at reduced size
-            return DetectResults([(None, d) for d in self.detector.detect(inputs.original_path())])
+            # the analysis preview, decoded at reduced size (the model letterboxes to its input size anyway)
+            img = inputs.preview(max_side=getattr(self.detector, "imgsz", None) or None)
+            return DetectResults([(None, d) for d in self.detector.detect(img)])
         frames = inputs.images()
         if not frames:
             return DetectResults([], 0, NO_KEYFRAMES)

@@ -127,6 +127,10 @@ MODELS: dict[tuple[str, str], tuple[int, Any]] = {
     ("GET", f"{V1}/media/{{media_id}}/jobs"): (200, [S.Job]),
     ("POST", f"{V1}/jobs/retry"): (200, S.Requeued),
     ("POST", f"{V1}/jobs/reanalyse"): (200, S.Requeued),
+    ("GET", f"{V1}/duplicates"): (200, S.DuplicateGroups),
+    ("POST", f"{V1}/duplicates/resolve-all"): (200, S.ResolvedAll),
+    ("POST", f"{V1}/duplicates/{{group_id}}/resolve"): (200, S.Resolved),
+    ("POST", f"{V1}/duplicates/{{group_id}}/dismiss"): (200, S.Dismissed),
 }
 # Routes that do not touch the database (no 503 from its handlers).
 NO_DATABASE = {("GET", "/healthz")}

@@ -175,6 +175,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/stats/timeline"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/jobs"): R(AUTHENTICATED, "read"),
     ("GET", f"{V1}/jobs/failed"): R(AUTHENTICATED, "read"),
+    # near-duplicates (issue 21): the group id is the owner's (a pair of the owner's items)
+    ("GET", f"{V1}/duplicates"): R(AUTHENTICATED, "read"),
+    ("POST", f"{V1}/duplicates/resolve-all"): R(AUTHENTICATED, "write"),
+    ("POST", f"{V1}/duplicates/{{group_id}}/resolve"): R(OWNER, "write", ids={"group_id": "dup_group_id"}),
+    ("POST", f"{V1}/duplicates/{{group_id}}/dismiss"): R(OWNER, "write", ids={"group_id": "dup_group_id"}),
     ("GET", f"{V1}/media/{{media_id}}/jobs"): R(OWNER, "read"),
     ("POST", f"{V1}/jobs/retry"): R(OWNER, "write", req=lambda o: {"json": {"media_id": o["media_id"]}}),
     ("POST", f"{V1}/jobs/reanalyse"): R(OWNER, "write", req=lambda o: {"json": {"media_ids": [o["media_id"]],
@@ -200,6 +205,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/tokens"): R(AUTHENTICATED, "read", ok=(303,)),  # to /account, where tokens are managed now
     ("GET", "/account"): R(AUTHENTICATED, "read"),
     ("GET", "/trash"): R(AUTHENTICATED, "read"),
+    ("GET", "/duplicates"): R(AUTHENTICATED, "read"),
     ("GET", "/admin/users"): R(ADMIN, "admin"),
 }
 
@@ -271,12 +277,25 @@ def _owner_objects(owner: dict, recipient: dict, third: dict, *, with_files: boo
         st.put(s.bucket_thumbs, m["preview_key"], b"preview", content_type="image/jpeg")
         st.put(s.bucket_thumbs, crop, b"crop", content_type="image/jpeg")
     _motion_file(m, with_files)  # a live photo's clip (issue 22)
+    dup_group = _duplicate_pair(m)
     return {"media_id": str(m["id"]), "trashed_id": str(trashed["id"]), "album_id": str(album["id"]),
             "comment_id": str(comment["id"]), "person_id": str(person["id"]), "person2_id": str(person2["id"]),
             "face_id": face, "merge_id": merge_id, "token_id": str(tokrow["id"]), "recipient_id": str(recipient["id"]),
             "sha512": bytes(m["sha512"]).hex(), "username": owner["username"], "password": owner["password"],
             "third_username": third["username"], "function": "ocr", "vendor_file": "leaflet/leaflet.js",
-            "link_id": str(link["id"]), "link_token": link["token"], "link_file": "thumbnail", "role": "motion"}
+            "link_id": str(link["id"]), "link_token": link["token"], "link_file": "thumbnail", "role": "motion",
+            "dup_group_id": dup_group}
+
+
+def _duplicate_pair(m: dict) -> str:
+    """A near-duplicate of the item (smaller, so "keep the best" keeps the item): their group's id (issue 21)."""
+    from pva.infra import db
+
+    copy = insert_media(m["owner_id"], size=1, filename=f"copy-of-{m['filename']}")
+    a, b = sorted((str(m["id"]), str(copy["id"])))
+    db.execute("insert into media_near_duplicates(owner_id, a, b, distance) values (%s, %s, %s, 2)",
+               (m["owner_id"], a, b))
+    return a
 
 
 def _motion_file(m: dict, with_files: bool) -> None:

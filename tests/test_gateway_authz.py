@@ -22,7 +22,8 @@ COLLECTIONS = {
     ("GET", "/api/v1/media"), ("GET", "/api/v1/search/facets"), ("GET", "/api/v1/albums"),
     ("GET", "/api/v1/people"), ("GET", "/api/v1/stats"), ("GET", "/api/v1/stats/timeline"),
     ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/failed"), ("GET", "/api/v1/tokens"),
-    ("GET", "/api/v1/auth/me"), ("GET", "/api/v1/memories"),
+    ("GET", "/api/v1/auth/me"), ("GET", "/api/v1/memories"), ("GET", "/api/v1/duplicates"),
+    ("POST", "/api/v1/duplicates/resolve-all"),  # test_duplicates_api: test_resolve_all_touches_only_own_groups
     ("POST", "/api/v1/media/have"),      # test_sha_check_does_not_reveal_other_libraries
     ("POST", "/api/v1/trash/empty"),     # test_empty_trash_and_job_retries_touch_only_own_rows
     ("POST", "/api/v1/jobs/retry"),      # same, and BODY_REFS below
@@ -95,6 +96,9 @@ def _world(services):
         album = albums.create(u["id"], f"{tag}-album")
         albums.add_media(album["id"], u["id"], [m["id"]])
         _tok, tokrow = auth.create_token(u["id"], ["read"], name=f"{tag}-token")
+        from test_authz_matrix import _duplicate_pair
+
+        group_id = _duplicate_pair(m)  # near-duplicates (issue 21)
         link = albums.create_link(album["id"], u["id"])
         other = add_person(u["id"], f"{tag}-merged")
         add_face(m["id"], u["id"], vec(8), person_id=other["id"])
@@ -103,7 +107,7 @@ def _world(services):
                      "comment_id": str(comment["id"]), "person_id": str(person["id"]), "face_id": face,
                      "token_id": str(tokrow["id"]), "user_id": str(u["id"]), "username": u["username"],
                      "trashed_id": str(trashed["id"]), "sha512": bytes(m["sha512"]).hex(),
-                     "link_id": str(link["id"]), "merge_id": merge_id, "role": "motion"}
+                     "link_id": str(link["id"]), "merge_id": merge_id, "role": "motion", "group_id": group_id}
     return out
 
 

@@ -65,7 +65,7 @@ def test_pages_redirect_browsers_to_login_and_answer_401_to_others(app):
 
 
 @pytest.mark.parametrize("path", ["/", "/upload", "/search", "/map", "/albums", "/people", "/stats", "/jobs",
-                                  "/tokens", "/login"])
+                                  "/tokens", "/login", "/duplicates"])
 def test_every_page_sends_a_csp_and_has_no_inline_script_or_handler(ca, path):
     r = ca.get(path, headers=HTML)
     assert r.status_code == 200, r.text[:300]

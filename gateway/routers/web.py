@@ -271,6 +271,12 @@ def stats_page(request: Request, user: Principal):
     return {"title": "Statistics", "st": st, "data": jsonable({"timeline": st["timeline"]})}
 
 
+@router.get("/duplicates")
+@page("duplicates.html")
+def duplicates_page(request: Request, user: Principal):
+    return {"title": "Duplicates"}  # the groups come from GET /api/v1/duplicates (web/static/js/duplicates.js)
+
+
 @router.get("/jobs")
 @page("jobs.html")
 def jobs_page(request: Request, user: Principal):

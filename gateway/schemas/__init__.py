@@ -11,3 +11,4 @@ from .people import *  # noqa: F401,F403
 from .stats import *  # noqa: F401,F403
 from .bulk import *  # noqa: F401,F403
 from .memories import *  # noqa: F401,F403
+from .duplicates import *  # noqa: F401,F403

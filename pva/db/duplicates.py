@@ -106,7 +106,7 @@ def active_pairs(cur, owner_id: UUID) -> list[dict]:
 def items(cur, owner_id: UUID, media_ids: list[UUID]) -> list[dict]:
     """What the Duplicates page shows of each item (the owner's, out of the trash)."""
     cur.execute("""select id, kind, format, filename, original_path, size, width, height, duration, taken_at,
-                          taken_at_offset, camera_make, camera_model, lens, thumb_key,
+                          taken_at_offset, camera_make, camera_model, lens,
                           coalesce(gps_override_lat, gps_lat) is not null as has_gps,
                           (metadata ? 'exposure') as has_exposure
                      from media

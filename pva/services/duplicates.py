@@ -169,10 +169,15 @@ def _groups(cur, owner_id: UUID) -> list[dict]:
         members = sorted((rows[m] for m in comp if m in rows), key=best_key)
         if len(members) < 2:
             continue
-        out.append({"id": min(comp, key=str), "items": [{**m, "distance": dist.get(m["id"])} for m in members],
-                    "best_id": members[0]["id"]})
+        out.append({"id": min(comp, key=str), "best_id": members[0]["id"],
+                    "items": [_item(m, dist.get(m["id"]), best=(k == 0)) for k, m in enumerate(members)]})
     out.sort(key=lambda g: (_newest(g), str(g["id"])), reverse=True)  # newest first, like the library
     return out
+
+
+def _item(m: dict, distance: int | None, *, best: bool) -> dict:
+    return {**m, "distance": distance, "best": best, "metadata_score": completeness(m),
+            "thumbnail_url": f"/api/v1/media/{m['id']}/thumbnail", "url": f"/media/{m['id']}"}
 
 
 def _newest(g: dict) -> float:

@@ -365,3 +365,35 @@ def test_a_near_silent_motion_clip_is_not_transcribed_and_says_why(tmp_path, own
     assert "near-silent" in f["metadata"]["transcribe"]["reason"]
     assert db.query_one("select 1 as x from analysis where media_id = %s and kind = 'transcribe'",
                         (r.media_id,)) is None
+
+
+def test_uploads_pair_by_the_relative_paths_sent_and_the_api_serves_both_files(tmp_path, owner, cid_source):
+    """Through the gateway: a RAW+JPEG pair uploaded in two requests (the relative path the uploader sends is the
+    folder), a live photo in one; the detail lists the other files and each downloads byte for byte, with Range."""
+    from gateway.app import create_app
+    from test_gateway_helpers import client_for
+
+    raw = _dng(tmp_path / "DSC_0042.DNG")
+    jpeg = make_still(tmp_path / "DSC_0042.JPG", None, "yellow")
+    still = make_still(tmp_path / "IMG_0012.JPG", cid_source)
+    mov = make_mov(tmp_path / "IMG_0012.MOV", _cid(still))
+    c = client_for(create_app(), owner)
+    first = c.post("/api/v1/media/upload", files=[("files", ("cam/DSC_0042.JPG", jpeg.read_bytes(), "image/jpeg"))])
+    second = c.post("/api/v1/media/upload", files=[("files", ("cam/DSC_0042.DNG", raw.read_bytes(), "image/x-adobe-dng")),
+                                                   ("files", ("phone/IMG_0012.MOV", mov.read_bytes(), "video/quicktime")),
+                                                   ("files", ("phone/IMG_0012.JPG", still.read_bytes(), "image/jpeg"))])
+    assert first.status_code == 200 and second.status_code == 200, second.text
+    (j,) = first.json()["results"]
+    r_raw, r_mov, r_still = second.json()["results"]
+    assert r_raw["media_id"] == j["media_id"] and r_raw["status"] == "added"
+    assert r_still["media_id"] != r_mov["media_id"]  # the MOV came first: a video until its still joined it
+    assert len(items(owner["id"])) == 2
+    detail = c.get(f"/api/v1/media/{j['media_id']}").json()
+    assert [(f["role"], f["filename"], f["url"]) for f in detail["files"]] == [
+        ("raw", "DSC_0042.DNG", f"/api/v1/media/{j['media_id']}/files/raw")]
+    assert c.get(detail["files"][0]["url"]).content == raw.read_bytes()
+    assert c.get(f"/api/v1/media/{r_still['media_id']}/files/motion", headers={"Range": "bytes=10-19"}).content \
+        == mov.read_bytes()[10:20]
+    assert c.get(f"/api/v1/media/{j['media_id']}/files/motion").status_code == 404
+    page = c.get("/api/v1/media?limit=10").json()["items"]
+    assert sorted((it.get("companions") or [""])[0] for it in page) == ["motion", "raw"]

@@ -37,8 +37,11 @@ def todo(cur, after: UUID | None, limit: int, redo_below: int | None = None) -> 
 
 
 def count_todo(cur, redo_below: int | None = None) -> int:
-    cur.execute(f"""select count(*) as n from media m where {LAT} is not null
-                      and (m.place_version is null or m.place_version < %(v)s)""", {"v": redo_below or 0})
+    if redo_below is None:  # (media_place_todo answers it)
+        cur.execute(f"select count(*) as n from media m where m.place_version is null and {LAT} is not null")
+    else:
+        cur.execute(f"""select count(*) as n from media m where {LAT} is not null
+                          and (m.place_version is null or m.place_version < %(v)s)""", {"v": redo_below})
     return cur.fetchone()["n"]
 
 

@@ -60,7 +60,22 @@ def reconcile(requeue_after_seconds: int | None = None) -> ReconcileReport:
     if rep.expired or rep.published or rep.drops_announced:
         log.info("reconciled analysis jobs", extra=rep.as_dict())
     prepare_bursts_and_memories()
+    name_missing_places()
     return rep
+
+
+def name_missing_places() -> None:
+    """Issue 21: items with a location and no place looked up (a location changed by a path that does not name
+    places, a library upgraded without `pva places`) are named a batch per tick.  A failure is logged, never
+    fails the reconcile."""
+    from . import places
+
+    try:
+        n = places.name_some()
+        if n:
+            log.info("named places", extra={"count": n})
+    except Exception:
+        log.exception("housekeeping step failed", extra={"step": "pva.services.places.name_some"})
 
 
 def prepare_bursts_and_memories() -> None:

@@ -72,19 +72,20 @@ def missing() -> int:
 
 
 def fill_missing(batch: int = BATCH, redo: bool = False,
-                 progress: Callable[[int, int, int], None] | None = None) -> dict:
+                 progress: Callable[[int, int, int], None] | None = None, limit: int | None = None) -> dict:
     """Look up the places of every item with a location and none looked up yet (``redo``: also those looked up
     with an older gazetteer), ``batch`` items per transaction.  ``progress(done, named, total)`` after each
     batch.
+    ``limit``: stop after about that many (the housekeeping's share of a tick).
     Returns {"looked_up": n, "named": n with a place, "total": n to do at the start}."""
     redo_below = VERSION if redo else None
     with db.transaction() as cur:
         total = places_q.count_todo(cur, redo_below)
     done = named = 0
     after = None
-    while True:
+    while limit is None or done < limit:
         with db.transaction() as cur:
-            items = places_q.todo(cur, after, batch, redo_below)
+            items = places_q.todo(cur, after, batch if limit is None else min(batch, limit - done), redo_below)
             if not items:
                 break
             found = _store(cur, items)
@@ -94,6 +95,13 @@ def fill_missing(batch: int = BATCH, redo: bool = False,
         if progress:
             progress(done, named, max(total, done))
     return {"looked_up": done, "named": named, "total": total}
+
+
+def name_some(limit: int = 2000) -> int:
+    """The housekeeping's step: name up to ``limit`` items whose place is missing (a location that changed by a
+    path that does not name places, a library upgraded without `pva places`); a cheap index probe when none is.
+    Returns how many were looked up."""
+    return fill_missing(batch=limit, limit=limit)["looked_up"]
 
 
 def place_of(cur, place_id: int | None) -> dict | None:
@@ -127,5 +135,5 @@ def by_country_and_city(user_id: UUID) -> dict:
         return places_q.owner_counts(cur, user_id)
 
 
-__all__ = ["VERSION", "rename", "name_new", "missing", "fill_missing", "place_of", "place_of_media", "with_places",
-           "by_country_and_city"]
+__all__ = ["VERSION", "rename", "name_new", "missing", "fill_missing", "name_some", "place_of", "place_of_media",
+           "with_places", "by_country_and_city"]

@@ -6,14 +6,18 @@ For each function, on the same images in the same run:
            claim, download the original from S3, analyse, store the results and finish the job (real services)
   http     the same bytes POSTed to the function's http trigger (2 workers, 2 concurrent clients)
 and prints images/s, CPU ms per image and the overhead ratios raw / path (aim: at most 1.1).
-OCR on 12 MP photos, the raw engine call on one core (issue 19): CPU seconds per photo with small text in it and
-per photo without text, beside their aims (1.5 s and 0.5 s).  The three run interleaved for a few
-rounds and the best of each is kept, so other load on the machine does not favour one of them.
+The three run interleaved for a few rounds and the best of each is kept, so other load on the machine does not
+favour one of them.
+OCR, the raw engine call on one core (issue 19): CPU seconds (median of the rounds) and character accuracy per
+12 MP photo without text (photo-like: blotches, foliage, gravel and sky), with small text, and per real photo in
+../shared, beside the aims (0.5 s without text, 1.5 s with); --ocr-before REF measures the engine as it was at a
+git commit in the same process, interleaved, and prints now/before.
 
 Runs on the embedded stack (`pva.stack.up()`) with a dedicated database, vhost and buckets, removed at the end.
 Needs ../shared (bus.jpg, zidane.jpg, the dev YOLO model) for detect; OCR images are generated.
 
     .venv/bin/python bench/analysis.py [--detect-images 48] [--ocr-images 12]
+    .venv/bin/python bench/analysis.py --ocr-only --ocr-before HEAD~1 --rounds 3
 """
 from __future__ import annotations
 
@@ -296,30 +300,94 @@ def bench_function(env: BenchEnv, name: str, images: list[tuple[str, bytes]], ro
 OCR_AIMS = {"with text": 1.5, "without text": 0.5}  # CPU seconds per 12 MP photo, one core (issue 19)
 
 
-def ocr_12mp(rounds: int) -> dict[str, float]:
-    """CPU seconds of the OCR engine per 12 MP JPEG, best of ``rounds``: a photo with a sign of small text pasted
-    in (it must be found: the preview pass, then the full-resolution pass on its region) and one without text."""
-    from test_ocr_quality import jpeg, photo_background, sign
-
+def _engine_at(ref: str | None):
+    """The OCR engine the settings name, or with ``ref`` the RapidOCR engine of pva/ml/ocr.py as it was at that git
+    commit (loaded beside today's, so both are measured in the same process), at the detector side it had."""
     from pva.ml.ocr import create_engine
 
-    with_text = photo_background()
-    with_text.paste(sign(px=30, bg=(250, 250, 250)), (2600, 2200))
-    photos = {"with text": jpeg(with_text), "without text": jpeg(photo_background(seed=11))}
-    engine = create_engine()
-    best = {}
-    for name, data in photos.items():
-        engine.recognize(data)  # first inferences allocate: not measured
-        best[name] = min(_timed(engine.recognize, data) for _ in range(rounds))
-    return best
+    if not ref:
+        return create_engine()
+    import importlib.util
+
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:pva/ml/ocr.py"], capture_output=True, text=True,
+                         check=True).stdout
+    cfg = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:pva/config.py"], capture_output=True, text=True,
+                         check=True).stdout
+    side = next((int(line.split("default=")[1].split(",")[0]) for line in cfg.splitlines()
+                 if "ocr_det_side" in line and "default=" in line), None)
+    path = Path(tempfile.mkdtemp(prefix="pva-bench-ocr-")) / "ocr_at_ref.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("pva.ml.ocr_at_ref", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod.RapidOcrEngine(det_side=side)
 
 
-def _timed(fn, data: bytes) -> float:
-    t0 = os.times()
-    fn(data)
-    t1 = os.times()
-    return (t1.user - t0.user) + (t1.system - t0.system) + (t1.children_user - t0.children_user) \
-        + (t1.children_system - t0.children_system)
+def ocr_photos() -> list[tuple[str, str, object, object]]:
+    """(name, "without text"|"with text"|"real", image source, expected text or None for a real photo): 12 MP JPEGs
+    without text (photo-like: gradients, foliage, gravel and sky), one with a sign of small text pasted in (it must
+    be found: the preview pass, then the finer pass on its region), and the real photos in ../shared."""
+    import test_ocr_quality as q
+
+    out = [(name, "without text", q.jpeg(img), "") for name, img in q.text_free_photos().items()]
+    with_text = q.photo_background()
+    with_text.paste(q.sign(px=30, bg=(250, 250, 250)), (2600, 2200))
+    out.append(("small sign", "with text", q.jpeg(with_text), " ".join(q.SIGN)))
+    out += [(Path(n).name, "real", q.SHARED / n, None) for n in q.REAL if (q.SHARED / n).is_file()]
+    return out
+
+
+def ocr_12mp(rounds: int, before: str | None = None) -> list[dict]:
+    """CPU seconds of the raw OCR engine call per photo (median of ``rounds``, the engines interleaved) and its
+    character accuracy; with ``before`` (a git ref), the same for the engine at that commit."""
+    import statistics
+
+    import test_ocr_quality as q
+
+    engines = {"now": _engine_at(None)}
+    if before:
+        engines["before"] = _engine_at(before)
+    photos = ocr_photos()
+    for e in engines.values():
+        for _, _, src, _ in photos:
+            e.recognize(src)  # first inferences allocate: not measured
+    times: dict = {}
+    acc: dict = {}
+    for _ in range(rounds):
+        for name, kind, src, text in photos:
+            for label, e in engines.items():
+                t0 = time.process_time()  # this process's CPU, all its threads
+                r = e.recognize(src)
+                times.setdefault((name, label), []).append(time.process_time() - t0)
+                if text == "":
+                    acc[(name, label)] = 1.0 if not r.text else 0.0
+                elif text is None:
+                    acc[(name, label)] = q.score(r.text, next(n for n in q.REAL if n.endswith(name)))
+                else:
+                    acc[(name, label)] = q.char_accuracy(r.text.replace("\n", " "), text)
+    return [{"name": name, "kind": kind, **{f"{label}_s": statistics.median(times[(name, label)])
+                                             for label in engines},
+             **{f"{label}_acc": acc[(name, label)] for label in engines}} for name, kind, _, _ in photos]
+
+
+def print_ocr(rows: list[dict], rounds: int, before: str | None) -> None:
+    from pva.config import get_settings
+
+    s = get_settings()
+    head = f"{'ocr raw engine call, photo':30} {'kind':12} {'CPU s':>6} {'acc':>5}"
+    if before:
+        head += f" {'before s':>8} {'acc':>5} {'now/before':>10}"
+    print(head)
+    for r in rows:
+        line = f"{r['name']:30} {r['kind']:12} {r['now_s']:6.2f} {r['now_acc']:5.2f}"
+        if before:
+            line += f" {r['before_s']:8.2f} {r['before_acc']:5.2f} {r['now_s'] / r['before_s']:10.2f}"
+        aim = OCR_AIMS.get(r["kind"])
+        print(line + (f"  (aim <= {aim} s)" if aim else ""))
+    print(f"(median of {rounds}; CPU seconds of this process, engine {s.ocr_engine}, {s.ocr_threads} thread, "
+          f"detector side {s.ocr_det_side}; acc: character accuracy, 1 = a photo without text read as none"
+          + (f"; before = pva/ml/ocr.py at {before}" if before else "") + ")")
 
 
 def main(argv=None) -> int:
@@ -327,7 +395,14 @@ def main(argv=None) -> int:
     ap.add_argument("--detect-images", type=int, default=24, help="images per round (default 24)")
     ap.add_argument("--ocr-images", type=int, default=6, help="images per round (default 6)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
+    ap.add_argument("--ocr-only", action="store_true", help="only the raw OCR engine call on 12 MP and real photos "
+                    "(no stack, no functions)")
+    ap.add_argument("--ocr-before", metavar="GIT_REF", help="also measure pva/ml/ocr.py as it was at this commit, "
+                    "interleaved in the same process (e.g. HEAD~1)")
     args = ap.parse_args(argv)
+    if args.ocr_only:
+        print_ocr(ocr_12mp(args.rounds, args.ocr_before), args.rounds, args.ocr_before)
+        return 0
     results = []
     with BenchEnv() as env:
         results.append(bench_function(env, "detect", detect_images(args.detect_images), args.rounds))
@@ -341,11 +416,7 @@ def main(argv=None) -> int:
             print(f"{r['function']:8} {path:6} {rate:>9.2f} {cpu * 1000:>11.1f} {o_rate:>16.2f} {o_cpu:>15.2f}")
     print(f"({WORKERS} workers, {args.rounds} interleaved rounds, best of each; overhead (rate) = raw images/s / "
           f"path images/s, overhead (CPU) = path CPU per image / raw CPU per image; aim <= 1.10)")
-    from pva.config import get_settings
-
-    for name, cpu in ocr_12mp(args.rounds).items():
-        print(f"ocr raw, 12 MP photo {name:12} {cpu:6.2f} CPU s  (aim <= {OCR_AIMS[name]} s; engine "
-              f"{get_settings().ocr_engine}, {get_settings().ocr_threads} thread)")
+    print_ocr(ocr_12mp(args.rounds, args.ocr_before), args.rounds, args.ocr_before)
     return 0
 
 

@@ -2,6 +2,8 @@
 
     engine = create_engine()                 # settings.ocr_engine: "rapidocr" or "tesseract"
     r = engine.recognize(pil_image_or_bytes_or_path)
+    r = engine.recognize(preview, original=fetch)  # RapidOCR: a reduced copy, and the photo itself (or a callable
+                                                   # returning it) asked for only when small text needs it
     r.text            # lines joined with "\\n" (what search indexes)
     r.lines           # [{"text", "conf", "x", "y", "w", "h"}]: one per line of text
     r.words           # [{"text", "conf", "x", "y", "w", "h"}], box normalized 0..1 (left, top, width, height)
@@ -18,13 +20,18 @@ with its page-layout analysis is built for scanned pages and read almost nothing
 The detection, direction and recognition models ship inside the ``rapidocr`` wheel and are loaded from there by
 path: nothing is downloaded, ever.  How a photo is read:
 
-1. the text detector runs once on a bounded preview (long side ``settings.ocr_det_side``; a JPEG is decoded at
-   reduced size for it): a photo without text costs that one pass and is recorded as "ran, found none";
-2. where it finds only small text (boxes a few pixels high in the preview), the detector runs again on those
-   regions of the full-resolution photo, so small print in a 12 MP photo is found and boxed tightly;
+1. the text detector runs once on a bounded preview (long side ``settings.ocr_det_side``, 1024; a JPEG is
+   decoded at reduced size for it; a dark picture is brightened for the detector, which misses dim print):
+   a photo without text costs that one pass and is recorded as "ran, found none";
+2. where it finds small text (boxes under SMALL_TEXT_PX in the preview, or faint blobs), the detector runs
+   again on those regions and a few text heights around them (labels beside a label), on the full-resolution
+   photo scaled so the smallest text there is REFINE_TEXT_PX high: small print in a 12 MP photo is found and
+   boxed tightly.  The full-resolution photo is ``original`` when given (fetched only now), else the image;
 3. each line is cut out (a perspective crop along its box) from the preview when it is tall enough there, else
    from the full-resolution photo, turned by the direction classifier when upside down (tall crops are turned
    a quarter first), and recognized in batches; word boxes come from the recognizer's character positions.
+
+onnxruntime keeps its memory arena between calls (a third less CPU per detection pass than rapidocr's default).
 
 Tesseract (:class:`TesseractEngine`) runs as a subprocess with OMP_THREAD_LIMIT=1 (its OpenMP threads only slow
 it down when several workers share the cores); set OMP_THREAD_LIMIT yourself to override.  onnxruntime runs
@@ -242,7 +249,7 @@ def _line(text: str, conf: float, boxes: list[tuple[float, float, float, float]]
 RAPID_MIN_SCORE = 0.5          # lines the recognizer is less sure of are dropped (texture read as letters)
 DET_THRESH, DET_BOX_THRESH = 0.3, 0.5  # the detector's pixel and box scores for text it reports (rapidocr's)
 CANDIDATE_THRESH, CANDIDATE_BOX_THRESH = 0.15, 0.25  # in the preview, a faint small blob worth a closer look
-SMALL_TEXT_PX = 24             # a line lower than this in the preview is detected again at full resolution
+SMALL_TEXT_PX = 24             # a line lower than this in the preview (its box) is detected again, finer
 REC_HEIGHT = 48                # the recognizer's input height: a line this tall in the preview is read there
 REFINE_MARGIN = 4.0            # a small-text region reaches this many text heights around its boxes
 MAX_REFINE_PIXELS = 1_000_000  # pixels the second detection pass may look at, per photo
@@ -347,7 +354,7 @@ class RapidOcrEngine(Model):
             W, H = H, W  # EXIF orientation the decoder could not apply: the preview is what we read
         preview = _bgr(preview_img)
         side = max(preview.shape[:2])
-        if side > self.det_side and (original is not None or max(W, H) > self.det_side * NO_SHRINK):
+        if side > self.det_side and max(W, H) > self.det_side * NO_SHRINK:
             f = self.det_side / side
             preview = cv2.resize(preview, (max(1, round(preview.shape[1] * f)), max(1, round(preview.shape[0] * f))),
                                  interpolation=cv2.INTER_AREA)
@@ -365,7 +372,7 @@ class RapidOcrEngine(Model):
                     detail.append((preview if scale >= 1 else _bgr(load_image(image)), 1.0 if scale < 1 else scale))
             return detail[0]
 
-        small_scale = scale >= 1 and original is None
+        small_scale = scale >= 1  # the image is read as it is: it is the finest there is
         boxes, scores, faint = self._detect(preview, small=small_scale, candidates=not small_scale)
         if not len(boxes) and not len(faint):
             return OcrResult("", [], 0, self.language, SKIPPED_NO_TEXT)

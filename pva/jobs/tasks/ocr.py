@@ -1,6 +1,9 @@
 """The ocr function's Task: text with line and word boxes, photos only, read by the engine the settings name
 (PVA_OCR_ENGINE: RapidOCR by default, tesseract for scanned pages).
 
+A photo is read from its analysis preview (``Inputs.preview``, where the pipeline has one), with the original
+fetched only when the engine finds small text that needs more detail than the preview holds.
+
 When the text detector (tesseract: its pre-check) finds nothing text-like (blank page, sky), an empty row is
 still stored and the job summary says why (``skipped_reason``): the job ran and found no text, never silently.
 """
@@ -11,7 +14,7 @@ from typing import Any
 from ...db import ocr as ocr_q
 from ...errors import BadInput
 from ...ml.base import Model
-from ...ml.ocr import OcrResult, create_engine
+from ...ml.ocr import OcrResult, RapidOcrEngine, create_engine
 from ..pipeline import Inputs, Task
 
 
@@ -26,6 +29,11 @@ class OcrTask(Task):
     def analyze(self, inputs: Inputs, job) -> OcrResult:
         if inputs.kind not in self.media_kinds:
             raise BadInput(f"ocr applies to photos only, not to a {inputs.kind}")
+        preview = getattr(inputs, "preview", None)  # the analysis preview made at ingest (issue 20)
+        if preview is not None and isinstance(self.engine, RapidOcrEngine):
+            # the text detector reads the preview; the original is downloaded only when small text needs a closer
+            # look (never for a photo without text).  Tesseract reads the original as it always did.
+            return self.engine.recognize(preview(), original=inputs.original_path)
         return self.engine.recognize(inputs.original_path())
 
     def analyze_bytes(self, data: bytes, content_type: str) -> OcrResult:

@@ -273,3 +273,12 @@ def test_sensor_data_libraw_cannot_decode_is_shown_from_its_preview_with_a_warni
     with pytest.raises(CorruptMediaError, match="no usable preview") as e:
         make_thumbnails(bare)
     assert "truncated" not in str(e.value) and "convert it to DNG" in str(e.value)
+
+
+@pytest.mark.parametrize("head,words", [(b"II\x1a\x00\x00\x00HEAPCCDR" + b"\0" * 64, "Canon CRW raw photo"),
+                                        (b"FOVb\x00\x00\x02\x00" + b"\0" * 64, "Sigma X3F raw photo")])
+def test_raw_formats_not_supported_are_named_with_what_to_do(head, words):
+    from pva.media.detect import detect_format, unsupported_reason
+
+    assert detect_format(head) is None
+    assert words in unsupported_reason(head) and "convert it to DNG" in unsupported_reason(head)

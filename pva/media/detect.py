@@ -408,6 +408,8 @@ def _describe_other(h: bytes) -> str | None:
         (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"), (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
         (b"\xff\x0a", "a JPEG XL image"),
         (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"), (b"qoif", "a QOI image"),
+        (b"II\x1a\x00\x00\x00HEAPCCDR", "a Canon CRW raw photo, a format not supported here (convert it to DNG)"),
+        (b"FOVb", "a Sigma X3F raw photo, a format not supported here (convert it to DNG)"),
     ]
     for sig, what in sigs:
         if h.startswith(sig):

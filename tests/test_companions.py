@@ -397,3 +397,17 @@ def test_uploads_pair_by_the_relative_paths_sent_and_the_api_serves_both_files(t
     assert c.get(f"/api/v1/media/{j['media_id']}/files/motion").status_code == 404
     page = c.get("/api/v1/media?limit=10").json()["items"]
     assert sorted((it.get("companions") or [""])[0] for it in page) == ["motion", "raw"]
+
+
+def test_an_iphone_heic_still_and_its_mov_are_one_item(tmp_path, owner, ingestor, cid_source):
+    heic = tmp_path / "IMG_5195.HEIC"
+    heic.write_bytes(cid_source.read_bytes())
+    mov = make_mov(tmp_path / "IMG_5195.MOV", _cid(heic))
+    a = ingestor.ingest_file(heic, owner, "iphone/IMG_5195.HEIC")
+    if a.status != "added":
+        pytest.skip(f"this build does not ingest HEIC: {a.reason}")
+    b = ingestor.ingest_file(mov, owner, "iphone/IMG_5195.MOV")
+    assert b.status == "added" and b.media_id == a.media_id
+    (got,) = items(owner["id"])
+    assert got["format"] == "heic"
+    assert download(a.media_id, owner["id"], "motion") == mov.read_bytes()

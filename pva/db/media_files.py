@@ -56,7 +56,8 @@ def has_role(cur, media_id, role: str) -> bool:
 def absorb(cur, source_id, target_id, role: str, metadata: dict) -> dict | None:
     """Turn the standalone item `source_id` into the `role` file of `target_id`: its original becomes a companion
     file (same object, same SHA-512), its albums and comments move to the target, and its row goes (with its
-    analysis results).  Returns the derived object keys of the row that went (thumbnails, keyframes, face crops),
+    analysis results).  Returns the derived object keys of the row that went (thumbnails, keyframes, face crops, a
+    web preview of the video),
     for the caller to delete after commit; None when the source is gone."""
     src = _rows(cur, "select * from media where id = %s for update", (source_id,))
     if not src:
@@ -74,7 +75,7 @@ def absorb(cur, source_id, target_id, role: str, metadata: dict) -> dict | None:
     cur.execute("update comments set media_id = %s where media_id = %s", (target_id, source_id))
     crops = _rows(cur, "select crop_key from faces where media_id = %s and crop_key is not null", (source_id,))
     frames = (m.get("metadata") or {}).get("keyframes") or []
-    derived = [k for k in (m.get("thumb_key"), m.get("preview_key"),
+    derived = [k for k in (m.get("thumb_key"), m.get("preview_key"), m.get("web_video_key"),
                            *(f.get("key") for f in frames if isinstance(f, dict)),
                            *(r["crop_key"] for r in crops)) if k]
     cur.execute("delete from media where id = %s", (source_id,))

@@ -143,3 +143,24 @@ def test_raws_dropped_into_the_inbox_are_ingested_and_a_damaged_one_set_aside_wi
         st.remove_bucket(bucket)
         monkeypatch.undo()
         _reload()
+
+
+@pytest.mark.parametrize("preview", [1200, None], ids=["from-preview", "from-demosaic"])
+def test_an_ingested_raw_is_analysed_like_any_photo(services, owner, tmp_path, preview):
+    """The detect task on a RAW of the bus scene (tests/../shared fixture): the people and the bus are found,
+    whether the picture comes from the camera's preview or from the sensor data."""
+    from conftest import shared_path
+    from test_detect_function import assert_bus_scene, job_row, stored
+
+    from pva.jobs.pipeline import run_stored
+    from pva.jobs.tasks.detect import DetectTask
+    from pva.ml.objects import Detector
+    from pva.services.ingest import Ingestor
+
+    bus = Image.open(shared_path("fixtures", "detect", "bus.jpg")).convert("RGB")
+    task = DetectTask(Detector(shared_path("models", "yolov8n_int8.onnx")))
+    p = rs.make_dng(tmp_path / "bus.dng", size=bus.size, displayed=bus, orientation=6, preview=preview)
+    r = Ingestor(publish=False).ingest_file(p, owner, f"raw/bus-{preview}.dng")
+    assert r.status == "added", r
+    assert run_stored(task, r.media_id)[0] == "done", job_row(r.media_id)
+    assert_bus_scene(stored(r.media_id))

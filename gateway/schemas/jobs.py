@@ -41,10 +41,19 @@ class RunningJob(BaseModel):
     filename: str | None = None
 
 
+class JobBacklog(BaseModel):
+    pending: int = Field(description="queued + running")
+    per_minute: float = Field(description="jobs finished per minute over the last 15 minutes")
+    eta_seconds: int | None = Field(None, description="seconds until the backlog is done at that pace; null: "
+                                                      "nothing finished lately to tell")
+
+
 class JobCounts(BaseModel):
     kinds: dict[str, dict[str, int]] = Field(description="{kind: {queued, running, done, failed}}")
     queue_depth: dict[str, int]
     running: list[RunningJob] = Field(default_factory=list, description="jobs being worked on now, oldest first")
+    backlog: dict[str, JobBacklog] = Field(default_factory=dict, description="per analysis: what waits, its pace, "
+                                                                            "its ETA")
 
 
 class FailedJob(BaseModel):

@@ -152,6 +152,18 @@ def running(cur, owner_id=None, limit: int = 50) -> list[dict]:
     return list(cur.fetchall())
 
 
+def finished_recently(cur, owner_id=None, seconds: int = 900) -> dict[str, dict]:
+    """Per kind, the jobs finished (done or failed) in the last ``seconds``: {kind: {"n", "span_seconds"}}, the
+    span from the first of them to now (what a rate is measured over)."""
+    cur.execute(
+        """select a.kind, count(*) n, extract(epoch from now() - min(a.finished_at))::float8 span_seconds
+             from analysis a join media m on m.id = a.media_id
+            where a.finished_at > now() - make_interval(secs => %s) and a.status in ('done', 'failed')
+              and (%s::uuid is null or m.owner_id = %s::uuid)
+            group by a.kind""", (seconds, owner_id, owner_id))
+    return {r["kind"]: {"n": r["n"], "span_seconds": r["span_seconds"]} for r in cur.fetchall()}
+
+
 def failed(cur, owner_id=None, limit: int = 100, offset: int = 0) -> list[dict]:
     cur.execute(
         """select a.media_id, a.kind, a.attempts, a.error, a.finished_at, m.filename

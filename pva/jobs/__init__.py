@@ -255,6 +255,26 @@ def running(owner_id=None, limit: int = 50) -> list[dict]:
         return q.running(cur, owner_id, limit)
 
 
+RATE_WINDOW_SECONDS = 900  # the backlog's rate: jobs finished in the last 15 minutes
+RATE_MIN_SPAN_SECONDS = 60  # ... over at least a minute, so the first few jobs do not promise too much
+
+
+def backlog(owner_id=None, counts: dict | None = None) -> dict[str, dict]:
+    """Per kind: jobs waiting (queued + running), the rate they finish at (per minute, over the last 15
+    minutes) and the seconds until the backlog is done at that rate (None while nothing has finished lately)."""
+    counts = counts if counts is not None else counts_by_kind(owner_id)
+    with db.transaction() as cur:
+        recent = q.finished_recently(cur, owner_id, RATE_WINDOW_SECONDS)
+    out = {}
+    for kind, c in counts.items():
+        pending = c.get("queued", 0) + c.get("running", 0)
+        r = recent.get(kind)
+        per_s = r["n"] / max(RATE_MIN_SPAN_SECONDS, r["span_seconds"] or 0.0) if r else 0.0
+        out[kind] = {"pending": pending, "per_minute": round(per_s * 60, 2),
+                     "eta_seconds": round(pending / per_s) if pending and per_s > 0 else (0 if not pending else None)}
+    return out
+
+
 def failed(owner_id=None, limit: int = 100, offset: int = 0) -> list[dict]:
     with db.transaction() as cur:
         return q.failed(cur, owner_id, limit, offset)

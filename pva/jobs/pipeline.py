@@ -328,11 +328,33 @@ def handle(task: Task, context, event):
         media_id = _parse_uuid(body["media_id"])
     except ValueError as e:
         return {"error": str(e)}
+    run_at_priority(task.kind)
     t0 = time.perf_counter()
     outcome, _ = run_stored(task, media_id)
     context.logger.info_with("analysis", kind=task.kind, media_id=str(media_id), outcome=outcome,
                              seconds=round(time.perf_counter() - t0, 3))
     return {"media_id": str(media_id), "kind": task.kind, "outcome": outcome}
+
+
+_niceness_set = False
+
+
+def run_at_priority(kind: str) -> int | None:
+    """Lower this process's CPU priority to the kind's (pva.jobs.PRIORITY_NICE), once per process: the queue
+    workers of OCR and transcription yield the CPU to ingest, then to detect and faces, so a new library is
+    browsable first and searchable by objects and people soon; nothing waits while a core is free.  HTTP
+    requests (someone waiting for the answer) keep the normal priority.  Returns the niceness, None if unchanged."""
+    global _niceness_set
+    if _niceness_set:
+        return None
+    _niceness_set = True
+    target = jobs.PRIORITY_NICE.get(kind, max(jobs.PRIORITY_NICE.values()))
+    try:
+        now = os.nice(0)
+        return os.nice(target - now) if target > now else None
+    except OSError as e:  # not allowed here (a restricted container): the work still runs
+        log.warning("could not lower the worker's priority", extra={"kind": kind, "error": str(e)})
+        return None
 
 
 def _handle_http(task: Task, context, event):

@@ -37,11 +37,13 @@ def _own_media(media_id: UUID, user_id: UUID) -> None:
 
 def counts(user_id: UUID, *, all_users: bool = False, admin: bool = False) -> dict:
     """{"kinds": {kind: {queued, running, done, failed}}, "queue_depth": {kind: queued + running}, "running": the
-    jobs being worked on, with progress and an estimate of the seconds left (a long transcode or transcription)}."""
+    jobs being worked on, with progress and an estimate of the seconds left (a long transcode or transcription),
+    "backlog": {kind: {pending, per_minute, eta_seconds}}: what waits, the pace of the last minutes, when it ends}."""
     owner = _owner_scope(user_id, all_users, admin)
     by_kind = jobs.counts_by_kind(owner)
     depth = {k: v.get("queued", 0) + v.get("running", 0) for k, v in by_kind.items()}
-    return {"kinds": by_kind, "queue_depth": depth, "running": [_with_eta(r) for r in jobs.running(owner)]}
+    return {"kinds": by_kind, "queue_depth": depth, "running": [_with_eta(r) for r in jobs.running(owner)],
+            "backlog": jobs.backlog(owner, by_kind)}
 
 
 def _with_eta(job: dict) -> dict:

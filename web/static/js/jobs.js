@@ -1,4 +1,5 @@
-// Jobs: queue depths per analysis, failures with their errors, retry one or all; refreshes every 5 s.
+// Jobs: queue depths per analysis with their pace and when each backlog is done, failures with their errors,
+// retry one or all; refreshes every 5 s.
 import { api, el, toast } from "./api.js";
 
 const tbody = document.querySelector("#job-counts tbody");
@@ -13,6 +14,12 @@ function left(s) {  // seconds left, in words
   if (s < 60) return `about ${s} s left`;
   const m = Math.round(s / 60);
   return m < 60 ? `about ${m} min left` : `about ${Math.floor(m / 60)} h ${m % 60} min left`;
+}
+
+function doneIn(b) {  // a backlog's ETA: nothing waiting, not known yet (nothing finished lately), or a duration
+  if (!b.pending) return "–";
+  if (b.eta_seconds == null) return "waiting";
+  return left(b.eta_seconds).replace(" left", "");
 }
 
 function showRunning(jobs) {  // long jobs (a transcode, a transcription) with their progress
@@ -33,8 +40,11 @@ async function refresh() {
     const kinds = [...new Set([...KINDS, ...Object.keys(counts.kinds)])];
     tbody.replaceChildren(...kinds.map((k) => {
       const c = counts.kinds[k] || {};
+      const b = (counts.backlog || {})[k] || {};
       return el("tr", {}, el("th", { scope: "row" }, k),
-        ...["queued", "running", "done", "failed"].map((s) => el("td", { class: `num s-${s}` }, String(c[s] || 0))));
+        ...["queued", "running", "done", "failed"].map((s) => el("td", { class: `num s-${s}` }, String(c[s] || 0))),
+        el("td", { class: "num rate" }, b.per_minute ? `${b.per_minute}/min` : "–"),
+        el("td", { class: "num eta" }, doneIn(b)));
     }));
     showRunning(counts.running || []);
     none.hidden = failed.length > 0;

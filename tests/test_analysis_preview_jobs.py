@@ -1,0 +1,117 @@
+"""What a new library's owner sees while it is analysed (issue 20): the jobs API gives each analysis's backlog with
+the pace of the last minutes and when it will be done, scoped to the owner; and the analyses' queue workers run
+at lower CPU priorities than ingest (detect and faces before OCR and transcription).  Real Postgres, the real
+gateway app and the real pipeline entry point."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from test_gateway_helpers import client_for, new_user
+
+pytestmark = pytest.mark.usefixtures("services")
+
+
+def _items(owner_id, n: int, *, done_minutes_ago: list[float], queued: int) -> list[uuid.UUID]:
+    """n photos whose detect jobs: len(done_minutes_ago) finished that many minutes ago, `queued` waiting."""
+    from pva.infra import db
+
+    ids = []
+    for i in range(n):
+        mid = uuid.uuid4()
+        db.execute("""insert into media(id, owner_id, sha512, kind, format, mime, size, storage_key, original_path,
+                                        filename) values (%s, %s, %s, 'photo', 'jpeg', 'image/jpeg', 1, %s, %s, %s)""",
+                   (mid, owner_id, hashlib.sha512(mid.bytes).digest(), f"t/{mid}.jpg", f"{i}.jpg", f"{i}.jpg"))
+        ids.append(mid)
+    for mid, ago in zip(ids, done_minutes_ago):
+        db.execute("""insert into analysis(media_id, kind, status, attempts, finished_at)
+                      values (%s, 'detect', 'done', 1, now() - make_interval(secs => %s))""", (mid, ago * 60))
+    for mid in ids[len(done_minutes_ago):len(done_minutes_ago) + queued]:
+        db.execute("insert into analysis(media_id, kind, status) values (%s, 'detect', 'queued')", (mid,))
+    return ids
+
+
+@pytest.fixture(scope="module")
+def app(services):
+    from gateway.app import create_app
+
+    return create_app()
+
+
+def test_jobs_api_gives_each_backlog_its_rate_and_eta_for_the_owner_only(app):
+    owner, other = new_user(), new_user()
+    # 20 detect jobs done over the last 10 minutes (2 a minute), 30 waiting: about 15 minutes left
+    _items(owner["id"], 50, done_minutes_ago=[0.5 * i + 0.2 for i in range(20)], queued=30)
+    # an old run (an hour ago) does not count towards the pace
+    _items(owner["id"], 5, done_minutes_ago=[60, 61, 62, 63, 64], queued=0)
+    body = client_for(app, owner).get("/api/v1/jobs").json()
+    b = body["backlog"]["detect"]
+    assert b["pending"] == 30 == body["queue_depth"]["detect"]
+    assert 1.8 <= b["per_minute"] <= 2.2
+    assert 13 * 60 <= b["eta_seconds"] <= 17 * 60
+    assert body["backlog"]["ocr"] == {"pending": 0, "per_minute": 0.0, "eta_seconds": 0}  # nothing to do
+    theirs = client_for(app, other).get("/api/v1/jobs").json()["backlog"]["detect"]
+    assert theirs == {"pending": 0, "per_minute": 0.0, "eta_seconds": 0}
+
+
+def test_a_backlog_with_nothing_finished_lately_has_no_eta_yet(app):
+    owner = new_user()
+    _items(owner["id"], 4, done_minutes_ago=[], queued=4)
+    b = client_for(app, owner).get("/api/v1/jobs").json()["backlog"]["detect"]
+    assert b == {"pending": 4, "per_minute": 0.0, "eta_seconds": None}
+
+
+def test_the_first_jobs_of_a_run_are_measured_over_a_minute_at_least(app):
+    owner = new_user()
+    _items(owner["id"], 13, done_minutes_ago=[0.05, 0.1, 0.15], queued=10)  # 3 in the last 10 seconds
+    b = client_for(app, owner).get("/api/v1/jobs").json()["backlog"]["detect"]
+    assert b["per_minute"] == 3.0 and b["eta_seconds"] == 200  # not 18/min and 33 s
+
+
+_PRIORITY = r"""
+import json, os, sys, types, uuid
+from pva.jobs import pipeline
+
+class T(pipeline.Task):
+    kind = sys.argv[1]
+    model = types.SimpleNamespace(name="none", version="")
+
+trigger = types.SimpleNamespace(kind=sys.argv[2])
+event = types.SimpleNamespace(trigger=trigger, body={"media_id": str(uuid.uuid4()), "kind": sys.argv[1]},
+                              content_type="application/json", headers={}, fields={}, method="POST", path="/")
+log = types.SimpleNamespace(info_with=lambda *a, **k: None, warn_with=lambda *a, **k: None)
+ctx = types.SimpleNamespace(logger=log, Response=lambda **k: k)
+before = os.nice(0)
+if sys.argv[2] == "rabbitMq":
+    out = pipeline.handle(T(), ctx, event)  # a wake-up for a job that does not exist: skipped
+    out = out["outcome"]
+else:
+    out = "not run"
+print(json.dumps({"before": before, "after": os.nice(0), "outcome": out}))
+"""
+
+
+@pytest.mark.parametrize("kind, nice", [("detect", 4), ("faces", 4), ("ocr", 10), ("transcribe", 10),
+                                        ("some-new-kind", 10)])
+def test_queue_workers_run_at_their_analysis_priority(kind, nice):
+    from pva import jobs
+
+    out = subprocess.run([sys.executable, "-c", _PRIORITY, kind, "rabbitMq"], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["outcome"] == "skipped" and r["before"] == 0
+    assert r["after"] == nice == jobs.PRIORITY_NICE.get(kind, max(jobs.PRIORITY_NICE.values()))
+
+
+def test_ocr_and_transcription_yield_to_detect_and_faces_which_yield_to_ingest():
+    from pva import jobs
+
+    p = jobs.PRIORITY_NICE
+    assert 0 < p["detect"] == p["faces"] < p["ocr"] == p["transcribe"] == p["transcode"]

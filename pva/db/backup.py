@@ -6,8 +6,9 @@ the REPEATABLE READ transaction whose snapshot pg_dump also uses, so the list ma
 from __future__ import annotations
 
 # Every object a media row references: its original, and in the thumbs bucket the grid thumbnail, the preview,
-# the video keyframes (metadata.keyframes[].key) and the face crops; and its companion files (issue 22: a live
-# photo's MOV, the RAW of a pair in originals; an extracted motion clip in thumbs).  One row per (bucket, key).
+# the video keyframes (metadata.keyframes[].key), a video's web preview (web_video_key) and the face crops; and
+# its companion files (issue 22: a live photo's MOV, the RAW of a pair in originals; an extracted motion clip in
+# thumbs).  One row per (bucket, key).
 REFERENCED_OBJECTS_SQL = """
 select distinct on (bucket, key) bucket, key, media_id, sha512, size, mime from (
     select 'originals' as bucket, m.storage_key as key, m.id as media_id, m.sha512, m.size, m.mime, 0 as pref
@@ -20,6 +21,9 @@ select distinct on (bucket, key) bucket, key, media_id, sha512, size, mime from 
     select 'thumbs', v.k, m.id, null, null, 'image/jpeg', 1
       from media m cross join lateral (values (m.thumb_key), (m.preview_key)) v(k)
      where v.k is not null
+    union all
+    select 'thumbs', m.web_video_key, m.id, null, null, 'video/mp4', 1  -- a video's web preview (issue 22)
+      from media m where m.web_video_key is not null
     union all
     select 'thumbs', kf->>'key', m.id, null, null, 'image/jpeg', 1
       from media m

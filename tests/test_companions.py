@@ -411,3 +411,35 @@ def test_an_iphone_heic_still_and_its_mov_are_one_item(tmp_path, owner, ingestor
     (got,) = items(owner["id"])
     assert got["format"] == "heic"
     assert download(a.media_id, owner["id"], "motion") == mov.read_bytes()
+
+
+def test_a_restore_gives_back_the_companion_files_byte_for_byte(tmp_path, cid_source):
+    """Backup and restore of a library holding a live photo (its MOV in originals) and an Android motion photo
+    (its extracted clip in thumbs), each on a stack of its own: same rows, same objects, pva check clean."""
+    from test_backup import backup_to, bucket_contents, fresh_stack
+
+    from pva.infra import db
+    from pva.services.backup import restore
+    from pva.services.ingest import Ingestor
+
+    def rows():
+        return db.query("select (to_jsonb(f) - 'created_at')::text as j from media_files f order by storage_key")
+
+    with fresh_stack():
+        owner = db.query_one("insert into users(username, password_hash) values ('bk-live', '!') "
+                             "returning id, username")
+        ing = Ingestor(publish=False)
+        still = make_still(tmp_path / "IMG_0013.JPG", cid_source)
+        ing.ingest_file(make_mov(tmp_path / "IMG_0013.MOV", _cid(still)), owner, "IMG_0013.MOV")
+        live = ing.ingest_file(still, owner, "IMG_0013.JPG")
+        android = ing.ingest_file(make_motion_photo(tmp_path / "PXL_0013.MP.jpg")[0], owner, "PXL_0013.MP.jpg")
+        assert len(files(live.media_id)) == len(files(android.media_id)) == 1
+        rep = backup_to(tmp_path / "bk")
+        assert rep.ok and not rep.vanished, rep
+        before = {"rows": rows(), "objects": bucket_contents()}
+        with fresh_stack():
+            r = restore(str(tmp_path / "bk"), progress=False)
+            assert r.ok and not r.verify.orphans and not r.verify.missing, r.verify
+            after = {"rows": rows(), "objects": bucket_contents()}
+            assert download(live.media_id, owner["id"], "motion") == (tmp_path / "IMG_0013.MOV").read_bytes()
+    assert after == before and len(before["rows"]) == 2

@@ -28,7 +28,7 @@ def fmt_dt(v) -> str:
     return "" if v is None else str(v)
 
 
-_EXIF_SKIP = {"keyframes", "thumbnails", "icc", "xmp_raw", "maker_note", "makernote"}
+_EXIF_SKIP = {"keyframes", "thumbnails", "icc", "xmp_raw", "maker_note", "makernote", "analysis_preview"}
 
 
 def exif_rows(m: dict) -> list[tuple[str, str]]:

@@ -208,3 +208,17 @@ def test_a_damaged_original_without_a_preview_fails_the_job_with_its_reason(owne
         err = analysis_q.get(cur, media_id, "detect")["error"]
     assert "damaged" in err or "truncated" in err
     assert "test/" not in err  # never the storage key
+
+
+def test_purging_an_item_removes_its_analysis_preview(owner, tmp_path):
+    from pva.config import get_settings
+    from pva.infra.storage import get_storage
+    from pva.services import media as media_service
+
+    row = _ingest(owner, tmp_path, _jpeg(_marked((2400, 1800))), "gone.jpg")
+    key = row["metadata"]["analysis_preview"]["key"]
+    st, bucket = get_storage(), get_settings().bucket_thumbs
+    assert st.stat(bucket, key) is not None
+    media_service.trash(row["id"], owner["id"])
+    assert media_service.purge_trash(owner["id"], media_id=row["id"]) == 1
+    assert st.stat(bucket, key) is None

@@ -192,12 +192,15 @@ def delete_objects(rows: list[dict]) -> int:
     """Remove the stored objects of purged media rows (missing objects are fine)."""
     from pva.infra.storage import get_storage
 
+    from ..jobs import analysis_preview_key
+
     s = get_settings()
     st = get_storage()
     n = 0
     for r in rows:
         pairs = [(s.bucket_originals, r["storage_key"])]
         pairs.append((s.bucket_thumbs, f"{r['id']}/web.mp4"))  # a video's web preview (issue 22), if it has one
+        pairs.append((s.bucket_thumbs, analysis_preview_key(r["id"])))  # a photo's analysis preview (issue 20)
         pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), *r.get("crop_keys", []))
                   if k]
         # its companion files (a live photo's MOV, the RAW of a pair, an extracted motion clip: issue 22)

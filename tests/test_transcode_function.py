@@ -315,3 +315,35 @@ def test_temp_files_are_removed_after_a_job(fn, samples, make_user):
     tmp = get_settings().tmp_dir
     assert not list(tmp.glob(f"{media_id}-*")) and not list(tmp.glob("web-*"))
     assert os.path.isdir(tmp)
+
+
+# ------------------------------------------------------------------------------------------------- memory
+MEM_PROBE = """
+import json, resource, sys
+from pva.jobs.tasks.transcode import encoding
+from pva.media import transcode as tc
+from pva.media.video import ffprobe_json
+p = tc.plan(ffprobe_json(sys.argv[1]), container="avi", enc=encoding())
+tc.transcode(sys.argv[1], sys.argv[2], p, encoding(), progress=lambda f: None)
+print(json.dumps([resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
+"""
+
+
+def test_memory_does_not_grow_with_the_length_of_the_video(tmp_path):
+    """ffmpeg streams file to file and Python only reads its progress lines: a clip ten times longer peaks at
+    the same RSS (bench/transcode.py measures 4K; a 10-minute 4K clip peaks where a 2-second one does)."""
+    import sys
+
+    peaks = {}
+    for seconds in (6, 60):
+        clip = tmp_path / f"{seconds}.avi"
+        _ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}", "-f", "lavfi", "-i",
+                f"sine=frequency=440:duration={seconds}", "-c:v", "mpeg4", "-c:a", "libmp3lame", str(clip))
+        out = subprocess.run([sys.executable, "-c", MEM_PROBE, str(clip), str(tmp_path / "out.mp4")], cwd=REPO,
+                             capture_output=True, text=True, check=True, timeout=600).stdout
+        peaks[seconds] = json.loads(out.strip().splitlines()[-1])
+        assert abs(float(probe(tmp_path / "out.mp4")["format"]["duration"]) - seconds) < 0.5  # all of it
+    (short_ff, short_py), (long_ff, long_py) = peaks[6], peaks[60]
+    assert long_ff <= short_ff * 1.25 + 20_000, peaks  # kB
+    assert long_py <= short_py + 15_000, peaks

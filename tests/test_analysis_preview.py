@@ -222,3 +222,20 @@ def test_purging_an_item_removes_its_analysis_preview(owner, tmp_path):
     media_service.trash(row["id"], owner["id"])
     assert media_service.purge_trash(owner["id"], media_id=row["id"]) == 1
     assert st.stat(bucket, key) is None
+
+
+def test_a_small_photo_from_before_is_marked_from_its_header_and_read_as_it_is(owner, reads):
+    from pva import jobs
+    from pva.config import get_settings
+    from pva.infra import db
+    from pva.db import media as media_q
+    from pva.infra.storage import get_storage
+    from pva.jobs import pipeline
+    from pva.jobs.tasks.detect import DetectTask
+
+    media_id = _add_old_media(owner["id"], _jpeg(_marked((900, 600))), "small-old.jpg")
+    assert pipeline.run_stored(DetectTask(), media_id)[0] == "done"
+    with db.transaction() as cur:
+        assert media_q.get(cur, media_id)["metadata"]["analysis_preview"] == {"key": None}
+    assert get_storage().stat(get_settings().bucket_thumbs, jobs.analysis_preview_key(media_id)) is None
+    assert len(_originals_read(reads)) == 1

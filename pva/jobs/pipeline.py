@@ -142,6 +142,8 @@ class Inputs:
         from ..media.thumbs import make_thumbnails
 
         path = self.original_path()
+        if self.media.get("format") in _HEADER_SIZED and self._small_original(path):
+            return self.original(max_side)
         t0 = time.perf_counter()
         try:
             jpeg = make_thumbnails(path, {"analysis": jobs.ANALYSIS_PREVIEW_PX},
@@ -165,6 +167,24 @@ class Inputs:
         img = load_image(jpeg, max_side=max_side, rgb=True)
         self.timings["decode"] += time.perf_counter() - t0
         return img
+
+    def _small_original(self, path: Path) -> bool:
+        """True (and recorded on the item) when the original's header says it is smaller than a preview would be:
+        its analyses read it as it is, without decoding it once more to find out."""
+        from PIL import Image
+
+        try:
+            with Image.open(path) as im:
+                size = im.size
+        except Exception:  # the decoders below say what is wrong with it
+            return False
+        if max(size) >= jobs.ANALYSIS_PREVIEW_PX * jobs.ANALYSIS_PREVIEW_DRAFT:
+            return False
+        entry = jobs.analysis_preview_metadata(None, None)["analysis_preview"]
+        with db.transaction() as cur:
+            media_q.set_metadata_keys(cur, self.media["id"], {"analysis_preview": entry})
+        self.media["metadata"] = {**(self.media.get("metadata") or {}), "analysis_preview": entry}
+        return True
 
     # ------------------------------------------------------------------ what detect and faces iterate
     def images(self, max_side: int | None = None) -> list[tuple[float | None, Any]]:
@@ -200,6 +220,11 @@ class Inputs:
         self._tmp.clear()
         self._original = None
         self._preview_jpeg = None
+
+
+# formats whose header gives the size as displayed up to a quarter turn (a camera RAW's first image may be its
+# small embedded thumbnail: a RAW is always given a preview)
+_HEADER_SIZED = ("jpeg", "png", "webp", "gif", "heic", "heif", "tiff")
 
 
 def _is_missing(e: Exception) -> bool:

@@ -120,7 +120,8 @@ def test_raws_dropped_into_the_inbox_are_ingested_and_a_damaged_one_set_aside_wi
     st = get_storage()
     st.ensure_buckets([bucket])
     try:
-        good = rs.make_dng(tmp_path / "P1000001.RW2", size=(400, 300), make="SONY", model="ILCE-7M3", dng=False)
+        good = rs.make_dng(tmp_path / "P1000001.RW2", size=(400, 300), make="SONY", model="ILCE-7M3", dng=False,
+                           taken="2024:06:02 11:00:00")  # (not the bytes another test of this owner loads)
         bad = rs.make_dng(tmp_path / "bad.dng", size=(400, 300), preview=None)
         bad.write_bytes(bad.read_bytes()[:-50_000])
         keys = {}

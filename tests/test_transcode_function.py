@@ -347,3 +347,18 @@ def test_memory_does_not_grow_with_the_length_of_the_video(tmp_path):
     (short_ff, short_py), (long_ff, long_py) = peaks[6], peaks[60]
     assert long_ff <= short_ff * 1.25 + 20_000, peaks  # kB
     assert long_py <= short_py + 15_000, peaks
+
+
+def test_reanalyse_gives_videos_ingested_before_transcode_existed_a_job(fn, samples, make_user):
+    """A library from before this function: its videos have no transcode row; re-analysing adds one (queued and
+    published), and running it makes the preview."""
+    from pva import jobs
+    from pva.infra import db
+
+    owner = make_user()
+    media_id = store_video(owner, samples["vp9.mkv"])
+    db.execute("delete from analysis where media_id = %s", (media_id,))
+    assert jobs.reanalyse(kind="transcode", owner_id=owner["id"]) == 1
+    assert job(media_id)["status"] == "queued"
+    assert jobs.reanalyse(kind="transcode", owner_id=owner["id"]) == 0  # queued already: nothing new
+    assert fn("rabbit-mq", wake(media_id))["outcome"] == "done" and media_row(media_id)["web_video_key"]

@@ -94,6 +94,20 @@ def requeue(cur, media_id=None, kind: str | None = None, owner_id=None, statuses
     return list(cur.fetchall())
 
 
+def insert_missing(cur, media_kind: str, kinds: Sequence[str], media_id=None, owner_id=None) -> list[dict]:
+    """Queued jobs of these kinds for the (not trashed) media of that kind which have none yet, e.g. a kind added
+    after they were ingested.  Returns the (media_id, kind, attempts) rows made."""
+    cur.execute(
+        """insert into analysis(media_id, kind, status)
+           select m.id, k.kind, 'queued' from media m cross join unnest(%s::text[]) k(kind)
+            where m.kind = %s and m.trashed_at is null
+              and (%s::uuid is null or m.id = %s::uuid) and (%s::uuid is null or m.owner_id = %s::uuid)
+           on conflict (media_id, kind) do nothing
+           returning media_id, kind, attempts""",
+        (list(kinds), media_kind, media_id, media_id, owner_id, owner_id))
+    return list(cur.fetchall())
+
+
 def due_for_publish(cur, requeue_after_seconds: int, limit: int = 1000) -> list[dict]:
     """Queued jobs never published or published long ago without being picked up."""
     cur.execute(

@@ -238,9 +238,14 @@ def retry(media_id=None, kind: str | None = None, owner_id=None) -> int:
 
 
 def reanalyse(media_id=None, kind: str | None = None, owner_id=None) -> int:
-    """Run analyses again (e.g. with a newer model): done and failed jobs go back to queued."""
+    """Run analyses again (e.g. with a newer model): done and failed jobs go back to queued; an item that has no
+    job of a kind that applies to it (a kind added since it was ingested, like transcode) gets one."""
     with db.transaction() as cur:
         rows = q.requeue(cur, media_id=media_id, kind=kind, owner_id=owner_id, statuses=("done", "failed"))
+        for media_kind, kinds in (("photo", PHOTO_KINDS), ("video", VIDEO_KINDS)):
+            wanted = [k for k in kinds if kind in (None, k)]
+            if wanted:
+                rows += q.insert_missing(cur, media_kind, wanted, media_id=media_id, owner_id=owner_id)
     publish_jobs([(r["media_id"], r["kind"], r["attempts"]) for r in rows])
     return len(rows)
 

@@ -14,6 +14,8 @@ import media_fixtures as mf
 import raw_samples as rs
 
 pytest.importorskip("rawpy", reason="rawpy (LibRaw) is not installed: pip install rawpy")
+needs_exiftool = pytest.mark.skipif(not shutil.which("exiftool"),
+                                    reason="exiftool is not installed (Debian libimage-exiftool-perl)")
 
 
 def corners(im: Image.Image) -> dict[str, tuple[int, int, int]]:
@@ -69,11 +71,10 @@ def test_supported_formats_name_the_raw_formats():
 
 
 # ---------------------------------------------------------------------------------------------- metadata
+@needs_exiftool
 def test_dng_metadata_comes_from_the_photo_reader_with_the_sensor_size(tmp_path):
     from pva.media import extract_photo
 
-    if not shutil.which("exiftool"):
-        pytest.skip("exiftool is not installed (Debian libimage-exiftool-perl)")
     p = rs.make_dng(tmp_path / "shot.dng", size=(96, 64), orientation=6, gps=(-33.8568, 151.2153), iso=800,
                     make="Nikon", model="Z 9", taken="2023:12:24 18:30:05", offset="+11:00")
     m = extract_photo(p)
@@ -87,6 +88,15 @@ def test_dng_metadata_comes_from_the_photo_reader_with_the_sensor_size(tmp_path)
     assert m.warnings == []
 
 
+def test_without_exiftool_a_raw_still_has_its_size_orientation_and_says_what_is_missing(tmp_path, monkeypatch):
+    from pva.media import exiftool, extract_photo
+
+    monkeypatch.setattr(exiftool, "available", lambda: False)
+    m = extract_photo(rs.make_dng(tmp_path / "x.dng", size=(96, 64), orientation=6))
+    assert (m.width, m.height, m.orientation, m.camera_make, m.taken_at) == (96, 64, 6, None, None)
+    assert any("exiftool is not installed" in w for w in m.warnings)
+
+
 def test_dng_without_date_or_gps_gives_none_not_an_error(tmp_path):
     from pva.media import extract_photo
 
@@ -95,6 +105,7 @@ def test_dng_without_date_or_gps_gives_none_not_an_error(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- pixels
+@needs_exiftool
 @pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize("preview", [1200, None], ids=["preview", "demosaic"])
 def test_thumbnails_of_a_dng_show_the_picture_upright(tmp_path, orientation, preview):
@@ -196,6 +207,7 @@ def test_a_raw_header_with_nothing_behind_it_is_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- a maker's RAW
+@needs_exiftool
 @pytest.mark.parametrize("preview", [1200, None], ids=["preview", "demosaic"])
 def test_a_sony_arw_is_read_decoded_and_shown_upright(tmp_path, preview):
     """Not a DNG: LibRaw identifies the camera by make and model and uses its own colour table."""

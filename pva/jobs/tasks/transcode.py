@@ -3,8 +3,9 @@
     task = TranscodeTask()
     outcome, result = pipeline.run_stored(task, media_id)
 
-The original is downloaded to a temporary file, ffprobe'd and planned (pva.media.transcode.plan): an H.264/AAC MP4
-plays as stored (the job is done, its summary says "plays as stored", no object is written); anything else is
+The plan (pva.media.transcode.plan) comes first from what ingest's ffprobe recorded (``metadata.video.raw``): an
+H.264/AAC MP4 plays as stored (the job is done, its summary says "plays as stored", nothing is downloaded or
+written).  Anything else is downloaded to a temporary file, ffprobe'd and planned again from the file itself; it is
 copied or encoded into an MP4 in another temporary file by ffmpeg (memory bounded: ffmpeg streams file to file),
 which goes to the thumbs bucket as ``<media id>/web.mp4``; the media row's ``web_video_key`` names it, in the
 job-finishing transaction.  ffmpeg's progress goes into the job row (``job.progress``, which also extends the
@@ -90,6 +91,14 @@ class TranscodeTask(Task):
         from pva.infra.storage import get_storage
 
         m = inputs.media
+        raw = ((m.get("metadata") or {}).get("video") or {}).get("raw") or {}
+        if raw.get("streams"):  # what ingest's ffprobe saw: an MP4 that plays as stored is not even downloaded
+            try:
+                p = tc.plan(raw, container=m.get("format"), enc=encoding())
+            except MediaError:
+                p = None
+            if p is not None and p.action == "as_stored":
+                return Preview(p)
         src = inputs.original_path()
         p, output, out = _make(src, m.get("format"), progress=job.progress if job else None)
         if out is None:

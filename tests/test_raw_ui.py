@@ -5,6 +5,7 @@ Screenshots go to artifacts/screenshots/raw-*.png."""
 from __future__ import annotations
 
 import secrets
+import shutil
 
 import pytest
 
@@ -13,7 +14,9 @@ from test_ui_viewer import logged_in, picture, wait_shown
 from test_web_ui import PASSWORD, SHOTS, browser, server  # noqa: F401  (fixtures)
 
 pytest.importorskip("rawpy", reason="rawpy (LibRaw) is not installed: pip install rawpy")
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services"),
+              pytest.mark.skipif(not shutil.which("exiftool"),
+                                 reason="exiftool is not installed (Debian libimage-exiftool-perl)")]
 
 
 @pytest.fixture(scope="module")

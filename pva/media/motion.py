@@ -77,10 +77,6 @@ def _first(data: dict, tag: str):
     return None
 
 
-def _as_list(v) -> list:
-    return v if isinstance(v, list) else ([] if v is None else [v])
-
-
 def embedded_motion(path: str | os.PathLike) -> Embedded | None:
     """The embedded clip of an Android motion photo: None when the photo announces none; an Embedded with a
     ``reason`` when it announces one that is not there (truncated, bad offset, not an MP4)."""
@@ -90,8 +86,8 @@ def embedded_motion(path: str | os.PathLike) -> Embedded | None:
     if not announces_motion(head) or not exiftool.available():
         return None
     data = exiftool.read(p, ["MicroVideo", "MicroVideoOffset", "MicroVideoVersion", "MotionPhoto",
-                             "MotionPhotoVersion", "ContainerDirectoryItemSemantic", "ContainerDirectoryItemLength",
-                             "ContainerDirectoryItemPadding", "ContainerDirectoryItemMime"])
+                             "MotionPhotoVersion", "DirectoryItemSemantic", "DirectoryItemLength",
+                             "DirectoryItemMime"])
     size = p.stat().st_size
     micro, offset = _first(data, "MicroVideo"), _first(data, "MicroVideoOffset")
     length = None
@@ -99,13 +95,15 @@ def embedded_motion(path: str | os.PathLike) -> Embedded | None:
     if str(micro) == "1" and offset not in (None, ""):
         length, version = _int(offset), "MicroVideo"
     elif str(_first(data, "MotionPhoto")) == "1":
-        semantics = [str(s) for s in _as_list(_first(data, "ContainerDirectoryItemSemantic"))]
-        lengths = _as_list(_first(data, "ContainerDirectoryItemLength"))
+        # Container:Directory: one item per file in it, in order (every copy of each tag, as exiftool lists them)
+        semantics = [str(v) for _g, v in exiftool.values(data, "DirectoryItemSemantic")]
+        lengths = [v for _g, v in exiftool.values(data, "DirectoryItemLength")]
         if "MotionPhoto" in semantics:
             i = semantics.index("MotionPhoto")
-            length = _int(lengths[i - 1] if len(lengths) == len(semantics) - 1 and i else
-                          (lengths[i] if i < len(lengths) else None))
-            version = "MotionPhoto"
+            # the primary image often has no Length: then the lengths list is one short, aligned to the end
+            j = i - (len(semantics) - len(lengths))
+            length = _int(lengths[j]) if 0 <= j < len(lengths) else None
+        version = "MotionPhoto"
     else:
         return None
     if not length or length <= 0:

@@ -110,6 +110,11 @@ def test_duplicates_page_keeps_the_chosen_one_dismisses_and_resolves_all(ui, ser
     assert "100 × 68" in text and "Canon EOS 40D" in text and "KB" in text and "trip" in text
     assert "Canon" not in canon.locator(f".dup-item[data-id='{ids['canon small']}']").inner_text()
     shot(ui, "page")
+    # at phone width the items wrap and nothing pushes the page sideways
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    shot(ui, "phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # keep the small copy instead (a real click on its "Keep" choice), trash the two others
     canon.locator(f".dup-item[data-id='{ids['canon small']}'] label.keep-choice").click()

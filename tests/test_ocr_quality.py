@@ -188,6 +188,9 @@ def harder_cases() -> dict[str, tuple[Image.Image, str]]:
     night = Image.fromarray((np.asarray(photo_background(seed=5)) * 0.22).astype(np.uint8))  # a street at night
     night.paste(sign(px=40, fg=(25, 22, 18), bg=(95, 85, 60)), (900, 1900))  # a dim sign, dark letters
     cases["small text at night in 12 MP"] = (night, text)
+    leaves = foliage()
+    leaves.paste(sign(px=20, bg=(235, 230, 215)), (1700, 1300))  # 20 px letters: 5 px in the detector's preview,
+    cases["tiny sign among leaves in 12 MP"] = (leaves, text)   # its three lines one faint blob there
     return cases
 
 
@@ -225,7 +228,8 @@ def test_clean_rendered_text_is_read_exactly(engine):
 
 
 @pytest.mark.parametrize("case", ["perspective", "blur", "low light", "white on red", "yellow on green",
-                                  "small text in 12 MP", "small text at night in 12 MP"])
+                                  "small text in 12 MP", "small text at night in 12 MP",
+                                  "tiny sign among leaves in 12 MP"])
 def test_harder_generated_cases_are_read(engine, case):
     img, text = harder_cases()[case]
     r = engine.recognize(jpeg(img))

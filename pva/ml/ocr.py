@@ -379,8 +379,8 @@ class RapidOcrEngine(Model):
         small = [i for i, b in enumerate(boxes) if not small_scale and _quad_height(b) < SMALL_TEXT_PX]
         keep = [(boxes[i] / scale, scores[i]) for i in range(len(boxes)) if i not in small]
         looks = [(boxes[i] / scale, scores[i]) for i in small]
-        looks += [(b / scale, 0.0) for b in faint if _quad_height(b) < SMALL_TEXT_PX
-                  and not any(_overlaps(b / scale, k) for k, _ in keep + looks)]
+        # a faint blob of any height: small lines too close together in the preview blur into one
+        looks += [(b / scale, 0.0) for b in faint if not any(_overlaps(b / scale, k) for k, _ in keep + looks)]
         if looks:
             full, k = full_image()
             found = self._refine(full, [b * k for b, _ in looks], [sc for _, sc in looks], scale / k)

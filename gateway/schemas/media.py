@@ -181,7 +181,8 @@ class SearchParams:
                  camera_model: str | None = Query(None, max_length=200),
                  kind: Literal["photo", "video"] | None = None,
                  format: str | None = Query(None, max_length=20, description="jpeg, png, heic, mp4, ..."),
-                 q: str | None = Query(None, max_length=500, description="text: OCR, transcript, comments, name, place"),
+                 q: str | None = Query(None, max_length=500,
+                                       description="text: OCR, transcript, comments, name, place"),
                  album: UUID | None = None,
                  trashed: bool = Query(False, description="list the trash instead")):
         self.query = dict(date_from=date_from, date_to=date_to, bbox=bbox, no_gps=no_gps, label=label,

@@ -254,3 +254,18 @@ def test_pva_places_refuses_a_batch_below_one():
     run = subprocess.run([sys.executable, "-m", "pva.cli", "places", "--batch", "0"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 2 and "--batch must be at least 1" in run.stderr, (run.returncode, run.stderr)
+
+
+def test_pva_places_redo_names_again_what_an_older_gazetteer_named(lib, monkeypatch):
+    from pva.infra import db
+    from pva.services import places
+
+    mine = [lib["ids"][n] for n in ("p1.jpg", "p2.jpg", "p3.jpg")]
+    db.execute("update media set place_id = null where id = any(%s::uuid[])", (mine,))  # as if named wrongly
+    places.fill_missing()  # without --redo: what was looked up with this gazetteer stays as it is
+    assert all(place_row(m)["place_id"] is None for m in mine)
+    monkeypatch.setattr(places, "VERSION", places.VERSION + 1)  # a newer gazetteer
+    out = places.fill_missing(redo=True)
+    assert out["looked_up"] >= 3
+    assert [place_row(m)["city"] for m in mine] == ["Lisbon", "Tokyo", "Óbidos"]
+    assert {place_row(m)["place_version"] for m in mine} == {places.VERSION}

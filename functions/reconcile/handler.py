@@ -1,5 +1,6 @@
 """Reconcile (cron): the periodic work of pva.services.housekeeping: republish queued analysis jobs nobody picked
-up, take back jobs whose worker died, fold the library counters, prune old failed logins, sweep lost drops."""
+up, take back jobs whose worker died, fold the library counters, prune old failed logins, sweep lost drops, group
+libraries into bursts and prepare the "On this day" memories (issue 21)."""
 from pva.services import housekeeping
 
 

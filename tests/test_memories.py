@@ -50,6 +50,34 @@ def ingest(services):
     return _ingest
 
 
+def cron_until(done, step=None) -> None:
+    """Run the cron's step until ``done()``: a tick prepares a bounded number of owners, and the session's database
+    holds every other test's users too."""
+    from pva.services import housekeeping
+
+    for _ in range(500):
+        (step or housekeeping.prepare_bursts_and_memories)()
+        if done():
+            return
+    raise AssertionError("the cron never got to this owner")
+
+
+def memories_q_due() -> list:
+    from pva.db import memories as memories_q
+    from pva.infra import db
+    from pva.services import memories
+
+    with db.transaction() as cur:
+        return memories_q.owners_due(cur, memories.days_around(), memories.PREPARE_EVERY, 1)
+
+
+def prepared_at(owner):
+    from pva.infra import db
+
+    row = db.query_one("select prepared_at from memories_prepared where owner_id = %s", (owner["id"],))
+    return row["prepared_at"] if row else None
+
+
 def ensure_phash(ids: list[UUID]) -> None:
     """The near-duplicate hashes (migration 010): ingest computes them; set from the thumbnails if it did not."""
     from pva.infra import db
@@ -69,7 +97,7 @@ def ensure_phash(ids: list[UUID]) -> None:
 
 
 def test_on_this_day_groups_earlier_years_without_trash_burst_frames_or_near_duplicates(tmp_path, ingest):
-    from pva.services import housekeeping, media, memories
+    from pva.services import media, memories
 
     d = today()
     owner = new_user()
@@ -90,7 +118,7 @@ def test_on_this_day_groups_earlier_years_without_trash_burst_frames_or_near_dup
     ensure_phash([a, near, trashed, b, *frames, c])
     media.trash(trashed, owner["id"])
 
-    housekeeping.prepare_bursts_and_memories()  # the cron's step
+    cron_until(lambda: prepared_at(owner) is not None)  # the cron's step
     got = memories.for_day(owner["id"], d)
     assert got["day"] == d
     assert [(m["year"], m["title"], [i["id"] for i in m["items"]], m["total"]) for m in got["memories"]] == [
@@ -110,16 +138,17 @@ def test_the_cron_prepares_an_owner_again_only_when_due(tmp_path, ingest):
     d = today()
     owner = new_user()
     x = ingest(photo(tmp_path, "Canon_40D.jpg", datetime(d.year - 2, d.month, d.day, 8)), owner)
-    memories.prepare_due()
+    cron_until(lambda: prepared_at(owner) is not None, memories.prepare_due)
     first = db.query_one("select prepared_at, days from memories_prepared where owner_id = %s", (owner["id"],))
     assert first["days"] == memories.days_around()
+    cron_until(lambda: not memories_q_due(), memories.prepare_due)  # every owner prepared: nothing is due
     memories.prepare_due()
     assert db.query_one("select prepared_at from memories_prepared where owner_id = %s",
                         (owner["id"],))["prepared_at"] == first["prepared_at"]  # not due: untouched
     y = ingest(photo(tmp_path, "Nikon_D70.jpg", datetime(d.year - 2, d.month, d.day, 9)), owner)
     db.execute("update memories_prepared set prepared_at = now() - interval '2 hours' where owner_id = %s",
                (owner["id"],))
-    memories.prepare_due()
+    cron_until(lambda: prepared_at(owner) > first["prepared_at"], memories.prepare_due)
     assert [i["id"] for i in memories.for_day(owner["id"], d)["memories"][0]["items"]] == [x, y]
 
 

@@ -362,3 +362,37 @@ def test_reanalyse_gives_videos_ingested_before_transcode_existed_a_job(fn, samp
     assert job(media_id)["status"] == "queued"
     assert jobs.reanalyse(kind="transcode", owner_id=owner["id"]) == 0  # queued already: nothing new
     assert fn("rabbit-mq", wake(media_id))["outcome"] == "done" and media_row(media_id)["web_video_key"]
+
+
+def test_plan_reads_codecs_container_and_size():
+    """The decision alone, from ffprobe-like JSON: what plays as stored, what is copied, what is encoded."""
+    from pva.media.transcode import Encoding, plan
+
+    def probe_of(codec, *, pix="yuv420p", profile="High", audio="aac", w=1920, h=1080, kbps=None, rotation=None):
+        v = {"codec_type": "video", "codec_name": codec, "pix_fmt": pix, "profile": profile, "width": w, "height": h}
+        if kbps:
+            v["bit_rate"] = str(kbps * 1000)
+        if rotation is not None:
+            v["side_data_list"] = [{"side_data_type": "Display Matrix", "rotation": rotation}]
+        streams = [v] + ([{"codec_type": "audio", "codec_name": audio}] if audio else [])
+        return {"format": {"duration": "10.0"}, "streams": streams}
+
+    enc = Encoding(max_side=1280, max_kbps=4000)
+    assert plan(probe_of("h264"), container="mp4", enc=enc).action == "as_stored"
+    assert plan(probe_of("h264", audio=None), container="mp4", enc=enc).action == "as_stored"
+    # a heavy 4K H.264: served as stored in MP4, made lighter rather than copied out of a MOV
+    big = probe_of("h264", w=3840, h=2160, kbps=50000)
+    assert plan(big, container="mp4", enc=enc).action == "as_stored"
+    assert plan(big, container="mov", enc=enc).action == "transcode"
+    assert plan(probe_of("h264"), container="mkv", enc=enc).action == "remux"
+    ten_bit = plan(probe_of("h264", pix="yuv420p10le", profile="High 10"), container="mp4", enc=enc)
+    assert ten_bit.action == "transcode" and not ten_bit.copy_video
+    pcm = plan(probe_of("h264", audio="pcm_s16le"), container="mov", enc=enc)
+    assert pcm.action == "transcode" and pcm.copy_video and not pcm.copy_audio  # only the audio is encoded
+    for codec, words in (("hevc", "HEVC"), ("prores", "ProRes"), ("wmv3", "WMV"), ("vp9", "VP9")):
+        p = plan(probe_of(codec), container="mov", enc=enc)
+        assert p.action == "transcode" and words in p.reason
+    upright = plan(probe_of("hevc", w=1920, h=1080, rotation=-90), container="mov", enc=enc)
+    assert (upright.width, upright.height, upright.rotation) == (1080, 1920, 90)
+    with pytest.raises(ValueError, match="no video stream"):
+        plan({"format": {}, "streams": [{"codec_type": "audio", "codec_name": "aac"}]}, container="mp4")

@@ -120,19 +120,19 @@ def plan(probe: dict, *, container: str | None, enc: Encoding = Encoding()) -> P
     profile = (video.get("profile") or "").lower()
     pix = (video.get("pix_fmt") or "").lower()
     kbps = _bitrate_kbps(video, fmt)
+    in_mp4 = (container or "").lower() in ("mp4", "m4v")
     if codec != "h264":
         why.append(f"{_codec_name(codec)} video does not play in every browser")
     elif pix not in _OK_PIX_FMTS or profile not in _OK_H264_PROFILES:
         why.append(f"H.264 {video.get('profile') or ''} {pix or 'unknown pixel format'} does not play in every "
                    "browser".replace("  ", " "))
-    elif w and h and max(w, h) > enc.max_side and kbps and kbps > enc.max_kbps * 1.5:
-        # a large, heavy H.264 stays as it is only when it is already in MP4 (served as stored below)
+    elif not in_mp4 and w and h and max(w, h) > enc.max_side and kbps and kbps > enc.max_kbps * 1.5:
+        # a large, heavy H.264 in MOV/MKV is made lighter rather than copied; in MP4 it is served as stored
         why.append(f"H.264 at {max(w, h)} px and {kbps:.0f} kb/s is heavier than the preview's bound")
     p.copy_video = not why
     if audio is not None and acodec not in _OK_AUDIO:
         why.append(f"{_codec_name(acodec)} audio does not play in every browser")
     p.copy_audio = audio is not None and acodec in _OK_AUDIO
-    in_mp4 = (container or "").lower() in ("mp4", "m4v")
     if p.copy_video and (p.copy_audio or audio is None):
         if in_mp4:
             p.action, p.reason = "as_stored", "plays as stored: H.264" + (" and AAC" if audio else "") + " in MP4"

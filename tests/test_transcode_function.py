@@ -396,3 +396,9 @@ def test_plan_reads_codecs_container_and_size():
     assert (upright.width, upright.height, upright.rotation) == (1080, 1920, 90)
     with pytest.raises(ValueError, match="no video stream"):
         plan({"format": {}, "streams": [{"codec_type": "audio", "codec_name": "aac"}]}, container="mp4")
+
+
+def test_http_post_of_a_truncated_video_is_422_with_the_reason(fn, samples):
+    resp = fn("http", samples["truncated.mp4"].read_bytes(), "video/mp4")
+    payload = json.loads(resp.body)
+    assert resp.status_code == 422 and "damaged or truncated" in payload["error"], payload

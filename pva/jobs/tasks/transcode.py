@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ...config import get_settings
 from ...db import transcode as transcode_q
-from ...errors import BadInput
+from ...errors import BadInput, is_permanent
 from ...media import transcode as tc
 from ...media.detect import detect_format
 from ...media.errors import MediaError
@@ -65,17 +65,25 @@ def _make(path: Path, container: str | None, progress=None) -> tuple[tc.Plan, tc
     try:
         p = tc.plan(ffprobe_json(path), container=container, enc=enc)
     except MediaError as e:
-        raise BadInput(str(e)) from None
+        raise _reason(e) from None
     if p.action == "as_stored":
         return p, None, None
     fd, out = tempfile.mkstemp(dir=s.tmp_dir, prefix="web-", suffix=".mp4")
     os.close(fd)
     try:
         output = tc.transcode(path, out, p, enc, progress=progress, timeout=s.transcode_timeout_seconds)
-    except BaseException:
+    except BaseException as e:
         os.unlink(out)
+        if isinstance(e, MediaError):
+            raise _reason(e) from None
         raise
     return p, output, out
+
+
+def _reason(e: MediaError) -> Exception:
+    """The file's fault (damaged, truncated, no video): BadInput, the job fails at once with the reason and an
+    HTTP caller gets 422; a missing ffmpeg or a timeout stays what it is (the job is retried)."""
+    return BadInput(str(e)) if is_permanent(e) else e
 
 
 class TranscodeTask(Task):

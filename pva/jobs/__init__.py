@@ -42,7 +42,7 @@ VIDEO_KINDS = ("transcribe", "detect", "faces", "transcode")
 # Where a model needs more detail (OCR's second pass on small text), it asks Inputs for the original.
 ANALYSIS_PREVIEW_PX = 2048
 ANALYSIS_PREVIEW_DRAFT = 0.9
-ANALYSIS_PREVIEW_QUALITY = 90
+ANALYSIS_PREVIEW_QUALITY = 85  # as the thumbnails: q90 made it a third bigger (one more S3 put per photo at ingest)
 
 # Which analyses go first when the machine is busy (issue 20): ingest (metadata, thumbnails: the library is
 # browsable), then detect and faces (searchable by objects and people), then the slow readers.  A function's queue

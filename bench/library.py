@@ -326,6 +326,10 @@ def main(argv=None) -> int:
     ap.add_argument("--faces-recall", action="store_true",
                     help="only measure face recall on bounded images against the full resolution (no services)")
     args = ap.parse_args(argv)
+    import signal
+
+    # `timeout` or Ctrl-C: leave through the finally blocks, which remove the database, vhost and buckets
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.faces_recall:
         faces_recall()
         return 0

@@ -21,6 +21,7 @@ from ..db import media as media_q
 from ..errors import Invalid, NotFound
 from ..infra import db
 from ..media import phash as ph
+from . import bursts
 
 log = logging.getLogger("pva.duplicates")
 
@@ -213,6 +214,7 @@ def resolve(owner_id: UUID, group_id: UUID, keep: UUID | None = None,
             raise Invalid("keep: not an item of this group")
         trash = [m for m in members if m != keep and (media_ids is None or m in set(media_ids))]
         trashed = media_q.trash_many(cur, owner_id, trash)
+    bursts.after_change(owner_id, trashed)  # trashed frames leave their bursts, as a trash from the library does
     return {"group_id": group_id, "kept": keep, "trashed": trashed}
 
 
@@ -222,6 +224,7 @@ def resolve_all(owner_id: UUID) -> dict:
         gs = _groups(cur, owner_id)
         trash = [i["id"] for g in gs for i in g["items"] if i["id"] != g["best_id"]]
         trashed = media_q.trash_many(cur, owner_id, trash) if trash else []
+    bursts.after_change(owner_id, trashed)
     return {"groups": len(gs), "kept": len(gs), "trashed": len(trashed)}
 
 

@@ -6,7 +6,8 @@ Prints, for the same photos in the same run:
   - photos fully analysed per hour (from the start of `pva load` to the last analysis done) and the projected
     time for 100,000 photos (from that rate, and from the CPU seconds per photo on 2 cores);
   - when each stage finished (ingest: browsable; detect/faces; ocr) — the priorities at work;
-  - CPU seconds per photo for ingest and for each analysis (the function's queue workers, /proc);
+  - CPU seconds per photo for ingest and for each analysis (the function's queue workers, /proc, up to the
+    moment that analysis is done for every photo);
   - the share of the analyses' job time spent downloading, decoding, in the model, storing and elsewhere (claim,
     finish), summed from the "analysis timings" lines the pipeline logs for each job;
   - the ratio to the raw model calls on the same original photos (each task's analyze_bytes, 2 processes):
@@ -169,6 +170,7 @@ def run_library(env: BenchEnv, src: Path, expected: dict[str, int], pids: dict[s
     t0 = time.perf_counter()
     proc, ru0 = _load(src, username)
     finished: dict[str, float] = {}
+    cpu_done: dict[str, float] = {}
     load_s = None
     deadline = time.monotonic() + timeout
     while True:
@@ -184,6 +186,8 @@ def run_library(env: BenchEnv, src: Path, expected: dict[str, int], pids: dict[s
             ended = st.get(kind, {}).get("done", 0) + st.get(kind, {}).get("failed", 0)
             if kind not in finished and ended >= n:
                 finished[kind] = time.perf_counter() - t0
+                if kind in pids:  # its workers' CPU up to now: not their idle polling while the others finish
+                    cpu_done[kind] = _cpu(pids[kind]) - c0[kind]
         if load_s is not None and len(finished) == len(expected):
             break
         if time.monotonic() > deadline:
@@ -191,7 +195,7 @@ def run_library(env: BenchEnv, src: Path, expected: dict[str, int], pids: dict[s
         time.sleep(0.1)
     failed = {k: v.get("failed", 0) for k, v in st.items() if v.get("failed")}
     return {"wall": time.perf_counter() - t0, "load_s": load_s, "load_cpu": load_cpu, "finished": finished,
-            "cpu": {f: _cpu(p) - c0[f] for f, p in pids.items()}, "failed": failed}
+            "cpu": {f: cpu_done.get(f, _cpu(p) - c0[f]) for f, p in pids.items()}, "failed": failed}
 
 
 def job_times(log_dir: Path) -> dict[str, dict[str, float]]:

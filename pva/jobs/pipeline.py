@@ -96,10 +96,12 @@ class Inputs:
         return img
 
     # ------------------------------------------------------------------ the analysis preview
-    def preview(self, max_side: int | None = None):
+    def preview(self, max_side: int | None = None, *, at_least: int | None = None):
         """A photo's analysis preview as an RGB image, at most ``max_side`` on its long side when given (a JPEG
-        decode at 1/2, 1/4 or 1/8 scale where that is still big enough).  A photo no bigger than the preview box
-        is read from its original; one ingested before previews existed gets its preview made now."""
+        decode at 1/2, 1/4 or 1/8 scale where that is still big enough).  ``at_least``: let the JPEG decoder scale
+        down while keeping this many pixels on each side, and resize no further (a model that resizes anyway,
+        as YOLO's letterbox does, saves a resize).  A photo no bigger than the preview box is read from its
+        original; one ingested before previews existed gets its preview made now."""
         if self.kind != "photo":
             raise BadInput(f"a {self.kind} has no analysis preview")
         entry = self._preview_entry()
@@ -122,7 +124,7 @@ class Inputs:
             self.fetched.append(("preview", entry["key"]))
             self._preview_jpeg = data
         t0 = time.perf_counter()
-        img = load_image(data, max_side=max_side, rgb=True)
+        img = load_image(data, max_side=max_side, draft=(at_least, at_least) if at_least else None, rgb=True)
         self.timings["decode"] += time.perf_counter() - t0
         return img
 
@@ -296,7 +298,7 @@ def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
     box: dict = {}
 
     def work(job: jobs.Job) -> None:
-        m = _load_media(job.media_id)
+        m = getattr(job, "media", None) or _load_media(job.media_id)
         if m is None:
             raise BadInput(f"media {job.media_id} no longer exists")
         if not task.applies_to(m):  # one guard for every task, before anything is downloaded

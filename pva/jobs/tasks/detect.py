@@ -40,8 +40,8 @@ class DetectTask(Task):
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> DetectResults:
         if inputs.kind == "photo":
-            # the analysis preview, decoded at reduced size (the model letterboxes to its input size anyway)
-            img = inputs.preview(max_side=getattr(self.detector, "imgsz", None) or None)
+            # the analysis preview, decoded at reduced size; the model letterboxes it to its input size
+            img = inputs.preview(at_least=getattr(self.detector, "imgsz", None) or None)
             return DetectResults([(None, d) for d in self.detector.detect(img)])
         frames = inputs.images()
         if not frames:

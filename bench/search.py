@@ -240,7 +240,8 @@ def prepare(rows: int, reuse: bool) -> str:
 
 def _name_places(conn) -> None:
     """Each located row's city, region and country (issue 21), looked up and stored as pva.services.places does,
-    in one statement while the indexes are dropped (the counters do not count places: their trigger is off)."""
+    in one statement while the indexes are dropped; the triggers are off, so the place counters
+    (015_place_counts.sql) are recounted after."""
     import io
 
     import psycopg2.extras
@@ -263,6 +264,7 @@ def _name_places(conn) -> None:
         cur.execute("update media m set place_id = n.place_id, place_version = %s from named n where n.id = m.id",
                     (VERSION,))
         cur.execute("alter table media enable trigger user")
+        cur.execute("select pva_rebuild_media_counts(null)")
 
 
 def percentile(xs: list[float], p: float) -> float:

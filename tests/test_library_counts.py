@@ -50,6 +50,9 @@ def truth(owner_id, date_from=None, date_to=None) -> dict:
     for r in db.query(f"""select am.album_id::text as aid, count(*) as n, sum(m.size)::bigint as b from media m
                             join album_media am on am.media_id = m.id where {w} group by 1""", p):
         out[("album", r["aid"], None)] = (r["n"], r["b"])
+    for r in db.query(f"""select m.place_id::text as pid, count(*) as n, sum(m.size)::bigint as b from media m
+                          where {w} and m.place_id is not null group by 1""", p):  # 015_place_counts.sql
+        out[("place", r["pid"], None)] = (r["n"], r["b"])
     return out
 
 

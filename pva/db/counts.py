@@ -1,7 +1,8 @@
 """SQL for the library counters (media_counts + media_count_deltas, kept by triggers; see 004_library_counts.sql).
 
 Exact counts and bytes of one owner's live (not trashed) media per value of: kind, format, camera (make, model),
-gps ('with' / 'without'), tag (label_tags: 'dog:5' = a dog detected with confidence >= 0.5), person and album (ids), for
+gps ('with' / 'without'), tag (label_tags: 'dog:5' = a dog detected with confidence >= 0.5), person and album (ids),
+place (media.place_id, a city of ``places``; 015_place_counts.sql), for
 all time, per year and per month of the date taken (UTC, falling back to the date added).
 
 Every function that reads or writes takes the caller's cursor: stats and search read the counters inside their
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from uuid import UUID
 
-DIMS = ("kind", "format", "camera", "gps", "tag", "person", "album")
+DIMS = ("kind", "format", "camera", "gps", "tag", "person", "album", "place")
 
 
 def is_month_start(t: datetime | None) -> bool:
@@ -66,6 +67,11 @@ def totals(cur, owner_id: UUID, dims: tuple[str, ...] | list[str] = DIMS, date_f
                        select dim, v1, v2, n, bytes from media_count_deltas
                         where owner_id = %(o)s and dim = any(%(dims)s) and {periods}) s
                      group by dim, v1, v2 having sum(n) > 0""", p)
+
+
+def place_totals(cur, owner_id: UUID) -> dict[int, int]:
+    """{place id: live items} of the owner, all time (a country is the sum of its places)."""
+    return {int(r["v1"]): r["n"] for r in totals(cur, owner_id, ["place"])}
 
 
 def per_period(cur, owner_id: UUID, grain: str = "m", dim: str = "kind") -> list[dict]:

@@ -116,11 +116,11 @@ def facet(cur, rel: str, where: list[str], p: dict, limit: int = 50) -> dict:
 
 
 def owner_counts(cur, owner_id: UUID, limit: int = 50) -> dict:
-    """The owner's live items per country and per city (the stats page)."""
-    cur.execute("""select m.place_id, count(*) as n from media m
-                    where m.owner_id = %s and m.trashed_at is null and m.place_id is not null group by 1""",
-                (owner_id,))
-    return _by_country_and_city(cur, {r["place_id"]: r["n"] for r in cur.fetchall()}, limit)
+    """The owner's live items per country and per city (the stats page, unfiltered facets), from the library
+    counters (015_place_counts.sql) rather than a count of media_live_place."""
+    from . import counts
+
+    return _by_country_and_city(cur, counts.place_totals(cur, owner_id), limit)
 
 
 def _by_country_and_city(cur, counted: dict[int, int], limit: int) -> dict:

@@ -1,6 +1,6 @@
 """Facet counts of places (issue 21): the items per country and per city under the search's filters, counted from
 media_live_place's (owner, place) entries, on a sample of the library when the filters match very many items (as
-the other facets are).  Kept apart from facet_counts: a place is a name looked up in ``places``, not a column."""
+the other facets are); without filters, from the library counters.  Kept apart from facet_counts: a place is a name looked up in ``places``, not a column."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -12,6 +12,8 @@ from .filters import Filters, _prepare, _where
 
 def place_facets(cur, user_id: UUID, f: Filters) -> dict:
     """{"country": [{value: code, name, n}], "city": [{id, city, region, country, country_code, n}]}."""
+    if f == Filters():  # the library page: the counters know (015_place_counts.sql)
+        return places_q.owner_counts(cur, user_id)
     p: dict = {}
     w = _where(cur, f, user_id, p)
     rel, scale = "media m", 1.0

@@ -239,3 +239,18 @@ def test_a_small_photo_from_before_is_marked_from_its_header_and_read_as_it_is(o
         assert media_q.get(cur, media_id)["metadata"]["analysis_preview"] == {"key": None}
     assert get_storage().stat(get_settings().bucket_thumbs, jobs.analysis_preview_key(media_id)) is None
     assert len(_originals_read(reads)) == 1
+
+
+def test_a_preview_missing_from_storage_is_made_again_from_the_original(owner, tmp_path, reads):
+    from pva.config import get_settings
+    from pva.infra.storage import get_storage
+    from pva.jobs import pipeline
+    from pva.jobs.tasks.detect import DetectTask
+
+    row = _ingest(owner, tmp_path, _jpeg(_marked((2400, 1800))), "restored.jpg")
+    key = row["metadata"]["analysis_preview"]["key"]
+    st, bucket = get_storage(), get_settings().bucket_thumbs
+    st.delete(bucket, key)  # a restore without derived data
+    reads.clear()
+    assert pipeline.run_stored(DetectTask(), row["id"])[0] == "done"
+    assert len(_originals_read(reads)) == 1 and st.stat(bucket, key) is not None

@@ -103,10 +103,12 @@ def memories(day: date | None = Query(None, description="your local date (defaul
 @router.get("/media/{media_id}/files/{role}")
 @router.head("/media/{media_id}/files/{role}", include_in_schema=False)
 def media_companion_file(media_id: UUID, role: Literal["motion", "raw"], request: Request, download: bool = False,
-                         user: Principal = Depends(current_user)):
+                         playable: bool = False, user: Principal = Depends(current_user)):
     """Another file of the item (a live photo's motion clip, the RAW of a RAW+JPEG pair), byte for byte, with
-    Range requests; the same access as the original."""
-    return stream_object(request, **companions_service.file_object(media_id, user.user_id, role), inline=not download)
+    Range requests; the same access as the original.  ``playable=1``: a motion clip's H.264/AAC MP4 web preview
+    when it has one (an iPhone's HEVC clip), else the clip as stored."""
+    return stream_object(request, **companions_service.file_object(media_id, user.user_id, role, playable),
+                         inline=not download)
 
 
 # ---------------------------------------------------------------- upload and sync

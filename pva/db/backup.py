@@ -25,6 +25,9 @@ select distinct on (bucket, key) bucket, key, media_id, sha512, size, mime from 
     select 'thumbs', m.web_video_key, m.id, null, null, 'video/mp4', 1  -- a video's web preview (issue 22)
       from media m where m.web_video_key is not null
     union all
+    select 'thumbs', f.metadata->>'web_video_key', f.media_id, null, null, 'video/mp4', 1  -- a motion clip's
+      from media_files f where f.metadata->>'web_video_key' is not null
+    union all
     select 'thumbs', kf->>'key', m.id, null, null, 'image/jpeg', 1
       from media m
      cross join lateral jsonb_array_elements(case when jsonb_typeof(m.metadata->'keyframes') = 'array'

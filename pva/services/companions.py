@@ -95,7 +95,8 @@ def identify(path: Path, fmt, rel: str, meta) -> Pairing:
                 worth, reason, facts = motion.speech_worth(path, getattr(meta, "duration", None),
                                                            getattr(meta, "has_audio", None))
                 out.file_metadata = {"live": {"content_identifier": cid},
-                                     "transcribe": {"worth": worth, "reason": reason, **facts}}
+                                     "transcribe": {"worth": worth, "reason": reason, **facts},
+                                     "web": web_plan(raw, fmt.format)}
     except MediaError as e:  # exiftool timed out or is missing: the file goes in unpaired, saying why
         out.warnings.append(f"live/motion photo pairing skipped: {e}")
     return out
@@ -128,7 +129,8 @@ def _embedded(path: Path, out: Pairing) -> None:
                     "metadata": {"motion_photo": {"offset": found.start, "kind": found.version},
                                  "video": {"codec": vmeta.codec, "width": vmeta.width, "height": vmeta.height,
                                            "has_audio": vmeta.has_audio},
-                                 "transcribe": {"worth": worth, "reason": reason, **facts}}}
+                                 "transcribe": {"worth": worth, "reason": reason, **facts},
+                                 "web": web_plan(getattr(vmeta, "raw", None) or {}, "mp4")}}
 
 
 def put_embedded(storage, pairing: Pairing, media_id) -> tuple[str, str] | None:
@@ -178,6 +180,7 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
                                   "metadata": emb["metadata"]})
         roles.add("motion")
         _transcribe_motion(cur, media_id, emb["metadata"], out)
+        _transcode_motion(cur, media_id, emb["metadata"], out)
     # the newcomer is a companion (a MOV with a content identifier, a RAW): does its item exist?
     for key, part in pairing.keys:
         if part not in ITEM_PART:
@@ -191,6 +194,7 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
             out.joined = Joined(p["id"], part)
             if part == "motion":
                 _transcribe_motion(cur, p["id"], pairing.file_metadata, out)
+                _transcode_motion(cur, p["id"], pairing.file_metadata, out)
             out.derived += gone["derived"] if gone else []
             pairing.warnings.append(f"stored as the {ROLE_NAMES[part]} of media {p['id']}")
             return out
@@ -212,6 +216,7 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
             if gone is not None:
                 if role == "motion":
                     _transcribe_motion(cur, media_id, meta, out)
+                    _transcode_motion(cur, media_id, meta, out)
                 out.derived += gone["derived"]
                 roles.add(role)
                 pairing.warnings.append(f"joined media {c['id']} as this item's {ROLE_NAMES[role]}")
@@ -232,6 +237,35 @@ def _transcribe_motion(cur, media_id, file_metadata: dict, out: Settled) -> None
     media_q.set_metadata_keys(cur, media_id, {"motion": {"transcribe": True}})
     analysis_q.insert_queued(cur, media_id, ["transcribe"])
     out.jobs.append((media_id, "transcribe"))
+
+
+def web_plan(probe: dict, container: str | None) -> dict:
+    """Does a motion clip play in every browser as stored (pva.media.transcode.plan on ingest's ffprobe JSON)?
+    {"action": as_stored|remux|transcode, "reason"}; kept on the motion file, and anything but as_stored gets the
+    item a transcode job (an H.264/AAC MP4 of the clip, served by /files/motion?playable=1)."""
+    from ..media import transcode as tc
+
+    s = get_settings()
+    try:
+        p = tc.plan(probe or {}, container=container,
+                    enc=tc.Encoding(max_side=s.transcode_max_side, max_kbps=s.transcode_max_kbps))
+    except MediaError as e:
+        return {"action": "as_stored", "reason": f"not planned: {e}"}
+    return {"action": p.action, "reason": p.reason}
+
+
+def _transcode_motion(cur, media_id, file_metadata: dict, out: Settled) -> None:
+    """A motion clip not every browser plays (an iPhone's HEVC MOV): the item is marked (metadata.motion.transcode,
+    which TranscodeTask.applies_to reads) and its transcode job queued.  Called after _transcribe_motion (whose
+    mark replaces metadata.motion)."""
+    from ..db import analysis as analysis_q
+    from ..db import transcode as transcode_q
+
+    if ((file_metadata or {}).get("web") or {}).get("action", "as_stored") == "as_stored":
+        return
+    transcode_q.mark_motion_preview(cur, media_id)
+    analysis_q.insert_queued(cur, media_id, ["transcode"])
+    out.jobs.append((media_id, "transcode"))
 
 
 def motion_path(media_id, tmp_dir: str) -> Path:
@@ -255,7 +289,10 @@ def _absorbed_metadata(cur, media_id) -> dict:
 
     m = media_q.get(cur, media_id) or {}
     md = m.get("metadata") or {}
-    return {k: md[k] for k in ("live", "transcribe", "video") if k in md}
+    out = {k: md[k] for k in ("live", "transcribe", "video") if k in md}
+    # ingest keeps a video's ffprobe JSON as metadata.raw
+    out["web"] = web_plan(md.get("raw") or (md.get("video") or {}).get("raw") or {}, m.get("format"))
+    return out
 
 
 def delete_derived(storage, keys: list[str]) -> None:
@@ -291,15 +328,21 @@ def file_out(r: dict) -> dict:
             "sha512": bytes(r["sha512"]).hex(), "transcribe": md.get("transcribe")}
 
 
-def file_object(media_id: UUID, user_id: UUID, role: str) -> dict:
+def file_object(media_id: UUID, user_id: UUID, role: str, playable: bool = False) -> dict:
     """Where the item's `role` file is stored, as gateway.streaming.stream_object takes it (range-capable); the
-    same access rule as the item's original."""
+    same access rule as the item's original.  ``playable``: a motion clip's web preview (H.264/AAC MP4, made by
+    the transcode function) when it has one, else the clip as stored."""
     with db.transaction() as cur:
         _visible(cur, media_id, user_id)
         f = files_q.file_of(cur, media_id, role)
     if f is None:
         raise NotFound(f"{role} file")
     s = get_settings()
+    web = (f.get("metadata") or {}).get("web_video_key")
+    if playable and role == "motion" and web:
+        stem = (f["filename"] or "motion").rsplit(".", 1)[0] or "motion"
+        return {"bucket": s.bucket_thumbs, "key": web, "content_type": "video/mp4", "filename": f"{stem}.mp4",
+                "etag_hint": f"{media_id}-motion-web"}
     bucket = s.bucket_originals if f["bucket"] == "originals" else s.bucket_thumbs
     return {"bucket": bucket, "key": f["storage_key"], "content_type": f["mime"], "filename": f["filename"],
             "etag_hint": bytes(f["sha512"]).hex()[:32]}
@@ -315,4 +358,4 @@ def roles_for(media_ids: list) -> dict[str, list[str]]:
 
 
 __all__ = ["Pairing", "Joined", "Settled", "identify", "put_embedded", "after_insert", "delete_derived",
-           "files", "file_out", "file_object", "roles_for", "shot_key", "motion_path", "RAW_FORMATS"]
+           "files", "file_out", "file_object", "roles_for", "shot_key", "motion_path", "web_plan", "RAW_FORMATS"]

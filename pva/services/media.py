@@ -200,6 +200,7 @@ def delete_objects(rows: list[dict]) -> int:
     for r in rows:
         pairs = [(s.bucket_originals, r["storage_key"])]
         pairs.append((s.bucket_thumbs, f"{r['id']}/web.mp4"))  # a video's web preview (issue 22), if it has one
+        pairs.append((s.bucket_thumbs, f"{r['id']}/motion-web.mp4"))  # a live photo's motion clip's, if any
         pairs.append((s.bucket_thumbs, analysis_preview_key(r["id"])))  # a photo's analysis preview (issue 20)
         pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), *r.get("crop_keys", []))
                   if k]

@@ -58,6 +58,11 @@ def web_video_key(media_id) -> str:
     return f"{media_id}/web.mp4"
 
 
+def motion_web_key(media_id) -> str:
+    """A live/motion photo's motion clip's web preview (named on its motion file, not on the media row)."""
+    return f"{media_id}/motion-web.mp4"
+
+
 def _make(path: Path, container: str | None, progress=None) -> tuple[tc.Plan, tc.Output | None, str | None]:
     """Plan, and transcode into a temporary file when needed; returns (plan, output, its path or None)."""
     s = get_settings()
@@ -95,10 +100,18 @@ class TranscodeTask(Task):
     def model_version(self) -> str:
         return f"{ffmpeg_version()} {encoding().signature()}"
 
+    def applies_to(self, media: dict) -> bool:
+        """Videos, and live/motion photos whose motion clip does not play in every browser as stored (issue 22:
+        ingest plans that from the clip's ffprobe and marks the item, pva.services.companions.web_plan)."""
+        motion = (media.get("metadata") or {}).get("motion") or {}
+        return media["kind"] == "video" or (media["kind"] == "photo" and bool(motion.get("transcode")))
+
     def analyze(self, inputs: Inputs, job) -> Preview:
         from pva.infra.storage import get_storage
 
         m = inputs.media
+        if m["kind"] == "photo":  # a live photo: its motion clip (applies_to let only those through)
+            return self._motion(m, job)
         raw = ((m.get("metadata") or {}).get("video") or {}).get("raw") or {}
         if raw.get("streams"):  # what ingest's ffprobe saw: an MP4 that plays as stored is not even downloaded
             try:
@@ -115,6 +128,25 @@ class TranscodeTask(Task):
             s = get_settings()
             key = web_video_key(m["id"])
             get_storage().put_file(s.bucket_thumbs, key, out, content_type="video/mp4",
+                                   metadata={"media-id": str(m["id"])})
+        finally:
+            os.unlink(out)
+        return Preview(p, output, key)
+
+    def _motion(self, m: dict, job) -> Preview:
+        from pva.infra.storage import get_storage
+        from pva.services import companions
+
+        src = companions.motion_path(m["id"], get_settings().tmp_dir)
+        try:
+            p, output, out = _make(src, src.suffix.lstrip(".") or None, progress=job.progress if job else None)
+        finally:
+            os.unlink(src)
+        if out is None:
+            return Preview(p)
+        try:
+            key = motion_web_key(m["id"])
+            get_storage().put_file(get_settings().bucket_thumbs, key, out, content_type="video/mp4",
                                    metadata={"media-id": str(m["id"])})
         finally:
             os.unlink(out)
@@ -152,7 +184,10 @@ class TranscodeTask(Task):
         return out
 
     def store(self, cur, media: dict, results: Preview) -> None:
+        if media["kind"] == "photo":
+            transcode_q.set_motion_web_video(cur, media["id"], results.key)
+            return
         transcode_q.set_web_video(cur, media["id"], results.key)
 
 
-__all__ = ["Preview", "TranscodeTask", "encoding", "web_video_key"]
+__all__ = ["Preview", "TranscodeTask", "encoding", "motion_web_key", "web_video_key"]

@@ -1,4 +1,5 @@
-// Live photos and motion photos (issue 22): the still is the item; its motion clip (GET .../files/motion, served
+// Live photos and motion photos (issue 22): the still is the item; its motion clip (GET .../files/motion?playable=1:
+// its H.264 MP4 web preview when the clip is HEVC or another codec some browsers lack, else the clip; served
 // with Range like any video) plays over the still on hover in the grid, and in the viewer once when the item opens,
 // again on hover or with the LIVE button.  Tiles of such items carry data-live (api.js mediaCard).
 import { el } from "./api.js";
@@ -17,7 +18,7 @@ export function liveHover(container) {
   container.addEventListener("pointerover", (e) => {
     const tile = e.target.closest && e.target.closest(".tile-media[data-live]");
     if (!tile || tile.querySelector("video.live-motion")) return;
-    const v = motionVideo(`${API}/media/${encodeURIComponent(tile.dataset.id)}/files/motion`, "live-motion");
+    const v = motionVideo(`${API}/media/${encodeURIComponent(tile.dataset.id)}/files/motion?playable=1`, "live-motion");
     v.loop = true;
     tile.append(v);
     const stop = () => { v.pause(); v.remove(); };
@@ -31,7 +32,7 @@ export function liveInViewer(viewer, m) {
   const motion = (m.files || []).find((f) => f.role === "motion");
   const img = viewer.img;
   if (!motion || !img || viewer.stage.querySelector(".viewer-motion")) return;
-  const v = motionVideo(motion.url, "viewer-motion");
+  const v = motionVideo(`${motion.url}?playable=1`, "viewer-motion");
   v.hidden = true;
   const stop = () => { v.pause(); v.hidden = true; };
   const play = () => {

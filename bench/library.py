@@ -417,7 +417,8 @@ def report(args, mix, workers, res, times, raw, vres) -> None:
     print(_table(rows, ("", "pipeline", "raw call", "ratio")))
     if raw:
         print(f"wall: pipeline (load + every analysis) {res['wall']:.1f}s, raw calls on 2 processes {raw[0]:.1f}s: "
-              f"ratio {res['wall'] / raw[0]:.2f} (aim <= 1.1)")
+              f"ratio {res['wall'] / raw[0]:.2f} (aim <= 1.1; the analyses' workers run niced, so other load on the "
+              "machine slows them and not the raw calls: quote the CPU ratios on a shared machine)")
     print("\nwhere the analyses' job time goes (share of the summed job seconds)")
     rows = []
     for k in PHOTO_KINDS:
@@ -427,7 +428,7 @@ def report(args, mix, workers, res, times, raw, vres) -> None:
         rows.append((k, f"{int(t.get('jobs', 0))}", f"{job / max(1, t.get('jobs', 1)):.3f}",
                      *[f"{100 * x / job:.0f}%" for x in parts], f"{100 * max(0.0, job - sum(parts)) / job:.0f}%"))
     print(_table(rows, ("kind", "jobs", "s/job", "download", "decode", "model", "store", "other")))
-    print("(detect's decode of an original happens inside the model call when it is handed the file)")
+    print("(decode: the analysis preview or the original read by the pipeline; OCR decodes inside its model call)")
     if vres:
         print(f"\n{args.videos} videos: load {vres['load_s']:.1f}s, all analyses {vres['wall']:.1f}s; transcribe "
               f"{vres['cpu']['transcribe'] / args.videos:.2f} CPU s per video")

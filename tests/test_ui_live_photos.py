@@ -72,7 +72,7 @@ def test_the_viewer_plays_the_motion_over_the_still(ui, live):
     page.locator(f".tile-media[data-id='{live['id']}']").click()
     page.wait_for_selector(".viewer .viewer-motion", state="attached")
     src = page.get_attribute(".viewer .viewer-motion", "src")
-    assert src == f"/api/v1/media/{live['id']}/files/motion"
+    assert src == f"/api/v1/media/{live['id']}/files/motion?playable=1"  # the web preview when there is one
     # it plays once when the item opens (the element reached `playing`), then the still shows again
     page.wait_for_function("() => document.querySelector('.viewer .viewer-motion').dataset.played === '1'")
     page.wait_for_function("() => document.querySelector('.viewer .viewer-motion').hidden", timeout=20000)
@@ -82,6 +82,40 @@ def test_the_viewer_plays_the_motion_over_the_still(ui, live):
     box = page.locator(".viewer .viewer-motion").bounding_box()
     assert box and box["width"] > 200 and box["height"] > 100, box  # over the still, not a speck
     shot(ui, "viewer-playing")
+    page.keyboard.press("Escape")
+    assert not [e for e in ui.errors if "/files/motion" in e], ui.errors
+
+
+@pytest.fixture(scope="module")
+def hevc_live(live, tmp_path_factory):
+    """An iPhone-like live photo whose motion clip is HEVC in MOV, after its transcode job made the H.264 MP4."""
+    from conftest import shared_path
+    from test_motion_preview import hevc_mov
+
+    from pva.jobs import pipeline
+    from pva.jobs.tasks.transcode import TranscodeTask
+    from pva.media import motion
+    from pva.services.ingest import Ingestor
+
+    src = tmp_path_factory.mktemp("live-hevc")
+    still = make_still(src / "IMG_0200.JPG", shared_path("fixtures", "exif-samples", "heic", "IMG_5195.HEIC"),
+                       color="purple")
+    ing = Ingestor(publish=False)
+    b = ing.ingest_file(still, live["user"], "trip/IMG_0200.JPG")
+    ing.ingest_file(hevc_mov(src / "IMG_0200.MOV", motion.still_content_id(still)), live["user"],
+                    "trip/IMG_0200.MOV")
+    assert pipeline.run_stored(TranscodeTask(), b.media_id)[0] == "done"
+    return b.media_id
+
+
+def test_an_hevc_live_photo_plays_its_h264_preview_in_the_viewer(ui, hevc_live):
+    page = ui.page
+    ui.go("/")
+    page.locator(f".tile-media[data-id='{hevc_live}']").click()
+    page.wait_for_selector(".viewer .viewer-motion", state="attached")
+    page.wait_for_function("() => document.querySelector('.viewer .viewer-motion').dataset.played === '1'")
+    r = page.request.get(ui.base + page.get_attribute(".viewer .viewer-motion", "src"))
+    assert r.status == 200 and r.headers["content-type"] == "video/mp4" and r.body()[4:8] == b"ftyp"
     page.keyboard.press("Escape")
     assert not [e for e in ui.errors if "/files/motion" in e], ui.errors
 

@@ -186,6 +186,24 @@ def test_video_a_browser_cannot_play_gets_an_h264_aac_mp4_preview_and_the_origin
     assert after["storage_key"] == before["storage_key"] and after["size"] == before["size"]
 
 
+def test_an_ingested_h264_mp4_is_judged_from_ingests_probe_without_downloading_it(fn, samples, make_user,
+                                                                                   monkeypatch):
+    """Ingest records its ffprobe at metadata.raw; the job plans from that and never reads the original."""
+    from pva.infra.storage import get_storage
+    from pva.services.ingest import Ingestor
+
+    res = Ingestor(publish=False).ingest_file(samples["h264.mp4"], make_user(), "clips/h264.mp4")
+    assert res.status == "added", res.reason
+    reads = []
+    storage = get_storage()
+    real_download = storage.download
+    monkeypatch.setattr(storage, "download", lambda bucket, key, *a, **k: (reads.append(key),
+                                                                          real_download(bucket, key, *a, **k))[1])
+    assert fn("rabbit-mq", wake(uuid.UUID(res.media_id)))["outcome"] == "done"
+    assert job(uuid.UUID(res.media_id))["result_summary"]["action"] == "as_stored"
+    assert reads == []
+
+
 def test_h264_aac_mp4_plays_as_stored_without_a_preview(fn, samples, make_user):
     from pva.config import get_settings
     from pva.infra.storage import get_storage

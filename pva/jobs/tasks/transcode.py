@@ -3,7 +3,7 @@
     task = TranscodeTask()
     outcome, result = pipeline.run_stored(task, media_id)
 
-The plan (pva.media.transcode.plan) comes first from what ingest's ffprobe recorded (``metadata.video.raw``): an
+The plan (pva.media.transcode.plan) comes first from what ingest's ffprobe recorded (``metadata.raw``): an
 H.264/AAC MP4 plays as stored (the job is done, its summary says "plays as stored", nothing is downloaded or
 written).  Anything else is downloaded to a temporary file, ffprobe'd and planned again from the file itself; it is
 copied or encoded into an MP4 in another temporary file by ffmpeg (memory bounded: ffmpeg streams file to file),
@@ -112,7 +112,8 @@ class TranscodeTask(Task):
         m = inputs.media
         if m["kind"] == "photo":  # a live photo: its motion clip (applies_to let only those through)
             return self._motion(m, job)
-        raw = ((m.get("metadata") or {}).get("video") or {}).get("raw") or {}
+        md = m.get("metadata") or {}
+        raw = md.get("raw") or (md.get("video") or {}).get("raw") or {}  # ingest records its ffprobe at metadata.raw
         if raw.get("streams"):  # what ingest's ffprobe saw: an MP4 that plays as stored is not even downloaded
             try:
                 p = tc.plan(raw, container=m.get("format"), enc=encoding())

@@ -1,15 +1,17 @@
 """Place counters (015_place_counts.sql, issue 21): the library counters count the owner's live items per place
 (a city; a country is the sum of its cities) through naming at ingest, a location override that moves an item to
 another city or out of reach, trash, restore and purge, before and after folding; unfiltered place facets and the
-stats page read them and agree with a count of the media rows."""
+stats page read them and agree with a count of the media rows.  The exact place filters (``country=PT``,
+``place=<id>``, the facet chips' parameters) find Lisbon, Portugal without Lisbon, Ohio."""
 from __future__ import annotations
 
-from test_gateway_helpers import insert_media, new_user
+from test_gateway_helpers import app, client_for, insert_media, new_user  # noqa: F401  (fixtures)
 
 LISBON = (38.7223, -9.1393)
 TOKYO = (35.6762, 139.6503)
 OBIDOS = (39.3606, -9.1571)
 MID_ATLANTIC = (38.0, -20.0)
+LISBON_OHIO = (40.7723, -80.7681)
 
 
 def truth(owner_id) -> dict[int, int]:
@@ -115,3 +117,39 @@ def test_unfiltered_place_facets_do_not_count_the_media_rows(services, monkeypat
     assert f["country"] == [{"value": "PT", "name": "Portugal", "n": 6}]
     f = search.facets(A, {"kind": "photo"})  # a filter: counted from the rows
     assert [(c["id"], c["n"]) for c in f["city"]] == [(pid, 1)]
+
+
+def test_exact_place_filters_tell_lisbon_portugal_from_lisbon_ohio(services, app, monkeypatch):  # noqa: F811
+    from pva.db.search import planner
+    from pva.infra import db
+
+    a = new_user()
+    A = a["id"]
+    pt, oh, tk = ingest(A, LISBON), ingest(A, LISBON_OHIO), ingest(A, TOKYO)
+    ingest(A, OBIDOS, kind="video", format="mp4")
+    pid = {m["id"]: db.query_one("select place_id from media where id = %s", (m["id"],))["place_id"]
+           for m in (pt, oh, tk)}
+    c = client_for(app, a)
+
+    def ids(**params) -> set:
+        r = c.get("/api/v1/media", params=params)
+        assert r.status_code == 200, r.text
+        return {i["id"] for i in r.json()["items"]}
+
+    assert ids(q="Lisbon") == {str(pt["id"]), str(oh["id"])}  # the free text: both Lisbons, as before
+    assert ids(place=pid[pt["id"]]) == {str(pt["id"])}
+    assert ids(place=pid[oh["id"]]) == {str(oh["id"])}
+    assert len(ids(country="PT")) == 2 and str(pt["id"]) in ids(country="pt")
+    assert ids(country="US") == {str(oh["id"])}
+    assert ids(country="PT", kind="photo") == {str(pt["id"])}
+    assert ids(country="FR") == set()
+    monkeypatch.setattr(planner, "FAST_MS", 0)  # the sparse path (rare filters known from the counters) agrees
+    assert ids(place=pid[oh["id"]]) == {str(oh["id"])}
+    assert len(ids(country="PT")) == 2
+    f = c.get("/api/v1/search/facets", params={"country": "PT"}).json()
+    assert {r["value"] for r in f["country"]} == {"PT"} and sum(r["n"] for r in f["kind"]) == 2
+    f = c.get("/api/v1/search/facets", params={"place": pid[pt["id"]]}).json()
+    assert [(r["id"], r["n"]) for r in f["city"]] == [(pid[pt["id"]], 1)]
+    for bad in ({"country": "Portugal"}, {"country": "P1"}, {"place": "x"}, {"place": 0}):
+        r = c.get("/api/v1/media", params=bad)
+        assert r.status_code == 422, (bad, r.text)

@@ -91,7 +91,8 @@ def test_search_facets_list_countries_and_cities_and_a_city_chip_finds_its_photo
         const got = [...document.querySelectorAll('#grid .tile-media')].map((t) => t.dataset.id);
         return got.length === 1 && got[0] === id;
     }""", arg=library["ids"]["b.jpg"])
-    assert "q=%C3%93bidos" in page.url
+    assert "place=" in page.url and "q=" not in page.url  # the exact place, not its name as text (issue 21)
+    assert cities.get_by_role("button", name="Óbidos").get_attribute("aria-pressed") == "true"
     # the facets follow: one country, one city
     page.wait_for_function("() => !document.getElementById('facets').textContent.includes('Lisbon')")
     assert "Portugal1" in countries.text_content().replace(" ", "")

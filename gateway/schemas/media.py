@@ -184,11 +184,15 @@ class SearchParams:
                  q: str | None = Query(None, max_length=500,
                                        description="text: OCR, transcript, comments, name, place"),
                  album: UUID | None = None,
-                 trashed: bool = Query(False, description="list the trash instead")):
+                 trashed: bool = Query(False, description="list the trash instead"),
+                 country: str | None = Query(None, min_length=2, max_length=2, pattern="^[A-Za-z]{2}$",
+                                             description="ISO 3166-1 alpha-2 code of the place (PT)"),
+                 place: int | None = Query(None, ge=1, le=2**31 - 1,
+                                           description="place id (a city of the facets' `city` list)")):
         self.query = dict(date_from=date_from, date_to=date_to, bbox=bbox, no_gps=no_gps, label=label,
                           min_confidence=min_confidence, person=person, similar_face=similar_face,
                           camera_make=camera_make, camera_model=camera_model, kind=kind, format=format, q=q,
-                          album=album, trashed=trashed)
+                          album=album, trashed=trashed, country=country, place=place)
         from pva.services.search import make_filters
 
         self.filters = make_filters(**self.query)

@@ -58,14 +58,16 @@ def make_filters(*, date_from: str | None = None, date_to: str | None = None, bb
                  no_gps: bool = False, label: list[str] = (), min_confidence: float = 0.0,
                  person: UUID | None = None, similar_face: int | None = None, camera_make: str | None = None,
                  camera_model: str | None = None, kind: str | None = None, format: str | None = None,
-                 q: str | None = None, album: UUID | None = None, trashed: bool = False) -> search_q.Filters:
+                 q: str | None = None, album: UUID | None = None, trashed: bool = False,
+                 country: str | None = None, place: int | None = None) -> search_q.Filters:
     """The filters of a search from its query parameters as the API names them (``from``, ``to``, ``q``...)."""
     return search_q.Filters(
         date_from=_parse_when(date_from, "from"), date_to=_parse_when(date_to, "to", end=True),
         bbox=_parse_bbox(bbox), no_gps=no_gps, labels=[x.strip() for x in label if x.strip()][:10],
         min_confidence=min_confidence, person_id=person, similar_face_id=similar_face,
         face_threshold=get_settings().face_threshold, camera_make=camera_make, camera_model=camera_model,
-        kind=kind, format=format, text=q, album_id=album, trashed=trashed)
+        kind=kind, format=format, text=q, album_id=album, trashed=trashed,
+        country=country.strip().upper() or None if country else None, place_id=place)
 
 
 def check_refs(f: search_q.Filters, user_id: UUID) -> None:

@@ -52,6 +52,8 @@ class Filters:
     album_id: UUID | None = None
     trashed: bool = False
     stack_bursts: bool = False  # a burst as its first photo only (011_bursts_memories.sql; pva.services.bursts)
+    country: str | None = None   # ISO 3166-1 alpha-2 of the item's place (issue 21): "PT", not the name "Portugal"
+    place_id: int | None = None  # one place (a city of `places`): Lisbon, Portugal, not Lisbon, Ohio
 
 
 def tsquery_text(text: str) -> str | None:
@@ -195,6 +197,15 @@ def _where(cur, f: Filters, user_id: UUID, p: dict, skip: str = "") -> list[str]
             p["models"] = sorted({c["model"] for c in cams if c["model"] and term_matches(
                 f.camera_model, f"{c['make'] or ''} {c['model']}")})
             w.append("m.camera_model = any(%(models)s::text[])")
+    if skip != "place" and (f.country or f.place_id is not None):  # exact places (issue 21; media_live_place)
+        from .. import places as places_q
+
+        if f.place_id is not None:
+            p["place_id"] = f.place_id
+            w.append("m.place_id = %(place_id)s")
+        if f.country:
+            p["country_places"] = places_q.in_country(cur, f.country)
+            w.append("m.place_id = any(%(country_places)s::int[])")
     if skip != "kind" and f.kind:
         p["kind"] = f.kind
         w.append("m.kind = %(kind)s")

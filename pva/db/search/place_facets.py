@@ -15,7 +15,7 @@ def place_facets(cur, user_id: UUID, f: Filters) -> dict:
     if f == Filters():  # the library page: the counters know (015_place_counts.sql)
         return places_q.owner_counts(cur, user_id)
     p: dict = {}
-    w = _where(cur, f, user_id, p)
+    w = _where(cur, f, user_id, p)  # a chosen place narrows them too (its chip, active, unselects it)
     rel, scale = "media m", 1.0
     pct = _facet_sample_percent(cur, f, user_id)
     if pct is not None:

@@ -97,7 +97,7 @@ def _cell_walk_sql(w: list[str], key: str, order: str) -> str:
 
 
 def _may_be_sparse(f: Filters) -> bool:
-    return bool(f.text or f.labels or f.bbox or f.person_id or f.album_id)
+    return bool(f.text or f.labels or f.bbox or f.person_id or f.album_id or f.country or f.place_id is not None)
 
 
 def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
@@ -122,10 +122,17 @@ def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
         keys.append(("gps", "without", None))
     if f.album_id is not None:
         keys.append(("album", str(f.album_id), None))
+    if f.place_id is not None:
+        keys.append(("place", str(f.place_id), None))
     cameras = matching_cameras(cur, owner, f) if f.camera_make or f.camera_model else None  # what they name
-    if not keys and cameras is None:
+    if not keys and cameras is None and not f.country:
         return None
     parts, total = counts.value_counts(cur, owner, keys)
+    if f.country:  # the sum of its places (015_place_counts.sql)
+        from .. import places as places_q
+
+        in_country = set(places_q.in_country(cur, f.country))
+        parts.append(sum(n for pid, n in counts.place_totals(cur, owner).items() if pid in in_country))
     if cameras is not None:
         parts.append(sum(c["n"] for c in cameras))
     share = 1.0

@@ -11,7 +11,7 @@ const grid = new Grid(document.getElementById("grid"), document.getElementById("
     onPage: (page, n) => { countText.textContent = `${n}${page.next_cursor ? "+" : ""} item${n === 1 && !page.next_cursor ? "" : "s"}`; },
   });
 const FIELDS = ["q", "from", "to", "min_confidence", "person", "similar_face", "camera_make", "camera_model",
-  "kind", "format", "bbox"];
+  "kind", "format", "bbox", "country", "place"];
 
 // ---- URL <-> form
 function formToParams() {
@@ -157,10 +157,10 @@ function renderFacets(f) {
     form.elements.bbox.value = "";
     run(true);
   }, p.get("no_gps") === "true")]);
-  // places (issue 21): a chip searches for the place's name
-  const placeChip = (label, n, name) => chip(label, n, () => setAndRun("q", p.get("q") === name ? "" : name), p.get("q") === name);
-  group("Countries", (f.country || []).map((c) => placeChip(c.name, c.n, c.name)));
-  group("Cities", (f.city || []).map((c) => placeChip(c.city, c.n, c.city)));
+  // places (issue 21): a chip filters by the exact place (country code, place id), not by its name as text
+  const placeChip = (label, n, key, value) => chip(label, n, () => setAndRun(key, p.get(key) === value ? "" : value), p.get(key) === value);
+  group("Countries", (f.country || []).map((c) => placeChip(c.name, c.n, "country", c.value)));
+  group("Cities", (f.city || []).map((c) => placeChip(c.region && c.region !== c.city ? `${c.city}, ${c.region}` : c.city, c.n, "place", String(c.id))));
   group("Albums", f.album.map((a) => chip(a.name, a.n, () => { location.href = `/albums/${a.id}`; })));
   facetsBox.replaceChildren(...groups);
   fillList("label-options", f.label.map((k) => k.value));

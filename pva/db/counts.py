@@ -74,6 +74,18 @@ def place_totals(cur, owner_id: UUID) -> dict[int, int]:
     return {int(r["v1"]): r["n"] for r in totals(cur, owner_id, ["place"])}
 
 
+def places_count(cur, owner_id: UUID, place_ids: list[int]) -> int:
+    """All-time live items of the owner in any of these places (a country's)."""
+    cur.execute("""select coalesce(sum(n), 0)::bigint as n from (
+                       select n from media_counts where owner_id = %(o)s and dim = 'place' and grain = 'a'
+                                                    and v1 = any(%(ids)s::text[])
+                       union all
+                       select n from media_count_deltas where owner_id = %(o)s and dim = 'place' and grain = 'a'
+                                                          and v1 = any(%(ids)s::text[])) s""",
+                {"o": owner_id, "ids": [str(i) for i in place_ids]})
+    return cur.fetchone()["n"]
+
+
 def per_period(cur, owner_id: UUID, grain: str = "m", dim: str = "kind") -> list[dict]:
     """[{period, v1, n, bytes}] per month ('m') or year ('y'), oldest first."""
     return _rows(cur, """select period, v1, sum(n)::bigint as n, sum(bytes)::bigint as bytes from (

@@ -131,8 +131,7 @@ def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
     if f.country:  # the sum of its places (015_place_counts.sql)
         from .. import places as places_q
 
-        in_country = set(places_q.in_country(cur, f.country))
-        parts.append(sum(n for pid, n in counts.place_totals(cur, owner).items() if pid in in_country))
+        parts.append(counts.places_count(cur, owner, places_q.in_country(cur, f.country)))
     if cameras is not None:
         parts.append(sum(c["n"] for c in cameras))
     share = 1.0

@@ -125,19 +125,41 @@ class Session:
                                   path)
 
 
-@pytest.fixture(scope="module")
-def ui(browser, server, user):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+def open_session(browser, server: str, *, viewport=(1280, 860), offline: bool = True, console_errors: bool = True,
+                 failed_responses: bool = True, accept_dialogs: bool = True, session=Session, **context_options):
+    """A new browser context (default timeout 15 s) and its page wrapped in `session(page, server)`, which records
+    CSP violations and uncaught page errors, and by default also console errors, >= 400 responses and the dialogs
+    (accepted).  `offline`: every request not to the server fails at once, as without internet (the maps fall
+    back to their world).  Returns (context, session); the caller closes the context."""
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context_options)
     ctx.set_default_timeout(15000)
     page = ctx.new_page()
-    # no internet in the tests: the default tile server's requests fail at once (the maps fall back to their world)
-    ctx.route(lambda url: not url.startswith(server), lambda r: r.abort("internetdisconnected"))
-    s = Session(page, server)
+    if offline:
+        ctx.route(lambda url: not url.startswith(server), lambda r: r.abort("internetdisconnected"))
+    s = session(page, server)
     page.on("console", lambda m: s.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
+    if console_errors:
+        page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: s.errors.append(str(e)))
-    page.on("response", lambda r: s.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("dialog", lambda d: (s.dialogs.append(d.message), d.accept()))
+    if failed_responses:
+        page.on("response", lambda r: s.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    if accept_dialogs:
+        page.on("dialog", lambda d: (s.dialogs.append(d.message), d.accept()))
+    return ctx, s
+
+
+def log_in(s: Session, username: str, password: str = PASSWORD) -> None:
+    """Logs in through the login form and waits for the library page."""
+    s.go("/login")
+    s.page.fill("#username", username)
+    s.page.fill("#password", password)
+    s.page.click("button[type=submit]")
+    s.page.wait_for_url(s.base + "/")
+
+
+@pytest.fixture(scope="module")
+def ui(browser, server, user):
+    ctx, s = open_session(browser, server)
     yield s
     ctx.close()
 

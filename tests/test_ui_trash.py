@@ -12,7 +12,7 @@ import pytest
 
 import media_fixtures as mf
 from test_gateway_helpers import insert_media, new_user
-from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
+from test_web_ui import PASSWORD, SHOTS, Session, browser, log_in, open_session, server  # noqa: F401  (fixtures)
 from test_ui_viewer import picture
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -109,21 +109,9 @@ def library(services, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ui(browser, server, library):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(15000)
-    page = ctx.new_page()
     # no internet in the tests: the detail page's map tiles fail at once (the map falls back to its world)
-    ctx.route(lambda url: not url.startswith(server), lambda r: r.abort("internetdisconnected"))
-    s = Session(page, server)
-    page.on("console", lambda m: s.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: s.errors.append(str(e)))
-    page.on("dialog", lambda d: (s.dialogs.append(d.message), d.accept()))
-    s.go("/login")
-    page.fill("#username", library["user"]["username"])
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/")
+    ctx, s = open_session(browser, server, failed_responses=False)
+    log_in(s, library["user"]["username"])
     yield s
     ctx.close()
 

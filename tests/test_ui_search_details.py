@@ -14,7 +14,7 @@ import pytest
 
 import media_fixtures as mf
 from test_gateway_helpers import add_detection, add_face, add_person, insert_media, vec
-from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
+from test_web_ui import PASSWORD, SHOTS, Session, browser, log_in, open_session, server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
 
@@ -63,23 +63,15 @@ def library(services, tmp_path_factory):
 
 
 def login(browser, server, user, viewport):  # noqa: F811
-    ctx = browser.new_context(viewport=viewport)
-    ctx.set_default_timeout(15000)
-    page = ctx.new_page()
-    s = Session(page, server)
-    page.on("console", lambda m: s.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda e: s.errors.append(str(e)))
-    s.go("/login")
-    page.fill("#username", user["username"])
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/")
+    ctx, s = open_session(browser, server, viewport=viewport, offline=False, console_errors=False,
+                          failed_responses=False, accept_dialogs=False)
+    log_in(s, user["username"])
     return ctx, s
 
 
 @pytest.fixture(scope="module")
 def ui(browser, server, library):  # noqa: F811
-    ctx, s = login(browser, server, library["user"], {"width": 1366, "height": 768})
+    ctx, s = login(browser, server, library["user"], (1366, 768))
     yield s
     ctx.close()
 
@@ -189,7 +181,7 @@ def test_typing_canon_finds_the_canon_photo_and_the_url_keeps_it(ui, library):
 
 
 def test_the_search_panel_fits_a_phone(browser, server, library):  # noqa: F811
-    ctx, s = login(browser, server, library["user"], {"width": 390, "height": 844})
+    ctx, s = login(browser, server, library["user"], (390, 844))
     try:
         page = s.page
         s.go("/search")

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 import media_fixtures as mf
-from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
+from test_web_ui import PASSWORD, SHOTS, Session, browser, log_in, open_session, server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
 
@@ -46,19 +46,9 @@ def library(services, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ui(browser, server, library):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    ctx.set_default_timeout(15000)
-    page = ctx.new_page()
-    s = Session(page, server)
-    page.on("console", lambda m: s.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: s.errors.append(str(e)))
-    page.on("response", lambda r: s.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    s.go("/login")
-    page.fill("#username", library["user"]["username"])
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/")
+    ctx, s = open_session(browser, server, viewport=(1280, 800), offline=False, accept_dialogs=False,
+                          accept_downloads=True)
+    log_in(s, library["user"]["username"])
     yield s
     ctx.close()
 

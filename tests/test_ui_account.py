@@ -11,7 +11,7 @@ import secrets
 import pytest
 
 from test_gateway_helpers import client_for, new_user
-from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
+from test_web_ui import PASSWORD, SHOTS, Session, browser, open_session, server  # noqa: F401  (fixtures)
 
 HTML = {"Accept": "text/html"}
 
@@ -167,14 +167,7 @@ def shot(s: Session, name: str) -> None:
 
 
 def new_session(browser, server) -> Session:  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(15000)
-    page = ctx.new_page()
-    s = Session(page, server)
-    page.on("console", lambda m: s.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda e: s.errors.append(str(e)))
-    page.on("dialog", lambda d: (s.dialogs.append(d.message), d.accept()))
-    return s
+    return open_session(browser, server, offline=False, console_errors=False, failed_responses=False)[1]
 
 
 def log_in(s: Session, username: str, password: str, expect_ok: bool = True) -> None:

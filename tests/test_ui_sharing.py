@@ -11,7 +11,7 @@ import pytest
 
 import media_fixtures as mf
 from test_gateway_helpers import add_face, add_person, vec
-from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
+from test_web_ui import PASSWORD, SHOTS, Session, browser, log_in, open_session, server  # noqa: F401  (fixtures)
 from test_ui_viewer import picture
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
@@ -53,23 +53,9 @@ def lib(services, tmp_path_factory):
 
 
 def _context(browser, server, errors: list):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(15000)
-    ctx.route(lambda url: not url.startswith(server), lambda r: r.abort("internetdisconnected"))
-    page = ctx.new_page()
-    s = Session(page, server)
-    page.on("console", lambda m: s.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (s.dialogs.append(d.message), d.accept()))
+    ctx, s = open_session(browser, server, console_errors=False, failed_responses=False)
+    s.errors = errors  # the page errors go to the caller's list
     return ctx, s
-
-
-def _login(s: Session, server, user) -> None:  # noqa: F811
-    s.go("/login")
-    s.page.fill("#username", user["username"])
-    s.page.fill("#password", PASSWORD)
-    s.page.click("button[type=submit]")
-    s.page.wait_for_url(server + "/")
 
 
 def shot(s: Session, name: str) -> None:
@@ -95,7 +81,7 @@ def broken_images(page) -> list[str]:
 def owner(browser, server, lib):  # noqa: F811
     errors: list = []
     ctx, s = _context(browser, server, errors)
-    _login(s, server, lib["owner"])
+    log_in(s, lib["owner"]["username"])
     s.errors = errors
     yield s
     ctx.close()
@@ -105,7 +91,7 @@ def owner(browser, server, lib):  # noqa: F811
 def friend(browser, server, lib):  # noqa: F811
     errors: list = []
     ctx, s = _context(browser, server, errors)
-    _login(s, server, lib["friend"])
+    log_in(s, lib["friend"]["username"])
     s.errors = errors
     yield s
     ctx.close()

@@ -12,7 +12,8 @@ import urllib.parse
 
 import pytest
 
-from test_web_ui import CHROMIUM, PASSWORD, SHOTS, browser, jpeg, server, user  # noqa: F401 (fixtures)
+from test_web_ui import (CHROMIUM, PASSWORD, SHOTS, browser, jpeg, log_in, open_session, server,  # noqa: F401
+                         user)  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
 
@@ -49,7 +50,7 @@ class Offline:
         self.base = base
         self.blocked: list[str] = []
         self.errors: list[str] = []
-        self.csp: list[str] = []
+        self.csp_violations: list[str] = []
 
     def go(self, path: str):
         return self.page.goto(self.base + path)
@@ -68,19 +69,10 @@ class Offline:
 
 def logged_in(browser, server, user, session, route):  # noqa: F811
     """A new browser context logged in as `user`, every request going through `route(route, session)`."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(15000)
-    page = ctx.new_page()
-    s = session(page, server)
+    ctx, s = open_session(browser, server, offline=False, failed_responses=False, accept_dialogs=False,
+                          session=session)
     ctx.route("**/*", lambda r: route(r, s))
-    page.on("console", lambda m: s.csp.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: s.errors.append(str(e)))
-    s.go("/login")
-    page.fill("#username", user["username"])
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/")
+    log_in(s, user["username"])
     return ctx, s
 
 
@@ -176,7 +168,7 @@ def test_tiles_that_load_cover_the_world_layer(browser, server, user, seeded):  
             assert near(pixel(png, p["x"], p["y"]), TILE), pixel(png, p["x"], p["y"])
         assert page.locator("#map .pin").count() >= 1  # pins stay above the tiles
         s.shot("tiles-loaded")
-        assert not s.csp, s.csp
+        assert not s.csp_violations, s.csp_violations
     finally:
         ctx.close()
 
@@ -309,7 +301,7 @@ def test_the_search_map_has_the_same_world(offline):
 
 
 def test_no_csp_violation_nor_script_error(offline):
-    assert not offline.csp, offline.csp
+    assert not offline.csp_violations, offline.csp_violations
     # what is expected offline: the tiles that were aborted
     unexpected = [e for e in offline.errors if "ERR_INTERNET_DISCONNECTED" not in e]
     assert not unexpected, unexpected

@@ -9,7 +9,8 @@ import io
 import pytest
 
 from test_gateway_helpers import add_face, add_person, vec
-from test_web_ui import CHROMIUM, PASSWORD, SHOTS, browser, jpeg, server, user  # noqa: F401 (fixtures)
+from test_web_ui import (CHROMIUM, PASSWORD, SHOTS, browser, jpeg, log_in, open_session, server,  # noqa: F401
+                         user)  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
 
@@ -63,7 +64,7 @@ class Session:
     def __init__(self, page, base: str):
         self.page, self.base = page, base
         self.errors: list[str] = []
-        self.csp: list[str] = []
+        self.csp_violations: list[str] = []
         self.dialogs: list[str] = []
 
     def go(self, path: str):
@@ -80,20 +81,8 @@ class Session:
 
 @pytest.fixture(scope="module")
 def ui(browser, server, user, seeded):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(15000)
-    page = ctx.new_page()
-    ctx.route(lambda url: not url.startswith(server), lambda r: r.abort("internetdisconnected"))
-    s = Session(page, server)
-    page.on("console", lambda m: s.csp.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("console", lambda m: s.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: s.errors.append(str(e)))
-    page.on("dialog", lambda d: (s.dialogs.append(d.message), d.accept()))
-    s.go("/login")
-    page.fill("#username", user["username"])
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/")
+    ctx, s = open_session(browser, server, failed_responses=False, session=Session)
+    log_in(s, user["username"])
     yield s
     ctx.close()
 
@@ -163,5 +152,5 @@ def test_fix_people_move_a_face_undo_a_merge_and_rename(ui, seeded):
     faces = ui.api(f"/api/v1/media/{seeded['media']['party.jpg']}")["faces"]
     assert [x["person_id"] for x in faces] == [None]
     ui.shot("person-bob")
-    assert not ui.csp, ui.csp
+    assert not ui.csp_violations, ui.csp_violations
     assert not [e for e in ui.errors if "favicon" not in e], ui.errors

@@ -281,7 +281,7 @@ def test_typing_coordinates_on_the_detail_page_sets_the_location(offline, seeded
     # degrees, minutes and seconds work too, with the Save button
     field.fill("33°51′25″S 151°12′55″E")
     page.get_by_role("button", name="Save location").click()
-    page.wait_for_selector("#gps-text:has-text('-33.85')")
+    page.wait_for_selector("#gps-text:has-text('-33.85'):has-text('override')")  # typing shows it unsaved first
     gps = offline.api(f"/api/v1/media/{mid}")["gps"]
     assert abs(gps["lat"] + 33.85694) < 1e-4 and abs(gps["lon"] - 151.21528) < 1e-4
     # and back to the camera's (none)

@@ -82,7 +82,6 @@ def owner(browser, server, lib):  # noqa: F811
     errors: list = []
     ctx, s = _context(browser, server, errors)
     log_in(s, lib["owner"]["username"])
-    s.errors = errors
     yield s
     ctx.close()
 
@@ -92,7 +91,6 @@ def friend(browser, server, lib):  # noqa: F811
     errors: list = []
     ctx, s = _context(browser, server, errors)
     log_in(s, lib["friend"]["username"])
-    s.errors = errors
     yield s
     ctx.close()
 

@@ -120,14 +120,48 @@ def nikon_mov(path: Path, make: bytes, model: bytes, date: bytes) -> Path:
     return path
 
 
+def _ebml_vint(b: bytes, pos: int, *, keep_marker: bool) -> tuple[int, int]:
+    """An EBML variable-length integer at ``pos``: (value, length). IDs keep their length marker, sizes do not."""
+    first = b[pos]
+    length = 8 - first.bit_length() + 1
+    value = first if keep_marker else first & (0xFF >> length)
+    for i in range(1, length):
+        value = value << 8 | b[pos + i]
+    return value, length
+
+
+def first_track_entry(b: bytes) -> int:
+    """The offset of the first TrackEntry of a Matroska file, found by walking the elements (the Tracks ID also
+    appears in the SeekHead, and the random segment/track UIDs and CRC-32s can hold any byte, so a byte search for
+    it hits the wrong place now and then)."""
+    seg_id, n = _ebml_vint(b, 0, keep_marker=True)
+    size, m = _ebml_vint(b, n, keep_marker=False)
+    pos = n + m + size  # past the EBML header
+    seg_id, n = _ebml_vint(b, pos, keep_marker=True)
+    assert seg_id == 0x18538067, "a Matroska Segment follows the EBML header"
+    _, m = _ebml_vint(b, pos + n, keep_marker=False)
+    pos += n + m
+    while pos < len(b):
+        el, n = _ebml_vint(b, pos, keep_marker=True)
+        size, m = _ebml_vint(b, pos + n, keep_marker=False)
+        if el == 0x1654AE6B:  # Tracks: its first child other than a CRC-32 is the first TrackEntry
+            child = pos + n + m
+            while True:
+                cid, cn = _ebml_vint(b, child, keep_marker=True)
+                csize, cm = _ebml_vint(b, child + cn, keep_marker=False)
+                if cid == 0xAE:
+                    return child
+                child += cn + cm + csize
+        pos += n + m + size
+    raise AssertionError("no Tracks element in this Matroska file")
+
+
 def damaged_mkv(path: Path, *, where: str) -> Path:
     """A Matroska file with a creation time whose track entry is overwritten after the header: ``where='codec'``
     leaves ffprobe reading the file but finding no stream, ``where='track'`` makes ffprobe give up on it."""
     mf.make_video(path, duration=2, size=(96, 64), creation_time="2021-07-04T10:11:12Z")
     b = bytearray(path.read_bytes())
-    tracks = b.find(b"\x16\x54\xae\x6b", b.find(b"\x15\x49\xa9\x66"))  # Tracks, after Info
-    assert tracks > 0
-    entry = b.find(b"\xae", tracks + 4)  # TrackEntry
+    entry = first_track_entry(b)
     if where == "codec":
         start, end = entry, entry + 120
     else:
@@ -276,7 +310,7 @@ def test_damaged_matroska_keeps_the_duration_and_date_its_container_gives(tmp_pa
 def test_damaged_matroska_without_a_date_is_still_refused(tmp_path):
     mf.make_video(tmp_path / "plain.mkv", duration=1, size=(96, 64))
     b = bytearray((tmp_path / "plain.mkv").read_bytes())
-    entry = b.find(b"\xae", b.find(b"\x16\x54\xae\x6b", b.find(b"\x15\x49\xa9\x66")) + 4)
+    entry = first_track_entry(b)
     b[entry:entry + 120] = b"\xff" * 120
     (tmp_path / "plain.mkv").write_bytes(bytes(b))
     with pytest.raises(CorruptMediaError, match="no video stream"):

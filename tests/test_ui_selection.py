@@ -209,6 +209,9 @@ def test_select_all_results_and_keyboard_reach(ui, library):
     page.wait_for_function("() => document.querySelector('#selection-bar .sel-count').textContent === '4 selected'")
     live = {i["id"] for i in ui.api("/api/v1/media")["items"]}
     assert set(checked(page)) == live
+    # the checkboxes fade in (a CSS transition): wait for it to end rather than read a frame in the middle of it
+    page.wait_for_function("() => [...document.querySelectorAll('#grid .sel-check')]"
+                           ".every(b => getComputedStyle(b).opacity === '1')", timeout=5000)
     visible = page.eval_on_selector_all("#grid .sel-check", "bs => bs.map(b => getComputedStyle(b).opacity)")
     assert set(visible) == {"1"}, "every checkbox shows while selecting"
     shot(ui, "all")

@@ -3,7 +3,7 @@ day" memories now (issue 21).  The housekeeping cron does both by itself (a libr
 memories hourly and when the day changes): these are for an operator who does not want to wait."""
 from __future__ import annotations
 
-from ._common import fail
+from ._common import fail, progress_bar
 
 
 def register(sub) -> None:
@@ -17,14 +17,8 @@ def register(sub) -> None:
 
 
 def _run(name: str, fn, args) -> dict | None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = [TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TextColumn("libraries"),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), disable=args.no_progress) as bar:
-        task = bar.add_task(name, total=None)
-        return fn(progress=lambda done, total: bar.update(task, total=total, completed=done))
+    with progress_bar(name, args.no_progress, unit="libraries", rate_width=None) as progress:
+        return fn(progress=progress)
 
 
 def _bursts(args) -> int:

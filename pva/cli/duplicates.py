@@ -3,7 +3,7 @@
 `pva duplicates list [--owner USER]`: the groups, as the Duplicates page shows them."""
 from __future__ import annotations
 
-from ._common import fail, group
+from ._common import fail, group, progress_bar
 
 
 def register(sub) -> None:
@@ -33,24 +33,11 @@ def _owner(name: str | None, command: str):
 def _hash(args) -> int:
     import time
 
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
     from pva.services import duplicates
 
     owner = _owner(args.owner, "hash")
-    console = Console(stderr=True)
     t0 = time.perf_counter()
-    columns = [TextColumn("[bold]hash"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]:>7.0f} items/s"), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=args.no_progress, transient=False) as bar:
-        task = bar.add_task("hash", total=None, rate=0.0)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, total=total, completed=done, rate=done / max(1e-6, time.perf_counter() - t0))
-
+    with progress_bar("hash", args.no_progress) as progress:
         try:
             out = duplicates.hash_existing(owner["id"] if owner else None, progress=progress)
         except Exception as e:  # the database or the object store: say which, not a traceback

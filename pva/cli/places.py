@@ -2,7 +2,7 @@
 and no place yet, e.g. a library made before place names existed (issue 21)."""
 from __future__ import annotations
 
-from ._common import fail
+from ._common import fail, progress_bar
 
 
 def register(sub) -> None:
@@ -17,28 +17,15 @@ def register(sub) -> None:
 def _places(args) -> int:
     import time
 
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
     from pva.services import places as places_service
 
     if args.batch < 1:
         return fail("pva places: --batch must be at least 1", 2)
-    console = Console(stderr=True)
     t0 = time.perf_counter()
-    columns = [TextColumn("[bold]places"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]:>9.0f} items/s"), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=args.no_progress, transient=False) as bar:
-        task = bar.add_task("places", total=None, rate=0.0)
-
-        def progress(done: int, named: int, total: int) -> None:
-            bar.update(task, total=total, completed=done,
-                       rate=done / max(1e-6, time.perf_counter() - t0))
-
-        try:
-            out = places_service.fill_missing(batch=args.batch, redo=args.redo, progress=progress)
+    with progress_bar("places", args.no_progress, rate_width=9) as progress:
+        try:  # the service also reports how many it named: the bar shows only how far it is
+            out = places_service.fill_missing(batch=args.batch, redo=args.redo,
+                                              progress=lambda done, _named, total: progress(done, total))
         except Exception as e:  # the database or the gazetteer: say which, not a traceback
             return fail(f"pva places: {e}")
     seconds = time.perf_counter() - t0

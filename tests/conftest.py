@@ -6,6 +6,7 @@
 - ``buckets``: buckets unique to this session, PVA_BUCKET_* set.
 - ``services``: all three.
 - ``shared``: ../shared, or a skip with the reason when it is absent (a user's fresh clone).
+- ``make_user``, ``ingest``: a user made in the database; a file ingested through the real Ingestor.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -157,3 +159,19 @@ def make_user(services):
             (username, "!", admin))
 
     return _make
+
+
+@pytest.fixture
+def ingest(services):
+    """Ingest a file through the real Ingestor, without the bus: ingest(path, owner) -> its media id, after
+    asserting it was added (stored under its file name)."""
+    from pva.services.ingest import Ingestor
+
+    ing = Ingestor(publish=False)
+
+    def _ingest(path, owner) -> UUID:
+        res = ing.ingest_file(path, owner, path.name)
+        assert res.status == "added", res.reason
+        return UUID(res.media_id)
+
+    return _ingest

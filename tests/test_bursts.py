@@ -8,7 +8,6 @@ import random
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from uuid import UUID
 
 import piexif
 import pytest
@@ -34,20 +33,6 @@ def shot(tmp_path, make: str, model: str, at: datetime, name: str | None = None)
 
 def at(seconds: float, base: datetime = BASE) -> datetime:
     return base + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def ingest(services):
-    from pva.services.ingest import Ingestor
-
-    ing = Ingestor(publish=False)
-
-    def _ingest(path, owner) -> UUID:
-        res = ing.ingest_file(path, owner, path.name)
-        assert res.status == "added", res.reason
-        return UUID(res.media_id)
-
-    return _ingest
 
 
 def rows(owner_id) -> dict[str, dict]:

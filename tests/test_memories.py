@@ -36,20 +36,6 @@ def photo(tmp_path, src: str, when: datetime, *, width: int = 480, quality: int 
                         extra_exif={piexif.ExifIFD.SubSecTimeOriginal: f"{when.microsecond // 1000:03d}".encode()})
 
 
-@pytest.fixture
-def ingest(services):
-    from pva.services.ingest import Ingestor
-
-    ing = Ingestor(publish=False)
-
-    def _ingest(path, owner) -> UUID:
-        res = ing.ingest_file(path, owner, path.name)
-        assert res.status == "added", res.reason
-        return UUID(res.media_id)
-
-    return _ingest
-
-
 def cron_until(done, step=None) -> None:
     """Run the cron's step until ``done()``: a tick prepares a bounded number of owners, and the session's database
     holds every other test's users too."""

@@ -87,6 +87,12 @@ def check(owner_id) -> None:
         months[r["month"]] = r["n"]
     assert {r["month"]: r["n"] for r in stats.timeline(owner_id)} == months
     assert [r["n"] for r in read_counts(counts.per_period, owner_id, "y", "kind")] != [] or not months
+    # the planner's estimate reads single values by their key (deltas included, a 'kind' key not counted twice)
+    everything = truth(owner_id)
+    keys = [k for k in everything if k[1] is not None] + [("tag", "no-such-label:5", None)]
+    found, size = read_counts(counts.value_counts, owner_id, keys)
+    assert found == [everything[k][0] if k in everything else 0 for k in keys]
+    assert size == sum(n for (dim, _, _), (n, _) in everything.items() if dim == "kind")
 
 
 def truth_months(owner_id):

@@ -1,7 +1,9 @@
 """Helpers for tests that run a real function directory through the local Nuclio-compatible runtime."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import shutil
 import urllib.error
 import urllib.parse
@@ -10,6 +12,8 @@ import uuid
 from pathlib import Path
 
 import yaml
+
+FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 
 
 def runtime_copy(src: Path, dst_root: Path, *, workers: int | None = 1, queue_suffix: str | None = None,
@@ -82,3 +86,35 @@ def post(port: int, body: bytes, content_type: str, *, owner: str | None = None,
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+
+
+def import_handler(name: str):
+    """functions/NAME/handler.py imported as a module of its own, the way the runtime imports it."""
+    spec = importlib.util.spec_from_file_location(f"{name}_handler_under_test", FUNCTIONS / name / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_handler(name: str):
+    """functions/NAME/handler.py loaded the way the runtime loads it, init_context run once (in a queue worker's
+    context).  Returns call(kind, body, content_type="", owner=None): its handler's answer to an event as Nuclio
+    hands it over ("http": signed as the gateway signs, for `owner`, default a spare user; else from the queue);
+    call.task is the function's task."""
+    import nuclio_sdk
+
+    module = import_handler(name)
+    context = nuclio_sdk.Context(logger=nuclio_sdk.Logger(logging.INFO, name=f"test.{name}"),
+                                 platform=nuclio_sdk.Platform("local", namespace="pva"),
+                                 worker_id=0, trigger=nuclio_sdk.TriggerInfo("rabbit-mq", "queue"))
+    module.init_context(context)
+
+    def call(kind: str, body, content_type: str = "", owner: str | None = None):
+        headers = signed_headers(body, content_type, owner=owner) if kind == "http" else {}
+        event = nuclio_sdk.Event(body=body, content_type=content_type, trigger=nuclio_sdk.TriggerInfo(kind, kind),
+                                 fields={}, headers=headers, _id=str(uuid.uuid4()),
+                                 method="POST" if kind == "http" else "", path="/", url="")
+        return module.handler(context, event)
+
+    call.task = context.user_data.task
+    return call

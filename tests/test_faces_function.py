@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import REPO, SHARED
-from function_helpers import signed_headers
+from function_helpers import import_handler, signed_headers
 
 skdata = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut photo")
 
@@ -410,11 +410,7 @@ def _event(body, content_type: str, fields=None, owner: str | None = None):
 
 @pytest.fixture(scope="module")
 def handler_module(task):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("faces_handler", REPO / "functions" / "faces" / "handler.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_handler("faces")
     ctx = _Ctx()
     ctx.user_data.task = task  # the module's task (init_context is exercised by the runtime test)
     return mod, ctx

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from function_helpers import signed_headers
+from function_helpers import load_handler
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
                                 reason="needs ffmpeg and ffprobe (Debian package ffmpeg)")
@@ -69,40 +68,10 @@ def samples(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def _logger():
-    import logging
-
-    import nuclio_sdk
-
-    return nuclio_sdk.Logger(logging.INFO, name="test.transcode")
-
-
-def _event(kind: str, body, content_type: str = "", owner: str | None = None):
-    import nuclio_sdk
-
-    headers = signed_headers(body, content_type, owner=owner) if kind == "http" else {}
-    return nuclio_sdk.Event(body=body, content_type=content_type, trigger=nuclio_sdk.TriggerInfo(kind, kind),
-                            fields={}, headers=headers, _id=str(uuid.uuid4()),
-                            method="POST" if kind == "http" else "", path="/", url="")
-
-
 @pytest.fixture(scope="module")
 def fn(services):
     """functions/transcode/handler.py loaded the way the runtime loads it, init_context run once."""
-    import nuclio_sdk
-
-    spec = importlib.util.spec_from_file_location("transcode_handler_under_test", FUNCTION_DIR / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    context = nuclio_sdk.Context(logger=_logger(), platform=nuclio_sdk.Platform("local", namespace="pva"),
-                                 worker_id=0, trigger=nuclio_sdk.TriggerInfo("rabbit-mq", "queue"))
-    module.init_context(context)
-
-    def call(kind: str, body, content_type: str = "", owner: str | None = None):
-        return module.handler(context, _event(kind, body, content_type, owner))
-
-    call.task = context.user_data.task
-    return call
+    return load_handler("transcode")
 
 
 def store_video(owner: dict, path: Path, fmt: str | None = None, mime: str | None = None) -> uuid.UUID:

@@ -219,10 +219,9 @@ class Ingestor:
                 warnings.append("no frame could be decoded for a poster")
         # what it can pair with: a live photo's content identifier, a motion photo's clip, a RAW's JPEG (issue 22)
         pairing = companions.identify(path, fmt, rel, meta)
-        warnings += pairing.warnings
         row["metadata"] = {**row.get("metadata", {}), **pairing.file_metadata}
-        if warnings:
-            row["metadata"] = {**row.get("metadata", {}), "warnings": warnings[:50]}
+        if warnings or pairing.warnings:  # the item keeps what was found so far; settling it may add more
+            row["metadata"] = {**row.get("metadata", {}), "warnings": (warnings + pairing.warnings)[:50]}
         if f"{media_id}/thumb.jpg" in derived:
             row["thumb_key"] = f"{media_id}/thumb.jpg"
             row["preview_key"] = f"{media_id}/preview.jpg"
@@ -259,7 +258,7 @@ class Ingestor:
         except BaseException:
             self._cleanup(put)
             raise
-        warnings = warnings + [w for w in pairing.warnings if w not in warnings]
+        warnings += pairing.warnings  # identify's, and what after_insert found settling it with its companions
         companions.delete_derived(self.storage, settled.derived)
         if self.publish and settled.jobs:  # the motion part's transcription, when it has speech worth it
             jobs.publish_jobs(settled.jobs)

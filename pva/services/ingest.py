@@ -22,7 +22,7 @@ from typing import BinaryIO
 import psycopg2.errors
 
 from .. import jobs, media
-from . import duplicates
+from . import bursts, duplicates
 from ..config import Settings, get_settings
 from ..db import analysis as analysis_q
 from ..db import media as media_q
@@ -266,9 +266,7 @@ class Ingestor:
             return IngestResult("added", rel, media_id=str(settled.joined.media_id), sha512=sha_hex, kind=fmt.kind,
                                 format=fmt.format, size=size, storage_key=row["storage_key"], warnings=warnings)
         if fmt.kind == "photo" and row.get("camera_model") and row.get("taken_at"):
-            from . import bursts  # stacked with the camera's photos of the same moment (issue 21)
-
-            bursts.after_change(owner_id, [media_id])
+            bursts.after_change(owner_id, [media_id])  # stacked with the camera's photos of the same moment (issue 21)
         if self.publish:
             jobs.publish_jobs([(media_id, k) for k in kinds])
         return IngestResult("added", rel, media_id=str(media_id), sha512=sha_hex, kind=fmt.kind,

@@ -3,8 +3,9 @@
 The real functions (ocr, transcribe, faces, detect, ingest) run in the local runtime with their HTTP triggers only;
 the gateway reaches them through PVA_FUNCTION_URLS, as it would on Nuclio.  Checked: another user's media is 404
 through the gateway and at the trigger, and nothing of theirs is re-analysed; a read-only token cannot store
-results; each trigger refuses a request without credentials, with X-PVA-Owner alone, with a forged or expired
-signature, and takes a valid token or signature; no answer carries a storage key."""
+results; each trigger refuses a request without credentials, with X-PVA-Owner alone, with a forged, expired or v1
+signature, and takes a valid token or signature once (the same signed request again is a replay: 401); no answer
+carries a storage key."""
 from __future__ import annotations
 
 import hashlib
@@ -215,9 +216,11 @@ def test_trigger_refuses_requests_without_valid_credentials(runtime, name, alice
     assert status == 401 and "X-PVA-Owner alone" in answer["error"], answer
 
     good = signed_headers(data, ctype, owner=alice["username"])
-    forged = {**good, "X-PVA-Signature": "v1=" + "0" * 64}
+    forged = {**good, "X-PVA-Signature": "v2=" + "0" * 64}
     status, answer = post(p, data, ctype, sign=False, headers=forged)
     assert status == 401 and "signature does not match" in answer["error"], answer
+    status, answer = post(p, data, ctype, sign=False, headers={**good, "X-PVA-Signature": "v1=" + "0" * 64})
+    assert status == 401 and "v1 (no nonce, replayable) is no longer accepted" in answer["error"], answer
     as_bob = {**good, "X-PVA-Owner": bob["username"]}  # alice's signature does not vouch for bob
     assert post(p, data, ctype, sign=False, headers=as_bob)[0] == 401
     more_scopes = {**signed_headers(data, ctype, owner=alice["username"], scopes=["read"]),
@@ -242,8 +245,11 @@ def test_trigger_takes_a_valid_token_and_a_valid_signature(runtime, name, alice)
     status, answer = post(p, data, ctype, token=token_for(alice))
     assert status == ok, answer
     data, ctype = sample(name, 7)
-    status, answer = post(p, data, ctype, owner=alice["username"])
+    signed = signed_headers(data, ctype, owner=alice["username"])
+    status, answer = post(p, data, ctype, sign=False, headers=signed)
     assert status == ok, answer
+    status, replayed = post(p, data, ctype, sign=False, headers=signed)  # good once: the same request again is not
+    assert status == 401 and "already used" in replayed["error"], replayed
     if name == "ingest":  # the owner is the authenticated user
         from pva.infra import db
 
@@ -297,11 +303,13 @@ class _Fake(BaseHTTPRequestHandler):
 
     delay = 0.0
     refuse_all = False  # as a function deployed with another PVA_FUNCTION_SECRET does
+    received: list  # (path, headers, body) of each request
 
     def do_POST(self):
         from pva.services import function_auth
 
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append((self.path, dict(self.headers.items()), body))
         time.sleep(self.delay)
         path, _, qs = self.path.partition("?")
         try:
@@ -335,7 +343,7 @@ def fake_function(tmp_path):
     (fdir / "function.yaml").write_text("apiVersion: nuclio.io/v1\nkind: NuclioFunction\nmetadata:\n"
                                         "  name: pva-fake\nspec:\n  runtime: python:3.11\n  handler: handler:handler\n"
                                         "  triggers:\n    http:\n      kind: http\n      attributes: {}\n")
-    handler = type("Fake", (_Fake,), {"delay": 0.0, "refuse_all": False})
+    handler = type("Fake", (_Fake,), {"delay": 0.0, "refuse_all": False, "received": []})
     srv = HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
@@ -368,6 +376,29 @@ def test_gateway_signs_for_the_caller_with_the_callers_scopes(fake_function, mon
         assert r.json() == {"user": alice["username"], "scopes": ["read", "upload"], "via": "signature"}
         r = c.post("/api/v1/functions/pva-fake/invoke", json={"media_id": "not-a-uuid"})
         assert r.status_code == 400 and "not a UUID" in r.json()["message"]
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+
+
+def test_a_request_the_gateway_signed_cannot_be_replayed_to_the_function(fake_function, monkeypatch, alice):
+    """What a sniffer between the gateway and a function captures is spent: sent again, it is 401 at the function."""
+    import httpx
+
+    from pva.config import reload_settings
+
+    root, fport, handler = fake_function
+    try:
+        app = _app_with(monkeypatch, root, PVA_FUNCTION_URLS=f"fake=http://127.0.0.1:{fport}/fn")
+        c = client_for(app, alice)
+        for _ in range(2):  # each invoke is signed afresh
+            r = c.post("/api/v1/functions/fake/invoke?name=a.jpg", content=b"bytes")
+            assert r.status_code == 200 and r.json()["via"] == "signature", r.text
+        (path1, sent1, _), (path2, sent2, body) = handler.received
+        assert sent1["X-PVA-Nonce"] != sent2["X-PVA-Nonce"] and sent2["X-PVA-Signature"].startswith("v2=")
+        replay = httpx.post(f"http://127.0.0.1:{fport}{path2}", content=body,
+                            headers={k: v for k, v in sent2.items() if k.lower() not in ("host", "content-length")})
+        assert replay.status_code == 401 and "already used" in replay.json()["error"], replay.text
     finally:
         monkeypatch.undo()
         reload_settings()

@@ -173,7 +173,7 @@ def test_http_requests_get_exactly_one_json_result_with_the_status_the_client_se
     good = json.dumps({"media_id": str(uuid.uuid4())}).encode() if analysis else b"not a photo at all"
     ctype = "application/json" if analysis else "application/octet-stream"
     signed = signed_headers(good, ctype, scopes=("read", "write", "upload"))
-    forged = {**signed, "X-PVA-Signature": "v1=" + "0" * 64}
+    forged = {**signed, "X-PVA-Signature": "v2=" + "0" * 64}
     cases = [("no credentials", good, ctype, {}, 401), ("forged signature", good, ctype, forged, 401)]
     if analysis:
         bad = b'{"no_media_id": 1}'

@@ -4,12 +4,21 @@ A request to a function's HTTP trigger is authenticated in one of two ways; anyt
 
 - ``Authorization: Bearer <API token>``: a user's API token, checked against the token table with its scopes
   (pva.services.auth.resolve_token, the same check the gateway makes);
-- a request signed by the gateway: ``X-PVA-Owner``, ``X-PVA-Scopes``, ``X-PVA-Timestamp`` and
-  ``X-PVA-Signature: v1=<hex>``, an HMAC-SHA256 (secret: ``PVA_FUNCTION_SECRET``) over the method, the path with
-  its query, the owner, the scopes, the timestamp and the SHA-256 of the body.  A signature older or newer than
-  five minutes is refused.
+- a request signed by the gateway: ``X-PVA-Owner``, ``X-PVA-Scopes``, ``X-PVA-Timestamp``, ``X-PVA-Nonce`` and
+  ``X-PVA-Signature: v2=<hex>``, an HMAC-SHA256 (secret: ``PVA_FUNCTION_SECRET``) over the method, the path with
+  its query, the owner, the scopes, the timestamp, the nonce and the SHA-256 of the body.  A signature older or
+  newer than five minutes is refused, and so is a second request with the same nonce: a signed request is good
+  for one use.
 
 ``X-PVA-Owner`` alone never authenticates anybody.
+
+Replays: the nonce is 128 random bits, fresh for each request.  A function remembers it in Postgres
+(``function_nonces``, shared by every worker process and every host) once the signature checks out, until the
+timestamp has left the window (plus :data:`CLOCK_SLACK_SECONDS` for the clocks of different hosts); a nonce that
+is already there means the request was captured and sent again, and it is refused with 401 before the handler
+runs.  Old rows go on the insert path (a few per request) and in the reconcile cron (:func:`prune_nonces`).
+``v1`` signatures (no nonce) are refused with a message saying so: the gateway and the functions are deployed
+from the same release, so there is no mixed fleet to carry them for.
 
     headers = sign("POST", "/", "alice", body, content_type="image/jpeg", scopes=["read"])   # the gateway
     caller = verify(event.method, event.path, event.headers, event.body, query=event.fields)  # a function
@@ -25,6 +34,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import secrets
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -34,11 +45,14 @@ from uuid import UUID
 from ..config import get_settings
 
 WINDOW_SECONDS = 300
-SCHEME = "v1"
+CLOCK_SLACK_SECONDS = 60  # a nonce outlives its window by this much: the host pruning may run ahead of the verifier
+SCHEME = "v2"
 OWNER_HEADER = "X-PVA-Owner"
 SCOPES_HEADER = "X-PVA-Scopes"
 TIMESTAMP_HEADER = "X-PVA-Timestamp"
+NONCE_HEADER = "X-PVA-Nonce"
 SIGNATURE_HEADER = "X-PVA-Signature"
+_NONCE = re.compile(r"[0-9a-f]{32}")
 HOW_TO = ("send 'Authorization: Bearer <API token>' (create one with `pva tokens create` or POST /api/v1/tokens), "
           "or call the function through the gateway: POST /api/v1/functions/<name>/invoke")
 
@@ -107,19 +121,23 @@ def _scopes_text(scopes: Iterable[str]) -> str:
     return ",".join(sorted({s.strip().lower() for s in scopes if s and s.strip()}))
 
 
-def _mac(secret: str, method: str, target: str, owner: str, scopes: str, timestamp: str, digest: str) -> str:
-    message = "\n".join(["PVA-FUNCTION-HMAC-SHA256", method.upper(), target, owner, scopes, timestamp, digest])
+def _mac(secret: str, method: str, target: str, owner: str, scopes: str, timestamp: str, nonce: str,
+         digest: str) -> str:
+    message = "\n".join(["PVA-FUNCTION-HMAC-SHA256", SCHEME, method.upper(), target, owner, scopes, timestamp, nonce,
+                         digest])
     return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def sign(method: str, path: str, owner: str, body, *, content_type: str | None = "",
          scopes: Iterable[str] = ("read",), query: Mapping | None = None, now: float | None = None) -> dict[str, str]:
-    """The headers that authenticate a request to a function as `owner` (a user name) holding `scopes`."""
+    """The headers that authenticate one request to a function as `owner` (a user name) holding `scopes`; they
+    carry a fresh nonce, so they are good for that one request only."""
     ts = str(int(time.time() if now is None else now))
+    nonce = secrets.token_hex(16)
     scopes_text = _scopes_text(scopes)
     mac = _mac(get_settings().secret("function_secret"), method, _target(path, query), owner, scopes_text, ts,
-               body_digest(body, content_type))
-    return {OWNER_HEADER: owner, SCOPES_HEADER: scopes_text, TIMESTAMP_HEADER: ts,
+               nonce, body_digest(body, content_type))
+    return {OWNER_HEADER: owner, SCOPES_HEADER: scopes_text, TIMESTAMP_HEADER: ts, NONCE_HEADER: nonce,
             SIGNATURE_HEADER: f"{SCHEME}={mac}"}
 
 
@@ -170,19 +188,28 @@ def _verify_signature(method, path, headers, body, content_type, query, now: flo
     from .auth import find_user, user_scopes
 
     owner, scopes_text = _header(headers, OWNER_HEADER), _header(headers, SCOPES_HEADER)
-    ts = _header(headers, TIMESTAMP_HEADER)
+    ts, nonce = _header(headers, TIMESTAMP_HEADER), _header(headers, NONCE_HEADER)
     scheme, _, given = signature.partition("=")
-    if scheme != SCHEME or not owner or not ts.isdigit():
-        raise AuthFailed(401, f"a signed request needs {OWNER_HEADER}, {TIMESTAMP_HEADER} and "
-                              f"{SIGNATURE_HEADER}: {SCHEME}=<hex>; {HOW_TO}")
+    if scheme == "v1":
+        raise AuthFailed(401, f"{SIGNATURE_HEADER} v1 (no nonce, replayable) is no longer accepted: the gateway "
+                              f"must sign {SCHEME} with {NONCE_HEADER}; deploy the gateway and the functions from "
+                              "the same release")
+    if scheme != SCHEME or not owner or not ts.isdigit() or not _NONCE.fullmatch(nonce):
+        raise AuthFailed(401, f"a signed request needs {OWNER_HEADER}, {TIMESTAMP_HEADER}, {NONCE_HEADER} "
+                              f"(32 hex digits) and {SIGNATURE_HEADER}: {SCHEME}=<hex>; {HOW_TO}")
     if abs(now - int(ts)) > WINDOW_SECONDS:
         raise AuthFailed(401, f"the signature's timestamp is more than {WINDOW_SECONDS // 60} minutes away from "
                               "the function's clock; sign each request when it is sent (and keep clocks in sync)")
     expected = _mac(get_settings().secret("function_secret"), method or "POST", _target(path, query), owner,
-                    scopes_text, ts, body_digest(body, content_type))
+                    scopes_text, ts, nonce, body_digest(body, content_type))
     if not hmac.compare_digest(expected.encode("ascii"), given.strip().lower().encode("ascii", "replace")):
         raise AuthFailed(401, "the request signature does not match (the gateway and the functions must share "
                               f"PVA_FUNCTION_SECRET); {HOW_TO}")
+    # only a genuine signature spends a nonce (forgeries cannot fill the table), and before anything else runs
+    if not _use_nonce(nonce, int(ts), now):
+        raise AuthFailed(401, f"this signed request was already used ({NONCE_HEADER} seen before): a signature is "
+                              "good for one request, so a repeated one is refused as a replay; sign each request "
+                              "when it is sent")
     user = find_user(owner) if len(owner) <= 64 else None
     if user is None or user["disabled"]:
         raise AuthFailed(401, f"the signed owner is not an enabled user; {HOW_TO}")
@@ -191,5 +218,26 @@ def _verify_signature(method, path, headers, body, content_type, query, now: flo
     return Caller(user_id=user["id"], username=user["username"], scopes=scopes, via="signature")
 
 
-__all__ = ["AuthFailed", "Caller", "require", "sign", "verify", "body_digest", "WINDOW_SECONDS",
-           "OWNER_HEADER", "SCOPES_HEADER", "TIMESTAMP_HEADER", "SIGNATURE_HEADER"]
+# ------------------------------------------------------------------ nonces
+def _use_nonce(nonce: str, timestamp: int, now: float) -> bool:
+    """True the first time `nonce` is seen by any function process (it is then remembered until its signature can
+    no longer be accepted anywhere), False for a replay."""
+    from ..db import function_nonces
+    from ..infra import db
+
+    with db.transaction() as cur:
+        return function_nonces.use(cur, nonce, timestamp + WINDOW_SECONDS + CLOCK_SLACK_SECONDS, now)
+
+
+def prune_nonces(now: float | None = None) -> int:
+    """Forget the nonces whose signatures have left the window (the reconcile cron); returns how many went."""
+    from ..db import function_nonces
+    from ..infra import db
+
+    with db.transaction() as cur:
+        return function_nonces.prune(cur, time.time() if now is None else now)
+
+
+__all__ = ["AuthFailed", "Caller", "require", "sign", "verify", "body_digest", "prune_nonces", "WINDOW_SECONDS",
+           "CLOCK_SLACK_SECONDS", "OWNER_HEADER", "SCOPES_HEADER", "TIMESTAMP_HEADER", "NONCE_HEADER",
+           "SIGNATURE_HEADER"]

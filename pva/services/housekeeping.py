@@ -1,8 +1,9 @@
 """The periodic work, in one place: what the reconcile cron (functions/reconcile) and `pva serve`'s timer run.
 
 - :func:`reconcile`, every cron tick: take back jobs whose worker died and republish queued jobs nobody picked up
-  (pva.jobs.reconcile), fold the library counters' deltas, prune failed logins past the limiter's window,
-  announce inbox drops whose storage event was lost, and empty the trash past its retention.
+  (pva.jobs.reconcile), fold the library counters' deltas, prune failed logins past the limiter's window and
+  the nonces of signed function requests past theirs, announce inbox drops whose storage event was lost, and
+  empty the trash past its retention.
 - :func:`purge_expired_trash`: trash older than PVA_TRASH_RETENTION_DAYS (default 30) goes for good, objects
   included; every cron tick (a cheap query on the partial index of trashed rows when nothing is due) and hourly
   in `pva serve`, so the trash empties itself whichever of the two runs.
@@ -22,7 +23,7 @@ from ..config import get_settings
 from ..db import counts
 from ..db import logins
 from ..infra import db
-from . import media
+from . import function_auth, media
 from .auth import RATE_WINDOW_SECONDS
 
 log = logging.getLogger("pva.jobs")  # the name the reconcile log lines always had
@@ -49,6 +50,7 @@ def reconcile(requeue_after_seconds: int | None = None) -> ReconcileReport:
     with db.transaction() as cur:
         rep.counters_folded = counts.fold(cur)  # the library counters' deltas (004_library_counts.sql)
     prune_failed_logins()
+    function_auth.prune_nonces()  # the verifiers prune a few on each request; this catches up after a quiet spell
     from . import drops
 
     # drops whose storage event was lost (gateway or broker down when the filer posted): announced again once

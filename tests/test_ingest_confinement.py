@@ -160,6 +160,52 @@ def test_a_drop_whose_name_only_looks_like_bookkeeping_is_still_ingested(owner, 
     assert stored(inbox, key) is None
 
 
+def test_minio_announcing_the_rejected_copies_ingest_made_is_logged_and_ignored(owner, buckets, tmp_path, caplog):
+    """MinIO's notification rule cannot leave out rejected/ (README, Drops): after a rejection it announces the
+    copy (s3:ObjectCreated:Copy) and its note (Put), keys escaped as MinIO escapes them.  Ingest logs each and
+    leaves it: no media, no new rejection, nothing moved, and no rejected/rejected/ copy - which a valid photo
+    dropped for an unknown user would otherwise get, again and again, as the copy names the user "rejected"."""
+    from pva.services import inbox as events
+
+    inbox = buckets["inbox"]
+    stray = f"nobody-{secrets.token_hex(3)}/photo.jpg"  # a valid photo, rejected for its folder
+    broken = f"{owner['username']}/broken.jpg"          # the owner's file, rejected for its content
+    put(inbox, stray, jpeg(tmp_path, "StrayRejected"))
+    put(inbox, broken, b"not a photo or a video")
+
+    def minio(name: str, key: str) -> dict:
+        return {"EventName": name, "Key": f"{inbox}/{urllib.parse.quote_plus(key, safe='')}",
+                "Records": [{"eventVersion": "2.0", "eventSource": "minio:s3", "eventName": name,
+                             "s3": {"bucket": {"name": inbox},
+                                    "object": {"key": urllib.parse.quote_plus(key, safe="")}}}]}
+
+    for key in (stray, broken):
+        [res] = events.handle_message("storage.inbox", minio("s3:ObjectCreated:Put", key))
+        assert res["status"] == "rejected", res
+    copies = [events.REJECTED_PREFIX + k for k in (stray, broken)]
+    kept = {k: stored(inbox, k) for k in copies + [c + events.REASON_SUFFIX for c in copies]}
+    assert all(kept.values()), kept
+    rejected_before = rejections(owner["id"])
+
+    for key in kept:
+        name = "s3:ObjectCreated:Put" if key.endswith(events.REASON_SUFFIX) else "s3:ObjectCreated:Copy"
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="pva.ingest.events"):
+            assert events.handle_message("storage.inbox", minio(name, key)) == [], key
+            assert events.handle_message("media.ingest", {"bucket": inbox, "key": key}) == [], key
+        assert [r.getMessage() for r in caplog.records if getattr(r, "key", None) == key] == \
+            ["inbox bookkeeping or multipart part ignored"] * 2, key
+    assert {k: stored(inbox, k) for k in kept} == kept
+    assert not [o.key for o in get_storage_list(inbox, events.REJECTED_PREFIX + events.REJECTED_PREFIX)]
+    assert rejections(owner["id"]) == rejected_before and media_count(owner["id"]) == 0
+
+
+def get_storage_list(bucket: str, prefix: str) -> list:
+    from pva.infra.storage import get_storage
+
+    return list(get_storage().list(bucket, prefix))
+
+
 # ------------------------------------------------------------------ media.ingest paths
 @pytest.fixture
 def configured_root(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 import media_fixtures as mf
-from test_web_ui import PASSWORD, SHOTS, Session, browser, server  # noqa: F401  (fixtures)
+from test_web_ui import PASSWORD, SHOTS, browser, log_in, open_session, server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("services")]
 
@@ -41,16 +41,9 @@ def library(services, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ui(browser, server, library):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
-    ctx.set_default_timeout(15000)
-    page = ctx.new_page()
-    s = Session(page, server)
-    page.on("pageerror", lambda e: s.errors.append(str(e)))
-    s.go("/login")
-    page.fill("#username", library["user"]["username"])
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/")
+    ctx, s = open_session(browser, server, viewport=(1366, 900), offline=False, console_errors=False,
+                          failed_responses=False, accept_dialogs=False)  # only page errors recorded, as before
+    log_in(s, library["user"]["username"])
     yield s
     ctx.close()
 

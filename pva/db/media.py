@@ -129,21 +129,44 @@ def restore(cur, media_id: UUID, owner_id: UUID) -> bool:
 
 def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
           older_than_days: int | None = None) -> list[dict]:
-    """Delete trashed media rows (of one owner, or everyone's with owner_id None); returns their object keys
-    (storage_key, thumb_key, preview_key, crop_keys, companion_keys: [[bucket, key]] of its companion files) so the
-    caller removes the objects.  With older_than_days only
-    items trashed that long ago go."""
+    """Delete trashed media rows (of one owner, or everyone's with owner_id None); returns what the caller cleans
+    up after them: their object keys (storage_key, thumb_key, preview_key, crop_keys, keyframe_keys, companion_keys:
+    [[bucket, key]] of its companion files and their web previews) and derived_ids (the item's id and the ids its
+    companion files had as items of their own, whose derived objects live under "<id>/" in the thumbs bucket).
+    With older_than_days only items trashed that long ago go.  The rows that named them without a foreign key
+    (prepared memories) forget them in the same statement."""
     return _rows(cur, """with gone as (
                            delete from media
                             where trashed_at is not null
                               and (%(owner)s::uuid is null or owner_id = %(owner)s::uuid)
                               and (%(id)s::uuid is null or id = %(id)s::uuid)
                               and (%(days)s::int is null or trashed_at < now() - make_interval(days => %(days)s::int))
-                           returning id, owner_id, storage_key, thumb_key, preview_key)
-                         select g.*, coalesce((select array_agg(f.crop_key) from faces f
-                                                where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys,
+                           returning id, owner_id, storage_key, thumb_key, preview_key, web_video_key, metadata),
+                         forgot as (
+                           update memories y set media_ids = array(select x from unnest(y.media_ids) x
+                                                                    where x not in (select id from gone))
+                            where y.owner_id in (select owner_id from gone)
+                              and y.media_ids && array(select id from gone))
+                         select g.id, g.owner_id, g.storage_key, g.thumb_key, g.preview_key, g.web_video_key,
+                                coalesce((select array_agg(f.crop_key) from faces f
+                                           where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys,
+                                coalesce((select array_agg(kf->>'key')
+                                            from jsonb_array_elements(case when jsonb_typeof(g.metadata->'keyframes')
+                                                                                = 'array'
+                                                                           then g.metadata->'keyframes'
+                                                                           else '[]'::jsonb end) kf
+                                           where kf->>'key' is not null), '{}') as keyframe_keys,
+                                g.metadata->'analysis_preview'->>'key' as analysis_key,
                                 coalesce((select array_agg(array[c.bucket, c.storage_key]) from media_files c
-                                           where c.media_id = g.id), '{}') as companion_keys
+                                           where c.media_id = g.id), '{}')
+                                || coalesce((select array_agg(array['thumbs', c.metadata->>'web_video_key'])
+                                               from media_files c
+                                              where c.media_id = g.id and c.metadata->>'web_video_key' is not null),
+                                            '{}') as companion_keys,
+                                array[g.id::text]
+                                || coalesce((select array_agg(c.metadata->>'was_media_id') from media_files c
+                                              where c.media_id = g.id and c.metadata->>'was_media_id' is not null),
+                                            '{}') as derived_ids
                            from gone g""",
                  {"owner": owner_id, "id": media_id, "days": older_than_days})
 

@@ -75,7 +75,9 @@ def absorb(cur, source_id, target_id, role: str, metadata: dict) -> dict | None:
     cur.execute("update comments set media_id = %s where media_id = %s", (target_id, source_id))
     crops = _rows(cur, "select crop_key from faces where media_id = %s and crop_key is not null", (source_id,))
     frames = (m.get("metadata") or {}).get("keyframes") or []
+    preview = (m.get("metadata") or {}).get("analysis_preview")  # a RAW's analysis preview (issue 20)
     derived = [k for k in (m.get("thumb_key"), m.get("preview_key"), m.get("web_video_key"),
+                           preview.get("key") if isinstance(preview, dict) else None,
                            *(f.get("key") for f in frames if isinstance(f, dict)),
                            *(r["crop_key"] for r in crops)) if k]
     cur.execute("delete from media where id = %s", (source_id,))

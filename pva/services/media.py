@@ -189,7 +189,11 @@ def purge_one(media_id: UUID, owner_id: UUID) -> None:
 
 # ---------------------------------------------------------------- trash purge
 def delete_objects(rows: list[dict]) -> int:
-    """Remove the stored objects of purged media rows (missing objects are fine)."""
+    """Remove the stored objects of purged media rows (missing objects are fine): the original and companion
+    files, and every derived object in the thumbs bucket.  Those are named on the row (thumbnails, keyframes, web
+    previews, face crops, the analysis preview) and all live under "<media id>/" (or the id a companion file had
+    as an item of its own), so that prefix is listed too: an object a job put there and no row names (a crash
+    between the put and the commit, a rerun that planned no preview) goes as well."""
     from pva.infra.storage import get_storage
 
     from ..jobs import analysis_preview_key
@@ -202,12 +206,15 @@ def delete_objects(rows: list[dict]) -> int:
         pairs.append((s.bucket_thumbs, f"{r['id']}/web.mp4"))  # a video's web preview (issue 22), if it has one
         pairs.append((s.bucket_thumbs, f"{r['id']}/motion-web.mp4"))  # a live photo's motion clip's, if any
         pairs.append((s.bucket_thumbs, analysis_preview_key(r["id"])))  # a photo's analysis preview (issue 20)
-        pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), *r.get("crop_keys", []))
-                  if k]
+        pairs += [(s.bucket_thumbs, k) for k in (r.get("thumb_key"), r.get("preview_key"), r.get("web_video_key"),
+                                                 r.get("analysis_key"), *(r.get("crop_keys") or []),
+                                                 *(r.get("keyframe_keys") or [])) if k]
         # its companion files (a live photo's MOV, the RAW of a pair, an extracted motion clip: issue 22)
         pairs += [(s.bucket_originals if b == "originals" else s.bucket_thumbs, k)
-                  for b, k in r.get("companion_keys") or []]
-        for bucket, key in pairs:
+                  for b, k in r.get("companion_keys") or [] if k]
+        for prefix in {f"{i}/" for i in r.get("derived_ids") or [r["id"]]}:
+            pairs += [(s.bucket_thumbs, o.key) for o in st.list(s.bucket_thumbs, prefix, recursive=True)]
+        for bucket, key in dict.fromkeys(pairs):
             st.delete(bucket, key)
             n += 1
     return n

@@ -1,6 +1,7 @@
 """Deleting for good, on the real services (Postgres, S3, ffmpeg): a purged item leaves nothing behind in either
 bucket or in any table (its keyframes, web previews, face crops, analysis preview, thumbnails, companion files and
-the objects of the items its companions were before they joined it, stray objects under its id included)."""
+the objects of the items its companions were before they joined it, stray objects under its id included); and
+people's face counts and covers count faces on live items only, through trash, restore (one, many) and purge."""
 from __future__ import annotations
 
 import io
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 
 from test_companions import _cid, make_mov, make_still
+from test_gateway_helpers import insert_media
 
 pytestmark = [pytest.mark.usefixtures("services"),
               pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("exiftool")),
@@ -166,3 +168,76 @@ def cid_source(shared):
     from conftest import shared_path
 
     return shared_path("fixtures", "exif-samples", "heic", "IMG_5195.HEIC")
+
+
+# ------------------------------------------------------------------------------------------------ face counts
+def _person(person_id) -> dict | None:
+    from pva.infra import db
+
+    return db.query_one("select id, name, face_count, cover_face_id from people where id = %s", (person_id,))
+
+
+def _one_face(owner_id, emb, name: str) -> tuple[uuid.UUID, dict]:
+    """An item with one face of this embedding (matched to a person as the faces task does)."""
+    from pva.db import media as media_q
+    from pva.infra import db
+    from pva.services.people_match import NewFace, replace_media_faces
+
+    m = insert_media(owner_id, filename=name)
+    with db.transaction() as cur:
+        (f,) = replace_media_faces(cur, media_q.get(cur, m["id"]), [NewFace((0.2, 0.2, 0.3, 0.3), emb)], "test")
+    return m["id"], f
+
+
+def _shown(owner_id, person_id) -> int:
+    """How many faces the person's page shows."""
+    from pva.services import people
+
+    return len(people.person_page(owner_id, person_id)["faces"])
+
+
+def test_face_counts_and_covers_follow_trash_restore_and_purge(make_user):
+    from pva.services import bulk, media
+
+    owner = make_user(f"faces-{secrets.token_hex(3)}")
+    oid = owner["id"]
+    rng = np.random.default_rng(3)
+    anna, ben = rng.normal(size=128) * 0.1, rng.normal(size=128) * 0.1 + 1.0
+    a1, fa1 = _one_face(oid, anna, "a1.jpg")
+    a2, fa2 = _one_face(oid, anna + 0.01, "a2.jpg")
+    a3, fa3 = _one_face(oid, anna - 0.01, "a3.jpg")
+    b1, fb1 = _one_face(oid, ben, "b1.jpg")
+    pa, pb = fa1["person_id"], fb1["person_id"]
+    assert fa2["person_id"] == fa3["person_id"] == pa != pb
+    assert _person(pa)["face_count"] == 3 == _shown(oid, pa)
+    db_cover = _person(pa)["cover_face_id"]
+
+    # the cover's item goes to the trash: one face fewer, and the cover is a face the page can still show
+    cover_media = {fa1["id"]: a1, fa2["id"]: a2, fa3["id"]: a3}[db_cover]
+    media.trash(cover_media, oid)
+    p = _person(pa)
+    assert p["face_count"] == 2 == _shown(oid, pa)
+    assert p["cover_face_id"] in {fa1["id"], fa2["id"], fa3["id"]} - {db_cover}
+
+    # many at once, out of the trash and back
+    assert bulk.trash(oid, [a1, a2, a3, b1])["done"] == 4
+    assert (_person(pa)["face_count"], _person(pa)["cover_face_id"]) == (0, None)
+    assert _person(pb)["face_count"] == 0 == _shown(oid, pb)
+    assert bulk.restore(oid, [a2, a3])["done"] == 2
+    assert _person(pa)["face_count"] == 2 == _shown(oid, pa)
+    media.restore(a1, oid)
+    assert _person(pa)["face_count"] == 3
+
+    # purged: a trashed item's face was not counted and stays uncounted; a live one that goes is taken off
+    from pva.services import people
+
+    people.name_person(oid, pb, "Ben")
+    media.trash(a1, oid)
+    media.trash(b1, oid)
+    assert media.purge_trash(oid) == 2
+    assert _person(pa)["face_count"] == 2 == _shown(oid, pa)
+    assert _person(pb) == {"id": pb, "name": "Ben", "face_count": 0, "cover_face_id": None}  # named: kept
+    bulk.trash(oid, [a2, a3])
+    assert media.purge_trash(oid) == 2
+    assert _person(pa) is None, "an unnamed person left without faces goes, as after a faces rerun"
+

@@ -132,9 +132,9 @@ def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
     """Delete trashed media rows (of one owner, or everyone's with owner_id None); returns what the caller cleans
     up after them: their object keys (storage_key, thumb_key, preview_key, crop_keys, keyframe_keys, companion_keys:
     [[bucket, key]] of its companion files and their web previews) and derived_ids (the item's id and the ids its
-    companion files had as items of their own, whose derived objects live under "<id>/" in the thumbs bucket).
-    With older_than_days only items trashed that long ago go.  The rows that named them without a foreign key
-    (prepared memories) forget them in the same statement."""
+    companion files had as items of their own, whose derived objects live under "<id>/" in the thumbs bucket), and
+    person_ids (the people its faces were in, to refresh).  With older_than_days only items trashed that long ago
+    go.  The rows that named them without a foreign key (prepared memories) forget them in the same statement."""
     return _rows(cur, """with gone as (
                            delete from media
                             where trashed_at is not null
@@ -150,6 +150,8 @@ def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
                          select g.id, g.owner_id, g.storage_key, g.thumb_key, g.preview_key, g.web_video_key,
                                 coalesce((select array_agg(f.crop_key) from faces f
                                            where f.media_id = g.id and f.crop_key is not null), '{}') as crop_keys,
+                                coalesce((select array_agg(distinct f.person_id) from faces f
+                                           where f.media_id = g.id and f.person_id is not null), '{}') as person_ids,
                                 coalesce((select array_agg(kf->>'key')
                                             from jsonb_array_elements(case when jsonb_typeof(g.metadata->'keyframes')
                                                                                 = 'array'
@@ -169,6 +171,14 @@ def purge(cur, owner_id: UUID | None, *, media_id: UUID | None = None,
                                             '{}') as derived_ids
                            from gone g""",
                  {"owner": owner_id, "id": media_id, "days": older_than_days})
+
+
+def owners_with_expired_trash(cur, older_than_days: int) -> list[UUID]:
+    """The owners with items trashed more than ``older_than_days`` ago (the expired purge goes owner by owner)."""
+    rows = _rows(cur, """select distinct owner_id from media
+                          where trashed_at is not null and trashed_at < now() - make_interval(days => %s::int)""",
+                 (older_than_days,))
+    return [r["owner_id"] for r in rows]
 
 
 # ---------------------------------------------------------------- many at once (issue 18: select many, act once)

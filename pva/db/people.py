@@ -301,7 +301,10 @@ def existing_people(cur, owner_id, person_ids: Iterable) -> set:
 def refresh_people(cur, owner_id, person_ids: Iterable | None = None) -> None:
     """Recompute centroid (mean embedding), face_count and cover face of the given people (all the owner's when
     None): the one writer of those columns.  A person left without faces keeps its last centroid, so a named
-    person is found again later."""
+    person is found again later.  face_count and the cover count only faces on live (not trashed) items, as a
+    person's page and media list show them; the centroid keeps a trashed item's faces until it is purged (a
+    restore brings them back).  Trash, restore and purge refresh the people of their items
+    (:func:`people_of_media`)."""
     ids = None if person_ids is None else _ids(set(person_ids))
     if ids == []:
         return
@@ -309,17 +312,32 @@ def refresh_people(cur, owner_id, person_ids: Iterable | None = None) -> None:
         """update people p
               set centroid = coalesce(s.c, p.centroid), face_count = s.n, updated_at = now(),
                   cover_face_id = case
-                      when exists (select 1 from faces c where c.id = p.cover_face_id and c.person_id = p.id)
+                      when exists (select 1 from faces c join media m on m.id = c.media_id
+                                    where c.id = p.cover_face_id and c.person_id = p.id and m.trashed_at is null)
                       then p.cover_face_id
-                      else (select c.id from faces c where c.owner_id = p.owner_id and c.person_id = p.id
+                      else (select c.id from faces c join media m on m.id = c.media_id
+                             where c.owner_id = p.owner_id and c.person_id = p.id and m.trashed_at is null
                              order by c.w * c.h desc, c.id limit 1) end
              from (select pp.id, a.c, coalesce(a.n, 0) as n
                      from people pp
-                     left join lateral (select avg(f.embedding) as c, count(*) as n from faces f
+                     left join lateral (select avg(f.embedding) as c,
+                                               count(*) filter (where m.trashed_at is null) as n
+                                          from faces f join media m on m.id = f.media_id
                                          where f.owner_id = pp.owner_id and f.person_id = pp.id) a on true
                     where pp.owner_id = %(o)s and (%(all)s or pp.id = any(%(ids)s::uuid[]))) s
             where p.id = s.id""",
         {"o": owner_id, "all": ids is None, "ids": ids or []})
+
+
+def people_of_media(cur, owner_id, media_ids: Iterable) -> list[UUID]:
+    """The owner's people with a face on one of these items (to refresh when the items move to or out of the
+    trash, or before they are purged)."""
+    ids = _ids(media_ids)
+    if not ids:
+        return []
+    cur.execute("""select distinct person_id from faces
+                    where owner_id = %s and media_id = any(%s::uuid[]) and person_id is not null""", (owner_id, ids))
+    return [r["person_id"] for r in cur.fetchall()]
 
 
 def delete_empty_unnamed(cur, owner_id, person_ids: Iterable | None = None) -> int:

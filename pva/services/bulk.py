@@ -28,6 +28,7 @@ from ..db import media as media_q
 from ..errors import Invalid, NotFound
 from ..log import get_logger
 from . import bursts
+from . import people
 from . import places
 
 log = get_logger("pva.services.bulk")
@@ -52,7 +53,9 @@ def trash(owner_id: UUID, media_ids) -> dict:
     """Move the owner's items to the trash (an item already there keeps its date)."""
     ids = _ids(media_ids)
     with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)
         done = media_q.trash_many(cur, owner_id, ids)
+        people.items_moved(cur, owner_id, done)  # their faces leave their people's counts (and covers)
     bursts.after_change(owner_id, done)  # they leave their bursts (issue 21)
     return _answer(ids, done)
 
@@ -61,7 +64,9 @@ def restore(owner_id: UUID, media_ids) -> dict:
     """Take the owner's items out of the trash."""
     ids = _ids(media_ids)
     with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)
         done = media_q.restore_many(cur, owner_id, ids)
+        people.items_moved(cur, owner_id, done)
     bursts.after_change(owner_id, done)
     return _answer(ids, done)
 

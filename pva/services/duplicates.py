@@ -22,6 +22,7 @@ from ..errors import Invalid, NotFound
 from ..infra import db
 from ..media import phash as ph
 from . import bursts
+from . import people
 
 log = logging.getLogger("pva.duplicates")
 
@@ -207,6 +208,7 @@ def resolve(owner_id: UUID, group_id: UUID, keep: UUID | None = None,
     items the caller saw; only those (that are still in the group) go, so an item that joined the group since is
     never trashed unseen."""
     with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)  # before the items' rows (people.items_moved)
         g = _find_group(cur, owner_id, group_id)
         members = [i["id"] for i in g["items"]]
         keep = keep or g["best_id"]
@@ -214,6 +216,7 @@ def resolve(owner_id: UUID, group_id: UUID, keep: UUID | None = None,
             raise Invalid("keep: not an item of this group")
         trash = [m for m in members if m != keep and (media_ids is None or m in set(media_ids))]
         trashed = media_q.trash_many(cur, owner_id, trash)
+        people.items_moved(cur, owner_id, trashed)  # their faces leave their people's counts
     bursts.after_change(owner_id, trashed)  # trashed frames leave their bursts, as a trash from the library does
     return {"group_id": group_id, "kept": keep, "trashed": trashed}
 
@@ -221,9 +224,11 @@ def resolve(owner_id: UUID, group_id: UUID, keep: UUID | None = None,
 def resolve_all(owner_id: UUID) -> dict:
     """Keep the best of every group and move the others to the trash, in one transaction."""
     with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)
         gs = _groups(cur, owner_id)
         trash = [i["id"] for g in gs for i in g["items"] if i["id"] != g["best_id"]]
         trashed = media_q.trash_many(cur, owner_id, trash) if trash else []
+        people.items_moved(cur, owner_id, trashed)
     bursts.after_change(owner_id, trashed)
     return {"groups": len(gs), "kept": len(gs), "trashed": len(trashed)}
 

@@ -16,6 +16,7 @@ from ..db.search.media_detail import detail as detail_row
 from ..errors import Conflict, Invalid, NotFound
 from ..infra import db
 from . import bursts
+from . import people
 from . import places
 
 
@@ -165,16 +166,20 @@ def clear_gps(media_id: UUID, owner_id: UUID) -> dict:
 def trash(media_id: UUID, owner_id: UUID) -> dict:
     """Move to the trash; purged after the retention period unless restored."""
     with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)
         if not media_q.trash(cur, media_id, owner_id):
             raise NotFound("media")
+        people.items_moved(cur, owner_id, [media_id])  # its faces leave their people's counts (and covers)
     bursts.after_change(owner_id, [media_id])  # it leaves its burst (issue 21)
     return {"id": media_id, "trashed": True, "retention_days": get_settings().trash_retention_days}
 
 
 def restore(media_id: UUID, owner_id: UUID) -> dict:
     with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)
         if not media_q.restore(cur, media_id, owner_id):
             raise NotFound("media")
+        people.items_moved(cur, owner_id, [media_id])
     bursts.after_change(owner_id, [media_id])
     return {"id": media_id, "trashed": False}
 
@@ -222,19 +227,31 @@ def delete_objects(rows: list[dict]) -> int:
 
 def purge_trash(owner_id: UUID, *, media_id: UUID | None = None) -> int:
     """Delete the owner's trashed items for good (one, or all of them), objects included; returns how many went.
-    The rows go first, in one statement: an object left behind by a crash is garbage, never a broken item."""
+    The rows go first, in one statement, and their people are counted again in the same transaction: an object
+    left behind by a crash is garbage, never a broken item."""
     with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)
         rows = media_q.purge(cur, owner_id, media_id=media_id)
+        people.items_purged(cur, owner_id, [p for r in rows for p in r["person_ids"]])
     delete_objects(rows)
     return len(rows)
 
 
 def purge_expired_trash() -> int:
-    """Purge everyone's trash older than the retention period; returns how many items went."""
+    """Purge everyone's trash older than the retention period, owner by owner (each purge takes its owner's people
+    lock before the rows, as purge_trash does); returns how many items went."""
+    days = get_settings().trash_retention_days
     with db.transaction() as cur:
-        rows = media_q.purge(cur, None, older_than_days=get_settings().trash_retention_days)
-    delete_objects(rows)
-    return len(rows)
+        owners = media_q.owners_with_expired_trash(cur, days)
+    n = 0
+    for owner_id in owners:
+        with db.transaction() as cur:
+            people.lock_for_items(cur, owner_id)
+            rows = media_q.purge(cur, owner_id, older_than_days=days)
+            people.items_purged(cur, owner_id, [p for r in rows for p in r["person_ids"]])
+        delete_objects(rows)
+        n += len(rows)
+    return n
 
 
 # ---------------------------------------------------------------- upload and sync

@@ -26,7 +26,8 @@ __all__ = ["Busy", "NewFace", "ReclusterReport", "assign_face", "face_threshold"
            "hide_person", "list_people", "media_faces", "merge_people", "merges_into", "move_face_out",
            "name_person", "person_faces", "person_page", "person_media", "recluster", "recluster_all", "replace_media_faces", "similar_faces",
            "similar_to_embedding", "similar_to_image", "undo_merge", "person", "own_face", "update_person", "merge",
-           "faces_of", "assign", "move_out", "similar_to_face", "similar_to_photo", "crop_key"]
+           "faces_of", "assign", "move_out", "similar_to_face", "similar_to_photo", "crop_key",
+           "lock_for_items", "items_moved", "items_purged"]
 
 
 # ------------------------------------------------------------------ the user's edits
@@ -168,6 +169,28 @@ def media_faces(owner_id, media_id) -> list[dict] | None:
         if media_q.get(cur, media_id, owner_id) is None:
             return None
         return people_q.faces_of_media(cur, media_id)
+
+
+# ------------------------------------------------------------------ items moved to or out of the trash, purged
+# A person's face_count and cover count faces on live items only (people_q.refresh_people), so the media service
+# calls these in the transaction that trashes, restores or purges items.  ``lock_for_items`` comes first in that
+# transaction: the faces task takes the owner's lock and then updates media rows (their person_ids), so taking
+# the lock after updating the items could deadlock with it.
+def lock_for_items(cur, owner_id) -> None:
+    people_q.lock_owner(cur, owner_id)
+
+
+def items_moved(cur, owner_id, media_ids) -> None:
+    """After the owner's items went to the trash or came back: their people's counts and covers."""
+    people_q.refresh_people(cur, owner_id, people_q.people_of_media(cur, owner_id, media_ids))
+
+
+def items_purged(cur, owner_id, person_ids) -> None:
+    """After the owner's items were deleted for good (their faces with them): the people those faces were in are
+    counted again, and the unnamed ones left without any face go (as after a faces rerun)."""
+    ids = [p for p in set(person_ids or []) if p]
+    people_q.refresh_people(cur, owner_id, ids)
+    people_q.delete_empty_unnamed(cur, owner_id, ids)
 
 
 # ------------------------------------------------------------------ the API's calls: an answer, or a refusal

@@ -238,6 +238,84 @@ def test_rerun_replaces_the_preview_and_a_duplicate_wakeup_does_nothing(fn, samp
     assert media_row(media_id)["web_video_key"] == f"{media_id}/web.mp4"
 
 
+def _rerun(fn, user, media_id) -> dict:
+    resp = fn("http", {"media_id": str(media_id)}, "application/json", user["username"])
+    payload = json.loads(resp.body)
+    assert resp.status_code == 200 and payload["outcome"] == "done", payload
+    return payload["results"]
+
+
+def test_a_rerun_deletes_the_preview_an_earlier_run_named_under_another_key(fn, samples, make_user):
+    """The row names a preview under a key this version does not use (an earlier run's): the rerun's new preview
+    replaces it and the old object goes, once the new key is committed."""
+    from pva.config import get_settings
+    from pva.db import transcode as transcode_q
+    from pva.infra import db
+    from pva.infra.storage import get_storage
+
+    st, bucket = get_storage(), get_settings().bucket_thumbs
+    user = make_user()
+    media_id = store_video(user, samples["mjpeg.avi"])
+    assert fn("rabbit-mq", wake(media_id))["outcome"] == "done"
+    old = f"{media_id}/web-old.mp4"
+    st.copy(bucket, f"{media_id}/web.mp4", bucket, old)
+    with db.transaction() as cur:
+        transcode_q.set_web_video(cur, media_id, old)
+    assert _rerun(fn, user, media_id)["key"] == f"{media_id}/web.mp4"
+    assert media_row(media_id)["web_video_key"] == f"{media_id}/web.mp4"
+    assert st.stat(bucket, f"{media_id}/web.mp4") is not None
+    assert st.stat(bucket, old) is None, "the earlier preview was left in the bucket, named by nothing"
+
+
+def test_a_rerun_planned_as_stored_deletes_the_preview_of_the_earlier_run(fn, samples, make_user):
+    """An H.264/AAC MP4 with a preview from an earlier run (made when it was planned otherwise, or restored with
+    its derived objects): the rerun plans "as stored", the row names no preview and the object is gone too."""
+    from pva.config import get_settings
+    from pva.db import transcode as transcode_q
+    from pva.infra import db
+    from pva.infra.storage import get_storage
+
+    st, bucket = get_storage(), get_settings().bucket_thumbs
+    user = make_user()
+    media_id = store_video(user, samples["h264.mp4"])
+    key = f"{media_id}/web.mp4"
+    st.put(bucket, key, samples["h264.mp4"].read_bytes(), content_type="video/mp4")
+    with db.transaction() as cur:
+        transcode_q.set_web_video(cur, media_id, key)
+    assert fn("rabbit-mq", wake(media_id))["outcome"] == "done"
+    assert job(media_id)["result_summary"]["action"] == "as_stored"
+    assert media_row(media_id)["web_video_key"] is None
+    assert st.stat(bucket, key) is None, "the earlier preview was left in the bucket, named by nothing"
+
+
+def test_a_rerun_of_a_motion_clip_deletes_the_preview_its_file_named_before(fn, make_user, tmp_path):
+    """A live photo's motion clip: the same rule on its motion file's web_video_key."""
+    from pva.config import get_settings
+    from pva.db import transcode as transcode_q
+    from pva.infra import db
+    from pva.infra.storage import get_storage
+    from pva.services.ingest import Ingestor
+    from test_companions import _cid, make_mov, make_still
+    from conftest import shared_path
+
+    source = shared_path("fixtures", "exif-samples", "heic", "IMG_5195.HEIC")  # a skip when ../shared is absent
+
+    user = make_user()
+    ing = Ingestor(publish=False)
+    still = make_still(tmp_path / "IMG_0009.JPG", source)
+    ing.ingest_file(make_mov(tmp_path / "IMG_0009.MOV", _cid(still)), user, "IMG_0009.MOV")
+    media_id = uuid.UUID(ing.ingest_file(still, user, "IMG_0009.JPG").media_id)
+    st, bucket = get_storage(), get_settings().bucket_thumbs
+    old = f"{media_id}/motion-web-old.mp4"
+    st.put(bucket, old, b"an earlier preview", content_type="video/mp4")
+    with db.transaction() as cur:
+        transcode_q.set_motion_web_video(cur, media_id, old)
+    assert fn("rabbit-mq", wake(media_id))["outcome"] == "done"
+    f = db.query_one("select metadata from media_files where media_id = %s and role = 'motion'", (media_id,))
+    assert f["metadata"]["web_video_key"] == f"{media_id}/motion-web.mp4"
+    assert st.stat(bucket, old) is None
+
+
 def test_photo_is_refused_with_the_reason(fn, samples, make_user):
     from pva.infra import db
 

@@ -286,6 +286,10 @@ class Task:
     def store(self, cur, media: dict, results) -> None:
         raise NotImplementedError
 
+    def after_store(self, media: dict, results) -> None:
+        """Called once :meth:`store`'s transaction has committed (not when it rolled back): remove what the stored
+        results no longer name (a task whose objects are replaced by a rerun).  Default: nothing."""
+
 
 def _load_media(media_id, owner_id=None) -> dict | None:
     """The media row; with owner_id only when that user owns it."""
@@ -312,6 +316,7 @@ def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
         t1 = time.perf_counter()
         with job.finishing(task.model_name, task.model_version, task.summary(results)) as cur:
             task.store(cur, m, results)
+        task.after_store(m, results)
         t2 = time.perf_counter()
         box["results"] = results
         # where a job's time goes (bench/library.py sums these lines): fetching, decoding, the model, storing

@@ -10,14 +10,17 @@ copied or encoded into an MP4 in another temporary file by ffmpeg (memory bounde
 which goes to the thumbs bucket as ``<media id>/web.mp4``; the media row's ``web_video_key`` names it, in the
 job-finishing transaction.  ffmpeg's progress goes into the job row (``job.progress``, which also extends the
 lease), so the jobs page shows how far a long transcode is.  A file ffmpeg cannot decode (truncated, damaged)
-fails the job at once with ffmpeg's reason.  The original is never written.
+fails the job at once with ffmpeg's reason.  The original is never written.  A rerun replaces the preview: one
+the row named before under another key, or ``<media id>/web.mp4`` when the rerun plans "as stored", is deleted
+once the new result is committed (TranscodeTask.after_store), so no preview is left behind unnamed.
 """
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +32,8 @@ from ...media.detect import detect_format
 from ...media.errors import MediaError
 from ...media.video import ffprobe_json
 from ..pipeline import Inputs, Task
+
+log = logging.getLogger("pva.analysis.transcode")
 
 
 def encoding() -> tc.Encoding:
@@ -52,6 +57,7 @@ class Preview:
     plan: tc.Plan
     output: tc.Output | None = None
     key: str | None = None           # where the preview was put (None: plays as stored / not stored)
+    stale: list[str] = field(default_factory=list)  # previews of earlier runs this one replaces (store sets it)
 
 
 def web_video_key(media_id) -> str:
@@ -186,9 +192,23 @@ class TranscodeTask(Task):
 
     def store(self, cur, media: dict, results: Preview) -> None:
         if media["kind"] == "photo":
-            transcode_q.set_motion_web_video(cur, media["id"], results.key)
-            return
-        transcode_q.set_web_video(cur, media["id"], results.key)
+            was = transcode_q.set_motion_web_video(cur, media["id"], results.key)
+            own = motion_web_key(media["id"])
+        else:
+            was = transcode_q.set_web_video(cur, media["id"], results.key)
+            own = web_video_key(media["id"])
+        # what a previous run left that this one does not name: the preview under another key, or the preview of
+        # a rerun now planned "as stored" (deleted once this commits: until then the row still serves it)
+        results.stale = [k for k in dict.fromkeys([(was or {}).get("old"), own]) if k and k != results.key]
+
+    def after_store(self, media: dict, results: Preview) -> None:
+        from pva.infra.storage import get_storage
+
+        for key in results.stale:
+            try:
+                get_storage().delete(get_settings().bucket_thumbs, key)
+            except Exception as e:  # garbage in the thumbs bucket harms nothing; the job is done
+                log.warning("could not delete a replaced web preview", extra={"key": key, "error": str(e)})
 
 
 __all__ = ["Preview", "TranscodeTask", "encoding", "motion_web_key", "web_video_key"]

@@ -468,3 +468,54 @@ def test_a_restore_gives_back_the_companion_files_byte_for_byte(tmp_path, cid_so
             after = {"rows": rows(), "objects": bucket_contents()}
             assert download(live.media_id, owner["id"], "motion") == (tmp_path / "IMG_0013.MOV").read_bytes()
     assert after == before and len(before["rows"]) == 2
+
+
+def test_the_zip_download_holds_the_companion_files_beside_their_original(tmp_path, owner, ingestor, cid_source):
+    """A live photo's MOV and a pair's RAW go into the selection's ZIP beside the original, byte for byte, under
+    its base name with their own extension; another item of the same name numbers its whole group (never two
+    entries of one name, whatever the case); an Android motion photo's clip is in its JPEG already."""
+    import io
+    import zipfile
+
+    from pva.services import bulk
+
+    still = make_still(tmp_path / "IMG_0001.JPG", cid_source)
+    mov = make_mov(tmp_path / "IMG_0001.MOV", _cid(still))
+    other = make_still(tmp_path / "other.jpg", None, "green")          # another folder's IMG_0001.JPG
+    video = make_mov(tmp_path / "video.mov", None, seconds=1.0)       # another folder's IMG_0001.MOV
+    raw = _dng(tmp_path / "IMG_1234.DNG")
+    jpeg = make_still(tmp_path / "IMG_1234.JPG", None, "purple")
+    android, _ = make_motion_photo(tmp_path / "PXL_0001.MP.jpg")
+    ids = {}
+    for name, p, rel in [("mov", mov, "a/IMG_0001.MOV"), ("live", still, "a/IMG_0001.JPG"),
+                         ("other", other, "b/IMG_0001.JPG"), ("video", video, "c/IMG_0001.MOV"),
+                         ("jpeg", jpeg, "d/IMG_1234.JPG"), ("raw", raw, "d/IMG_1234.DNG"),
+                         ("android", android, "e/PXL_0001.MP.jpg")]:
+        r = ingestor.ingest_file(p, owner, rel)
+        assert r.status == "added", r.as_dict()
+        ids[name] = r.media_id
+    assert ids["mov"] != ids["live"] and ids["raw"] == ids["jpeg"]  # the MOV came first; the RAW joined its JPEG
+
+    z = bulk.download(owner["id"], [ids["live"], ids["other"], ids["video"], ids["jpeg"], ids["android"]])
+    assert (z["count"], z["not_found"]) == (5, 0)
+    body = b"".join(z["chunks"])
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.testzip() is None
+        got = {i.filename: zf.read(i) for i in zf.infolist()}
+        assert zf.namelist() == ["IMG_0001.JPG", "IMG_0001.MOV", "IMG_0001 (2).JPG", "IMG_0001 (2).MOV",
+                                 "IMG_1234.JPG", "IMG_1234.DNG", "PXL_0001.MP.jpg"]
+    assert got["IMG_0001.JPG"] == still.read_bytes() and got["IMG_0001.MOV"] == mov.read_bytes()
+    assert got["IMG_0001 (2).JPG"] == other.read_bytes() and got["IMG_0001 (2).MOV"] == video.read_bytes()
+    assert got["IMG_1234.JPG"] == jpeg.read_bytes() and got["IMG_1234.DNG"] == raw.read_bytes()
+    assert got["PXL_0001.MP.jpg"] == android.read_bytes()
+
+
+def test_zip_names_keep_a_group_together_and_unique_without_regard_to_case():
+    from pva.services.bulk import zip_group_names, zip_names
+
+    assert zip_group_names([["IMG_1.jpg", "IMG_1.MOV"], ["img_1.JPG"], ["img_1.mov"], ["x.jpg", "raw.jpg"]]) == [
+        ["IMG_1.jpg", "IMG_1.MOV"], ["img_1 (2).JPG"], ["img_1 (2).mov"], ["x.jpg", "x.1.jpg"]]
+    # a group moves as a whole when one of its names is taken
+    assert zip_group_names([["IMG_2.MOV"], ["IMG_2.JPG", "IMG_2.MOV"]]) == [["IMG_2.MOV"],
+                                                                          ["IMG_2 (2).JPG", "IMG_2 (2).MOV"]]
+    assert zip_names(["a/b.jpg", "B.JPG", "../c"]) == ["b.jpg", "B (2).JPG", "c"]

@@ -50,7 +50,9 @@ def bulk_album_remove(album_id: UUID, body: BulkIds, user: Principal = Depends(c
     return bulk.album_remove(album_id, user.user_id, body.media_ids)
 
 
-ZIP = {200: {"description": "A ZIP of the originals (stored as they are, names de-duplicated), streamed; "
+ZIP = {200: {"description": "A ZIP of the originals, each with its companion files (a live photo's MOV, a "
+                            "pair's RAW) beside it under the same base name (stored as they are, names "
+                            "de-duplicated), streamed; "
                             "X-Not-Found: how many ids were left out",
              "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}
 

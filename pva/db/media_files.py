@@ -96,6 +96,15 @@ def file_of(cur, media_id, role: str) -> dict | None:
     return rows[0] if rows else None
 
 
+def arrived_files_of(cur, media_ids: list) -> list[dict]:
+    """The companion files of these items that arrived as files of their own (origin 'file': a live photo's MOV,
+    the RAW of a pair; not a clip extracted from the item's original), by item then role: media_id, role,
+    storage_key, size, format, filename."""
+    return _rows(cur, """select media_id, role, storage_key, size, format, filename from media_files
+                          where media_id = any(%s::uuid[]) and origin = 'file' and bucket = 'originals'
+                          order by media_id, role""", ([str(i) for i in media_ids],))
+
+
 def set_file_metadata(cur, media_id, role: str, patch: dict) -> None:
     cur.execute("update media_files set metadata = metadata || %s where media_id = %s and role = %s",
                 (Json(patch), media_id, role))

@@ -7,9 +7,11 @@ either way (never reveal that an id exists), and one foreign id does not spoil t
 album routes name the album in the path: an album that is not the caller's own is "no such album", as for the
 album routes of pva.services.albums.
 
-The download streams: the ZIP is written entry by entry into a small buffer that is handed out as it fills, each
-original read from the object store in chunks, so memory stays bounded whatever the size of the selection; the
-entries are stored, not compressed (photos and videos do not shrink, and the bytes out are the bytes stored).  A
+The download holds each item's original and, beside it under the same base name, its companion files that arrived
+as files of their own (a live photo's MOV, the RAW of a RAW+JPEG pair; a motion clip extracted from a JPEG is in
+that JPEG already).  It streams: the ZIP is written entry by entry into a small buffer that is handed out as it
+fills, each file read from the object store in chunks, so memory stays bounded whatever the size of the selection;
+the entries are stored, not compressed (photos and videos do not shrink, and the bytes out are the bytes stored).  A
 share recipient downloads what they may see; the originals are never changed.
 """
 from __future__ import annotations
@@ -110,43 +112,80 @@ def album_remove(album_id: UUID, owner_id: UUID, media_ids) -> dict:
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
-def zip_names(names: list[str]) -> list[str]:
-    """Entry names for the files: each original's own name (no folders, nothing a file system refuses), made
-    unique the way a desktop does ("IMG_1.jpg", "IMG_1 (2).jpg"); unique without regard to case, so unpacking
-    on Windows or macOS does not overwrite one with another."""
+def _safe_name(raw: str | None) -> str:
+    return _UNSAFE.sub("_", PurePosixPath((raw or "").replace("\\", "/")).name).strip(" .") or "file"
+
+
+def _split(name: str) -> tuple[str, str]:
+    stem, dot, ext = name.rpartition(".")
+    return (stem, f".{ext}") if dot and stem else (name, "")
+
+
+def zip_group_names(groups: list[list[str]]) -> list[list[str]]:
+    """Entry names for items with their companion files: each group is an item's original's name, then its
+    companions' (a live photo's MOV, a pair's RAW).  The original keeps its own name (no folders, nothing a file
+    system refuses); each companion takes the original's base name with its own extension (IMG_1.JPG beside
+    IMG_1.MOV), so the pair stays recognisable.  A name taken already makes the whole group "IMG_1 (2).JPG" +
+    "IMG_1 (2).MOV", the way a desktop numbers copies; names are unique without regard to case, so unpacking on
+    Windows or macOS does not overwrite one with another.  A companion whose extension is the original's (no
+    camera makes such a pair) is numbered within its group: "IMG_1.1.JPG"."""
     seen: set[str] = set()
     out = []
-    for raw in names:
-        name = _UNSAFE.sub("_", PurePosixPath((raw or "").replace("\\", "/")).name).strip(" .") or "file"
-        stem, dot, ext = name.rpartition(".")
-        if not dot or not stem:
-            stem, dot, ext = name, "", ""
-        candidate, n = name, 1
-        while candidate.lower() in seen:
+    for group in groups:
+        stem, ext = _split(_safe_name(group[0]))
+        exts = [_split(_safe_name(c))[1] for c in group[1:]]
+        n = 1
+        while True:
+            base = stem if n == 1 else f"{stem} ({n})"
+            names = [base + ext]
+            for e in exts:
+                name = base + e
+                if name.lower() in {x.lower() for x in names}:
+                    name = f"{base}.{len(names)}{e}"
+                names.append(name)
+            if not any(x.lower() in seen for x in names):
+                break
             n += 1
-            candidate = f"{stem} ({n}){dot}{ext}"
-        seen.add(candidate.lower())
-        out.append(candidate)
+        seen.update(x.lower() for x in names)
+        out.append(names)
     return out
 
 
+def zip_names(names: list[str]) -> list[str]:
+    """Entry names for files without companions (:func:`zip_group_names` of one-file groups)."""
+    return [g[0] for g in zip_group_names([[n] for n in names])]
+
+
 def download(user_id: UUID, media_ids) -> dict:
-    """The ZIP of the originals among ``media_ids`` the user may see (their own, and what is shared with them):
-    {chunks: an iterator of the ZIP's bytes, filename, count, not_found}.  NotFound when none of them is visible,
-    Invalid past DOWNLOAD_MAX_ITEMS items or DOWNLOAD_MAX_BYTES bytes."""
+    """The ZIP of the originals among ``media_ids`` the user may see (their own, and what is shared with them),
+    each with its companion files that arrived as files (a live photo's MOV, the RAW of a RAW+JPEG pair) beside it
+    under the same base name: {chunks: an iterator of the ZIP's bytes, filename, count (items), not_found}.
+    NotFound when none of them is visible, Invalid past DOWNLOAD_MAX_ITEMS items or DOWNLOAD_MAX_BYTES bytes
+    (companions included)."""
+    from ..db import media_files as files_q
+
     ids = _ids(media_ids)
     with db.transaction() as cur:
         files = media_q.visible_files(cur, user_id, ids)
+        companions: dict = {}
+        for c in files_q.arrived_files_of(cur, [f["id"] for f in files]) if files else []:
+            companions.setdefault(c["media_id"], []).append(c)
     if not files:
         raise NotFound("media")
-    total = sum(f["size"] for f in files)
+    total = sum(f["size"] for f in files) + sum(c["size"] or 0 for cs in companions.values() for c in cs)
     if len(files) > DOWNLOAD_MAX_ITEMS or total > DOWNLOAD_MAX_BYTES:
         raise Invalid(f"a download holds at most {DOWNLOAD_MAX_ITEMS} items and {_gb(DOWNLOAD_MAX_BYTES)}; this "
                       f"selection has {len(files)} items and {_gb(total)}: select fewer and download them in parts")
-    for f, name in zip(files, zip_names([f["filename"] for f in files])):
-        f["name"] = name
+    groups = [[f["filename"], *(c["filename"] or f"{c['role']}.{c['format'] or 'bin'}"
+                                for c in companions.get(f["id"], []))] for f in files]
+    entries = []
+    for f, names in zip(files, zip_group_names(groups)):
+        entries.append({**f, "name": names[0]})
+        entries += [{"id": f["id"], "storage_key": c["storage_key"], "size": c["size"], "name": name,
+                     "taken_at": f["taken_at"], "created_at": f["created_at"]}
+                    for c, name in zip(companions.get(f["id"], []), names[1:])]
     stamp = time.strftime("%Y-%m-%d-%H%M%S", time.gmtime())
-    return {"chunks": zip_stream(files), "filename": f"photos-{stamp}.zip", "count": len(files),
+    return {"chunks": zip_stream(entries), "filename": f"photos-{stamp}.zip", "count": len(files),
             "not_found": len(ids) - len(files)}
 
 
@@ -182,9 +221,10 @@ def _zip_time(f: dict) -> tuple:
 
 
 def zip_stream(files: list[dict]) -> Iterator[bytes]:
-    """The ZIP of `files` (rows with storage_key, size and the entry's name) as it is written: a stored (not
-    compressed) entry per original, read from the object store chunk by chunk.  An original missing from the store
-    is left out (logged): the answer has started by then and cannot become an error."""
+    """The ZIP of `files` (rows with storage_key, size and the entry's name: originals and companion files, all in
+    the originals bucket) as it is written: a stored (not compressed) entry per file, read from the object store
+    chunk by chunk.  A file missing from the store is left out (logged): the answer has started by then and cannot
+    become an error."""
     from pva.infra.storage import NotFound as ObjectMissing
     from pva.infra.storage import get_storage
 
@@ -211,4 +251,4 @@ def zip_stream(files: list[dict]) -> Iterator[bytes]:
 
 
 __all__ = ["DOWNLOAD_MAX_BYTES", "DOWNLOAD_MAX_ITEMS", "album_add", "album_remove", "download", "restore",
-           "set_location", "trash", "zip_names", "zip_stream"]
+           "set_location", "trash", "zip_group_names", "zip_names", "zip_stream"]

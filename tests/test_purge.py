@@ -241,3 +241,30 @@ def test_face_counts_and_covers_follow_trash_restore_and_purge(make_user):
     assert media.purge_trash(oid) == 2
     assert _person(pa) is None, "an unnamed person left without faces goes, as after a faces rerun"
 
+
+
+def test_faces_of_a_video_that_joins_a_still_as_its_motion_clip_leave_their_people(tmp_path, owner, ingestor,
+                                                                                    cid_source):
+    """A live photo's MOV that arrived first was an item with faces of its own; when its still arrives it becomes
+    the still's file and its row (faces too) goes: the people those faces were in are counted again, and an
+    unnamed one left empty goes."""
+    from pva.db import media as media_q
+    from pva.infra import db
+    from pva.services import people
+    from pva.services.people_match import NewFace, replace_media_faces
+
+    still = make_still(tmp_path / "IMG_0021.JPG", cid_source)
+    mov = _added(ingestor.ingest_file(make_mov(tmp_path / "IMG_0021.MOV", _cid(still)), owner, "IMG_0021.MOV"))
+    rng = np.random.default_rng(5)
+    named, unnamed = rng.normal(size=128) * 0.1, rng.normal(size=128) * 0.1 + 1.0
+    _one_face(owner["id"], named, "kept.jpg")  # Nina on another item too
+    with db.transaction() as cur:
+        faces = replace_media_faces(cur, media_q.get(cur, mov), [NewFace((0.1, 0.1, 0.2, 0.2), named + 0.01),
+                                                                 NewFace((0.5, 0.1, 0.2, 0.2), unnamed)], "test")
+    p_named, p_unnamed = faces[0]["person_id"], faces[1]["person_id"]
+    people.name_person(owner["id"], p_named, "Nina")
+    assert _person(p_named)["face_count"] == 2 and _person(p_unnamed)["face_count"] == 1
+
+    live = _added(ingestor.ingest_file(still, owner, "IMG_0021.JPG"))
+    assert live != mov and _person(p_named)["face_count"] == 1 == _shown(owner["id"], p_named)
+    assert _person(p_unnamed) is None

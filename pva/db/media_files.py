@@ -57,8 +57,8 @@ def absorb(cur, source_id, target_id, role: str, metadata: dict) -> dict | None:
     """Turn the standalone item `source_id` into the `role` file of `target_id`: its original becomes a companion
     file (same object, same SHA-512), its albums and comments move to the target, and its row goes (with its
     analysis results).  Returns the derived object keys of the row that went (thumbnails, keyframes, face crops, a
-    web preview of the video),
-    for the caller to delete after commit; None when the source is gone."""
+    web preview of the video), for the caller to delete after commit, and the people its faces were in ("people":
+    their counts are refreshed after commit); None when the source is gone."""
     src = _rows(cur, "select * from media where id = %s for update", (source_id,))
     if not src:
         return None
@@ -74,6 +74,8 @@ def absorb(cur, source_id, target_id, role: str, metadata: dict) -> dict | None:
     cur.execute("update albums set cover_media_id = %s where cover_media_id = %s", (target_id, source_id))
     cur.execute("update comments set media_id = %s where media_id = %s", (target_id, source_id))
     crops = _rows(cur, "select crop_key from faces where media_id = %s and crop_key is not null", (source_id,))
+    people = _rows(cur, "select distinct person_id from faces where media_id = %s and person_id is not null",
+                   (source_id,))
     frames = (m.get("metadata") or {}).get("keyframes") or []
     preview = (m.get("metadata") or {}).get("analysis_preview")  # a RAW's analysis preview (issue 20)
     derived = [k for k in (m.get("thumb_key"), m.get("preview_key"), m.get("web_video_key"),
@@ -81,7 +83,7 @@ def absorb(cur, source_id, target_id, role: str, metadata: dict) -> dict | None:
                            *(f.get("key") for f in frames if isinstance(f, dict)),
                            *(r["crop_key"] for r in crops)) if k]
     cur.execute("delete from media where id = %s", (source_id,))
-    return {"derived": derived, "row": m}
+    return {"derived": derived, "row": m, "people": [r["person_id"] for r in people]}
 
 
 def files_of(cur, media_id) -> list[dict]:

@@ -156,6 +156,7 @@ class Settled:
     joined: Joined | None = None
     derived: list[str] = field(default_factory=list)
     jobs: list[tuple] = field(default_factory=list)  # (media id, kind) queued here, to publish after the commit
+    people: list = field(default_factory=list)  # people whose faces went with a row, refreshed after the commit
 
 
 def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
@@ -196,6 +197,7 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
                 _transcribe_motion(cur, p["id"], pairing.file_metadata, out)
                 _transcode_motion(cur, p["id"], pairing.file_metadata, out)
             out.derived += gone["derived"] if gone else []
+            out.people += gone["people"] if gone else []
             pairing.warnings.append(f"stored as the {ROLE_NAMES[part]} of media {p['id']}")
             return out
         if part == "motion":
@@ -218,6 +220,7 @@ def after_insert(cur, row: dict, pairing: Pairing) -> Settled:
                     _transcribe_motion(cur, media_id, meta, out)
                     _transcode_motion(cur, media_id, meta, out)
                 out.derived += gone["derived"]
+                out.people += gone["people"]
                 roles.add(role)
                 pairing.warnings.append(f"joined media {c['id']} as this item's {ROLE_NAMES[role]}")
                 break
@@ -304,6 +307,19 @@ def delete_derived(storage, keys: list[str]) -> None:
             log.exception("could not delete a derived object of an absorbed item", extra={"key": k})
 
 
+def refresh_people(owner_id, person_ids: list) -> None:
+    """After the commit that absorbed items: the people their faces were in are counted again (and unnamed ones
+    left without faces go), in a transaction of their own that takes the owner's people lock first (ingest's
+    transaction holds row locks the faces task may be waiting for while it holds that lock)."""
+    if not person_ids:
+        return
+    from . import people
+
+    with db.transaction() as cur:
+        people.lock_for_items(cur, owner_id)
+        people.items_purged(cur, owner_id, person_ids)
+
+
 # ---------------------------------------------------------------- reading (detail page, downloads, grids)
 def _visible(cur, media_id: UUID, user_id: UUID) -> None:
     """The item's access rule (pva.services.media.visible's: owner, or a recipient of a shared album)."""
@@ -358,4 +374,5 @@ def roles_for(media_ids: list) -> dict[str, list[str]]:
 
 
 __all__ = ["Pairing", "Joined", "Settled", "identify", "put_embedded", "after_insert", "delete_derived",
+           "refresh_people",
            "files", "file_out", "file_object", "roles_for", "shot_key", "motion_path", "web_plan", "RAW_FORMATS"]

@@ -260,6 +260,7 @@ class Ingestor:
             raise
         warnings += pairing.warnings  # identify's, and what after_insert found settling it with its companions
         companions.delete_derived(self.storage, settled.derived)
+        companions.refresh_people(owner_id, settled.people)  # an absorbed item's faces went with its row
         if self.publish and settled.jobs:  # the motion part's transcription, when it has speech worth it
             jobs.publish_jobs(settled.jobs)
         if settled.joined:  # it became a file of an existing item: no item, no analysis of its own

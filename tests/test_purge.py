@@ -268,3 +268,30 @@ def test_faces_of_a_video_that_joins_a_still_as_its_motion_clip_leave_their_peop
     live = _added(ingestor.ingest_file(still, owner, "IMG_0021.JPG"))
     assert live != mov and _person(p_named)["face_count"] == 1 == _shown(owner["id"], p_named)
     assert _person(p_unnamed) is None
+
+
+def test_a_job_whose_item_is_purged_while_it_runs_leaves_no_object_behind(tmp_path, owner, ingestor):
+    """The transcode job has the original and is encoding when the item is purged: its preview lands after the
+    purge cleaned the item's prefix, and its job row is gone so it cannot store; the preview goes all the same."""
+    from pva.db import analysis as analysis_q
+    from pva.infra import db
+    from pva.jobs.pipeline import run_stored
+    from pva.jobs.tasks.transcode import TranscodeTask
+    from pva.services import media
+
+    video = _added(ingestor.ingest_file(make_mov(tmp_path / "gone.mov", None), owner, "gone.mov"))
+
+    class PurgedWhileEncoding(TranscodeTask):
+        def analyze(self, inputs, job):
+            inputs.original_path()  # ffmpeg has its copy of the original...
+            media.trash(video, owner["id"])
+            assert media.purge_trash(owner["id"], media_id=video) == 1  # ...when the owner empties the trash
+            results = super().analyze(inputs, job)
+            assert results.key == f"{video}/web.mp4"
+            return results
+
+    with db.transaction() as cur:
+        analysis_q.insert_queued(cur, video, ["transcode"])
+    assert run_stored(PurgedWhileEncoding(), video, force=True)[0] == "skipped"
+    assert stored_keys(owner, [video]) == {"originals": [], "thumbs": []}
+    assert rows_naming([video]) == {}

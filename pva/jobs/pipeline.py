@@ -297,6 +297,26 @@ def _load_media(media_id, owner_id=None) -> dict | None:
         return media_q.get(cur, media_id, owner_id)
 
 
+def _drop_if_purged(media_id) -> None:
+    """A job whose item was purged while it ran cannot store its results (its job row went with the item), but it
+    may have put objects already (a web preview, face crops, an analysis preview), after the purge deleted what
+    was under "<media id>/" in the thumbs bucket: when the item is gone, they go too.  A job lost to another
+    worker leaves them alone (that worker writes the same keys)."""
+    from pva.infra.storage import get_storage
+
+    try:
+        if _load_media(media_id) is not None:
+            return
+        st, bucket = get_storage(), get_settings().bucket_thumbs
+        for o in st.list(bucket, f"{media_id}/", recursive=True):
+            st.delete(bucket, o.key)
+            log.info("deleted an object of a job whose item was purged", extra={"media_id": str(media_id),
+                                                                                 "key": o.key})
+    except Exception as e:  # garbage in the thumbs bucket harms nothing; the job's own error is what matters
+        log.warning("could not clean up after a job whose item was purged",
+                    extra={"media_id": str(media_id), "error": str(e)})
+
+
 def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
     """Claim and run the job for stored media.  Returns (outcome, results or None)."""
     box: dict = {}
@@ -314,8 +334,12 @@ def run_stored(task: Task, media_id, force: bool = False) -> tuple[str, Any]:
         finally:
             inputs.cleanup()
         t1 = time.perf_counter()
-        with job.finishing(task.model_name, task.model_version, task.summary(results)) as cur:
-            task.store(cur, m, results)
+        try:
+            with job.finishing(task.model_name, task.model_version, task.summary(results)) as cur:
+                task.store(cur, m, results)
+        except Exception:
+            _drop_if_purged(m["id"])
+            raise
         task.after_store(m, results)
         t2 = time.perf_counter()
         box["results"] = results

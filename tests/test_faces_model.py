@@ -211,3 +211,44 @@ def test_loading_the_face_engine_keeps_truncated_images_refused():
 
     FaceEngine()
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+REAL_FACES = {"zidane": ZIDANE, "bus": SHARED / "fixtures" / "detect" / "bus.jpg",
+              "boy": SHARED / "fixtures" / "exif-samples" / "jpg" / "invalid" / "image00971.jpg"}
+
+
+@needs_zidane
+def test_the_default_detection_finds_every_face_full_resolution_hog_finds_in_real_photos():
+    """The settings' detection (issue 20: grey, one resize to the HOG scale) against dlib's HOG with one upsampling
+    on the photo itself, on the real photos with faces in ../shared (bench/faces_detect.py's real photos): zidane's
+    frontal face, the two men by the bus (44 px), the boy (64 px)."""
+    import dlib
+
+    reference = dlib.get_frontal_face_detector()
+    engine = FaceEngine()
+    for name, path in REAL_FACES.items():
+        im = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+        W, H = im.size
+        ref = [(r.left() / W, r.top() / H, r.width() / W, r.height() / H)
+               for r in reference.run(np.asarray(im), 1, 0.0)[0]]
+        found = engine.detect(im)
+        assert ref, name
+        for g in ref:
+            assert any(_iou(g, f.box) >= 0.5 for f in found), (name, g, [f.box for f in found])
+        assert len(found) == len(ref), (name, len(found), len(ref))
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
+
+
+def test_a_detection_side_too_small_for_hog_is_refused_with_its_setting_named():
+    from pva.config import SettingsError
+
+    with pytest.raises(SettingsError, match="PVA_FACE_DETECT_SIDE"):
+        FaceEngine(detect_max_side=100)

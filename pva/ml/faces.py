@@ -1,8 +1,10 @@
 """Face detection and 128-d face embeddings with `face_recognition` (dlib), plus pure-numpy clustering helpers.
 
-Detection uses dlib's HOG detector on a downscaled copy of the image (max side ``detect_max_side``), boxes are
-mapped back to the full image, and embeddings are computed on a copy capped at ``encode_max_side`` so that small
-faces in big photos keep enough pixels.  Boxes are normalized to the upright image (EXIF orientation applied).
+Detection uses dlib's HOG detector on a resized copy of the image (``detection_image``: at most
+``detect_max_side``, enlarged 2**``upsample`` times, grey when ``gray``; settings PVA_FACE_DETECT_SIDE,
+PVA_FACE_UPSAMPLE, PVA_FACE_GRAY), boxes are mapped back to the full image, and embeddings are computed on a copy
+capped at ``encode_max_side`` so that small faces in big photos keep enough pixels.  Boxes are normalized to the
+upright image (EXIF orientation applied).
 
 Faces of one person are closer than ~0.6 in Euclidean distance (dlib's documented threshold); a rescaled or
 mirrored copy of the same face is typically below 0.3.
@@ -59,16 +61,37 @@ def _scaled(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
     return image.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BILINEAR), f
 
 
+def detection_image(image: Image.Image, max_side: int, upsample: int, gray: bool) -> tuple[Image.Image, float]:
+    """What HOG scans, and the factor from `image` to it: the image (grey when `gray`) brought in ONE resize to the
+    size at the top of dlib's pyramid — at most `max_side` on its long side, then enlarged 2**upsample times.
+
+    dlib's own upsampling of a shrunk copy reaches the same face sizes at the same cost but from less detail: on
+    bench/faces_detect.py's recall set (12 MP photos through the 2000 px analysis preview) 1600 px with one dlib
+    upsampling found 173 of 262 faces, this resize straight to 3200 px 188, 24/24 of those 80-100 px tall."""
+    src = image.convert("L") if gray else image  # grey first: one channel to resize
+    w, h = src.size
+    longest = max(w, h)
+    f = (min(longest, max_side) if max_side > 0 else longest) * (2 ** upsample) / longest
+    if f == 1:
+        return src, 1.0
+    return src.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BILINEAR), f
+
+
 class FaceEngine(Model):
     """Loads dlib's HOG detector, landmark and ResNet models once; `detect()` is serialized by a lock.
 
-    `upsample` (default settings.face_upsample) lets HOG find faces down to ~40 px (1) or ~20 px (2) at 4x/16x
-    the cost; `min_score` raises dlib's detection threshold (0.0) to drop weak detections."""
+    `upsample` (default settings.face_upsample) lets HOG find faces down to ~40 px (1) or ~20 px (2) of the
+    detection image at 4x/16x the cost; `detect_max_side` (settings.face_detect_side) bounds that image's long
+    side, so the smallest face found in a photo is ~80 / 2**upsample / detect_max_side of its long side; `gray`
+    (settings.face_gray) runs HOG on one grey channel instead of the strongest gradient of three (0.73x the CPU,
+    186 vs 188 of the 262 faces of bench/faces_detect.py); `min_score` raises dlib's detection threshold (0.0) to
+    drop weak detections."""
 
     name = "face_recognition-hog"
 
-    def __init__(self, upsample: int | None = None, *, detect_max_side: int = 1600, encode_max_side: int = 4096,
-                 crop_px: int = 160, crop_margin: float = 0.3, num_jitters: int = 1, min_score: float = 0.0):
+    def __init__(self, upsample: int | None = None, *, detect_max_side: int | None = None, gray: bool | None = None,
+                 encode_max_side: int = 4096, crop_px: int = 160, crop_margin: float = 0.3, num_jitters: int = 1,
+                 min_score: float = 0.0):
         from PIL import ImageFile
 
         truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
@@ -83,16 +106,19 @@ class FaceEngine(Model):
             # truncated files through ingest and analysis in the same process: put it back.
             ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
 
-        if upsample is None:
-            from pva.config import get_settings
+        from pva.config import SettingsError, get_settings
 
-            upsample = get_settings().face_upsample
+        s = get_settings()
+        upsample = s.face_upsample if upsample is None else upsample
+        detect_max_side = s.face_detect_side if detect_max_side is None else detect_max_side
         if not 0 <= int(upsample) <= 3:
-            from pva.config import SettingsError
-
             raise SettingsError(f"PVA_FACE_UPSAMPLE={upsample!r}: use 0..3 (each step doubles detection cost)")
+        if int(detect_max_side) < 160:
+            raise SettingsError(f"PVA_FACE_DETECT_SIDE={detect_max_side!r}: use at least 160 (px, the long side of "
+                                "the image HOG looks at)")
         self.upsample = int(upsample)
-        self.detect_max_side = detect_max_side
+        self.detect_max_side = int(detect_max_side)
+        self.gray = bool(s.face_gray if gray is None else gray)
         self.encode_max_side = encode_max_side
         self.crop_px = crop_px
         self.crop_margin = crop_margin
@@ -117,12 +143,12 @@ class FaceEngine(Model):
         W, H = image.size
         if W < 16 or H < 16:
             return []
-        det_img, det_f = _scaled(image, self.detect_max_side)
+        det_img, det_f = detection_image(image, self.detect_max_side, self.upsample, self.gray)
         enc_img, enc_f = _scaled(image, self.encode_max_side)
         det_arr = np.asarray(det_img)
         enc_arr = np.ascontiguousarray(np.asarray(enc_img))
         with self._lock:
-            rects, scores, _ = self._detector.run(det_arr, self.upsample, self.min_score)
+            rects, scores, _ = self._detector.run(det_arr, 0, self.min_score)  # upsampled by detection_image
             # detection pixels -> full-image pixels, clamped
             found = []
             for rect, score in zip(rects, scores):

@@ -187,8 +187,8 @@ def models_status(settings=None) -> list[dict]:
     rows.append({"analysis": "ocr", "ok": ok, "detail": detail})
     ok = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition", "face_recognition_models"))
     rows.append({"analysis": "faces", "ok": ok,
-                 "detail": (f"face_recognition (dlib HOG, upsample {s.face_upsample}), same-person threshold "
-                            f"{s.face_threshold}") if ok else
+                 "detail": (f"face_recognition (dlib HOG at {s.face_detect_side} px, upsample {s.face_upsample}, "
+                            f"{'grey' if s.face_gray else 'RGB'}), same-person threshold {s.face_threshold}") if ok else
                  "face_recognition is not installed: run scripts/install.sh (dlib-bin + face_recognition --no-deps)"})
     if s.vosk_model:
         ok = Path(s.vosk_model).is_dir()

@@ -219,7 +219,7 @@ _FACET_FILTERS = {"kind": {"kind": None}, "format": {"format": None},
                   "label": {"labels": []}, "person": {"person_id": None}, "album": {"album_id": None}}
 
 
-FACET_EXACT_MAX = 30_000    # facets that would count more items than this are counted on a sample ...
+FACET_EXACT_MAX = 8_000     # facets that would count more items than this are counted on a sample ...
 FACET_SAMPLE_ROWS = 10_000  # ... of about this many rows of the table
 
 

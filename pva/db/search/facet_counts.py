@@ -5,7 +5,7 @@ Named facet_counts, not facets, so that ``pva.db.search.facets`` stays the funct
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from .filters import LAT, LON, SORTS, Filters, _prepare, _where, finer_than_tag, tag_bucket
@@ -17,11 +17,12 @@ FACET_LIMIT = 50
 def facets(cur, user_id: UUID, f: Filters) -> dict:
     """Counts for each filter's values under the other filters (a filter does not narrow its own facet).
 
-    No filter, or a date range of whole months: exact, from the library counters.  Otherwise the column facets
-    whose own filter is not in use share one scan (GROUPING SETS); an active one is counted without its filter in
-    a scan of its own.  When the filters are known (exact counts) to match more than FACET_EXACT_MAX items, the
-    scans read a sample of the table's pages (about FACET_SAMPLE_ROWS rows) and the counts are scaled:
-    "approximate": true says so (a few hundred ms instead of seconds at a million items)."""
+    No filter, or a date range of whole months: exact, from the library counters; so is a facet narrowed only by
+    its own filter.  When some facet would count more than FACET_EXACT_MAX items, the rows are a sample of the
+    table's pages (about FACET_SAMPLE_ROWS rows) and the counts are scaled: "approximate": true says so.  The rest
+    are counted in one pass over the rows (ONE_PASS), or, when that read would not be bounded, with the column
+    facets whose own filter is not in use sharing one scan (GROUPING SETS) and each active one in a scan of its
+    own."""
     out: dict = {"approximate": False}
     rel = "media m"
     scale = 1.0
@@ -57,13 +58,14 @@ def facets(cur, user_id: UUID, f: Filters) -> dict:
             counted = _counted_facets(cur, user_id, without, only=facet)
             if counted is not None:
                 exact[name] = counted[facet]
-    pct = _facet_sample_percent(cur, f, user_id, exact)
+    clauses = _clauses(cur, f, user_id, exact)
+    pct = _facet_sample_percent(cur, f, user_id, clauses)
     if pct is not None:
         rel, scale = f"media m tablesample system ({pct:.4f}) repeatable (7)", 100.0 / pct
         out["approximate"] = True
     _prepare(cur, f)
     if ONE_PASS:
-        one = _one_pass(cur, user_id, f, rel, exact, columns={n: e for n, (e, _) in facet_sets.items()},
+        one = _one_pass(cur, user_id, f, rel, exact, clauses, columns={n: e for n, (e, _) in facet_sets.items()},
                         sampled=out["approximate"])
         if one is not None:
             out.update(one)
@@ -119,18 +121,14 @@ def _scaled(out: dict, scale: float, exact: dict) -> dict:
 ONE_PASS = True
 
 
-def _one_pass(cur, user_id: UUID, f: Filters, rel: str, exact: dict, columns: dict[str, str],
+def _one_pass(cur, user_id: UUID, f: Filters, rel: str, exact: dict, clauses: _Clauses, columns: dict[str, str],
               sampled: bool) -> dict | None:
     """All the facets from one read of the rows (see ONE_PASS); None when that read would not be bounded: not
     sampled, and some facet needs the rows that fail its own filter (found through no index: the caller counts
     those facets in scans of their own)."""
-    p: dict = {}
-    full = _where(cur, f, user_id, p)
+    p, full = clauses.p, clauses.full
     own: dict[str, list[str]] = {}  # each active facet's own clauses
-    for name, cleared in _FACET_FILTERS.items():
-        if name in exact or replace(f, **cleared) == f:
-            continue
-        without = _where(cur, f, user_id, p, skip=name)
+    for name, without in clauses.without.items():
         mine = [c for c in full if c not in without]
         if mine:
             own[name] = mine
@@ -223,26 +221,40 @@ FACET_EXACT_MAX = 8_000     # facets that would count more items than this are c
 FACET_SAMPLE_ROWS = 10_000  # ... of about this many rows of the table
 
 
-def _facet_sample_percent(cur, f: Filters, user_id: UUID, exact: dict | None = None) -> float | None:
+@dataclass
+class _Clauses:
+    """The WHERE clauses of the filters (with their parameters), and for each active facet that the counters
+    cannot answer, the clauses with its own filter left out: the set that facet counts."""
+    p: dict
+    full: list[str]
+    without: dict[str, list[str]]
+
+
+def _clauses(cur, f: Filters, user_id: UUID, exact: dict | None) -> _Clauses:
+    """``exact``: the facets the counters answer (no set of their own); None for the matches alone (the place
+    facets)."""
+    p: dict = {}
+    full = _where(cur, f, user_id, p)
+    without = {name: _where(cur, f, user_id, p, skip=name) for name, cleared in _FACET_FILTERS.items()
+               if exact is not None and name not in exact and replace(f, **cleared) != f}
+    return _Clauses(p, full, without)
+
+
+def _facet_sample_percent(cur, f: Filters, user_id: UUID, clauses: _Clauses) -> float | None:
     """The share of pages to sample (TABLESAMPLE SYSTEM percent) when a facet would count many items, else None.
 
     A facet counts the items that pass every filter but its own, so what decides is the widest of those sets,
     not the matches: a rare label in one year still has the label facet count every item of that year.  The
     counters give the matches exactly; each facet's set (filters the counters do not know among them: a map
-    box, a date range, text) is the planner's estimate.  ``exact``: the facets the counters answer (no set of
-    their own); None for counts of the matches alone (the place facets)."""
+    box, a date range, text) is the planner's estimate."""
     est = _estimate(cur, f, user_id)
     widest = est[0] if est is not None else 0.0
     if widest <= FACET_EXACT_MAX:
-        p: dict = {}
-        sets = [_where(cur, f, user_id, p)] + [
-            _where(cur, f, user_id, p, skip=name) for name, cleared in _FACET_FILTERS.items()
-            if exact is not None and name not in exact and replace(f, **cleared) != f]
-        for w in sets:
+        for w in [clauses.full, *clauses.without.values()]:
             # a map box is its cells' ranges for this (the planner takes the latitude, longitude and cell ranges
             # as independent and would guess a city's 77,000 items at a tenth of that)
             w = [c for c in w if not c.startswith((f"{LAT} between", f"{LON} between", f"({LON} >="))]
-            cur.execute(f"explain (format json) select 1 from media m where {' and '.join(w)}", p)
+            cur.execute(f"explain (format json) select 1 from media m where {' and '.join(w)}", clauses.p)
             row = cur.fetchone()
             plan = next(iter(row.values())) if isinstance(row, dict) else row[0]
             plan = json.loads(plan) if isinstance(plan, str) else plan

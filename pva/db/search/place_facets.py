@@ -6,18 +6,18 @@ from __future__ import annotations
 from uuid import UUID
 
 from .. import places as places_q
-from .facet_counts import _facet_sample_percent
-from .filters import Filters, _prepare, _where
+from .facet_counts import _clauses, _facet_sample_percent
+from .filters import Filters, _prepare
 
 
 def place_facets(cur, user_id: UUID, f: Filters) -> dict:
     """{"country": [{value: code, name, n}], "city": [{id, city, region, country, country_code, n}]}."""
     if f == Filters():  # the library page: the counters know (015_place_counts.sql)
         return places_q.owner_counts(cur, user_id)
-    p: dict = {}
-    w = _where(cur, f, user_id, p)  # a chosen place narrows them too (its chip, active, unselects it)
+    clauses = _clauses(cur, f, user_id, None)  # a chosen place narrows them too (its chip, active, unselects it)
+    p, w = clauses.p, clauses.full
     rel, scale = "media m", 1.0
-    pct = _facet_sample_percent(cur, f, user_id)
+    pct = _facet_sample_percent(cur, f, user_id, clauses)
     if pct is not None:
         rel, scale = f"media m tablesample system ({pct:.4f}) repeatable (7)", 100.0 / pct
     _prepare(cur, f)

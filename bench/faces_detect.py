@@ -252,15 +252,6 @@ def engine_setting(engine):
     return run
 
 
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
-
-
 def _bucket(side_px: float) -> int:
     return next(i for i, (lo, hi) in enumerate(BUCKETS) if lo <= side_px < hi)
 
@@ -286,6 +277,8 @@ def main(argv=None) -> int:
 
     logging.disable(logging.WARNING)
     import dlib
+
+    from pva.ml.faces import box_iou
 
     detector = dlib.get_frontal_face_detector()
     t0 = time.perf_counter()
@@ -316,7 +309,7 @@ def main(argv=None) -> int:
             g = (l / W12, t / H12, (r - l) / W12, (b - t) / H12)
             side = round(r - l)
             per[side][0] += 1
-            per[side][1] += any(_iou(g, x) >= 0.3 for x in ref)
+            per[side][1] += any(box_iou(g, x) >= 0.3 for x in ref)
     print("pasted faces the reference finds, by pasted size: " +
           ", ".join(f"{s} px {f}/{n}" for s, (n, f) in per.items()))
 
@@ -351,7 +344,7 @@ def main(argv=None) -> int:
             for g in ref:
                 b = _bucket(g[2] * W12)
                 tot[b] += 1
-                js = [j for j, x in enumerate(boxes) if _iou(g, x) >= 0.3]
+                js = [j for j, x in enumerate(boxes) if box_iou(g, x) >= 0.3]
                 if js:
                     hit[b] += 1
                     matched.update(js)
@@ -368,7 +361,7 @@ def main(argv=None) -> int:
         counts = []
         for name, im, ref in small:
             boxes = run(im)
-            ok = sum(any(_iou(g, x) >= 0.3 for x in boxes) for g in ref)
+            ok = sum(any(box_iou(g, x) >= 0.3 for x in boxes) for g in ref)
             counts.append(f"{ok}/{len(ref)}" + (f" +{len(boxes) - ok}" if len(boxes) > ok else ""))
         real_rows.append((sname, *counts))
         print(f"  {sname}: {per_photo:.3f} CPU s/photo, {sum(hit)}/{sum(tot)}", flush=True)

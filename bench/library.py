@@ -248,15 +248,6 @@ def _recall_canvases():
     return canvases, srcs
 
 
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
-
-
 def faces_recall() -> None:
     """Faces found on the analysis preview (and other bounded images) against HOG on the full 12 MP image."""
     import io
@@ -266,7 +257,7 @@ def faces_recall() -> None:
     from pva.jobs import ANALYSIS_PREVIEW_DRAFT, ANALYSIS_PREVIEW_PX, ANALYSIS_PREVIEW_QUALITY
     from pva.media.image import load_image
     from pva.media.thumbs import make_thumbnails
-    from pva.ml.faces import FaceEngine
+    from pva.ml.faces import FaceEngine, box_iou
 
     canvases, srcs = _recall_canvases()
     jpegs = []
@@ -307,7 +298,7 @@ def faces_recall() -> None:
             cpu += (t1.user - t0.user) + (t1.system - t0.system)
             found += len(faces)
             for g in t:
-                if any(_iou(g, f.box) >= 0.3 for f in faces):
+                if any(box_iou(g, f.box) >= 0.3 for f in faces):
                     hit += 1
                 elif largest is None or g[2] > largest:
                     largest = g[2]

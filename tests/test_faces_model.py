@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from pva.ml import BadInput
-from pva.ml.faces import Face, FaceEngine, assign_to_person, centroid, cluster, face_distances
+from pva.ml.faces import Face, FaceEngine, assign_to_person, box_iou, centroid, cluster, face_distances
 
 skdata = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the astronaut photo")
 
@@ -234,17 +234,8 @@ def test_the_default_detection_finds_every_face_full_resolution_hog_finds_in_rea
         found = engine.detect(im)
         assert ref, name
         for g in ref:
-            assert any(_iou(g, f.box) >= 0.5 for f in found), (name, g, [f.box for f in found])
+            assert any(box_iou(g, f.box) >= 0.5 for f in found), (name, g, [f.box for f in found])
         assert len(found) == len(ref), (name, len(found), len(ref))
-
-
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
 
 
 def test_a_detection_side_too_small_for_hog_is_refused_with_its_setting_named():

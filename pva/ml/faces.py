@@ -254,3 +254,14 @@ def centroid(embeddings: Any) -> np.ndarray:
     if m.shape[0] == 0:
         raise ValueError("centroid of no embeddings")
     return m.mean(axis=0).astype(np.float32)
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes (Face.box, stored face rows); 0 when they do not touch."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import get_settings
 from ..db import people as people_q
+from ..ml.faces import box_iou
 
 LOCK_IOU = 0.5            # a new box overlapping a locked old box this much is "the same face" on a rerun
 
@@ -41,16 +42,6 @@ class NewFace:
     time_ranges: list | None = None          # a video's face: [[start, end], ...] seconds this person appears
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _same_time(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -62,7 +53,7 @@ def _locked_match(old_locked: list[dict], face: NewFace) -> dict | None:
     for o in old_locked:
         if not _same_time(o["video_time"], face.video_time):
             continue
-        v = _iou((o["x"], o["y"], o["w"], o["h"]), face.box)
+        v = box_iou((o["x"], o["y"], o["w"], o["h"]), face.box)
         if v >= best_iou:
             best, best_iou = o, v
     if best is not None:

@@ -6,7 +6,8 @@
 - ``buckets``: buckets unique to this session, PVA_BUCKET_* set.
 - ``services``: all three.
 - ``shared``: ../shared, or a skip with the reason when it is absent (a user's fresh clone).
-- ``make_user``, ``ingest``: a user made in the database; a file ingested through the real Ingestor.
+- ``make_user``, ``ingest``, ``ingestor``: a user made in the database; a file ingested through the real Ingestor;
+  that Ingestor itself (no bus), for tests that look at its results.
 """
 from __future__ import annotations
 
@@ -162,15 +163,20 @@ def make_user(services):
 
 
 @pytest.fixture
-def ingest(services):
-    """Ingest a file through the real Ingestor, without the bus: ingest(path, owner) -> its media id, after
-    asserting it was added (stored under its file name)."""
+def ingestor(services):
+    """The real Ingestor, without the bus (nothing published to the analyses' queues)."""
     from pva.services.ingest import Ingestor
 
-    ing = Ingestor(publish=False)
+    return Ingestor(publish=False)
+
+
+@pytest.fixture
+def ingest(ingestor):
+    """Ingest a file through the real Ingestor, without the bus: ingest(path, owner) -> its media id, after
+    asserting it was added (stored under its file name)."""
 
     def _ingest(path, owner) -> UUID:
-        res = ing.ingest_file(path, owner, path.name)
+        res = ingestor.ingest_file(path, owner, path.name)
         assert res.status == "added", res.reason
         return UUID(res.media_id)
 

@@ -93,13 +93,6 @@ def owner(make_user):
 
 
 @pytest.fixture
-def ingestor(services):
-    from pva.services.ingest import Ingestor
-
-    return Ingestor(publish=False)
-
-
-@pytest.fixture
 def cid_source(shared):
     return shared_path(*HEIC_WITH_ID)
 

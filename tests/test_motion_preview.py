@@ -49,13 +49,6 @@ def owner(make_user):
 
 
 @pytest.fixture
-def ingestor(services):
-    from pva.services.ingest import Ingestor
-
-    return Ingestor(publish=False)
-
-
-@pytest.fixture
 def client(owner):
     from gateway.app import create_app
     from test_gateway_helpers import client_for

@@ -27,13 +27,6 @@ def owner(make_user):
     return make_user(f"purge-{secrets.token_hex(3)}")
 
 
-@pytest.fixture
-def ingestor(services):
-    from pva.services.ingest import Ingestor
-
-    return Ingestor(publish=False)
-
-
 def _added(r) -> uuid.UUID:
     assert r.status == "added", r.as_dict()
     return uuid.UUID(r.media_id)

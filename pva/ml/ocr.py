@@ -26,8 +26,8 @@ path: nothing is downloaded, ever.  How a photo is read:
 2. where it finds small text (boxes under SMALL_TEXT_PX in the preview, or faint blobs), the detector runs
    again on those regions and a few text heights around them (labels beside a label), on the full-resolution
    photo scaled so the smallest text there is REFINE_TEXT_PX high: small print in a 12 MP photo is found and
-   boxed tightly.  The full-resolution photo is ``original`` when given (fetched only now), else the image
-   (a JPEG decoded at half size, still twice the preview's detail);
+   boxed tightly.  The full-resolution photo is ``original`` when given (fetched only now), else the image;
+   a JPEG is decoded at half size (still twice the preview's detail, a third of a full decode's CPU);
 3. each line is cut out (a perspective crop along its box) from the preview when it is tall enough there, else
    from the full-resolution photo, turned by the direction classifier when upside down (tall crops are turned
    a quarter first), and recognized in batches; word boxes come from the recognizer's character positions.
@@ -367,15 +367,14 @@ class RapidOcrEngine(Model):
 
         def full_image() -> tuple[np.ndarray, float]:
             if not detail:
-                if original is not None:
-                    arr = _bgr(load_image(original() if callable(original) else original))
+                if original is not None:  # the photo itself: a JPEG decoded at half size, as below
+                    arr = _bgr(_load_detail(original() if callable(original) else original))
                     detail.append((arr, arr.shape[1] / W))
-                else:
-                    if scale >= 1:
-                        detail.append((preview, 1.0))
-                    else:  # a JPEG decoded at half size when that is still twice the preview (a third of the CPU)
-                        arr = _bgr(load_image(image, draft=(W // DETAIL_DRAFT, H // DETAIL_DRAFT)))
-                        detail.append((arr, arr.shape[1] / W))
+                elif scale >= 1:
+                    detail.append((preview, 1.0))
+                else:  # a JPEG decoded at half size when that is still twice the preview (a third of the CPU)
+                    arr = _bgr(_load_detail(image))
+                    detail.append((arr, arr.shape[1] / W))
             return detail[0]
 
         small_scale = scale >= 1  # the image is read as it is: it is the finest there is
@@ -533,6 +532,27 @@ class RapidOcrEngine(Model):
             read.sort(key=lambda lw: _upright(lw[0], rotation))
         lines, words = [x for x, _ in read], [w for _, ws in read for w in ws]
         return OcrResult("\n".join(x["text"] for x in lines), words, rotation, self.language, None, lines)
+
+
+def _load_detail(src):
+    """The full-resolution detail: a JPEG file or bytes decoded at 1/DETAIL_DRAFT of its size (DCT scaling: a
+    third of the CPU of a full decode, and what the second pass reads is never finer than that), anything else as
+    it is.  The draft box is square, the stored image's short side over DETAIL_DRAFT: Pillow compares it with the
+    stored (not the displayed) size, so a (width, height) box taken from the displayed size of a photo stored
+    turned (EXIF orientation 6, a phone in portrait) asked for a full decode."""
+    if isinstance(src, (str, bytes, bytearray, memoryview)) or hasattr(src, "__fspath__"):
+        import io
+
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray, memoryview)) else src) as im:
+                short = min(im.size)
+        except Exception:  # load_image says what is wrong with it
+            short = 0
+        if short >= 2 * DETAIL_DRAFT:
+            return load_image(src, draft=(short // DETAIL_DRAFT, short // DETAIL_DRAFT))
+    return load_image(src)
 
 
 def _displayed_size(image, preview_img) -> tuple[int, int]:

@@ -56,7 +56,11 @@ def _inputs(path: Path, preview: bytes):
             self.fetched.append(("original", self.media["storage_key"]))
             return super().original_path()
 
-    inp = Fetching(media={"id": "bench", "kind": "photo", "storage_key": path.name,
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w, h = im.size
+    inp = Fetching(media={"id": "bench", "kind": "photo", "storage_key": path.name, "width": w, "height": h,
                         "metadata": {"analysis_preview": {"key": "bench", "width": 0, "height": 0}}}, _tmp=[])
     inp._preview_jpeg = preview
     inp._original = path

@@ -40,8 +40,10 @@ it down when several workers share the cores); set OMP_THREAD_LIMIT yourself to 
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
+import types
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Callable
@@ -326,6 +328,8 @@ class RapidOcrEngine(Model):
                 "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1})
             self._det, self._cls, self._rec = ocr._load_det_model(), ocr._load_cls_model(), ocr._load_rec_model()
+            post = self._det.postprocess_op  # its contour loop, the same boxes and scores at a fraction of the CPU
+            post.boxes_from_bitmap = types.MethodType(_boxes_from_bitmap, post)
         except Exception as e:  # a damaged file or an onnxruntime that cannot run it
             raise ModelNotFound(f"cannot load the OCR models ({models['rec'].name}): {e}") from None
         if not self._rec.session.have_key():
@@ -532,6 +536,41 @@ class RapidOcrEngine(Model):
             read.sort(key=lambda lw: _upright(lw[0], rotation))
         lines, words = [x for x, _ in read], [w for _, ws in read for w in ws]
         return OcrResult("\n".join(x["text"] for x in lines), words, rotation, self.language, None, lines)
+
+
+def _boxes_from_bitmap(post, pred: np.ndarray, bitmap: np.ndarray, dest_width: int, dest_height: int):
+    """rapidocr's DBPostProcess.boxes_from_bitmap (its "fast" score) giving the same boxes and scores, cheaper: a
+    photo's noise leaves hundreds of specks in the lenient candidate map, and rapidocr spent a fifth of a
+    no-text photo's OCR CPU in numpy calls on Python scalars for each.  A contour's short side is read from its
+    rotated rectangle before the corners are sorted (the specks stop there), and the score's bounding box is
+    taken with Python numbers; everything else is rapidocr's own code, in its order."""
+    height, width = bitmap.shape
+    contours = cv2.findContours((bitmap * 255).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)[-2]
+    h, w = pred.shape[:2]
+    boxes, scores = [], []
+    for contour in contours[:post.max_candidates]:
+        if min(cv2.minAreaRect(contour)[1]) < post.min_size:  # get_mini_boxes' sside
+            continue
+        points, _ = post.get_mini_boxes(contour)
+        box = points.reshape(-1, 2).copy()
+        xs, ys = box[:, 0], box[:, 1]
+        xmin, xmax = min(max(math.floor(xs.min()), 0), w - 1), min(max(math.ceil(xs.max()), 0), w - 1)
+        ymin, ymax = min(max(math.floor(ys.min()), 0), h - 1), min(max(math.ceil(ys.max()), 0), h - 1)
+        mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
+        box[:, 0] -= xmin
+        box[:, 1] -= ymin
+        cv2.fillPoly(mask, box.reshape(1, -1, 2).astype(np.int32), 1)
+        score = cv2.mean(pred[ymin:ymax + 1, xmin:xmax + 1], mask)[0]
+        if post.box_thresh > score:
+            continue
+        box, sside = post.get_mini_boxes(post.unclip(points))
+        if sside < post.min_size + 2:
+            continue
+        box[:, 0] = np.clip(np.round(box[:, 0] / width * dest_width), 0, dest_width)
+        box[:, 1] = np.clip(np.round(box[:, 1] / height * dest_height), 0, dest_height)
+        boxes.append(box.astype(np.int32))
+        scores.append(score)
+    return np.array(boxes, dtype=np.int32), scores
 
 
 def _load_detail(src):

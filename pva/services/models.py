@@ -185,11 +185,16 @@ def models_status(settings=None) -> list[dict]:
 
     ok, detail = engine_status(s)  # the engine in use, its models and versions; tesseract and its traineddata
     rows.append({"analysis": "ocr", "ok": ok, "detail": detail})
-    ok = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition", "face_recognition_models"))
+    from ..ml.faces import DETECTORS, describe_detection
+
+    needed = ("dlib", "face_recognition", "face_recognition_models") + (("yuface",) if s.face_detector == "yunet" else ())
+    ok = all(importlib.util.find_spec(m) is not None for m in needed) and s.face_detector in DETECTORS
     rows.append({"analysis": "faces", "ok": ok,
-                 "detail": (f"face_recognition (dlib HOG at {s.face_detect_side} px, upsample {s.face_upsample}, "
-                            f"{'grey' if s.face_gray else 'RGB'}), same-person threshold {s.face_threshold}") if ok else
-                 "face_recognition is not installed: run scripts/install.sh (dlib-bin + face_recognition --no-deps)"})
+                 "detail": (f"{describe_detection(s)}, face_recognition embeddings, same-person threshold "
+                            f"{s.face_threshold}") if ok else
+                 (describe_detection(s) if s.face_detector not in DETECTORS else
+                  "face detection is not installed: run scripts/install.sh (dlib-bin, yuface, face_recognition "
+                  "--no-deps)")})
     if s.vosk_model:
         ok = Path(s.vosk_model).is_dir()
         rows.append({"analysis": "transcribe", "ok": ok, "detail": f"vosk model {s.vosk_model}" if ok else

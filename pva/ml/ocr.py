@@ -254,6 +254,10 @@ DET_THRESH, DET_BOX_THRESH = 0.3, 0.5  # the detector's pixel and box scores for
 CANDIDATE_THRESH, CANDIDATE_BOX_THRESH = 0.15, 0.25  # in the preview, a faint small blob worth a closer look
 SMALL_TEXT_PX = 24             # a line lower than this in the preview (its box) is detected again, finer
 REC_HEIGHT = 48                # the recognizer's input height: a line this tall in the preview is read there
+REC_MIN_WIDTH = 160            # a batch of lines is padded at least this wide (rapidocr: 320): a photo's short
+                               # labels ("KIRIN", one kanji) were read at 320 x 48 each, the recognizer's CPU
+                               # 0.75x; on the bench and test photos the same accuracy, 4 of 15 with a short line
+                               # read differently (as often better as worse)
 REFINE_MARGIN = 4.0            # a small-text region reaches this many text heights around its boxes
 MAX_REFINE_PIXELS = 1_000_000  # pixels the second detection pass may look at, per photo
 REFINE_MIN_GAIN = 1.5           # a second pass less than this much finer than the preview is not worth it
@@ -328,6 +332,8 @@ class RapidOcrEngine(Model):
                 "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1})
             self._det, self._cls, self._rec = ocr._load_det_model(), ocr._load_cls_model(), ocr._load_rec_model()
+            c, h, _ = self._rec.rec_image_shape  # a batch of short lines is padded to REC_MIN_WIDTH, not 320
+            self._rec.rec_image_shape = [c, h, REC_MIN_WIDTH]
             post = self._det.postprocess_op  # its contour loop, the same boxes and scores at a fraction of the CPU
             post.boxes_from_bitmap = types.MethodType(_boxes_from_bitmap, post)
         except Exception as e:  # a damaged file or an onnxruntime that cannot run it

@@ -96,7 +96,7 @@ class FacesTask(Task):
 
     # ------------------------------------------------------------------ analyse
     def analyze(self, inputs: Inputs, job) -> FacesResults:
-        # a photo's analysis preview (pva.jobs.ANALYSIS_PREVIEW_PX: more than the HOG detector's side), a video's
+        # a photo's analysis preview (pva.jobs.ANALYSIS_PREVIEW_PX: more than the face detector's side), a video's
         # keyframes; never bigger than what the engine encodes from
         frames = inputs.images(max_side=getattr(self.engine, "encode_max_side", None) or None)
         if inputs.kind == "video" and not frames:

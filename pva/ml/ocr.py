@@ -396,7 +396,11 @@ class RapidOcrEngine(Model):
         looks = [(boxes[i] / scale, scores[i]) for i in small]
         # a faint blob of any height: small lines too close together in the preview blur into one
         looks += [(b / scale, 0.0) for b in faint if not any(_overlaps(b / scale, k) for k, _ in keep + looks)]
-        if looks:
+        if looks and not any(self._worth_a_closer_look(b, scale) for b, _ in looks):
+            # every region is too large to be detected finer than the preview was (a faint blob over the whole
+            # photo): what _refine would keep, without fetching or decoding the full-resolution photo for it
+            keep += [(b, sc) for b, sc in looks if sc >= DET_BOX_THRESH and not any(_overlaps(b, q) for q, _ in keep)]
+        elif looks:
             full, k = full_image()
             found = self._refine(full, [b * k for b, _ in looks], [sc for _, sc in looks], scale / k)
             keep += [(b / k, sc) for b, sc in found if not any(_overlaps(b / k, q) for q, _ in keep)]
@@ -449,6 +453,18 @@ class RapidOcrEngine(Model):
         faint = boxes_at(CANDIDATE_THRESH, CANDIDATE_BOX_THRESH, 1)[0] if candidates else []
         post.thresh, post.box_thresh, post.min_size = DET_THRESH, DET_BOX_THRESH, 3
         return np.array(boxes, dtype=np.float32).reshape(-1, 4, 2), scores, faint
+
+    def _worth_a_closer_look(self, box: np.ndarray, scale: float) -> bool:
+        """False when no region of :meth:`_refine` holding ``box`` (in displayed pixels; ``scale``: preview pixels
+        per displayed pixel) can be detected finer than REFINE_MIN_GAIN times the preview: a region is at least
+        the box's bounding rectangle, and its detection scale at most the side and pixel-budget caps of that
+        rectangle, whatever the full-resolution photo's size (those caps do not depend on it; the one that does,
+        never beyond full resolution, only lowers it).  Then the photo need not be fetched nor decoded."""
+        w, h = float(box[:, 0].max() - box[:, 0].min()), float(box[:, 1].max() - box[:, 1].min())
+        if w <= 0 or h <= 0:
+            return True
+        bound = min(self.det_side * 1.5 / max(w, h), float(np.sqrt(MAX_REFINE_PIXELS / (w * h))))
+        return bound * 1.02 >= REFINE_MIN_GAIN * scale  # 2%: the regions' whole-pixel rounding
 
     def _refine(self, full: np.ndarray, boxes: list[np.ndarray], scores: list[float], scale: float) -> list:
         """Detect again, finer, in the regions around small boxes found in the preview: small print is found

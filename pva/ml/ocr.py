@@ -364,7 +364,7 @@ class RapidOcrEngine(Model):
         W, H = _displayed_size(image, preview_img)
         if (preview_img.width > preview_img.height) != (W > H) and W != H:
             W, H = H, W  # EXIF orientation the decoder could not apply: the preview is what we read
-        preview = _bgr(preview_img)
+        preview = decoded = _bgr(preview_img)
         side = max(preview.shape[:2])
         if side > self.det_side and max(W, H) > self.det_side * NO_SHRINK:
             f = self.det_side / side
@@ -382,6 +382,8 @@ class RapidOcrEngine(Model):
                     detail.append((arr, arr.shape[1] / W))
                 elif scale >= 1:
                     detail.append((preview, 1.0))
+                elif preview_img.size == (-(-W // DETAIL_DRAFT), -(-H // DETAIL_DRAFT)):
+                    detail.append((decoded, decoded.shape[1] / W))  # the preview's decode was that already
                 else:  # a JPEG decoded at half size when that is still twice the preview (a third of the CPU)
                     arr = _bgr(_load_detail(image))
                     detail.append((arr, arr.shape[1] / W))

@@ -258,6 +258,9 @@ REC_MIN_WIDTH = 160            # a batch of lines is padded at least this wide (
                                # labels ("KIRIN", one kanji) were read at 320 x 48 each, the recognizer's CPU
                                # 0.75x; on the bench and test photos the same accuracy, 4 of 15 with a short line
                                # read differently (as often better as worse)
+REC_BATCH = 1                  # lines per recognizer call (rapidocr: 6, each padded to the widest of its batch):
+                               # the recognizer's CPU grows with the padded width and a batch saves nothing per
+                               # line, so a line is read at its own width (a bus sign's 6 lines: 0.37 -> 0.22 s)
 REFINE_MARGIN = 4.0            # a small-text region reaches this many text heights around its boxes
 MAX_REFINE_PIXELS = 1_000_000  # pixels the second detection pass may look at, per photo
 REFINE_MIN_GAIN = 1.5           # a second pass less than this much finer than the preview is not worth it
@@ -334,6 +337,7 @@ class RapidOcrEngine(Model):
             self._det, self._cls, self._rec = ocr._load_det_model(), ocr._load_cls_model(), ocr._load_rec_model()
             c, h, _ = self._rec.rec_image_shape  # a batch of short lines is padded to REC_MIN_WIDTH, not 320
             self._rec.rec_image_shape = [c, h, REC_MIN_WIDTH]
+            self._rec.rec_batch_num = REC_BATCH
             post = self._det.postprocess_op  # its contour loop, the same boxes and scores at a fraction of the CPU
             post.boxes_from_bitmap = types.MethodType(_boxes_from_bitmap, post)
         except Exception as e:  # a damaged file or an onnxruntime that cannot run it

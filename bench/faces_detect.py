@@ -350,7 +350,8 @@ def main(argv=None) -> int:
                            (1200, 1, True), (2000, 0, False), (2000, 0, True)):
         settings[f"{side} x{2 ** up} = {side * 2 ** up}, {'grey' if gray else 'RGB'}"] = hog_setting(detector, side,
                                                                                                    up, gray)
-    for side, conf in ((960, 0.7), (1280, 0.5), (1280, 0.6), (1280, 0.7), (1280, 0.8), (1600, 0.7)):
+    for side, conf in ((960, 0.7), (1024, 0.7), (1152, 0.7), (1280, 0.5), (1280, 0.6), (1280, 0.7), (1280, 0.8),
+                       (1600, 0.7)):
         settings[f"yunet {side}, confidence >= {conf}"] = yunet_setting(side, conf)
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]

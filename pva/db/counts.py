@@ -75,10 +75,12 @@ def place_totals(cur, owner_id: UUID) -> dict[int, int]:
 
 
 def places_count(cur, owner_id: UUID, place_ids: list[int]) -> int:
-    """All-time live items of the owner in any of these places (a country's)."""
+    """All-time live items of the owner in any of these places (a country's).  Read by the counters' whole key
+    (period null for all time): without it the index walked every place's counter of the owner (the places "east"
+    names at 1M: 675 buffers, 6 ms)."""
     cur.execute("""select coalesce(sum(n), 0)::bigint as n from (
                        select n from media_counts where owner_id = %(o)s and dim = 'place' and grain = 'a'
-                                                    and v1 = any(%(ids)s::text[])
+                                                    and period is null and v1 = any(%(ids)s::text[])
                        union all
                        select n from media_count_deltas where owner_id = %(o)s and dim = 'place' and grain = 'a'
                                                           and v1 = any(%(ids)s::text[])) s""",

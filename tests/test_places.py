@@ -176,6 +176,51 @@ def test_free_text_finds_items_by_city_region_and_country(lib, app):  # noqa: F8
     assert search_names(client_for(app, other), q="Lisbon") == set()
 
 
+def test_a_text_with_few_matches_is_collected_through_the_indexes_and_one_with_many_read_in_date_order(
+        lib, app, monkeypatch):  # noqa: F811
+    from pva.db.search import planner
+
+    c = client_for(app, lib["user"])
+    real, calls = planner._sparse, []
+
+    def counted(cur, sql, p):
+        calls.append("indexes")
+        return real(cur, sql, p)
+
+    monkeypatch.setattr(planner, "_sparse", counted)
+    monkeypatch.setattr(planner, "RARE_MIN", 2)  # this library's "few": one item (a town of 20% is not dense)
+    monkeypatch.setattr(planner, "RARE_SHARE", 1.0)
+    assert search_names(c, q="Óbidos") == {"p3.jpg"}  # a town: counted, one, collected at once
+    assert search_names(c, q="p5") == {"p5.jpg"}       # a file name
+    assert search_names(c, q="Óbidos", kind="video") == set()
+    assert calls == ["indexes"] * 3
+    calls.clear()
+    assert search_names(c, q="portugal") == {"p1.jpg", "p3.jpg"}  # two: read in date order
+    assert search_names(c, q="trip") == set(lib["ids"])           # the folder: all of them
+    assert calls == []
+    monkeypatch.setattr(planner, "PROBE_MS", 0)  # no time to count: date order, as before
+    assert search_names(c, q="Óbidos") == {"p3.jpg"}
+    assert calls == []
+
+    class Cursor:  # a count that runs out of its time: the text is taken as common
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, k):
+            return getattr(self.inner, k)
+
+        def execute(self, sql, params=None):
+            if sql.startswith("select count(*) as n from (select 1 from media"):
+                sql, params = "select pg_sleep(0.3), 1 as n", None
+            return self.inner.execute(sql, params)
+
+    real_few = planner._few_matches
+    monkeypatch.setattr(planner, "PROBE_MS", 50)
+    monkeypatch.setattr(planner, "_few_matches", lambda cur, *a: real_few(Cursor(cur), *a))
+    assert search_names(c, q="Óbidos") == {"p3.jpg"}  # walked after the cut count, without its time limit
+    assert calls == []
+
+
 def test_facets_count_items_per_country_and_city(lib, app):  # noqa: F811
     c = client_for(app, lib["user"])
     f = c.get("/api/v1/search/facets").json()

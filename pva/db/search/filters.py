@@ -17,6 +17,7 @@ from ..media import LAT, LON
 SORTS = {"taken": "coalesce(m.taken_at, m.created_at)", "added": "m.created_at"}
 SIMILAR_CANDIDATES = 400
 # file name/path, OCR, transcript and comments of a media row (text_tsv is kept by triggers, see 002_*.sql)
+TEXT_PLACES = "m.place_id = any(%(text_places)s::int[])"  # the free text's alternative: the places it names
 TEXT_EXPR = "(m.name_tsv || coalesce(m.text_tsv, ''::tsvector))"  # nearest faces considered for "similar to this face"
 
 LIST_COLUMNS = f"""m.id, m.owner_id, m.kind, m.format, m.mime, m.size, m.width, m.height, m.duration, m.filename,
@@ -258,7 +259,7 @@ def _named_by_text(cur, f: Filters, user_id: UUID, p: dict) -> list[str]:
     named_places = places_q.matching(cur, p["tsq"])
     if named_places:
         p["text_places"] = named_places
-        alts.append("m.place_id = any(%(text_places)s::int[])")
+        alts.append(TEXT_PLACES)
     return alts
 
 

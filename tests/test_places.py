@@ -221,6 +221,36 @@ def test_a_text_with_few_matches_is_collected_through_the_indexes_and_one_with_m
     assert calls == []
 
 
+def test_a_text_of_common_words_is_not_counted_first(lib, app, monkeypatch):  # noqa: F811
+    from pva.db.search import planner
+    from pva.infra import db
+
+    c = client_for(app, lib["user"])
+    db.execute("analyze media")  # the text index's most common words: every file here is a .jpg
+    monkeypatch.setattr(planner, "_COMMON", {})
+    counts = []
+    real_few = planner._few_matches
+
+    class Cursor:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, k):
+            return getattr(self.inner, k)
+
+        def execute(self, sql, params=None):
+            if sql.startswith("select count(*) as n from (select 1 from media"):
+                counts.append(params["tsq"])
+            return self.inner.execute(sql, params)
+
+    monkeypatch.setattr(planner, "_few_matches", lambda cur, *a: real_few(Cursor(cur), *a))
+    assert search_names(c, q="jpg") == set(lib["ids"])
+    assert counts == []
+    rare = f"zq{secrets.token_hex(4)}"
+    assert search_names(c, q=f"{rare} jpg") == set()  # one word of it is not common: counted
+    assert counts == [f"{rare} & jpg:*"]
+
+
 def test_facets_count_items_per_country_and_city(lib, app):  # noqa: F811
     c = client_for(app, lib["user"])
     f = c.get("/api/v1/search/facets").json()

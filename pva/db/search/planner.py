@@ -179,7 +179,7 @@ def _few_matches(cur, ws: list[str], p: dict, est: tuple[float, float] | None,
 
     from .. import counts
 
-    if PROBE_MS <= 0:
+    if PROBE_MS <= 0 or _common_words(cur, p["tsq"]) >= RARE_SHARE / 2:
         return False
     total = est[0] / est[1] if est is not None and est[1] else float(counts.value_counts(cur, p["owner"], [])[1])
     need = int(max(RARE_MIN, total * RARE_SHARE / 2)) - (places[0] if places else 0)
@@ -200,6 +200,31 @@ def _few_matches(cur, ws: list[str], p: dict, est: tuple[float, float] | None,
     cur.execute("rollback to savepoint probe")  # its time limit and planner switches end with it
     cur.execute("release savepoint probe")
     return n < need
+
+
+_COMMON: dict[str, tuple[float, dict[str, float]]] = {}  # database -> (when read, {word: share of the library})
+COMMON_TTL_S = 600
+
+
+def _common_words(cur, tsq: str) -> float:
+    """The share of the library a free text's words match together, when each of them is among the text index's
+    most common words (Postgres's statistics, ANALYZE), taken as independent; 0 when one is not (it may be rare:
+    counted by _few_matches).  A typed prefix counts as its whole word, which it matches at least.  Skips the
+    count for common words ('beach', 2% of the bench's library: its 4 ms were the whole cost of counting)."""
+    import time
+
+    key = cur.connection.dsn
+    when, freqs = _COMMON.get(key, (0.0, {}))
+    if time.monotonic() - when > COMMON_TTL_S:
+        cur.execute("""select most_common_elems::text::text[] as elems, most_common_elem_freqs as freqs
+                         from pg_stats where schemaname = current_schema() and tablename = 'media_live_text'""")
+        row = cur.fetchone()
+        freqs = dict(zip(row["elems"], row["freqs"])) if row and row["elems"] else {}
+        _COMMON[key] = (time.monotonic(), freqs)
+    share = 1.0
+    for word in tsq.split(" & "):
+        share *= freqs.get(word.removesuffix(":*"), 0.0)
+    return share
 
 
 def _is_rare(est: tuple[float, float] | None) -> bool:

@@ -37,6 +37,19 @@ def test_short_password_and_bad_names_are_refused_with_a_reason(services):
         auth.create_user("has space", "long enough password")
 
 
+def test_names_that_would_misroute_inbox_drops_are_refused(services):
+    """A drop's folder is its owner's name: a slash would put it in someone else's folder, and the inbox keeps
+    rejected copies and multipart parts under names that are never announced."""
+    from pva.services import auth
+
+    for name in ("alice/bob", "a\\b"):
+        with pytest.raises(auth.AuthError, match="inbox bucket"):
+            auth.create_user(name, "long enough password")
+    for name in ("rejected", ".uploads", "..", "."):
+        with pytest.raises(auth.AuthError, match="reserved"):
+            auth.create_user(name, "long enough password")
+
+
 def test_token_is_stored_only_as_sha256(services):
     from pva.infra import db
     from pva.services import auth

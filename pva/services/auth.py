@@ -32,6 +32,7 @@ from ..db import users as users_db
 from ..errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from ..infra import db
 from ..log import get_logger
+from .drops import REJECTED_PREFIX, UPLOADS_DIR
 
 SCOPES = ("read", "write", "upload", "admin")
 API_PREFIX = "pva_"
@@ -98,10 +99,20 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+# A user's drops go into the inbox bucket under "<username>/": a name holding a slash would land its files in
+# another user's folder (or nobody's), and the inbox keeps its own bookkeeping at these top-level names
+# (pva.services.drops: rejected copies, SeaweedFS's multipart parts), which are never announced as drops.
+RESERVED_USERNAMES = frozenset({REJECTED_PREFIX.rstrip("/"), UPLOADS_DIR, ".", ".."})
+
+
 def _valid_username(username: str) -> str:
     username = (username or "").strip()
     if not 1 <= len(username) <= 64 or any(c.isspace() for c in username) or not username.isprintable():
         raise AuthError("user name must be 1-64 printable characters without spaces")
+    if "/" in username or "\\" in username:
+        raise AuthError("user name cannot hold '/' or '\\': it names the user's folder in the inbox bucket")
+    if username in RESERVED_USERNAMES:  # names are case-sensitive, as S3 keys are
+        raise AuthError(f"user name {username!r} is reserved for the inbox's own folders: choose another")
     return username
 
 

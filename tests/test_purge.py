@@ -216,20 +216,24 @@ def test_face_counts_and_covers_follow_trash_restore_and_purge(make_user):
     assert bulk.trash(oid, [a1, a2, a3, b1])["done"] == 4
     assert (_person(pa)["face_count"], _person(pa)["cover_face_id"]) == (0, None)
     assert _person(pb)["face_count"] == 0 == _shown(oid, pb)
+    from pva.services import people
+
+    assert {pa, pb}.isdisjoint(p["id"] for p in people.list_people(oid, include_hidden=True)), \
+        "people whose faces are all in the trash are not listed as empty cards"
     assert bulk.restore(oid, [a2, a3])["done"] == 2
+    assert pa in {p["id"] for p in people.list_people(oid)}
     assert _person(pa)["face_count"] == 2 == _shown(oid, pa)
     media.restore(a1, oid)
     assert _person(pa)["face_count"] == 3
 
     # purged: a trashed item's face was not counted and stays uncounted; a live one that goes is taken off
-    from pva.services import people
-
     people.name_person(oid, pb, "Ben")
     media.trash(a1, oid)
     media.trash(b1, oid)
     assert media.purge_trash(oid) == 2
     assert _person(pa)["face_count"] == 2 == _shown(oid, pa)
     assert _person(pb) == {"id": pb, "name": "Ben", "face_count": 0, "cover_face_id": None}  # named: kept
+    assert pb in {p["id"] for p in people.list_people(oid)}, "a named person stays listed, to be given faces again"
     bulk.trash(oid, [a2, a3])
     assert media.purge_trash(oid) == 2
     assert _person(pa) is None, "an unnamed person left without faces goes, as after a faces rerun"

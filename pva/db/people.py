@@ -177,8 +177,12 @@ def similar_exact(cur, owner_id, embedding, k: int, exclude_face_id: int = -1) -
 
 # ------------------------------------------------------------------ people as the user sees and edits them
 def list_people(cur, owner_id, include_hidden: bool = False) -> list[dict]:
+    """The owner's people, named first, then by faces.  An unnamed person whose faces are all in the trash is left
+    out (an empty card would say nothing; restoring an item brings them back); a named one stays, so its name can
+    still be given to a face."""
     cur.execute(f"""select {PERSON_COLS} from people p
                      where p.owner_id = %s {'' if include_hidden else 'and not p.hidden'}
+                       and (p.face_count > 0 or p.name is not null)
                      order by p.name is null, p.face_count desc, p.id""", (owner_id,))
     return list(cur.fetchall())
 

@@ -18,8 +18,8 @@ from test_gateway_helpers import client_for, new_user
 pytestmark = pytest.mark.usefixtures("services")
 
 
-def _items(owner_id, n: int, *, done_minutes_ago: list[float], queued: int) -> list[uuid.UUID]:
-    """n photos whose detect jobs: len(done_minutes_ago) finished that many minutes ago, `queued` waiting."""
+def _items(owner_id, n: int, *, done_minutes_ago: list[float], queued: int, kind: str = "detect") -> list[uuid.UUID]:
+    """n photos whose `kind` jobs: len(done_minutes_ago) finished that many minutes ago, `queued` waiting."""
     from pva.infra import db
 
     ids = []
@@ -31,9 +31,9 @@ def _items(owner_id, n: int, *, done_minutes_ago: list[float], queued: int) -> l
         ids.append(mid)
     for mid, ago in zip(ids, done_minutes_ago):
         db.execute("""insert into analysis(media_id, kind, status, attempts, finished_at)
-                      values (%s, 'detect', 'done', 1, now() - make_interval(secs => %s))""", (mid, ago * 60))
+                      values (%s, %s, 'done', 1, now() - make_interval(secs => %s))""", (mid, kind, ago * 60))
     for mid in ids[len(done_minutes_ago):len(done_minutes_ago) + queued]:
-        db.execute("insert into analysis(media_id, kind, status) values (%s, 'detect', 'queued')", (mid,))
+        db.execute("insert into analysis(media_id, kind, status) values (%s, %s, 'queued')", (mid, kind))
     return ids
 
 
@@ -115,3 +115,54 @@ def test_ocr_and_transcription_yield_to_detect_and_faces_which_yield_to_ingest()
 
     p = jobs.PRIORITY_NICE
     assert 0 < p["detect"] == p["faces"] < p["ocr"] == p["transcribe"] == p["transcode"]
+
+
+def _scrape(app) -> dict:
+    """/metrics as a local scraper sees it: {(name, labels as sorted tuple): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = client_for(app, client=("127.0.0.1", 40000)).get("/metrics")
+    assert r.status_code == 200, r.text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(r.text) for s in fam.samples}
+
+
+def test_metrics_give_an_operator_every_analysis_backlog_and_the_host(app):
+    before = _scrape(app)
+    owner = new_user()
+    # transcription: the kind no other test leaves running in the background between the two scrapes
+    _items(owner["id"], 30, done_minutes_ago=[0.5 * i + 0.2 for i in range(20)], queued=10, kind="transcribe")
+    after = _scrape(app)
+
+    def grew(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0)
+
+    assert grew("pva_analysis_jobs", kind="transcribe", state="queued") == 10
+    assert grew("pva_analysis_jobs", kind="transcribe", state="done") == 20
+    assert grew("pva_analysis_backlog_jobs", kind="transcribe") == 10
+    assert after[("pva_analysis_finished_per_minute", (("kind", "transcribe"),))] > 0  # ours: 2 a minute
+    assert after[("pva_analysis_backlog_eta_seconds", (("kind", "transcribe"),))] > 0
+    assert after[("pva_metrics_source_up", (("source", "jobs"),))] == 1
+    assert after[("pva_metrics_source_up", (("source", "host"),))] == 1
+    assert after[("pva_host_cpus", ())] == os.cpu_count()
+    assert 0 < after[("pva_host_memory_bytes", (("kind", "available"),))] <= after[
+        ("pva_host_memory_bytes", (("kind", "total"),))]
+    assert 0 < after[("pva_data_disk_bytes", (("kind", "free"),))] <= after[("pva_data_disk_bytes", (("kind", "total"),))]
+    assert ("pva_host_load", (("minutes", "1"),)) in after
+
+
+def test_a_metrics_source_that_fails_is_reported_and_the_rest_still_answers(app, tmp_path, monkeypatch):
+    from pva.config import reload_settings
+
+    client_for(app).get("/healthz")  # at least one request counted
+    monkeypatch.setenv("PVA_DATA_DIR", str(tmp_path / "not-there"))  # the data disk cannot be measured
+    reload_settings()
+    try:
+        seen = _scrape(app)
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+    assert seen[("pva_metrics_source_up", (("source", "host"),))] == 0
+    assert not any(name == "pva_data_disk_bytes" for name, _ in seen)
+    assert any(name == "pva_http_requests_total" for name, _ in seen)

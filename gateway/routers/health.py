@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import anyio.to_thread
+
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -43,4 +45,4 @@ async def metrics(request: Request):
             raise HTTPException(403, "metrics: administrators only, or scrape from this machine (127.0.0.1)")
     from ..metrics import render
 
-    return Response(render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await anyio.to_thread.run_sync(render), media_type=CONTENT_TYPE_LATEST)

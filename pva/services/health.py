@@ -3,6 +3,8 @@ GET /readyz answers from here; each check is a short round trip with its own tim
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from typing import Callable
 
 from ..config import get_settings
@@ -48,3 +50,19 @@ async def readiness() -> dict:
 
     results = dict(await asyncio.gather(*(one(n, f) for n, f in CHECKS.items())))
     return {"status": "ready" if all(v == "ok" for v in results.values()) else "not ready", "checks": results}
+
+
+def host_figures() -> dict:
+    """What an operator watches on the machine the gateway runs on: {"load": (1, 5, 15 min), "cpus",
+    "memory_bytes": {"total", "available"} (None off Linux), "data_disk_bytes": {"total", "free"} of the data
+    directory (originals, database and previews live there on one machine)}."""
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            info = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f) if v.strip()}
+        mem = {"total": info.get("MemTotal"), "available": info.get("MemAvailable")}
+    except (OSError, ValueError):
+        pass
+    disk = shutil.disk_usage(get_settings().data_dir)
+    return {"load": os.getloadavg(), "cpus": os.cpu_count() or 1, "memory_bytes": mem,
+            "data_disk_bytes": {"total": disk.total, "free": disk.free}}

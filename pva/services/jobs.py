@@ -15,7 +15,7 @@ from ..db import media as media_q
 from ..errors import Forbidden, NotFound
 from ..infra import db
 
-__all__ = ["counts", "failed", "for_media", "retry", "reanalyse"]
+__all__ = ["counts", "everyones_backlog", "failed", "for_media", "retry", "reanalyse"]
 
 
 def _owner_scope(user_id: UUID, all_users: bool, admin: bool) -> UUID | None:
@@ -44,6 +44,14 @@ def counts(user_id: UUID, *, all_users: bool = False, admin: bool = False) -> di
     depth = {k: v.get("queued", 0) + v.get("running", 0) for k, v in by_kind.items()}
     return {"kinds": by_kind, "queue_depth": depth, "running": [_with_eta(r) for r in jobs.running(owner)],
             "backlog": jobs.backlog(owner, by_kind)}
+
+
+def everyones_backlog() -> dict:
+    """The whole machine's jobs for an operator's monitoring (/metrics): {"kinds": {kind: {queued, running, done,
+    failed}}, "backlog": {kind: {pending, per_minute, eta_seconds}}} over every owner.  No user is named: the
+    caller (the gateway's /metrics) has already let only a local scraper or an administrator in."""
+    by_kind = jobs.counts_by_kind(None)
+    return {"kinds": by_kind, "backlog": jobs.backlog(None, by_kind)}
 
 
 def _with_eta(job: dict) -> dict:

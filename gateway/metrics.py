@@ -2,8 +2,9 @@
 PROMETHEUS_MULTIPROC_DIR for them) each writes its samples there and /metrics adds up all of them.
 
 Besides the gateway's own counters, each scrape reads what an operator of the whole machine watches (issue 20:
-the backlog per analysis with its rate and time left, and the host): analysis jobs per kind and state, jobs
-waiting, finished per minute and seconds left per kind, load, memory and the data disk.  A source that does not
+the backlog per analysis with its rate and time left, and the hosts): analysis jobs per kind and state, jobs
+waiting, finished per minute and seconds left per kind, per worker host the jobs held and finished per minute,
+and the gateway host's load, memory and data disk.  A source that does not
 answer is left out of that scrape and reported by ``pva_metrics_source_up{source=...} 0``.
 """
 from __future__ import annotations
@@ -50,7 +51,14 @@ def _jobs_metrics() -> list:
         pending.add_metric([kind], b["pending"])
         rate.add_metric([kind], b["per_minute"])
         eta.add_metric([kind], math.nan if b["eta_seconds"] is None else b["eta_seconds"])
-    return [states, pending, rate, eta]
+    held = GaugeMetricFamily("pva_worker_jobs_running", "jobs a worker host holds now (lease not run out)",
+                             labels=["host", "kind"])
+    done = GaugeMetricFamily("pva_worker_finished_per_minute",
+                             "jobs a worker host finished per minute over the last 15 minutes", labels=["host", "kind"])
+    for h in seen["hosts"]:
+        held.add_metric([h["host"], h["kind"]], h["running"])
+        done.add_metric([h["host"], h["kind"]], h["per_minute"])
+    return [states, pending, rate, eta, held, done]
 
 
 def _host_metrics() -> list:

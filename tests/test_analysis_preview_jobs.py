@@ -131,16 +131,28 @@ def test_metrics_give_an_operator_every_analysis_backlog_and_the_host(app):
     before = _scrape(app)
     owner = new_user()
     # transcription: the kind no other test leaves running in the background between the two scrapes
-    _items(owner["id"], 30, done_minutes_ago=[0.5 * i + 0.2 for i in range(20)], queued=10, kind="transcribe")
+    ids = _items(owner["id"], 30, done_minutes_ago=[0.5 * i + 0.2 for i in range(20)], queued=10, kind="transcribe")
+    # a worker host finished those 20 and holds 3 more now
+    from pva.infra import db
+
+    host = f"metrics-host-{uuid.uuid4().hex[:6]}"
+    db.execute("update analysis set worker = %s where media_id = any(%s) and kind = 'transcribe'",
+               (f"{host}:41:c1", ids[:20]))
+    db.execute("""update analysis set status = 'running', worker = %s, started_at = now(),
+                         lease_until = now() + interval '5 minutes'
+                   where media_id = any(%s) and kind = 'transcribe'""", (f"{host}:42:c2", ids[20:23]))
     after = _scrape(app)
 
     def grew(name, **labels):
         key = (name, tuple(sorted(labels.items())))
         return after[key] - before.get(key, 0)
 
-    assert grew("pva_analysis_jobs", kind="transcribe", state="queued") == 10
+    assert grew("pva_analysis_jobs", kind="transcribe", state="queued") == 7
+    assert grew("pva_analysis_jobs", kind="transcribe", state="running") == 3
     assert grew("pva_analysis_jobs", kind="transcribe", state="done") == 20
     assert grew("pva_analysis_backlog_jobs", kind="transcribe") == 10
+    assert after[("pva_worker_jobs_running", (("host", host), ("kind", "transcribe")))] == 3
+    assert after[("pva_worker_finished_per_minute", (("host", host), ("kind", "transcribe")))] == round(20 / 15, 2)
     assert after[("pva_analysis_finished_per_minute", (("kind", "transcribe"),))] > 0  # ours: 2 a minute
     assert after[("pva_analysis_backlog_eta_seconds", (("kind", "transcribe"),))] > 0
     assert after[("pva_metrics_source_up", (("source", "jobs"),))] == 1

@@ -180,6 +180,22 @@ def finished_recently(cur, owner_id=None, seconds: int = 900) -> dict[str, dict]
     return {r["kind"]: {"n": r["n"], "span_seconds": r["span_seconds"]} for r in cur.fetchall()}
 
 
+def by_host(cur, seconds: int = 900) -> list[dict]:
+    """Per worker host and kind (everyone's jobs): jobs held now (running, lease not run out) and jobs finished
+    (done or failed) in the last ``seconds``: [{"host", "kind", "running", "finished"}].  The host is the first
+    part of the holder's name (pva.jobs.worker_id: host:pid:claim), which a finished job keeps."""
+    cur.execute(
+        """select split_part(worker, ':', 1) host, kind,
+                  count(*) filter (where status = 'running') running,
+                  count(*) filter (where status <> 'running') finished
+             from analysis
+            where worker is not null
+              and ((status = 'running' and lease_until > now())
+                   or (finished_at > now() - make_interval(secs => %s) and status in ('done', 'failed')))
+            group by 1, 2 order by 1, 2""", (seconds,))
+    return list(cur.fetchall())
+
+
 def failed(cur, owner_id=None, limit: int = 100, offset: int = 0) -> list[dict]:
     cur.execute(
         """select a.media_id, a.kind, a.attempts, a.error, a.finished_at, m.filename

@@ -284,6 +284,14 @@ def backlog(owner_id=None, counts: dict | None = None) -> dict[str, dict]:
     return out
 
 
+def by_host() -> list[dict]:
+    """Per worker host and kind: jobs held now and finished per minute over the last RATE_WINDOW_SECONDS."""
+    with db.transaction() as cur:
+        rows = q.by_host(cur, RATE_WINDOW_SECONDS)
+    return [{"host": r["host"], "kind": r["kind"], "running": r["running"],
+             "per_minute": round(r["finished"] * 60 / RATE_WINDOW_SECONDS, 2)} for r in rows]
+
+
 def failed(owner_id=None, limit: int = 100, offset: int = 0) -> list[dict]:
     with db.transaction() as cur:
         return q.failed(cur, owner_id, limit, offset)

@@ -48,10 +48,11 @@ def counts(user_id: UUID, *, all_users: bool = False, admin: bool = False) -> di
 
 def everyones_backlog() -> dict:
     """The whole machine's jobs for an operator's monitoring (/metrics): {"kinds": {kind: {queued, running, done,
-    failed}}, "backlog": {kind: {pending, per_minute, eta_seconds}}} over every owner.  No user is named: the
+    failed}}, "backlog": {kind: {pending, per_minute, eta_seconds}}, "hosts": [{host, kind, running, per_minute}]}
+    over every owner (hosts: the worker hosts that hold jobs now or finished some in the last 15 minutes).  No user is named: the
     caller (the gateway's /metrics) has already let only a local scraper or an administrator in."""
     by_kind = jobs.counts_by_kind(None)
-    return {"kinds": by_kind, "backlog": jobs.backlog(None, by_kind)}
+    return {"kinds": by_kind, "backlog": jobs.backlog(None, by_kind), "hosts": jobs.by_host()}
 
 
 def _with_eta(job: dict) -> dict:

@@ -146,9 +146,19 @@ def _estimate(cur, f: Filters, owner: UUID) -> tuple[float, float] | None:
     return share * total, share
 
 
-def _text_places(cur, f: Filters, p: dict, est: tuple[float, float] | None) -> tuple[int, float] | None:
-    """(items, share of the library with the other counted filters) in the places the free text names, from the
-    place counters; None when it names none, or with a date range (walked in date order, see _ordered_or_sparse).
+def _library_size(cur, p: dict, est: tuple[float, float] | None) -> float:
+    """The owner's items: from the counted filters' estimate (matches / share) when there is one, else read from
+    the counters."""
+    from .. import counts
+
+    return est[0] / est[1] if est is not None and est[1] else float(counts.value_counts(cur, p["owner"], [])[1])
+
+
+def _text_places(cur, f: Filters, p: dict,
+                 est: tuple[float, float] | None) -> tuple[int, float, float] | None:
+    """(items, share of the library with the other counted filters, library size) in the places the free text
+    names, from the place counters; None when it names none, or with a date range (walked in date order, see
+    _ordered_or_sparse).
     A share of at least half RARE_SHARE: its matches are at least that dense, so the walk in date order is
     bounded (about a page / share rows) and may take longer than FAST_MS ('San Francisco', 1% of a library: a
     26 ms walk, cut at 30 ms now and then and then collected through the indexes, 57 ms)."""
@@ -157,8 +167,8 @@ def _text_places(cur, f: Filters, p: dict, est: tuple[float, float] | None) -> t
     from .. import counts
 
     n = counts.places_count(cur, p["owner"], p["text_places"])
-    total = est[0] / est[1] if est is not None and est[1] else float(counts.value_counts(cur, p["owner"], [])[1])
-    return n, (n / total if total else 0.0) * (est[1] if est is not None else 1.0)
+    total = _library_size(cur, p, est)
+    return n, (n / total if total else 0.0) * (est[1] if est is not None else 1.0), total
 
 
 # Free text has no counts (the planner's estimate for a word cannot tell a rare one from a common one), so it was
@@ -172,16 +182,15 @@ PROBE_MS = 4
 
 
 def _few_matches(cur, ws: list[str], p: dict, est: tuple[float, float] | None,
-                 places: tuple[int, float] | None) -> bool:
+                 places: tuple[int, float, float] | None) -> bool:
     """Fewer items than max(RARE_MIN, half RARE_SHARE of the library) match ``ws`` (the bitmap path's filters),
-    counted through the filter indexes within PROBE_MS; ``places``: the items of the places the text names, known."""
+    counted through the filter indexes within PROBE_MS; ``places``: _text_places' answer, already known (its items
+    are not counted again, its library size not read again)."""
     import psycopg2.errors
-
-    from .. import counts
 
     if PROBE_MS <= 0 or _common_words(cur, p["tsq"]) >= RARE_SHARE / 2:
         return False
-    total = est[0] / est[1] if est is not None and est[1] else float(counts.value_counts(cur, p["owner"], [])[1])
+    total = places[2] if places else _library_size(cur, p, est)
     need = int(max(RARE_MIN, total * RARE_SHARE / 2)) - (places[0] if places else 0)
     if need <= 0:
         return False

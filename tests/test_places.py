@@ -176,6 +176,27 @@ def test_free_text_finds_items_by_city_region_and_country(lib, app):  # noqa: F8
     assert search_names(client_for(app, other), q="Lisbon") == set()
 
 
+def _on_the_count(monkeypatch, change):
+    """The planner's count of a free text's matches (planner._few_matches) runs through ``change(sql, params)``,
+    which returns the statement and parameters to run instead (or the same ones)."""
+    from pva.db.search import planner
+
+    class Cursor:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, k):
+            return getattr(self.inner, k)
+
+        def execute(self, sql, params=None):
+            if sql.startswith("select count(*) as n from (select 1 from media"):
+                sql, params = change(sql, params)
+            return self.inner.execute(sql, params)
+
+    real_few = planner._few_matches
+    monkeypatch.setattr(planner, "_few_matches", lambda cur, *a: real_few(Cursor(cur), *a))
+
+
 def test_a_text_with_few_matches_is_collected_through_the_indexes_and_one_with_many_read_in_date_order(
         lib, app, monkeypatch):  # noqa: F811
     from pva.db.search import planner
@@ -202,21 +223,8 @@ def test_a_text_with_few_matches_is_collected_through_the_indexes_and_one_with_m
     assert search_names(c, q="Óbidos") == {"p3.jpg"}
     assert calls == []
 
-    class Cursor:  # a count that runs out of its time: the text is taken as common
-        def __init__(self, inner):
-            self.inner = inner
-
-        def __getattr__(self, k):
-            return getattr(self.inner, k)
-
-        def execute(self, sql, params=None):
-            if sql.startswith("select count(*) as n from (select 1 from media"):
-                sql, params = "select pg_sleep(0.3), 1 as n", None
-            return self.inner.execute(sql, params)
-
-    real_few = planner._few_matches
-    monkeypatch.setattr(planner, "PROBE_MS", 50)
-    monkeypatch.setattr(planner, "_few_matches", lambda cur, *a: real_few(Cursor(cur), *a))
+    monkeypatch.setattr(planner, "PROBE_MS", 50)  # a count that runs out of its time: the text is taken as common
+    _on_the_count(monkeypatch, lambda sql, params: ("select pg_sleep(0.3), 1 as n", None))
     assert search_names(c, q="Óbidos") == {"p3.jpg"}  # walked after the cut count, without its time limit
     assert calls == []
 
@@ -229,21 +237,12 @@ def test_a_text_of_common_words_is_not_counted_first(lib, app, monkeypatch):  # 
     db.execute("analyze media")  # the text index's most common words: every file here is a .jpg
     monkeypatch.setattr(planner, "_COMMON", {})
     counts = []
-    real_few = planner._few_matches
 
-    class Cursor:
-        def __init__(self, inner):
-            self.inner = inner
+    def noted(sql, params):
+        counts.append(params["tsq"])
+        return sql, params
 
-        def __getattr__(self, k):
-            return getattr(self.inner, k)
-
-        def execute(self, sql, params=None):
-            if sql.startswith("select count(*) as n from (select 1 from media"):
-                counts.append(params["tsq"])
-            return self.inner.execute(sql, params)
-
-    monkeypatch.setattr(planner, "_few_matches", lambda cur, *a: real_few(Cursor(cur), *a))
+    _on_the_count(monkeypatch, noted)
     assert search_names(c, q="jpg") == set(lib["ids"])
     assert counts == []
     rare = f"zq{secrets.token_hex(4)}"
